@@ -1,0 +1,172 @@
+//! Executable memory for compiled code: map, copy, patch relocations, flip to
+//! read+execute, and register `.eh_frame` so native unwinders (gdb, lldb,
+//! libgcc) walk through JIT frames.
+//!
+//! Invariant: once `publish` returns, the code is never written again and
+//! stays mapped until the `CodeMemory` is dropped; the trap registry entry for
+//! it is removed before the memory is unmapped.
+
+use crate::compile::{CompiledFunction, RelocTarget};
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::isa::{unwind::UnwindInfo, TargetIsa};
+use std::ops::Range;
+
+/// Alignment of each function inside the code region.
+const FUNCTION_ALIGN: usize = 16;
+
+pub struct CodeMemory {
+    ptr: *mut u8,
+    len: usize,
+    /// The registered `.eh_frame` section, kept alive while registered.
+    eh_frame: Option<Box<[u8]>>,
+}
+
+// SAFETY: the mapping is immutable after `publish`; the raw pointer is only a
+// handle to it.
+unsafe impl Send for CodeMemory {}
+// SAFETY: as above; shared access only reads (executes) the code.
+unsafe impl Sync for CodeMemory {}
+
+extern "C" {
+    fn __register_frame(begin: *const u8);
+    fn __deregister_frame(begin: *const u8);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodeMemoryError {
+    #[error("cannot map executable memory: {0}")]
+    Map(String),
+    #[error("unsupported relocation {0:?} in generated code")]
+    Reloc(Reloc),
+}
+
+impl CodeMemory {
+    /// Lays out `funcs` in one region, patches relocations with `resolve`,
+    /// makes the region executable and registers unwind info.
+    ///
+    /// Returns the memory and the range of each function within it.
+    pub fn publish(
+        isa: &dyn TargetIsa,
+        funcs: &[&CompiledFunction],
+        resolve: &dyn Fn(&RelocTarget, &[usize]) -> Option<usize>,
+    ) -> Result<(CodeMemory, Vec<Range<usize>>), CodeMemoryError> {
+        let mut offsets = Vec::with_capacity(funcs.len());
+        let mut size = 0usize;
+        for f in funcs {
+            size = size.next_multiple_of(FUNCTION_ALIGN);
+            offsets.push(size);
+            size += f.code.len();
+        }
+        let page = region::page::size();
+        let len = size.max(1).next_multiple_of(page);
+        let alloc = region::alloc(len, region::Protection::READ_WRITE)
+            .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
+        let ptr = alloc.as_ptr::<u8>() as *mut u8;
+        // The region is owned by `CodeMemory` from here on and freed in Drop.
+        std::mem::forget(alloc);
+        let mut mem = CodeMemory {
+            ptr,
+            len,
+            eh_frame: None,
+        };
+        let base = ptr as usize;
+        let starts: Vec<usize> = offsets.iter().map(|o| base + o).collect();
+        for (f, &off) in funcs.iter().zip(&offsets) {
+            // SAFETY: `off + code.len() <= size <= len`, inside the fresh RW mapping.
+            unsafe {
+                std::ptr::copy_nonoverlapping(f.code.as_ptr(), ptr.add(off), f.code.len());
+            }
+            for r in &f.relocs {
+                let target = resolve(&r.target, &starts).ok_or(CodeMemoryError::Reloc(r.kind))?;
+                let at = base + off + r.offset as usize;
+                let value = (target as i64).wrapping_add(r.addend);
+                // SAFETY: relocation offsets lie inside the function's code,
+                // which was just copied into the RW mapping.
+                unsafe {
+                    match r.kind {
+                        Reloc::Abs8 => (at as *mut u64).write_unaligned(value as u64),
+                        Reloc::X86CallPCRel4 | Reloc::X86PCRel4 | Reloc::X86CallPLTRel4 => {
+                            let rel = value - at as i64;
+                            let rel =
+                                i32::try_from(rel).map_err(|_| CodeMemoryError::Reloc(r.kind))?;
+                            (at as *mut i32).write_unaligned(rel);
+                        }
+                        Reloc::Arm64Call => {
+                            let rel = (value - at as i64) >> 2;
+                            let insn = (at as *mut u32).read_unaligned();
+                            let imm = (rel as u32) & 0x03ff_ffff;
+                            (at as *mut u32).write_unaligned((insn & 0xfc00_0000) | imm);
+                        }
+                        other => return Err(CodeMemoryError::Reloc(other)),
+                    }
+                }
+            }
+        }
+        // SAFETY: the mapping is ours and no other reference to it exists.
+        unsafe {
+            region::protect(ptr, len, region::Protection::READ_EXECUTE)
+                .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
+        }
+        mem.register_unwind_info(isa, funcs, &starts);
+        let ranges = starts
+            .iter()
+            .zip(funcs)
+            .map(|(s, f)| *s..*s + f.code.len())
+            .collect();
+        Ok((mem, ranges))
+    }
+
+    fn register_unwind_info(
+        &mut self,
+        isa: &dyn TargetIsa,
+        funcs: &[&CompiledFunction],
+        starts: &[usize],
+    ) {
+        use gimli::write::{Address, EhFrame, EndianVec, FrameTable};
+        let Some(cie) = isa.create_systemv_cie() else {
+            return;
+        };
+        let mut table = FrameTable::default();
+        let cie_id = table.add_cie(cie);
+        let mut any = false;
+        for (f, start) in funcs.iter().zip(starts) {
+            if let Some(UnwindInfo::SystemV(info)) = &f.unwind {
+                table.add_fde(cie_id, info.to_fde(Address::Constant(*start as u64)));
+                any = true;
+            }
+        }
+        if !any {
+            return;
+        }
+        let mut eh = EhFrame(EndianVec::new(gimli::RunTimeEndian::Little));
+        if table.write_eh_frame(&mut eh).is_err() {
+            return;
+        }
+        let mut bytes = eh.0.into_vec();
+        // A zero-length entry terminates the section for libgcc's walker.
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        let bytes = bytes.into_boxed_slice();
+        // SAFETY: `bytes` is a complete .eh_frame section with a terminator,
+        // kept alive in `self.eh_frame` until `__deregister_frame` in Drop.
+        unsafe { __register_frame(bytes.as_ptr()) };
+        self.eh_frame = Some(bytes);
+    }
+
+    pub fn range(&self) -> Range<usize> {
+        self.ptr as usize..self.ptr as usize + self.len
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        if let Some(eh) = &self.eh_frame {
+            // SAFETY: registered in `register_unwind_info` with this pointer.
+            unsafe { __deregister_frame(eh.as_ptr()) };
+        }
+        // SAFETY: `ptr`/`len` describe the mapping made by `region::alloc`,
+        // which nothing references any more (the owner is being dropped).
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Compilation of wasm functions and trampolines with Cranelift.
+//!
+//! Produces plain data ([`CompiledFunction`]): machine code, relocations,
+//! trap sites, the wasm-offset map, unwind info and (in debug compiles)
+//! value-label ranges. Placing code in memory is `code_memory`'s job.
+
+use crate::func_env::{self, wasm_signature, FuncEnv};
+use crate::module_env::{FunctionBodyInput, ModuleInfo};
+use crate::trap::TrapCode;
+use crate::vmoffsets::VMOffsets;
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{
+    self, AbiParam, InstBuilder, MemFlags, Signature, StackSlotData, StackSlotKind, UserFuncName,
+};
+use cranelift_codegen::isa::{unwind::UnwindInfo, OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_wasm::{FuncIndex, FuncTranslator, WasmFuncType};
+use std::sync::Mutex;
+
+/// Optimization and debug-info choices for one engine.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Compile for debuggers: no optimization (value-label ranges survive) and
+    /// value-label ranges kept for every function.
+    pub debug_info: bool,
+    /// Number of threads used to compile a module's functions.
+    pub parallelism: usize,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            debug_info: false,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// What a relocation points at.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RelocTarget {
+    /// A defined function of the same module, by `FuncIndex`.
+    WasmFunc(FuncIndex),
+    /// A Cranelift libcall (floor, ceil, ... on hosts without SSE4.1).
+    LibCall(ir::LibCall),
+}
+
+#[derive(Clone, Debug)]
+pub struct Relocation {
+    pub offset: u32,
+    pub kind: Reloc,
+    pub target: RelocTarget,
+    pub addend: i64,
+}
+
+/// One entry of the sorted map from native code offsets to wasm offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrcLoc {
+    /// Native code range, relative to the function start.
+    pub start: u32,
+    pub end: u32,
+    /// Byte offset of the wasm instruction in the module binary.
+    pub wasm_offset: u32,
+}
+
+/// The output of compiling one function.
+pub struct CompiledFunction {
+    pub code: Vec<u8>,
+    pub relocs: Vec<Relocation>,
+    /// Trap sites, sorted by native offset.
+    pub traps: Vec<(u32, TrapCode)>,
+    /// Sorted by `start`.
+    pub srclocs: Vec<SrcLoc>,
+    pub unwind: Option<UnwindInfo>,
+    /// Where each wasm local (value label = local index) lives, by native
+    /// code range. Empty unless compiled with `debug_info`.
+    pub value_labels: cranelift_codegen::ValueLabelsRanges,
+    /// Size of the fixed stack frame, in bytes.
+    pub frame_size: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{message} (at byte offset {offset:#x})")]
+    Invalid { message: String, offset: usize },
+    #[error("unsupported feature: {0}")]
+    Unsupported(String),
+    #[error("code generation failed: {0}")]
+    Codegen(String),
+}
+
+impl From<cranelift_wasm::WasmError> for CompileError {
+    fn from(e: cranelift_wasm::WasmError) -> Self {
+        use cranelift_wasm::WasmError as W;
+        match e {
+            W::InvalidWebAssembly { message, offset } => CompileError::Invalid { message, offset },
+            W::Unsupported(s) => CompileError::Unsupported(s),
+            W::ImplLimitExceeded => {
+                CompileError::Unsupported("implementation limit exceeded".into())
+            }
+            W::User(s) => CompileError::Codegen(s),
+        }
+    }
+}
+
+/// Owns the target ISA; shared by all compiles of an engine.
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    options: CompileOptions,
+}
+
+impl Compiler {
+    pub fn new(options: CompileOptions) -> Result<Self, CompileError> {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v)
+                .map_err(|e| CompileError::Codegen(format!("setting {k}={v}: {e}")))
+        };
+        set(
+            &mut flags,
+            "opt_level",
+            if options.debug_info { "none" } else { "speed" },
+        )?;
+        set(&mut flags, "preserve_frame_pointers", "true")?;
+        set(&mut flags, "unwind_info", "true")?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
+        )?;
+        set(&mut flags, "enable_probestack", "false")?;
+        set(&mut flags, "enable_heap_access_spectre_mitigation", "false")?;
+        set(
+            &mut flags,
+            "enable_table_access_spectre_mitigation",
+            "false",
+        )?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        let isa_builder = cranelift_native::builder()
+            .map_err(|e| CompileError::Unsupported(format!("host machine: {e}")))?;
+        let isa = isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| CompileError::Codegen(e.to_string()))?;
+        if isa.pointer_bytes() != 8 {
+            return Err(CompileError::Unsupported("32-bit hosts".into()));
+        }
+        Ok(Compiler { isa, options })
+    }
+
+    pub fn isa(&self) -> &dyn TargetIsa {
+        &*self.isa
+    }
+
+    pub fn options(&self) -> &CompileOptions {
+        &self.options
+    }
+
+    /// Compiles all function bodies, on `options.parallelism` threads.
+    pub fn compile_functions(
+        &self,
+        info: &ModuleInfo,
+        offsets: &VMOffsets,
+        sig_ids: &[u32],
+        bodies: Vec<FunctionBodyInput<'_>>,
+    ) -> Result<Vec<CompiledFunction>, CompileError> {
+        let n = bodies.len();
+        let work: Mutex<Vec<(usize, FunctionBodyInput<'_>)>> =
+            Mutex::new(bodies.into_iter().enumerate().rev().collect());
+        let results: Mutex<Vec<Option<Result<CompiledFunction, CompileError>>>> =
+            Mutex::new((0..n).map(|_| None).collect());
+        let threads = self.options.parallelism.clamp(1, n.max(1));
+        let worker = || {
+            let mut translator = FuncTranslator::new();
+            let mut ctx = Context::new();
+            loop {
+                let Some((i, input)) = work.lock().unwrap().pop() else {
+                    return;
+                };
+                let index = FuncIndex::from_u32((info.num_imported_funcs + i) as u32);
+                let r = self.compile_function(
+                    info,
+                    offsets,
+                    sig_ids,
+                    index,
+                    input,
+                    &mut translator,
+                    &mut ctx,
+                );
+                let failed = r.is_err();
+                results.lock().unwrap()[i] = Some(r);
+                if failed {
+                    // Stop early: the module is rejected anyway.
+                    work.lock().unwrap().clear();
+                }
+            }
+        };
+        if threads == 1 {
+            worker();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(worker);
+                }
+                worker();
+            });
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut first_error: Option<CompileError> = None;
+        for r in results.into_inner().unwrap() {
+            match r {
+                Some(Ok(f)) => out.push(f),
+                Some(Err(e)) => {
+                    // Report the error of the lowest-indexed failing function.
+                    first_error.get_or_insert(e);
+                }
+                None => {}
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn compile_function(
+        &self,
+        info: &ModuleInfo,
+        offsets: &VMOffsets,
+        sig_ids: &[u32],
+        index: FuncIndex,
+        mut input: FunctionBodyInput<'_>,
+        translator: &mut FuncTranslator,
+        ctx: &mut Context,
+    ) -> Result<CompiledFunction, CompileError> {
+        ctx.clear();
+        ctx.func.signature = wasm_signature(self.isa(), info.func_type(index));
+        ctx.func.name = UserFuncName::user(func_env::namespace::WASM_FUNC, index.as_u32());
+        if self.options.debug_info {
+            ctx.func.collect_debug_info();
+        }
+        let mut env = FuncEnv::new(self.isa(), info, offsets, sig_ids);
+        translator.translate_body(&mut input.validator, input.body, &mut ctx.func, &mut env)?;
+        self.finish(ctx, |name, params| match name {
+            ir::ExternalName::User(r) => {
+                let n = &params.user_named_funcs()[*r];
+                (n.namespace == func_env::namespace::WASM_FUNC)
+                    .then(|| RelocTarget::WasmFunc(FuncIndex::from_u32(n.index)))
+            }
+            ir::ExternalName::LibCall(l) => Some(RelocTarget::LibCall(*l)),
+            _ => None,
+        })
+    }
+
+    /// Runs Cranelift on `ctx.func` and extracts everything we keep.
+    fn finish(
+        &self,
+        ctx: &mut Context,
+        resolve: impl Fn(&ir::ExternalName, &ir::function::FunctionParameters) -> Option<RelocTarget>,
+    ) -> Result<CompiledFunction, CompileError> {
+        let mut ctrl = ControlPlane::default();
+        let params = ctx.func.params.clone();
+        let compiled = ctx
+            .compile(self.isa(), &mut ctrl)
+            .map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+        let buffer = &compiled.buffer;
+        let mut relocs = Vec::new();
+        for r in buffer.relocs() {
+            let target = match &r.target {
+                FinalizedRelocTarget::ExternalName(name) => {
+                    resolve(name, &params).ok_or_else(|| {
+                        CompileError::Codegen(format!("unresolvable call target {name:?}"))
+                    })?
+                }
+                FinalizedRelocTarget::Func(_) => {
+                    return Err(CompileError::Codegen(
+                        "unexpected intra-function relocation".into(),
+                    ))
+                }
+            };
+            relocs.push(Relocation {
+                offset: r.offset,
+                kind: r.kind,
+                target,
+                addend: r.addend,
+            });
+        }
+        let mut traps: Vec<(u32, TrapCode)> = buffer
+            .traps()
+            .iter()
+            .map(|t| (t.offset, TrapCode::from_cranelift(t.code)))
+            .collect();
+        traps.sort_by_key(|t| t.0);
+        let srclocs = buffer
+            .get_srclocs_sorted()
+            .iter()
+            .filter(|s| !s.loc.is_default())
+            .map(|s| SrcLoc {
+                start: s.start,
+                end: s.end,
+                wasm_offset: s.loc.bits(),
+            })
+            .collect();
+        let unwind = compiled
+            .create_unwind_info(self.isa())
+            .map_err(|e| CompileError::Codegen(e.to_string()))?;
+        Ok(CompiledFunction {
+            code: buffer.data().to_vec(),
+            relocs,
+            traps,
+            srclocs,
+            unwind,
+            value_labels: compiled.value_labels_ranges.clone(),
+            frame_size: compiled.frame_size,
+        })
+    }
+
+    /// The host-to-wasm trampoline for functions of type `ty`:
+    /// `extern "C" fn(code, callee_vmctx, caller_vmctx, values: *mut ValRaw)`
+    /// loads the arguments from `values`, calls `code` with the wasm
+    /// convention and stores the results back into `values`.
+    pub fn entry_trampoline(&self, ty: &WasmFuncType) -> Result<CompiledFunction, CompileError> {
+        let isa = self.isa();
+        let ptr = isa.pointer_type();
+        let mut sig = Signature::new(isa.default_call_conv());
+        sig.params.extend([AbiParam::new(ptr); 4]);
+        let mut ctx = Context::new();
+        ctx.func.signature = sig;
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        b.seal_block(block);
+        let [code, callee_vmctx, caller_vmctx, values] = b.block_params(block).try_into().unwrap();
+        let flags = MemFlags::trusted();
+        let mut args = vec![callee_vmctx, caller_vmctx];
+        for (i, p) in ty.params().iter().enumerate() {
+            let t = func_env::value_type(isa, p);
+            args.push(b.ins().load(t, flags, values, (i * VAL_RAW_SIZE) as i32));
+        }
+        let callee_sig = b.import_signature(wasm_signature(isa, ty));
+        let call = b.ins().call_indirect(callee_sig, code, &args);
+        let results = b.inst_results(call).to_vec();
+        for (i, r) in results.into_iter().enumerate() {
+            b.ins().store(flags, r, values, (i * VAL_RAW_SIZE) as i32);
+        }
+        b.ins().return_(&[]);
+        b.finalize();
+        self.finish(&mut ctx, |_, _| None)
+    }
+
+    /// The wasm-to-host trampoline for host functions of type `ty`: a
+    /// function with the wasm convention that spills its arguments into a
+    /// `ValRaw` array on its stack, calls `host_call(callee_vmctx,
+    /// caller_vmctx, values, frame_pointer)` and returns the results the host
+    /// left in the array.
+    pub fn host_trampoline(
+        &self,
+        ty: &WasmFuncType,
+        host_call: usize,
+    ) -> Result<CompiledFunction, CompileError> {
+        let isa = self.isa();
+        let ptr = isa.pointer_type();
+        let mut ctx = Context::new();
+        ctx.func.signature = wasm_signature(isa, ty);
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        b.seal_block(block);
+        let params = b.block_params(block).to_vec();
+        let slots = ty.params().len().max(ty.returns().len()).max(1);
+        let slot = b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (slots * VAL_RAW_SIZE) as u32,
+            4,
+        ));
+        let values = b.ins().stack_addr(ptr, slot, 0);
+        let flags = MemFlags::trusted();
+        for (i, v) in params[2..].iter().enumerate() {
+            b.ins().store(flags, *v, values, (i * VAL_RAW_SIZE) as i32);
+        }
+        let mut host_sig = Signature::new(cranelift_codegen::isa::CallConv::triple_default(
+            isa.triple(),
+        ));
+        host_sig.params.extend([AbiParam::new(ptr); 4]);
+        let host_sig = b.import_signature(host_sig);
+        let callee = b.ins().iconst(ptr, host_call as i64);
+        let fp = b.ins().get_frame_pointer(ptr);
+        b.ins()
+            .call_indirect(host_sig, callee, &[params[0], params[1], values, fp]);
+        let mut results = Vec::new();
+        for (i, r) in ty.returns().iter().enumerate() {
+            let t = func_env::value_type(isa, r);
+            results.push(b.ins().load(t, flags, values, (i * VAL_RAW_SIZE) as i32));
+        }
+        b.ins().return_(&results);
+        b.finalize();
+        self.finish(&mut ctx, |_, _| None)
+    }
+}
+
+/// Size of one slot of a `ValRaw` array, enough for any wasm value.
+pub const VAL_RAW_SIZE: usize = 16;

@@ -1,0 +1,823 @@
+//! The `FuncEnvironment` that tells cranelift-wasm how a function reaches
+//! the runtime: the `VMContext`, linear memories, tables, globals, calls and
+//! the builtins.
+//!
+//! Every offset comes from `vmoffsets`; this module never writes a literal.
+//! Code generated here must not raise a signal unless the wasm traps: bounds
+//! are checked by guard pages (memories) or explicit compares (tables), and
+//! traps are `trap`/`trapz`/`trapnz` with a trap code the signal handler maps.
+
+use crate::module_env::ModuleInfo;
+use crate::vmoffsets::{self, builtin, VMOffsets};
+use cranelift_codegen::cursor::FuncCursor;
+use cranelift_codegen::ir::{
+    self, condcodes::IntCC, types, AbiParam, ArgumentPurpose, Function, InstBuilder, MemFlags,
+    Signature, TrapCode, Type,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig, TargetIsa};
+use cranelift_entity::EntityRef;
+use cranelift_entity::PrimaryMap;
+use cranelift_frontend::FunctionBuilder;
+use cranelift_wasm::{
+    wasmparser, EngineOrModuleTypeIndex, FuncEnvironment, FuncIndex, FuncTranslationState,
+    GlobalIndex, GlobalVariable, Heap, HeapData, HeapStyle, MemoryIndex, ModuleInternedTypeIndex,
+    TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmError, WasmFuncType, WasmHeapType,
+    WasmResult, WasmValType,
+};
+
+/// Bytes of address space reserved for each 32-bit linear memory: the whole
+/// 4 GiB index space, so no access with a 32-bit index needs a bounds check.
+pub const MEMORY_RESERVATION: u64 = 1 << 32;
+/// Guard region after the reservation: accesses with a static offset below
+/// this need no bounds check either.
+pub const MEMORY_GUARD: u64 = 2 << 30;
+
+/// Namespaces of `UserExternalName`s in compiled code.
+pub mod namespace {
+    /// A defined wasm function; `index` is its `FuncIndex`.
+    pub const WASM_FUNC: u32 = 0;
+}
+
+/// The native signature of a wasm function:
+/// `(callee_vmctx, caller_vmctx, params...) -> results`.
+///
+/// The caller's vmctx lets host functions find the calling instance (WASI
+/// reads the caller's memory through it); it is null for calls from the host.
+pub fn wasm_signature(isa: &dyn TargetIsa, ty: &WasmFuncType) -> Signature {
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.push(AbiParam::special(
+        isa.pointer_type(),
+        ArgumentPurpose::VMContext,
+    ));
+    sig.params.push(AbiParam::new(isa.pointer_type()));
+    for p in ty.params() {
+        sig.params.push(AbiParam::new(value_type(isa, p)));
+    }
+    for r in ty.returns() {
+        sig.returns.push(AbiParam::new(value_type(isa, r)));
+    }
+    sig
+}
+
+/// The Cranelift type of a wasm value. References are native pointers.
+pub fn value_type(isa: &dyn TargetIsa, ty: &WasmValType) -> Type {
+    match ty {
+        WasmValType::I32 => types::I32,
+        WasmValType::I64 => types::I64,
+        WasmValType::F32 => types::F32,
+        WasmValType::F64 => types::F64,
+        WasmValType::V128 => types::I8X16,
+        WasmValType::Ref(_) => isa.pointer_type(),
+    }
+}
+
+pub struct FuncEnv<'a> {
+    isa: &'a dyn TargetIsa,
+    module: &'a ModuleInfo,
+    offsets: &'a VMOffsets,
+    /// Engine-wide signature id of each of the module's types.
+    sig_ids: &'a [u32],
+    heaps: PrimaryMap<Heap, HeapData>,
+    vmctx: Option<ir::GlobalValue>,
+    builtin_sigs: [Option<ir::SigRef>; builtin::COUNT],
+}
+
+impl<'a> FuncEnv<'a> {
+    pub fn new(
+        isa: &'a dyn TargetIsa,
+        module: &'a ModuleInfo,
+        offsets: &'a VMOffsets,
+        sig_ids: &'a [u32],
+    ) -> Self {
+        FuncEnv {
+            isa,
+            module,
+            offsets,
+            sig_ids,
+            heaps: PrimaryMap::new(),
+            vmctx: None,
+            builtin_sigs: [None; builtin::COUNT],
+        }
+    }
+
+    fn ptr(&self) -> Type {
+        self.isa.pointer_type()
+    }
+
+    fn vmctx_gv(&mut self, func: &mut Function) -> ir::GlobalValue {
+        *self
+            .vmctx
+            .get_or_insert_with(|| func.create_global_value(ir::GlobalValueData::VMContext))
+    }
+
+    fn vmctx_val(&mut self, pos: &mut FuncCursor) -> ir::Value {
+        pos.func
+            .special_param(ArgumentPurpose::VMContext)
+            .expect("wasm functions take a vmctx parameter")
+    }
+
+    /// A `readonly` load of a pointer stored at `vmctx + offset`.
+    fn vmctx_load_gv(&mut self, func: &mut Function, offset: u32) -> ir::GlobalValue {
+        let vmctx = self.vmctx_gv(func);
+        func.create_global_value(ir::GlobalValueData::Load {
+            base: vmctx,
+            offset: (offset as i32).into(),
+            global_type: self.isa.pointer_type(),
+            flags: MemFlags::trusted().with_readonly(),
+        })
+    }
+
+    /// Loads the pointer at `vmctx + offset` (a definition pointer that never
+    /// changes for the life of the instance).
+    fn load_vmctx_ptr(&mut self, pos: &mut FuncCursor, offset: u32) -> ir::Value {
+        let vmctx = self.vmctx_val(pos);
+        let ptr = self.ptr();
+        pos.ins().load(
+            ptr,
+            MemFlags::trusted().with_readonly(),
+            vmctx,
+            offset as i32,
+        )
+    }
+
+    fn builtin_signature(&self, index: u32) -> Signature {
+        use types::I32;
+        let ptr = self.ptr();
+        let (params, returns): (&[Type], &[Type]) = match index {
+            // (vmctx, memory, delta) -> old pages or -1
+            builtin::MEMORY_GROW => (&[I32, I32], &[I32]),
+            // (vmctx, dst_mem, dst, src_mem, src, len) -> ok
+            builtin::MEMORY_COPY => (&[I32, I32, I32, I32, I32], &[I32]),
+            // (vmctx, mem, dst, val, len) -> ok
+            builtin::MEMORY_FILL => (&[I32, I32, I32, I32], &[I32]),
+            // (vmctx, mem, seg, dst, src, len) -> ok
+            builtin::MEMORY_INIT => (&[I32, I32, I32, I32, I32], &[I32]),
+            // (vmctx, seg)
+            builtin::DATA_DROP | builtin::ELEM_DROP => (&[I32], &[]),
+            // (vmctx, table, delta, init) -> old size or -1
+            builtin::TABLE_GROW => (&[I32, I32, types::I64], &[I32]),
+            // (vmctx, table, dst, val, len) -> ok
+            builtin::TABLE_FILL => (&[I32, I32, types::I64, I32], &[I32]),
+            // (vmctx, dst_table, src_table, dst, src, len) -> ok
+            builtin::TABLE_COPY => (&[I32, I32, I32, I32, I32], &[I32]),
+            // (vmctx, table, seg, dst, src, len) -> ok
+            builtin::TABLE_INIT => (&[I32, I32, I32, I32, I32], &[I32]),
+            _ => unreachable!("unknown builtin {index}"),
+        };
+        let mut sig = Signature::new(CallConv::triple_default(self.isa.triple()));
+        sig.params.push(AbiParam::new(ptr));
+        sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+        sig.returns
+            .extend(returns.iter().map(|t| AbiParam::new(*t)));
+        sig
+    }
+
+    /// Calls builtin `index` with `vmctx` prepended to `args`.
+    fn call_builtin(&mut self, pos: &mut FuncCursor, index: u32, args: &[ir::Value]) -> ir::Inst {
+        let sig = match self.builtin_sigs[index as usize] {
+            Some(sig) => sig,
+            None => {
+                let sig = pos.func.import_signature(self.builtin_signature(index));
+                self.builtin_sigs[index as usize] = Some(sig);
+                sig
+            }
+        };
+        let vmctx = self.vmctx_val(pos);
+        let ptr = self.ptr();
+        let table = pos.ins().load(
+            ptr,
+            MemFlags::trusted().with_readonly(),
+            vmctx,
+            vmoffsets::vmctx::BUILTINS as i32,
+        );
+        let callee = pos.ins().load(
+            ptr,
+            MemFlags::trusted().with_readonly(),
+            table,
+            (index * vmoffsets::PTR) as i32,
+        );
+        let mut all = vec![vmctx];
+        all.extend_from_slice(args);
+        pos.ins().call_indirect(sig, callee, &all)
+    }
+
+    /// Calls a builtin that returns 0 on failure and traps with `code` then.
+    fn call_checked_builtin(
+        &mut self,
+        pos: &mut FuncCursor,
+        index: u32,
+        args: &[ir::Value],
+        code: TrapCode,
+    ) {
+        let call = self.call_builtin(pos, index, args);
+        let ok = pos.func.dfg.first_result(call);
+        pos.ins().trapz(ok, code);
+    }
+
+    fn i32_const(pos: &mut FuncCursor, v: u32) -> ir::Value {
+        pos.ins().iconst(types::I32, i64::from(v))
+    }
+
+    /// Computes the address of table element `index`, trapping when out of
+    /// bounds.
+    fn table_element_addr(
+        &mut self,
+        pos: &mut FuncCursor,
+        table: TableIndex,
+        index: ir::Value,
+    ) -> ir::Value {
+        let def = self.load_vmctx_ptr(pos, self.offsets.table_ptr(table.as_u32()));
+        let len = pos.ins().load(
+            types::I32,
+            MemFlags::trusted(),
+            def,
+            vmoffsets::table::CURRENT_ELEMENTS as i32,
+        );
+        let oob = pos
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
+        pos.ins().trapnz(oob, TrapCode::TableOutOfBounds);
+        let ptr = self.ptr();
+        let base = pos
+            .ins()
+            .load(ptr, MemFlags::trusted(), def, vmoffsets::table::BASE as i32);
+        let index = pos.ins().uextend(ptr, index);
+        let scaled = pos
+            .ins()
+            .imul_imm(index, vmoffsets::table::ELEMENT_SIZE as i64);
+        pos.ins().iadd(base, scaled)
+    }
+
+    fn sig_id(&self, ty: TypeIndex) -> u32 {
+        self.sig_ids[ty.index()]
+    }
+}
+
+impl TypeConvert for FuncEnv<'_> {
+    fn lookup_heap_type(&self, index: wasmparser::UnpackedIndex) -> WasmHeapType {
+        WasmHeapType::ConcreteFunc(self.lookup_type_index(index))
+    }
+
+    fn lookup_type_index(&self, index: wasmparser::UnpackedIndex) -> EngineOrModuleTypeIndex {
+        let i = match index {
+            wasmparser::UnpackedIndex::Module(i) => i,
+            _ => 0,
+        };
+        EngineOrModuleTypeIndex::Module(ModuleInternedTypeIndex::from_u32(i))
+    }
+}
+
+impl TargetEnvironment for FuncEnv<'_> {
+    fn target_config(&self) -> TargetFrontendConfig {
+        self.isa.frontend_config()
+    }
+
+    fn heap_access_spectre_mitigation(&self) -> bool {
+        false
+    }
+
+    fn proof_carrying_code(&self) -> bool {
+        false
+    }
+
+    fn reference_type(&self, _ty: WasmHeapType) -> (Type, bool) {
+        (self.isa.pointer_type(), false)
+    }
+}
+
+fn unsupported<T>(what: &str) -> WasmResult<T> {
+    Err(WasmError::Unsupported(what.to_string()))
+}
+
+/// The number of leading native parameters that are not wasm parameters.
+pub const HIDDEN_PARAMS: usize = 2;
+
+impl FuncEnvironment for FuncEnv<'_> {
+    fn is_wasm_parameter(&self, _signature: &Signature, index: usize) -> bool {
+        index >= HIDDEN_PARAMS
+    }
+
+    fn param_needs_stack_map(&self, _signature: &Signature, _index: usize) -> bool {
+        false
+    }
+
+    fn sig_ref_result_needs_stack_map(&self, _sig_ref: ir::SigRef, _index: usize) -> bool {
+        false
+    }
+
+    fn func_ref_result_needs_stack_map(
+        &self,
+        _func: &Function,
+        _func_ref: ir::FuncRef,
+        _index: usize,
+    ) -> bool {
+        false
+    }
+
+    fn before_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        // Stack overflow is a prologue check against the store's limit, so
+        // the host stack survives runaway recursion.
+        let limits = self.vmctx_load_gv(builder.func, vmoffsets::vmctx::RUNTIME_LIMITS);
+        let limit = builder.func.create_global_value(ir::GlobalValueData::Load {
+            base: limits,
+            offset: (vmoffsets::limits::STACK_LIMIT as i32).into(),
+            global_type: self.ptr(),
+            flags: MemFlags::trusted(),
+        });
+        builder.func.stack_limit = Some(limit);
+        Ok(())
+    }
+
+    fn make_global(
+        &mut self,
+        func: &mut Function,
+        index: GlobalIndex,
+    ) -> WasmResult<GlobalVariable> {
+        let gv = self.vmctx_load_gv(func, self.offsets.global_ptr(index.as_u32()));
+        let ty = value_type(self.isa, &self.module.globals[index.index()].wasm_ty);
+        Ok(GlobalVariable::Memory {
+            gv,
+            offset: 0.into(),
+            ty,
+        })
+    }
+
+    fn heaps(&self) -> &PrimaryMap<Heap, HeapData> {
+        &self.heaps
+    }
+
+    fn make_heap(&mut self, func: &mut Function, index: MemoryIndex) -> WasmResult<Heap> {
+        let def = self.vmctx_load_gv(func, self.offsets.memory_ptr(index.as_u32()));
+        // The base never moves: the whole reservation is mapped up front.
+        let base = func.create_global_value(ir::GlobalValueData::Load {
+            base: def,
+            offset: (vmoffsets::memory::BASE as i32).into(),
+            global_type: self.ptr(),
+            flags: MemFlags::trusted().with_readonly(),
+        });
+        let memory = &self.module.memories[index.index()];
+        Ok(self.heaps.push(HeapData {
+            base,
+            min_size: memory.minimum << 16,
+            max_size: memory.maximum.map(|m| m << 16),
+            offset_guard_size: MEMORY_GUARD,
+            style: HeapStyle::Static {
+                bound: MEMORY_RESERVATION,
+            },
+            index_type: types::I32,
+            memory_type: None,
+            page_size_log2: 16,
+        }))
+    }
+
+    fn make_indirect_sig(
+        &mut self,
+        func: &mut Function,
+        index: TypeIndex,
+    ) -> WasmResult<ir::SigRef> {
+        let sig = wasm_signature(self.isa, &self.module.types[index.index()]);
+        Ok(func.import_signature(sig))
+    }
+
+    fn make_direct_func(
+        &mut self,
+        func: &mut Function,
+        index: FuncIndex,
+    ) -> WasmResult<ir::FuncRef> {
+        let sig = wasm_signature(self.isa, self.module.func_type(index));
+        let signature = func.import_signature(sig);
+        let name = ir::ExternalName::User(func.declare_imported_user_function(
+            ir::UserExternalName::new(namespace::WASM_FUNC, index.as_u32()),
+        ));
+        Ok(func.import_function(ir::ExtFuncData {
+            name,
+            signature,
+            // All defined functions of a module share one code region, so a
+            // PC-relative call reaches them. Imported ones are never called
+            // through this reference (see `translate_call`).
+            colocated: true,
+        }))
+    }
+
+    fn translate_call(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        callee_index: FuncIndex,
+        callee: ir::FuncRef,
+        call_args: &[ir::Value],
+    ) -> WasmResult<ir::Inst> {
+        let mut pos = builder.cursor();
+        let vmctx = self.vmctx_val(&mut pos);
+        if !self.module.is_imported_func(callee_index) {
+            let mut args = vec![vmctx, vmctx];
+            args.extend_from_slice(call_args);
+            return Ok(builder.ins().call(callee, &args));
+        }
+        // Imports go through the instance's funcref slot, filled at link time.
+        let offset = self.offsets.funcref(callee_index.as_u32()) as i32;
+        let ptr = self.ptr();
+        let flags = MemFlags::trusted().with_readonly();
+        let code = pos.ins().load(
+            ptr,
+            flags,
+            vmctx,
+            offset + vmoffsets::funcref::WASM_CALL as i32,
+        );
+        let callee_vmctx =
+            pos.ins()
+                .load(ptr, flags, vmctx, offset + vmoffsets::funcref::VMCTX as i32);
+        let sig = pos.func.dfg.ext_funcs[callee].signature;
+        let mut args = vec![callee_vmctx, vmctx];
+        args.extend_from_slice(call_args);
+        Ok(builder.ins().call_indirect(sig, code, &args))
+    }
+
+    fn translate_call_indirect(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table_index: TableIndex,
+        sig_index: TypeIndex,
+        sig_ref: ir::SigRef,
+        callee: ir::Value,
+        call_args: &[ir::Value],
+    ) -> WasmResult<Option<ir::Inst>> {
+        let mut pos = builder.cursor();
+        let addr = self.table_element_addr(&mut pos, table_index, callee);
+        let ptr = self.ptr();
+        let funcref = pos.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        pos.ins().trapz(funcref, TrapCode::IndirectCallToNull);
+        let flags = MemFlags::trusted().with_readonly();
+        let actual = pos.ins().load(
+            types::I32,
+            flags,
+            funcref,
+            vmoffsets::funcref::TYPE_INDEX as i32,
+        );
+        let expected = self.sig_id(sig_index);
+        let mismatch = pos
+            .ins()
+            .icmp_imm(IntCC::NotEqual, actual, i64::from(expected));
+        pos.ins().trapnz(mismatch, TrapCode::BadSignature);
+        let code = pos
+            .ins()
+            .load(ptr, flags, funcref, vmoffsets::funcref::WASM_CALL as i32);
+        let callee_vmctx = pos
+            .ins()
+            .load(ptr, flags, funcref, vmoffsets::funcref::VMCTX as i32);
+        let caller_vmctx = self.vmctx_val(&mut pos);
+        let mut args = vec![callee_vmctx, caller_vmctx];
+        args.extend_from_slice(call_args);
+        Ok(Some(builder.ins().call_indirect(sig_ref, code, &args)))
+    }
+
+    fn translate_return_call_indirect(
+        &mut self,
+        _builder: &mut FunctionBuilder,
+        _table_index: TableIndex,
+        _sig_index: TypeIndex,
+        _sig_ref: ir::SigRef,
+        _callee: ir::Value,
+        _call_args: &[ir::Value],
+    ) -> WasmResult<()> {
+        unsupported("tail calls")
+    }
+
+    fn translate_return_call_ref(
+        &mut self,
+        _builder: &mut FunctionBuilder,
+        _sig_ref: ir::SigRef,
+        _callee: ir::Value,
+        _call_args: &[ir::Value],
+    ) -> WasmResult<()> {
+        unsupported("tail calls")
+    }
+
+    fn translate_return_call(
+        &mut self,
+        _builder: &mut FunctionBuilder,
+        _callee_index: FuncIndex,
+        _callee: ir::FuncRef,
+        _call_args: &[ir::Value],
+    ) -> WasmResult<()> {
+        unsupported("tail calls")
+    }
+
+    fn translate_call_ref(
+        &mut self,
+        _builder: &mut FunctionBuilder,
+        _sig_ref: ir::SigRef,
+        _callee: ir::Value,
+        _call_args: &[ir::Value],
+    ) -> WasmResult<ir::Inst> {
+        unsupported("typed function references")
+    }
+
+    fn translate_memory_grow(
+        &mut self,
+        mut pos: FuncCursor,
+        index: MemoryIndex,
+        _heap: Heap,
+        val: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        let mem = Self::i32_const(&mut pos, index.as_u32());
+        let call = self.call_builtin(&mut pos, builtin::MEMORY_GROW, &[mem, val]);
+        Ok(pos.func.dfg.first_result(call))
+    }
+
+    fn translate_memory_size(
+        &mut self,
+        mut pos: FuncCursor,
+        index: MemoryIndex,
+        _heap: Heap,
+    ) -> WasmResult<ir::Value> {
+        let def = self.load_vmctx_ptr(&mut pos, self.offsets.memory_ptr(index.as_u32()));
+        let ptr = self.ptr();
+        let bytes = pos.ins().load(
+            ptr,
+            MemFlags::trusted(),
+            def,
+            vmoffsets::memory::CURRENT_LENGTH as i32,
+        );
+        let pages = pos.ins().ushr_imm(bytes, 16);
+        Ok(pos.ins().ireduce(types::I32, pages))
+    }
+
+    fn translate_memory_copy(
+        &mut self,
+        mut pos: FuncCursor,
+        src_index: MemoryIndex,
+        _src_heap: Heap,
+        dst_index: MemoryIndex,
+        _dst_heap: Heap,
+        dst: ir::Value,
+        src: ir::Value,
+        len: ir::Value,
+    ) -> WasmResult<()> {
+        let dst_mem = Self::i32_const(&mut pos, dst_index.as_u32());
+        let src_mem = Self::i32_const(&mut pos, src_index.as_u32());
+        self.call_checked_builtin(
+            &mut pos,
+            builtin::MEMORY_COPY,
+            &[dst_mem, dst, src_mem, src, len],
+            TrapCode::HeapOutOfBounds,
+        );
+        Ok(())
+    }
+
+    fn translate_memory_fill(
+        &mut self,
+        mut pos: FuncCursor,
+        index: MemoryIndex,
+        _heap: Heap,
+        dst: ir::Value,
+        val: ir::Value,
+        len: ir::Value,
+    ) -> WasmResult<()> {
+        let mem = Self::i32_const(&mut pos, index.as_u32());
+        self.call_checked_builtin(
+            &mut pos,
+            builtin::MEMORY_FILL,
+            &[mem, dst, val, len],
+            TrapCode::HeapOutOfBounds,
+        );
+        Ok(())
+    }
+
+    fn translate_memory_init(
+        &mut self,
+        mut pos: FuncCursor,
+        index: MemoryIndex,
+        _heap: Heap,
+        seg_index: u32,
+        dst: ir::Value,
+        src: ir::Value,
+        len: ir::Value,
+    ) -> WasmResult<()> {
+        let mem = Self::i32_const(&mut pos, index.as_u32());
+        let seg = Self::i32_const(&mut pos, seg_index);
+        self.call_checked_builtin(
+            &mut pos,
+            builtin::MEMORY_INIT,
+            &[mem, seg, dst, src, len],
+            TrapCode::HeapOutOfBounds,
+        );
+        Ok(())
+    }
+
+    fn translate_data_drop(&mut self, mut pos: FuncCursor, seg_index: u32) -> WasmResult<()> {
+        let seg = Self::i32_const(&mut pos, seg_index);
+        self.call_builtin(&mut pos, builtin::DATA_DROP, &[seg]);
+        Ok(())
+    }
+
+    fn translate_table_size(
+        &mut self,
+        mut pos: FuncCursor,
+        index: TableIndex,
+    ) -> WasmResult<ir::Value> {
+        let def = self.load_vmctx_ptr(&mut pos, self.offsets.table_ptr(index.as_u32()));
+        Ok(pos.ins().load(
+            types::I32,
+            MemFlags::trusted(),
+            def,
+            vmoffsets::table::CURRENT_ELEMENTS as i32,
+        ))
+    }
+
+    fn translate_table_grow(
+        &mut self,
+        mut pos: FuncCursor,
+        table_index: TableIndex,
+        delta: ir::Value,
+        init_value: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        let table = Self::i32_const(&mut pos, table_index.as_u32());
+        let call = self.call_builtin(&mut pos, builtin::TABLE_GROW, &[table, delta, init_value]);
+        Ok(pos.func.dfg.first_result(call))
+    }
+
+    fn translate_table_get(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table_index: TableIndex,
+        index: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        let mut pos = builder.cursor();
+        let addr = self.table_element_addr(&mut pos, table_index, index);
+        let ptr = self.ptr();
+        Ok(pos.ins().load(ptr, MemFlags::trusted(), addr, 0))
+    }
+
+    fn translate_table_set(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        table_index: TableIndex,
+        value: ir::Value,
+        index: ir::Value,
+    ) -> WasmResult<()> {
+        let mut pos = builder.cursor();
+        let addr = self.table_element_addr(&mut pos, table_index, index);
+        pos.ins().store(MemFlags::trusted(), value, addr, 0);
+        Ok(())
+    }
+
+    fn translate_table_copy(
+        &mut self,
+        mut pos: FuncCursor,
+        dst_table_index: TableIndex,
+        src_table_index: TableIndex,
+        dst: ir::Value,
+        src: ir::Value,
+        len: ir::Value,
+    ) -> WasmResult<()> {
+        let dst_table = Self::i32_const(&mut pos, dst_table_index.as_u32());
+        let src_table = Self::i32_const(&mut pos, src_table_index.as_u32());
+        self.call_checked_builtin(
+            &mut pos,
+            builtin::TABLE_COPY,
+            &[dst_table, src_table, dst, src, len],
+            TrapCode::TableOutOfBounds,
+        );
+        Ok(())
+    }
+
+    fn translate_table_fill(
+        &mut self,
+        mut pos: FuncCursor,
+        table_index: TableIndex,
+        dst: ir::Value,
+        val: ir::Value,
+        len: ir::Value,
+    ) -> WasmResult<()> {
+        let table = Self::i32_const(&mut pos, table_index.as_u32());
+        self.call_checked_builtin(
+            &mut pos,
+            builtin::TABLE_FILL,
+            &[table, dst, val, len],
+            TrapCode::TableOutOfBounds,
+        );
+        Ok(())
+    }
+
+    fn translate_table_init(
+        &mut self,
+        mut pos: FuncCursor,
+        seg_index: u32,
+        table_index: TableIndex,
+        dst: ir::Value,
+        src: ir::Value,
+        len: ir::Value,
+    ) -> WasmResult<()> {
+        let table = Self::i32_const(&mut pos, table_index.as_u32());
+        let seg = Self::i32_const(&mut pos, seg_index);
+        self.call_checked_builtin(
+            &mut pos,
+            builtin::TABLE_INIT,
+            &[table, seg, dst, src, len],
+            TrapCode::TableOutOfBounds,
+        );
+        Ok(())
+    }
+
+    fn translate_elem_drop(&mut self, mut pos: FuncCursor, seg_index: u32) -> WasmResult<()> {
+        let seg = Self::i32_const(&mut pos, seg_index);
+        self.call_builtin(&mut pos, builtin::ELEM_DROP, &[seg]);
+        Ok(())
+    }
+
+    fn translate_ref_null(
+        &mut self,
+        mut pos: FuncCursor,
+        _ty: WasmHeapType,
+    ) -> WasmResult<ir::Value> {
+        let ptr = self.ptr();
+        Ok(pos.ins().iconst(ptr, 0))
+    }
+
+    fn translate_ref_is_null(
+        &mut self,
+        mut pos: FuncCursor,
+        value: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        let is_null = pos.ins().icmp_imm(IntCC::Equal, value, 0);
+        Ok(pos.ins().uextend(types::I32, is_null))
+    }
+
+    fn translate_ref_func(
+        &mut self,
+        mut pos: FuncCursor,
+        func_index: FuncIndex,
+    ) -> WasmResult<ir::Value> {
+        let vmctx = self.vmctx_val(&mut pos);
+        let offset = self.offsets.funcref(func_index.as_u32());
+        Ok(pos.ins().iadd_imm(vmctx, i64::from(offset)))
+    }
+
+    fn translate_custom_global_get(
+        &mut self,
+        _builder: &mut FunctionBuilder,
+        _global_index: GlobalIndex,
+    ) -> WasmResult<ir::Value> {
+        unreachable!("make_global never returns GlobalVariable::Custom")
+    }
+
+    fn translate_custom_global_set(
+        &mut self,
+        _builder: &mut FunctionBuilder,
+        _global_index: GlobalIndex,
+        _val: ir::Value,
+    ) -> WasmResult<()> {
+        unreachable!("make_global never returns GlobalVariable::Custom")
+    }
+
+    fn translate_atomic_wait(
+        &mut self,
+        _pos: FuncCursor,
+        _index: MemoryIndex,
+        _heap: Heap,
+        _addr: ir::Value,
+        _expected: ir::Value,
+        _timeout: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        unsupported("threads")
+    }
+
+    fn translate_atomic_notify(
+        &mut self,
+        _pos: FuncCursor,
+        _index: MemoryIndex,
+        _heap: Heap,
+        _addr: ir::Value,
+        _count: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        unsupported("threads")
+    }
+
+    fn translate_ref_i31(&mut self, _pos: FuncCursor, _val: ir::Value) -> WasmResult<ir::Value> {
+        unsupported("gc")
+    }
+
+    fn translate_i31_get_s(
+        &mut self,
+        _pos: FuncCursor,
+        _i31ref: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        unsupported("gc")
+    }
+
+    fn translate_i31_get_u(
+        &mut self,
+        _pos: FuncCursor,
+        _i31ref: ir::Value,
+    ) -> WasmResult<ir::Value> {
+        unsupported("gc")
+    }
+
+    fn is_x86(&self) -> bool {
+        self.isa.triple().architecture == target_lexicon::Architecture::X86_64
+    }
+}

@@ -1,0 +1,364 @@
+//! Entering wasm and leaving it abnormally.
+//!
+//! `catch_traps` runs a call into wasm under a jump buffer (see
+//! `csrc/setjmp.c`). A fault in JIT code is turned into a trap by the signal
+//! handler, which records the trap and jumps back; a host function's error is
+//! raised the same way by `raise`. Only JIT frames and trampolines lie
+//! between the jump and its target, and they own nothing that needs dropping.
+//!
+//! Invariants:
+//! - the handler only claims a signal when the faulting PC is a recorded trap
+//!   site of JIT code *and* this thread is inside `catch_traps`; anything else
+//!   goes to the previous handler (a host bug is never swallowed);
+//! - the handler allocates nothing and takes only a read lock;
+//! - guest code raises no signal unless it traps, so a native debugger
+//!   attached to wasmscope never stops on a spurious one.
+
+use crate::trap::{self, FrameInfo, TrapCode};
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::Once;
+
+extern "C" {
+    fn wasmscope_catch(
+        jmp_buf_out: *mut *mut c_void,
+        body: unsafe extern "C" fn(*mut c_void),
+        payload: *mut c_void,
+    ) -> i32;
+    fn wasmscope_unwind(jmp_buf: *mut c_void) -> !;
+}
+
+/// Most frames recorded for one trap.
+const MAX_FRAMES: usize = 128;
+
+/// Why a call into wasm did not return normally.
+pub enum Unwind {
+    /// JIT code trapped; `frames` are native PCs, innermost first (the first
+    /// is the faulting PC, the others return addresses).
+    Wasm {
+        code: TrapCode,
+        frames: Vec<FrameInfo>,
+    },
+    /// A host function raised a trap.
+    Host {
+        trap: crate::Trap,
+        frames: Vec<FrameInfo>,
+    },
+    /// A host function panicked; the panic resumes in the host.
+    Panic(Box<dyn Any + Send>),
+}
+
+struct RawFrames {
+    pcs: [usize; MAX_FRAMES],
+    len: usize,
+    /// Whether `pcs[0]` is the faulting instruction (not a return address).
+    first_is_fault: bool,
+}
+
+enum Pending {
+    None,
+    Signal(TrapCode),
+    Host(crate::Trap),
+    Panic(Box<dyn Any + Send>),
+}
+
+struct CallState {
+    jmp_buf: Cell<*mut c_void>,
+    raw: UnsafeCell<RawFrames>,
+    pending: UnsafeCell<Pending>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const CallState> = const { Cell::new(ptr::null()) };
+}
+
+/// The limits a call into wasm must respect, shared by every instance of a
+/// store (`vmoffsets::limits`).
+#[repr(C)]
+pub struct VMRuntimeLimits {
+    pub stack_limit: Cell<usize>,
+    pub debug_flags: Cell<u32>,
+}
+
+impl Default for VMRuntimeLimits {
+    fn default() -> Self {
+        VMRuntimeLimits {
+            stack_limit: Cell::new(0),
+            debug_flags: Cell::new(0),
+        }
+    }
+}
+
+/// Runs `f` (which calls into wasm) and reports how it ended.
+///
+/// The outermost call sets the stack limit `max_wasm_stack` bytes below the
+/// current stack pointer; nested calls (wasm -> host -> wasm) keep it.
+pub fn catch_traps(
+    limits: &VMRuntimeLimits,
+    max_wasm_stack: usize,
+    f: &mut dyn FnMut(),
+) -> Result<(), Unwind> {
+    init_handlers();
+    ensure_alt_stack();
+    let here = &limits as *const _ as usize;
+    let outermost = limits.stack_limit.get() == 0;
+    if outermost {
+        limits.stack_limit.set(here.saturating_sub(max_wasm_stack));
+    }
+    let mut state = CallState {
+        jmp_buf: Cell::new(ptr::null_mut()),
+        raw: UnsafeCell::new(RawFrames {
+            pcs: [0; MAX_FRAMES],
+            len: 0,
+            first_is_fault: false,
+        }),
+        pending: UnsafeCell::new(Pending::None),
+    };
+    let prev = CURRENT.with(|c| c.replace(&state));
+
+    unsafe extern "C" fn body(payload: *mut c_void) {
+        // SAFETY: `payload` is the `&mut &mut dyn FnMut()` passed below, alive
+        // for the duration of `wasmscope_catch`.
+        let f = unsafe { &mut *(payload as *mut &mut dyn FnMut()) };
+        f();
+    }
+    let mut f = f;
+    // SAFETY: `state.jmp_buf` receives a pointer to the C frame's jump buffer,
+    // valid while `body` runs; `body` only runs `f`.
+    let ok = unsafe {
+        wasmscope_catch(
+            state.jmp_buf.as_ptr(),
+            body,
+            &mut f as *mut &mut dyn FnMut() as *mut c_void,
+        )
+    };
+    CURRENT.with(|c| c.set(prev));
+    if outermost {
+        limits.stack_limit.set(0);
+    }
+    if ok == 1 {
+        return Ok(());
+    }
+    let pending = std::mem::replace(state.pending.get_mut(), Pending::None);
+    let raw = state.raw.get_mut();
+    let frames = symbolize(raw);
+    match pending {
+        Pending::Signal(code) => Err(Unwind::Wasm { code, frames }),
+        Pending::Host(trap) => Err(Unwind::Host { trap, frames }),
+        Pending::Panic(p) => Err(Unwind::Panic(p)),
+        Pending::None => Err(Unwind::Host {
+            trap: crate::Trap::host("wasm call unwound without a reason"),
+            frames,
+        }),
+    }
+}
+
+fn symbolize(raw: &RawFrames) -> Vec<FrameInfo> {
+    raw.pcs[..raw.len]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &pc)| trap::frame_info(pc, !(i == 0 && raw.first_is_fault)))
+        .collect()
+}
+
+/// Records the wasm frames reachable from `fp` by the frame-pointer chain.
+///
+/// # Safety
+/// `fp` must be the frame pointer of a JIT frame (wasm function or
+/// trampoline) of the current thread, whose chain ends in a non-wasm frame.
+unsafe fn walk(raw: &mut RawFrames, mut fp: usize) {
+    while raw.len < MAX_FRAMES && fp != 0 {
+        // SAFETY: every JIT frame keeps the saved frame pointer at [fp] and
+        // the return address at [fp + 8] (preserve_frame_pointers).
+        let ret = unsafe { *((fp + 8) as *const usize) };
+        if !trap::is_wasm_pc(ret - 1) {
+            break;
+        }
+        raw.pcs[raw.len] = ret;
+        raw.len += 1;
+        // SAFETY: as above.
+        fp = unsafe { *(fp as *const usize) };
+    }
+}
+
+/// Leaves wasm with `reason`, from a host function called by wasm.
+///
+/// # Safety
+/// Must be called on a thread inside `catch_traps`, from host code called by
+/// a host trampoline whose frame pointer is `fp`, with nothing on the stack
+/// between here and the trampoline that needs dropping.
+pub unsafe fn raise(reason: RaiseReason, fp: usize) -> ! {
+    let state = CURRENT.with(|c| c.get());
+    assert!(!state.is_null(), "raise outside of a wasm call");
+    // SAFETY: `state` is the live CallState of the innermost `catch_traps`.
+    let state = unsafe { &*state };
+    // SAFETY: only this thread touches its CallState, and no other reference
+    // to these cells is live.
+    unsafe {
+        let raw = &mut *state.raw.get();
+        raw.len = 0;
+        raw.first_is_fault = false;
+        walk(raw, fp);
+        *state.pending.get() = match reason {
+            RaiseReason::Trap(t) => Pending::Host(t),
+            RaiseReason::Panic(p) => Pending::Panic(p),
+        };
+        wasmscope_unwind(state.jmp_buf.get())
+    }
+}
+
+pub enum RaiseReason {
+    Trap(crate::Trap),
+    Panic(Box<dyn Any + Send>),
+}
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+static mut PREV_ACTIONS: [MaybeUninit<libc::sigaction>; 4] = [const { MaybeUninit::uninit() }; 4];
+static INIT: Once = Once::new();
+
+fn init_handlers() {
+    INIT.call_once(|| {
+        for (i, &sig) in SIGNALS.iter().enumerate() {
+            // SAFETY: plain sigaction setup; PREV_ACTIONS[i] is written once,
+            // here, before our handler (its only reader) is installed.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let prev = &raw mut PREV_ACTIONS[i];
+                if libc::sigaction(sig, &action, (*prev).as_mut_ptr()) != 0 {
+                    panic!("cannot install the handler for signal {sig}");
+                }
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let state = CURRENT.with(|c| c.get());
+    if !state.is_null() {
+        // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
+        let (pc, fp) = unsafe { pc_and_fp(ctx) };
+        if let Some(code) = trap::trap_code_at(pc) {
+            // SAFETY: `state` is this thread's live CallState; the handler
+            // interrupted JIT code, which holds no reference to it.
+            unsafe {
+                let state = &*state;
+                let raw = &mut *state.raw.get();
+                raw.pcs[0] = pc;
+                raw.len = 1;
+                raw.first_is_fault = true;
+                walk(raw, fp);
+                *state.pending.get() = Pending::Signal(code);
+                wasmscope_unwind(state.jmp_buf.get());
+            }
+        }
+    }
+    // Not a wasm trap: hand it to whoever handled it before us.
+    let i = SIGNALS.iter().position(|&s| s == sig).unwrap_or(0);
+    // SAFETY: PREV_ACTIONS was initialized before this handler was installed.
+    unsafe {
+        let slot: *const MaybeUninit<libc::sigaction> = &raw const PREV_ACTIONS[i];
+        let prev = (*slot).assume_init_ref();
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+                std::mem::transmute(prev.sa_sigaction);
+            f(sig, info, ctx);
+        } else if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
+            // Restore the default and return: the instruction faults again
+            // and the process dies as it would have without us.
+            libc::sigaction(sig, prev, ptr::null_mut());
+        } else {
+            let f: unsafe extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+            f(sig);
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn pc_and_fp(ctx: *mut c_void) -> (usize, usize) {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+    (
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
+        uc.uc_mcontext.gregs[libc::REG_RBP as usize] as usize,
+    )
+}
+
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+unsafe fn pc_and_fp(ctx: *mut c_void) -> (usize, usize) {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+    (uc.uc_mcontext.pc as usize, uc.uc_mcontext.regs[29] as usize)
+}
+
+/// Size of the alternate signal stack we install when the thread has none
+/// (or a small one): the handler walks frames and takes a lock.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+struct AltStack {
+    mapping: *mut c_void,
+    len: usize,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: disable the alternate stack before unmapping it; the
+        // mapping was created by `ensure_alt_stack` and is used by nothing else.
+        unsafe {
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: ALT_STACK_SIZE,
+            };
+            libc::sigaltstack(&disable, ptr::null_mut());
+            libc::munmap(self.mapping, self.len);
+        }
+    }
+}
+
+thread_local! {
+    static ALT_STACK: Cell<bool> = const { Cell::new(false) };
+    static ALT_STACK_OWNED: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+fn ensure_alt_stack() {
+    if ALT_STACK.with(|c| c.get()) {
+        return;
+    }
+    ALT_STACK.with(|c| c.set(true));
+    // SAFETY: querying and installing this thread's alternate signal stack;
+    // the new stack is a fresh mapping with a guard page below it.
+    unsafe {
+        let mut old: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(ptr::null(), &mut old);
+        if old.ss_flags & libc::SS_DISABLE == 0 && old.ss_size >= ALT_STACK_SIZE {
+            return;
+        }
+        let page = region::page::size();
+        let len = ALT_STACK_SIZE + page;
+        let mapping = libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mapping == libc::MAP_FAILED {
+            return;
+        }
+        libc::mprotect(mapping, page, libc::PROT_NONE);
+        let new = libc::stack_t {
+            ss_sp: (mapping as *mut u8).add(page).cast(),
+            ss_flags: 0,
+            ss_size: ALT_STACK_SIZE,
+        };
+        libc::sigaltstack(&new, ptr::null_mut());
+        ALT_STACK_OWNED.with(|o| *o.borrow_mut() = Some(AltStack { mapping, len }));
+    }
+}

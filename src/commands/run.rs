@@ -1,0 +1,178 @@
+//! `wasmscope run`: compile, link WASI, and run `_start` or an export.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wasmscope_engine::wasi::{self, WasiCtx};
+use wasmscope_engine::{Config, Engine, Error, Linker, Module, Store, Val, ValType};
+
+/// Exit status of a guest that trapped (as Wasmtime's: 128 + SIGABRT).
+const TRAP_EXIT: u8 = 134;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Call this exported function instead of `_start`; ARGS are its arguments.
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+    /// Pass an environment variable to the guest.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// The module to run (.wasm or .wat).
+    module: PathBuf,
+    /// Arguments for the guest (or for the invoked function).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    match execute(args) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(Error::Trap(t)) = e.downcast_ref::<Error>() {
+                eprintln!("error: {t}");
+                if !t.backtrace.is_empty() {
+                    eprintln!("wasm backtrace:\n{}", t.display_backtrace().trim_end());
+                }
+                return ExitCode::from(TRAP_EXIT);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn execute(args: RunArgs) -> Result<ExitCode> {
+    let engine = Engine::new(Config::default())?;
+    let module = Module::from_file(&engine, &args.module)
+        .with_context(|| format!("failed to load {}", args.module.display()))?;
+    let mut env = Vec::new();
+    for kv in &args.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env expects NAME=VALUE, got `{kv}`"))?;
+        env.push((k.to_string(), v.to_string()));
+    }
+    let program = args
+        .module
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut guest_args = vec![program];
+    if args.invoke.is_none() {
+        guest_args.extend(args.args.iter().cloned());
+    }
+    let mut store = Store::new(&engine, WasiCtx::new(guest_args, env));
+    let mut linker = Linker::new();
+    wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
+    let instance = match linker.instantiate(&mut store, &module) {
+        Ok(i) => i,
+        Err(Error::Trap(t)) if t.exit_status().is_some() => {
+            return Ok(exit_code(t.exit_status().unwrap_or(0)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let name = args.invoke.as_deref().unwrap_or("_start");
+    let Some(func) = instance.get_func(&store, name) else {
+        if args.invoke.is_some() {
+            let exports: Vec<String> = module
+                .exports()
+                .filter(|(_, t)| matches!(t, wasmscope_engine::ExternType::Func(_)))
+                .map(|(n, _)| n.to_string())
+                .collect();
+            bail!(
+                "no exported function `{name}` in {} (exported functions: {})",
+                args.module.display(),
+                if exports.is_empty() {
+                    "none".into()
+                } else {
+                    exports.join(", ")
+                }
+            );
+        }
+        // A module without `_start` (a library, or one run for its start
+        // function) has done its work by being instantiated.
+        return Ok(ExitCode::SUCCESS);
+    };
+    let ty = func.ty(&store);
+    let params = if args.invoke.is_some() {
+        parse_args(name, &ty.params, &args.args)?
+    } else {
+        Vec::new()
+    };
+    let mut results: Vec<Val> = ty
+        .results
+        .iter()
+        .map(|t| Val::default_for(*t).unwrap_or(Val::I32(0)))
+        .collect();
+    match func.call(&mut store, &params, &mut results) {
+        Ok(()) => {}
+        Err(Error::Trap(t)) if t.exit_status().is_some() => {
+            return Ok(exit_code(t.exit_status().unwrap_or(0)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for r in &results {
+        println!("{}", format_val(r));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exit_code(status: i32) -> ExitCode {
+    ExitCode::from((status & 0xff) as u8)
+}
+
+fn parse_args(name: &str, types: &[ValType], args: &[String]) -> Result<Vec<Val>> {
+    if types.len() != args.len() {
+        bail!(
+            "`{name}` takes {} argument(s) ({}), {} given",
+            types.len(),
+            types
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.len()
+        );
+    }
+    types
+        .iter()
+        .zip(args)
+        .enumerate()
+        .map(|(i, (t, a))| {
+            let bad = || anyhow!("argument {} of `{name}` must be {t}, got `{a}`", i + 1);
+            Ok(match t {
+                ValType::I32 => Val::I32(parse_int(a).and_then(|v| i32::try_from(v).ok().or_else(|| u32::try_from(v).ok().map(|u| u as i32))).ok_or_else(bad)?),
+                ValType::I64 => Val::I64(parse_int(a).and_then(|v| i64::try_from(v).ok().or_else(|| u64::try_from(v).ok().map(|u| u as i64))).ok_or_else(bad)?),
+                ValType::F32 => Val::F32(a.parse::<f32>().map_err(|_| bad())?.to_bits()),
+                ValType::F64 => Val::F64(a.parse::<f64>().map_err(|_| bad())?.to_bits()),
+                other => bail!("argument {} of `{name}` has type {other}, which cannot be given on the command line", i + 1),
+            })
+        })
+        .collect()
+}
+
+fn parse_int(s: &str) -> Option<i128> {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s),
+    };
+    let v = match digits.strip_prefix("0x") {
+        Some(h) => i128::from_str_radix(h, 16).ok()?,
+        None => digits.parse::<i128>().ok()?,
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn format_val(v: &Val) -> String {
+    match v {
+        Val::I32(x) => x.to_string(),
+        Val::I64(x) => x.to_string(),
+        Val::F32(b) => f32::from_bits(*b).to_string(),
+        Val::F64(b) => f64::from_bits(*b).to_string(),
+        Val::V128(x) => format!("{x:#034x}"),
+        Val::FuncRef(None) => "null".into(),
+        Val::FuncRef(Some(_)) => "funcref".into(),
+    }
+}
