@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 pub enum Error {
     #[error("cannot read {path}: {err}")]
     Io { path: String, err: std::io::Error },
-    #[error("invalid text format: {0}")]
+    #[error("{0}")]
     Text(String),
     #[error(transparent)]
     Compile(#[from] CompileError),
@@ -419,9 +419,10 @@ pub struct Module {
 impl Module {
     /// Compiles a module from binary or text (`.wat`) bytes.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
-        let wasm: Arc<[u8]> = match wat::parse_bytes(bytes) {
-            Ok(b) => b.into_owned().into(),
-            Err(e) => return Err(Error::Text(e.to_string())),
+        let wasm: Arc<[u8]> = if bytes.starts_with(b"\0asm") {
+            bytes.into()
+        } else {
+            text_to_binary(bytes)?.into()
         };
         Self::from_binary(engine, wasm)
     }
@@ -433,6 +434,14 @@ impl Module {
             path: path.display().to_string(),
             err,
         })?;
+        let is_binary_name = path.extension().is_some_and(|e| e == "wasm");
+        if is_binary_name && !bytes.starts_with(b"\0asm") {
+            let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            return Err(Error::Text(format!(
+                "not a WebAssembly binary: expected the `\\0asm` header, found bytes {}",
+                head.join(" ")
+            )));
+        }
         Self::new(engine, &bytes)
     }
 
@@ -537,6 +546,25 @@ impl Module {
             .iter()
             .map(move |(n, e)| (n.as_str(), extern_type(info, *e)))
     }
+}
+
+/// Encodes the text format, with a one-line error naming line and column.
+fn text_to_binary(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        Error::Text("not a WebAssembly module: no `\\0asm` header, and not UTF-8 text".into())
+    })?;
+    let located = |e: wast::Error| {
+        let (line, col) = e.span().linecol_in(text);
+        Error::Text(format!(
+            "invalid text format at line {}, column {}: {}",
+            line + 1,
+            col + 1,
+            e.message()
+        ))
+    };
+    let buf = wast::parser::ParseBuffer::new(text).map_err(located)?;
+    let mut wat = wast::parser::parse::<wast::Wat>(&buf).map_err(located)?;
+    wat.encode().map_err(located)
 }
 
 fn libcall_address(l: cranelift_codegen::ir::LibCall) -> Option<usize> {
@@ -1778,15 +1806,5 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
 
     pub fn func(&self) -> Func {
         self.func
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wasm_ptr_types_are_one_word() {
-        assert_eq!(std::mem::size_of::<usize>(), 8);
     }
 }

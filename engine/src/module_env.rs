@@ -173,6 +173,31 @@ impl<'data> ModuleEnv<'data> {
     }
 }
 
+impl<'data> ModuleEnv<'data> {
+    fn parse_name_section(
+        &mut self,
+        data: &'data [u8],
+    ) -> Result<(), wasmparser::BinaryReaderError> {
+        let offset = self.range_of(data).start;
+        let reader = wasmparser::BinaryReader::new(data, offset);
+        for name in wasmparser::NameSectionReader::new(reader) {
+            match name? {
+                wasmparser::Name::Module { name, .. } => self.info.name = Some(name.to_string()),
+                wasmparser::Name::Function(map) => {
+                    for naming in map {
+                        let naming = naming?;
+                        self.info
+                            .func_names
+                            .insert(naming.index, naming.name.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TypeConvert for ModuleEnv<'_> {
     fn lookup_heap_type(&self, index: wasmparser::UnpackedIndex) -> WasmHeapType {
         WasmHeapType::ConcreteFunc(self.lookup_type_index(index))
@@ -436,6 +461,10 @@ impl<'data> ModuleEnvironment<'data> for ModuleEnv<'data> {
     }
 
     fn custom_section(&mut self, name: &'data str, data: &'data [u8]) -> WasmResult<()> {
+        if name == "name" {
+            // A malformed name section is ignored, as the spec requires.
+            let _ = self.parse_name_section(data);
+        }
         let range = self.range_of(data);
         self.info.custom_sections.push((name.into(), range));
         Ok(())

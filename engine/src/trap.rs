@@ -136,19 +136,29 @@ impl Trap {
         }
     }
 
-    /// The backtrace rendered one frame a line.
+    /// The backtrace rendered one frame a line; runs of identical frames
+    /// (deep recursion) are folded into one line.
     pub fn display_backtrace(&self) -> String {
         let mut s = String::new();
-        for (i, f) in self.backtrace.iter().enumerate() {
+        let mut i = 0;
+        while i < self.backtrace.len() {
+            let f = &self.backtrace[i];
+            let run = self.backtrace[i..].iter().take_while(|g| *g == f).count();
             let name = match (&f.func_name, &f.module_name) {
                 (Some(n), Some(m)) => format!("{m}!{n}"),
                 (Some(n), None) => n.clone(),
                 (None, Some(m)) => format!("{m}!<wasm function {}>", f.func_index),
                 (None, None) => format!("<wasm function {}>", f.func_index),
             };
-            match f.wasm_offset {
-                Some(o) => s.push_str(&format!("  {i:>2}: {o:#8x} - {name}\n")),
-                None => s.push_str(&format!("  {i:>2}: {:>8} - {name}\n", "?")),
+            let offset = f
+                .wasm_offset
+                .map_or_else(|| format!("{:>8}", "?"), |o| format!("{o:#8x}"));
+            s.push_str(&format!("  {i:>2}: {offset} - {name}\n"));
+            if run > 2 {
+                s.push_str(&format!("      ... {} more identical frames\n", run - 1));
+                i += run;
+            } else {
+                i += 1;
             }
         }
         s

@@ -1,0 +1,188 @@
+//! End-to-end tests of the `wasmscope` binary: exit codes, output, and a
+//! one-line error for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wasmscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmscope"))
+        .args(args)
+        .output()
+        .expect("run wasmscope")
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Writes `bytes` to a fresh file in the target dir and returns its path.
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A bad input gets exactly one line on stderr, starting with `error:`,
+/// exit code 1, and no panic.
+fn assert_one_line_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+const CALC: &str = r#"(module
+  (func (export "add") (param i32 i64) (result i64) (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
+  (func (export "half") (param f64) (result f64) (f64.div (local.get 0) (f64.const 2)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1))))"#;
+
+#[test]
+fn invoke_parses_arguments_by_signature_and_prints_results() {
+    let calc = temp_file("calc.wat", CALC.as_bytes());
+    let o = wasmscope(&[
+        "run",
+        "--invoke",
+        "add",
+        calc.to_str().unwrap(),
+        "-2",
+        "0x10",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "14\n", "{}", stderr(&o));
+    let o = wasmscope(&["run", "--invoke", "half", calc.to_str().unwrap(), "5"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "2.5\n");
+}
+
+#[test]
+fn a_trap_prints_its_kind_and_backtrace_and_exits_non_zero() {
+    let calc = temp_file("calc-trap.wat", CALC.as_bytes());
+    let o = wasmscope(&["run", "--invoke", "div", calc.to_str().unwrap(), "1", "0"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(134), "{err}");
+    assert!(
+        err.starts_with("error: wasm trap: integer divide by zero at wasm offset 0x"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wasm backtrace:") && err.contains(" - div"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_inputs_get_one_line_errors() {
+    let calc = temp_file("calc-bad.wat", CALC.as_bytes());
+    let calc = calc.to_str().unwrap();
+    assert_one_line_error(&wasmscope(&["run", "/no/such/module.wasm"]), "No such file");
+    assert_one_line_error(
+        &wasmscope(&["run", "--invoke", "nope", calc]),
+        "no exported function `nope`",
+    );
+    assert_one_line_error(
+        &wasmscope(&["run", "--invoke", "div", calc, "1"]),
+        "takes 2 argument(s)",
+    );
+    assert_one_line_error(
+        &wasmscope(&["run", "--invoke", "div", calc, "x", "1"]),
+        "must be i32, got `x`",
+    );
+    assert_one_line_error(
+        &wasmscope(&["run", "--env", "NOEQUALS", calc]),
+        "NAME=VALUE",
+    );
+
+    let truncated = temp_file("truncated.wasm", b"\0asm\x01\0\0\0\x01\x05");
+    assert_one_line_error(
+        &wasmscope(&["run", truncated.to_str().unwrap()]),
+        "byte offset",
+    );
+    let garbage = temp_file("garbage.wasm", b"\x7fELF\x02\x01\x01garbage");
+    assert_one_line_error(
+        &wasmscope(&["run", garbage.to_str().unwrap()]),
+        "not a WebAssembly binary",
+    );
+    let invalid = temp_file("invalid.wat", b"(module (func (result i32) (i64.const 0)))");
+    assert_one_line_error(
+        &wasmscope(&["run", invalid.to_str().unwrap()]),
+        "type mismatch",
+    );
+    let bad_text = temp_file("bad.wat", b"(module (func (i32.bogus)))");
+    assert_one_line_error(
+        &wasmscope(&["run", bad_text.to_str().unwrap()]),
+        "invalid text format",
+    );
+    let unlinkable = temp_file(
+        "unlinkable.wat",
+        b"(module (import \"env\" \"missing\" (func)))",
+    );
+    assert_one_line_error(
+        &wasmscope(&["run", unlinkable.to_str().unwrap()]),
+        "env::missing",
+    );
+}
+
+#[test]
+fn c_hello_prints_and_exits_like_node() {
+    let o = wasmscope(&[
+        "run",
+        "--env",
+        "GREETING=hi",
+        &fixture("hello.wasm"),
+        "one",
+        "two",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Hello from wasmscope!"), "{stdout}");
+    let n = Command::new("node")
+        .args([
+            "--no-warnings",
+            &fixture("../node-wasi.mjs"),
+            "--env",
+            "GREETING=hi",
+            &fixture("hello.wasm"),
+            "one",
+            "two",
+        ])
+        .output()
+        .expect("node is installed by .ci/run");
+    assert_eq!(
+        String::from_utf8_lossy(&n.stdout),
+        stdout,
+        "same output as node's WASI"
+    );
+    assert_eq!(n.status.code(), o.status.code());
+}
+
+#[test]
+fn c_exit_code_and_stderr_pass_through() {
+    let o = wasmscope(&["run", &fixture("exitcode.wasm")]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(!o.stdout.is_empty() && !o.stderr.is_empty());
+}
+
+#[test]
+fn c_traps_are_reported_with_function_names() {
+    for (f, kind) in [
+        ("trap.wasm", "integer divide by zero"),
+        ("oob.wasm", "out of bounds memory access"),
+        ("recurse.wasm", "call stack exhausted"),
+    ] {
+        let o = wasmscope(&["run", &fixture(f)]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(134), "{f}: {err}");
+        assert!(err.contains(kind), "{f}: {err}");
+        assert!(err.contains("wasm backtrace:"), "{f}: {err}");
+    }
+}
