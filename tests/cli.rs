@@ -186,3 +186,28 @@ fn c_traps_are_reported_with_function_names() {
         assert!(err.contains("wasm backtrace:"), "{f}: {err}");
     }
 }
+
+/// Normal execution raises no signal: gdb attached to wasmscope runs a whole
+/// program (with memory accesses through guard-page-protected memory) and
+/// never stops.
+#[test]
+fn gdb_sees_no_signal_in_a_normal_run() {
+    for kernel in ["hello.wasm", "../../bench/kernels/sieve.wasm"] {
+        let o = Command::new("gdb")
+            .args([
+                "-batch",
+                "-nx",
+                "-ex",
+                "run",
+                "--args",
+                env!("CARGO_BIN_EXE_wasmscope"),
+                "run",
+            ])
+            .arg(fixture(kernel))
+            .output()
+            .expect("gdb is installed by .ci/setup");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(!out.contains("received signal"), "{kernel}: {out}");
+        assert!(out.contains("exited normally"), "{kernel}: {out}");
+    }
+}

@@ -64,7 +64,8 @@ fn each_trap_kind_reports_its_code_and_offset() {
     let (mut store, instance, module) = instantiate(TRAPS);
     let wasm = module.binary().to_vec();
     // Defined function indices: $v is 0, the exports follow in order.
-    let cases: Vec<(&str, usize, TrapCode, Box<dyn Fn(&Operator) -> bool>)> = vec![
+    type Pick = Box<dyn Fn(&Operator) -> bool>;
+    let cases: Vec<(&str, usize, TrapCode, Pick)> = vec![
         (
             "unreachable",
             1,
@@ -311,4 +312,37 @@ fn host_fault_is_not_swallowed() {
         "child status {:?}",
         out.status
     );
+}
+
+/// `.eh_frame` is registered for JIT code, so a native unwinder started in a
+/// host function called by wasm walks through the wasm frames back to the
+/// Rust test that made the call.
+#[test]
+fn native_unwinder_walks_through_jit_frames() {
+    let engine = crate::engine();
+    let module = Module::new(
+        &engine,
+        br#"(module (import "h" "bt" (func $bt))
+              (func $a (call $bt)) (func $b (call $a)) (func (export "run") (call $b)))"#,
+    )
+    .unwrap();
+    let mut store: Store<String> = Store::new(&engine, String::new());
+    let mut linker = Linker::new();
+    linker.func_new("h", "bt", FuncType::new([], []), |mut caller, _, _| {
+        *caller.data_mut() = std::backtrace::Backtrace::force_capture().to_string();
+        Ok(())
+    });
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    run_and_capture(&mut store, instance);
+    let bt = store.data();
+    assert!(
+        bt.contains("run_and_capture"),
+        "the unwinder stopped inside JIT code:\n{bt}"
+    );
+}
+
+#[inline(never)]
+fn run_and_capture(store: &mut Store<String>, instance: wasmscope_engine::Instance) {
+    let run = instance.get_func(store, "run").unwrap();
+    run.call(store, &[], &mut []).unwrap();
 }
