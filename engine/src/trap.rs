@@ -193,6 +193,8 @@ pub(crate) struct FuncCode {
     pub srclocs: Vec<SrcLoc>,
     /// Offset of the function body in the module binary.
     pub body_offset: u32,
+    /// Live externref slots (SP offsets) by return-address offset, sorted.
+    pub stack_maps: Vec<(u32, Vec<u32>)>,
 }
 
 /// One registered code region.
@@ -248,6 +250,17 @@ pub(crate) fn trap_code_at(pc: usize) -> Option<TrapCode> {
 /// Whether `pc` lies in a wasm function (not a trampoline).
 pub(crate) fn is_wasm_pc(pc: usize) -> bool {
     with_code(pc, |info| info.func_at(pc)?.func_index.map(|_| ())).is_some()
+}
+
+/// The stack map of the call whose return address is `ret`: SP-relative
+/// offsets of the externrefs live across it.
+pub(crate) fn stack_map_at(ret: usize) -> Option<Vec<u32>> {
+    with_code(ret - 1, |info| {
+        let func = info.func_at(ret - 1)?;
+        let off = (ret - func.range.start) as u32;
+        let i = func.stack_maps.binary_search_by_key(&off, |m| m.0).ok()?;
+        Some(func.stack_maps[i].1.clone())
+    })
 }
 
 /// Symbolizes a native PC. `is_return_address` moves the lookup back into

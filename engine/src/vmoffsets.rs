@@ -15,6 +15,8 @@ pub mod limits {
     pub const STACK_LIMIT: u32 = 0;
     /// `debug_flags: u32`: reserved for the debugger's "stop soon" flag.
     pub const DEBUG_FLAGS: u32 = 8;
+    /// `activations: *mut VMExternRefActivationsTable` of the store.
+    pub const ACTIVATIONS: u32 = 16;
 }
 
 /// `VMMemoryDefinition`: a linear memory, owned by the store.
@@ -47,6 +49,21 @@ pub mod funcref {
     pub const TYPE_INDEX: u32 = 16;
     /// Size of the struct, padded to pointer alignment.
     pub const SIZE: u32 = 24;
+}
+
+/// `VMExternData`: the footer of an externref block; an externref is a
+/// pointer to it.
+pub mod externref {
+    /// `ref_count: usize`, adjusted by compiled code without atomics.
+    pub const REF_COUNT: u32 = 0;
+}
+
+/// `VMExternRefActivationsTable`: references that entered wasm frames.
+pub mod activations {
+    /// `next: *mut usize`: the next free slot.
+    pub const NEXT: u32 = 0;
+    /// `end: *mut usize`: one past the last slot; `next == end` means full.
+    pub const END: u32 = 8;
 }
 
 /// A global's storage: 16 bytes, enough for a `v128`.
@@ -135,5 +152,10 @@ pub mod builtin {
     pub const TABLE_COPY: u32 = 7;
     pub const TABLE_INIT: u32 = 8;
     pub const ELEM_DROP: u32 = 9;
-    pub const COUNT: usize = 10;
+    /// `(vmctx, externref)`: frees a block whose count compiled code took to 0.
+    pub const DROP_EXTERNREF: u32 = 10;
+    /// `(vmctx)`: the activations table is full; collect it (through the
+    /// GC trampoline, which passes the wasm frame pointer).
+    pub const ACTIVATIONS_GC: u32 = 11;
+    pub const COUNT: usize = 12;
 }

@@ -174,5 +174,13 @@ fn format_val(v: &Val) -> String {
         Val::V128(x) => format!("{x:#034x}"),
         Val::FuncRef(None) => "null".into(),
         Val::FuncRef(Some(_)) => "funcref".into(),
+        Val::ExternRef(None) => "null extern".into(),
+        Val::ExternRef(Some(r)) => {
+            let d = r.describe();
+            match d.debug {
+                Some(text) => format!("externref {} {text}", d.type_name),
+                None => format!("externref {} at {:#x}", d.type_name, d.address),
+            }
+        }
     }
 }

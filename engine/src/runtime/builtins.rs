@@ -124,7 +124,9 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, t: u32, dst: u32, val: usize, le
     if !in_bounds(dst, len, t.size() as usize) {
         return 0;
     }
-    t.elements_mut()[dst as usize..(dst + len) as usize].fill(val);
+    for i in dst..dst + len {
+        t.set(i as usize, val);
+    }
     1
 }
 
@@ -150,7 +152,9 @@ unsafe extern "C" fn table_copy(
         let s = table(vmctx, src_t);
         let tmp: Vec<usize> = s.elements()[src as usize..(src + len) as usize].to_vec();
         let d = table(vmctx, dst_t);
-        d.elements_mut()[dst as usize..(dst + len) as usize].copy_from_slice(&tmp);
+        for (i, v) in tmp.into_iter().enumerate() {
+            d.set(dst as usize + i, v);
+        }
     }
     1
 }
@@ -171,7 +175,7 @@ unsafe extern "C" fn table_init(
     }
     for i in 0..len as usize {
         let v = inst.elem_value(elems[src as usize + i]);
-        t.elements_mut()[dst as usize + i] = v;
+        t.set(dst as usize + i, v);
     }
     1
 }
@@ -181,14 +185,43 @@ unsafe extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
     unsafe { instance(vmctx) }.drop_elem(seg);
 }
 
-/// The table `vmctx::BUILTINS` points at.
+unsafe extern "C" fn drop_externref(_vmctx: *mut u8, raw: usize) {
+    // SAFETY: compiled code calls this with a block whose count it just took
+    // to zero; nothing references it any more.
+    unsafe { crate::externref::free_zero_count(raw) }
+}
+
+/// Called by the GC trampoline with its own frame pointer.
+pub unsafe extern "C" fn activations_gc(vmctx: *mut u8, fp: usize) {
+    // SAFETY: the RUNTIME_LIMITS slot of a live vmctx points at the store's
+    // limits, whose activations pointer is set when the store is created.
+    unsafe {
+        let limits = *(vmctx.add(vmoffsets::vmctx::RUNTIME_LIMITS as usize)
+            as *const *const crate::runtime::traphandlers::VMRuntimeLimits);
+        (*(*limits).activations).collect(Some(fp));
+    }
+}
+
+/// The table `vmctx::BUILTINS` points at; one per engine, because the GC
+/// trampoline is generated code.
 #[repr(C)]
 pub struct Builtins(pub [*const (); builtin::COUNT]);
 
 // SAFETY: the table is immutable and holds only function addresses.
 unsafe impl Sync for Builtins {}
+// SAFETY: as above.
+unsafe impl Send for Builtins {}
 
-pub static BUILTINS: Builtins = Builtins([
+impl Builtins {
+    pub fn new(gc_trampoline: *const ()) -> Builtins {
+        let mut b = STATIC_BUILTINS.0;
+        b[builtin::DROP_EXTERNREF as usize] = drop_externref as *const ();
+        b[builtin::ACTIVATIONS_GC as usize] = gc_trampoline;
+        Builtins(b)
+    }
+}
+
+static STATIC_BUILTINS: Builtins = Builtins([
     memory_grow as *const (),
     memory_copy as *const (),
     memory_fill as *const (),
@@ -199,4 +232,6 @@ pub static BUILTINS: Builtins = Builtins([
     table_copy as *const (),
     table_init as *const (),
     elem_drop as *const (),
+    std::ptr::null(),
+    std::ptr::null(),
 ]);

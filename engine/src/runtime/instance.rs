@@ -2,7 +2,7 @@
 //! what the builtins need (segments and their dropped flags).
 
 use super::vm::VMFuncRef;
-use crate::module_env::ModuleInfo;
+use crate::module_env::{ElemItem, ModuleInfo};
 use crate::vmoffsets::{self, VMOffsets};
 use cranelift_wasm::FuncIndex;
 use std::alloc::Layout;
@@ -79,7 +79,7 @@ impl InstanceData {
     }
 
     /// The items of element segment `seg`; empty once dropped.
-    pub fn elem_segment(&self, seg: u32) -> &[Option<FuncIndex>] {
+    pub fn elem_segment(&self, seg: u32) -> &[ElemItem] {
         if self.dropped_elems[seg as usize] {
             return &[];
         }
@@ -90,9 +90,19 @@ impl InstanceData {
         self.dropped_elems[seg as usize] = true;
     }
 
-    /// The table word for an element item: its funcref's address, or null.
-    pub fn elem_value(&self, item: Option<FuncIndex>) -> usize {
-        item.map_or(0, |f| self.funcref_ptr(f) as usize)
+    /// The table word for an element item: a funcref's address, a global's
+    /// reference, or null.
+    pub fn elem_value(&self, item: ElemItem) -> usize {
+        match item {
+            ElemItem::Null => 0,
+            ElemItem::Func(f) => self.funcref_ptr(f) as usize,
+            ElemItem::Global(g) => {
+                let slot = self.offsets.global_ptr(g.as_u32()) as usize;
+                // SAFETY: global slots of a live vmctx point at 16-byte global
+                // storage owned by the store; references are its first word.
+                unsafe { **(self.vmctx.as_ptr().add(slot) as *const *const usize) }
+            }
+        }
     }
 
     /// The address of function `f`'s `VMFuncRef` in this instance's vmctx.

@@ -2,6 +2,7 @@
 //! the builtins it calls, and trap handling. All of the engine's `unsafe`
 //! that touches guest state lives here.
 
+pub mod activations;
 pub mod builtins;
 pub mod instance;
 pub mod traphandlers;

@@ -81,15 +81,8 @@ thread_local! {
 pub struct VMRuntimeLimits {
     pub stack_limit: Cell<usize>,
     pub debug_flags: Cell<u32>,
-}
-
-impl Default for VMRuntimeLimits {
-    fn default() -> Self {
-        VMRuntimeLimits {
-            stack_limit: Cell::new(0),
-            debug_flags: Cell::new(0),
-        }
-    }
+    /// The store's activations table (`vmoffsets::limits::ACTIVATIONS`).
+    pub activations: *const crate::runtime::activations::VMExternRefActivationsTable,
 }
 
 /// Runs `f` (which calls into wasm) and reports how it ended.

@@ -152,10 +152,30 @@ pub struct TableObject {
     elements: Vec<usize>,
     pub maximum: Option<u32>,
     pub minimum: u32,
+    /// Elements are counted externrefs (each non-null slot owns a count).
+    pub externref: bool,
+}
+
+impl Drop for TableObject {
+    fn drop(&mut self) {
+        if self.externref {
+            for &raw in &self.elements {
+                // SAFETY: each non-null slot of an externref table owns a count.
+                unsafe { crate::externref::drop_raw(raw) };
+            }
+        }
+    }
 }
 
 impl TableObject {
-    pub fn new(minimum: u32, maximum: Option<u32>, init: usize) -> Result<Box<Self>, String> {
+    /// A table whose slots start as `init`. For externref tables `init`'s
+    /// count must already be taken once per slot by the caller.
+    pub fn new(
+        minimum: u32,
+        maximum: Option<u32>,
+        init: usize,
+        externref: bool,
+    ) -> Result<Box<Self>, String> {
         if minimum > MAX_TABLE_ELEMENTS {
             return Err(format!(
                 "table minimum of {minimum} elements is over the limit"
@@ -169,6 +189,7 @@ impl TableObject {
             elements: vec![init; minimum as usize],
             maximum,
             minimum,
+            externref,
         });
         t.sync();
         Ok(t)
@@ -187,8 +208,17 @@ impl TableObject {
         &self.elements
     }
 
-    pub fn elements_mut(&mut self) -> &mut [usize] {
-        &mut self.elements
+    /// Stores `value` in slot `i`, counting it and releasing the old value
+    /// when the table holds externrefs. `i` must be in bounds.
+    pub fn set(&mut self, i: usize, value: usize) {
+        if self.externref {
+            retain(value);
+        }
+        let old = std::mem::replace(&mut self.elements[i], value);
+        if self.externref {
+            // SAFETY: the slot owned one count of `old`.
+            unsafe { crate::externref::drop_raw(old) };
+        }
     }
 
     /// Grows by `delta` elements set to `init`; returns the old size.
@@ -203,9 +233,23 @@ impl TableObject {
         {
             return None;
         }
+        if self.externref {
+            for _ in 0..delta {
+                retain(init);
+            }
+        }
         self.elements.resize(new as usize, init);
         self.sync();
         Some(old)
+    }
+}
+
+/// Takes one more count of a raw externref word (null is ignored).
+pub fn retain(raw: usize) {
+    // SAFETY: callers pass words read from live tables, globals or
+    // activations, which point at live blocks.
+    if let Some(r) = unsafe { crate::externref::VMExternRef::clone_from_raw(raw) } {
+        std::mem::forget(r);
     }
 }
 
@@ -261,6 +305,13 @@ mod tests {
             offset_of!(VMRuntimeLimits, debug_flags),
             vmoffsets::limits::DEBUG_FLAGS as usize
         );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, activations),
+            vmoffsets::limits::ACTIVATIONS as usize
+        );
+        use crate::runtime::activations::VMExternRefActivationsTable as A;
+        assert_eq!(offset_of!(A, next), vmoffsets::activations::NEXT as usize);
+        assert_eq!(offset_of!(A, end), vmoffsets::activations::END as usize);
         assert_eq!(size_of::<usize>(), vmoffsets::PTR as usize);
     }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the engine, one module per area.
 
 mod api;
+mod externref;
 mod traps;
 
 use wasmscope_engine::{Config, Engine, Instance, Module, Store};
