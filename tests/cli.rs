@@ -211,3 +211,31 @@ fn gdb_sees_no_signal_in_a_normal_run() {
         assert!(out.contains("exited normally"), "{kernel}: {out}");
     }
 }
+
+const STUBS: &str = r#"(module
+  (import "env" "get_handle" (func $get (param i32) (result externref)))
+  (import "env" "use_handle" (func $use (param externref) (result i32)))
+  (import "env" "mem" (memory 1))
+  (func (export "main") (result i32)
+    (drop (call $use (call $get (i32.const 1))))
+    (call $use (call $get (i32.const 2)))))"#;
+
+#[test]
+fn missing_imports_are_link_errors_unless_stubbed() {
+    let m = temp_file("stubs.wat", STUBS.as_bytes());
+    let m = m.to_str().unwrap();
+    assert_one_line_error(
+        &wasmscope(&["run", "--invoke", "main", m]),
+        "env::get_handle",
+    );
+    let o = wasmscope(&["run", "--stub-imports", "--invoke", "main", m]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0\n");
+    assert_eq!(
+        stderr(&o),
+        "stub: env.get_handle(1) -> (externref(env.get_handle#1))\n\
+         stub: env.use_handle(externref(env.get_handle#1)) -> (0)\n\
+         stub: env.get_handle(2) -> (externref(env.get_handle#2))\n\
+         stub: env.use_handle(externref(env.get_handle#2)) -> (0)\n"
+    );
+}

@@ -5,7 +5,10 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wasmscope_engine::wasi::{self, WasiCtx};
-use wasmscope_engine::{Config, Engine, Error, Linker, Module, Store, Val, ValType};
+use wasmscope_engine::{
+    Config, Engine, Error, Extern, ExternRef, ExternType, Func, Global, Linker, Memory, Module,
+    Store, Table, Val, ValType,
+};
 
 /// Exit status of a guest that trapped (as Wasmtime's: 128 + SIGABRT).
 const TRAP_EXIT: u8 = 134;
@@ -18,6 +21,11 @@ pub struct RunArgs {
     /// Pass an environment variable to the guest.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     env: Vec<String>,
+    /// Give every import the host does not provide a stand-in: functions
+    /// return zeros (externref results: a fresh labelled host value such as
+    /// `env.get_handle#3`) and log each call on stderr.
+    #[arg(long)]
+    stub_imports: bool,
     /// The module to run (.wasm or .wat).
     module: PathBuf,
     /// Arguments for the guest (or for the invoked function).
@@ -65,6 +73,9 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
     let mut store = Store::new(&engine, WasiCtx::new(guest_args, env));
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
+    if args.stub_imports {
+        stub_missing_imports(&mut store, &mut linker, &module)?;
+    }
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
@@ -117,6 +128,71 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
         println!("{}", format_val(r));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The host value a stubbed import hands out for an externref result.
+struct StubHandle {
+    label: String,
+}
+
+impl std::fmt::Debug for StubHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+/// Defines a stand-in for every import `linker` cannot resolve.
+fn stub_missing_imports(
+    store: &mut Store<WasiCtx>,
+    linker: &mut Linker<WasiCtx>,
+    module: &Module,
+) -> Result<()> {
+    for (m, n, ty) in module.imports() {
+        if linker.get(m, n) {
+            continue;
+        }
+        let name = format!("{m}.{n}");
+        let item = match ty {
+            ExternType::Func(ty) => {
+                let calls = std::cell::Cell::new(0u32);
+                let results = ty.results.clone();
+                let f = Func::new(store, ty, move |_, params, out| {
+                    calls.set(calls.get() + 1);
+                    for (slot, t) in out.iter_mut().zip(&results) {
+                        *slot = match t {
+                            ValType::ExternRef => {
+                                Val::ExternRef(Some(ExternRef::new_debug(StubHandle {
+                                    label: format!("{name}#{}", calls.get()),
+                                })))
+                            }
+                            t => Val::default_for(*t).unwrap_or(Val::I32(0)),
+                        };
+                    }
+                    let show = |v: &[Val]| v.iter().map(format_val).collect::<Vec<_>>().join(", ");
+                    eprintln!("stub: {name}({}) -> ({})", show(params), show(out));
+                    Ok(())
+                })?;
+                Extern::Func(f)
+            }
+            ExternType::Memory { minimum, maximum } => {
+                Extern::Memory(Memory::new(store, minimum, maximum)?)
+            }
+            ExternType::Table {
+                element,
+                minimum,
+                maximum,
+            } => {
+                let init = Val::default_for(element).unwrap_or(Val::FuncRef(None));
+                Extern::Table(Table::new(store, element, minimum, maximum, init)?)
+            }
+            ExternType::Global { ty, mutable } => {
+                let v = Val::default_for(ty).unwrap_or(Val::I32(0));
+                Extern::Global(Global::new(store, v, mutable)?)
+            }
+        };
+        linker.define(m, n, item);
+    }
+    Ok(())
 }
 
 fn exit_code(status: i32) -> ExitCode {
@@ -178,8 +254,8 @@ fn format_val(v: &Val) -> String {
         Val::ExternRef(Some(r)) => {
             let d = r.describe();
             match d.debug {
-                Some(text) => format!("externref {} {text}", d.type_name),
-                None => format!("externref {} at {:#x}", d.type_name, d.address),
+                Some(text) => format!("externref({text})"),
+                None => format!("externref({} at {:#x})", d.type_name, d.address),
             }
         }
     }
