@@ -21,6 +21,16 @@ pub struct RunArgs {
     /// Pass an environment variable to the guest.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     env: Vec<String>,
+    /// Preopen a host directory for the guest: `HOST[::GUEST]`, read-only
+    /// with a `:ro` suffix. The guest reaches no other file.
+    #[arg(long = "dir", value_name = "HOST[::GUEST][:ro]")]
+    dirs: Vec<String>,
+    /// Preopen a host directory read-only: `HOST[::GUEST]`.
+    #[arg(long = "dir-ro", value_name = "HOST[::GUEST]")]
+    dirs_ro: Vec<String>,
+    /// Pass the host's whole environment to the guest (then `--env` adds).
+    #[arg(long)]
+    inherit_env: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -54,7 +64,11 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
     let engine = Engine::new(Config::default())?;
     let module = Module::from_file(&engine, &args.module)
         .with_context(|| format!("failed to load {}", args.module.display()))?;
-    let mut env = Vec::new();
+    let mut env: Vec<(String, String)> = if args.inherit_env {
+        std::env::vars().collect()
+    } else {
+        Vec::new()
+    };
     for kv in &args.env {
         let (k, v) = kv
             .split_once('=')
@@ -70,7 +84,22 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
     if args.invoke.is_none() {
         guest_args.extend(args.args.iter().cloned());
     }
-    let mut store = Store::new(&engine, WasiCtx::new(guest_args, env));
+    let mut ctx = WasiCtx::new(guest_args, env);
+    let dirs = args
+        .dirs
+        .iter()
+        .map(|d| (d, false))
+        .chain(args.dirs_ro.iter().map(|d| (d, true)));
+    for (spec, ro) in dirs {
+        let (spec, ro) = match spec.strip_suffix(":ro") {
+            Some(s) => (s, true),
+            None => (spec.as_str(), ro),
+        };
+        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+        ctx.preopen_dir(std::path::Path::new(host), guest, ro)
+            .with_context(|| format!("cannot preopen directory `{host}`"))?;
+    }
+    let mut store = Store::new(&engine, ctx);
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
     if args.stub_imports {
