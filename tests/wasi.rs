@@ -11,6 +11,13 @@ use std::process::Command;
 
 /// (program, line prefix, our exact line, why node differs).
 const DIVERGENCES: &[(&str, &str, &str, &str)] = &[
+    ("misc", "append after", "append after 1", "uvwasi ignores fcntl(F_SETFL, O_APPEND)"),
+    (
+        "misc",
+        "read from dir fd:",
+        "read from dir fd: errno 31 (Is a directory)",
+        "uvwasi says EBADF; POSIX read(2) on a directory says EISDIR",
+    ),
     ("links", "open nofollow:", "open nofollow: errno 32 (Symbolic link loop)", "uvwasi ignores O_NOFOLLOW"),
     (
         "times",
@@ -219,6 +226,11 @@ fn poll_oneoff() {
 fn arguments_environment_and_exit_status() {
     check("args_env", &["3", "two words", "-x"]);
     check("args_env", &[]);
+}
+
+#[test]
+fn advise_allocate_flags_and_long_listings() {
+    check("misc", &[]);
 }
 
 #[test]
