@@ -173,8 +173,12 @@ impl Compiler {
         bodies: Vec<FunctionBodyInput<'_>>,
     ) -> Result<Vec<CompiledFunction>, CompileError> {
         let n = bodies.len();
-        let work: Mutex<Vec<(usize, FunctionBodyInput<'_>)>> =
-            Mutex::new(bodies.into_iter().enumerate().rev().collect());
+        // Largest bodies first (popped from the end), so one big function
+        // does not start last and leave the other threads idle.
+        let mut queue: Vec<(usize, FunctionBodyInput<'_>)> =
+            bodies.into_iter().enumerate().collect();
+        queue.sort_by_key(|(_, b)| b.body.range().len());
+        let work = Mutex::new(queue);
         let results: Mutex<Vec<Option<Result<CompiledFunction, CompileError>>>> =
             Mutex::new((0..n).map(|_| None).collect());
         let threads = self.options.parallelism.clamp(1, n.max(1));
