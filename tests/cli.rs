@@ -239,3 +239,20 @@ fn missing_imports_are_link_errors_unless_stubbed() {
          stub: env.use_handle(externref(env.get_handle#2)) -> (0)\n"
     );
 }
+
+#[test]
+fn traps_in_modules_with_dwarf_show_source_lines() {
+    let o = wasmscope(&["run", &fixture("dbg/app-O0.wasm"), "text"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(134), "{err}");
+    let src = std::fs::read_to_string(fixture("dbg/app.c")).unwrap();
+    let line = src
+        .lines()
+        .position(|l| l.contains("return length / divisor;"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("app.c:{line}:")) && err.contains("in parse_header"),
+        "{err}"
+    );
+}

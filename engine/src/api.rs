@@ -313,6 +313,8 @@ impl Default for Config {
 struct Trampolines {
     entry: unsafe extern "C" fn(*const u8, *mut u8, *mut u8, *mut u128),
     host: *const u8,
+    /// Native ranges of the entry and host trampolines.
+    ranges: [std::ops::Range<usize>; 2],
     _code: CodeMemory,
 }
 
@@ -325,7 +327,7 @@ struct EngineInner {
     compiler: Compiler,
     /// The builtins table every vmctx of this engine points at.
     builtins: Box<Builtins>,
-    _gc_code: CodeMemory,
+    gc_code: CodeMemory,
     config: Config,
     /// Engine-wide signature ids: index = id.
     signatures: Mutex<(HashMap<WasmFuncType, u32>, Vec<WasmFuncType>)>,
@@ -349,7 +351,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 builtins,
-                _gc_code: gc_code,
+                gc_code,
                 compiler,
                 config,
                 signatures: Mutex::new((HashMap::new(), Vec::new())),
@@ -375,6 +377,24 @@ impl Engine {
 
     pub(crate) fn sig_type(&self, id: u32) -> WasmFuncType {
         self.inner.signatures.lock().unwrap().1[id as usize].clone()
+    }
+
+    /// Names and native ranges of the engine's generated glue code
+    /// (host/wasm trampolines, the GC trampoline), for debuggers' symbol
+    /// tables: without them a backtrace has nameless frames between the
+    /// host and wasm code.
+    pub fn trampoline_code(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let mut out = vec![(
+            "wasmscope::activations_gc_trampoline".to_string(),
+            self.inner.gc_code.range(),
+        )];
+        let sigs = self.inner.signatures.lock().unwrap();
+        for (id, t) in self.inner.trampolines.lock().unwrap().iter() {
+            let ty = FuncType::from_wasm(&sigs.1[*id as usize]);
+            out.push((format!("wasmscope::host_to_wasm {ty}"), t.ranges[0].clone()));
+            out.push((format!("wasmscope::wasm_to_host {ty}"), t.ranges[1].clone()));
+        }
+        out
     }
 
     fn trampolines(&self, sig_id: u32) -> Result<Arc<Trampolines>, Error> {
@@ -405,6 +425,7 @@ impl Engine {
         let t = Arc::new(Trampolines {
             entry: entry_fn,
             host: ranges[1].start as *const u8,
+            ranges: [ranges[0].clone(), ranges[1].clone()],
             _code: code,
         });
         self.inner
@@ -539,6 +560,13 @@ impl Module {
                 RelocTarget::LibCall(l) => libcall_address(*l),
             })
             .map_err(|e| CompileError::Codegen(e.to_string()))?;
+        if compiler.options().debug_info {
+            // Debug builds compile all glue up front, so the debugger's view
+            // of the code is complete before anything runs.
+            for id in sig_ids.iter().copied() {
+                engine.trampolines(id)?;
+            }
+        }
         let info = Arc::new(info);
         let indices: Vec<Option<u32>> = (0..funcs.len())
             .map(|i| Some((num_imported + i) as u32))

@@ -142,6 +142,11 @@ impl ModuleInfo {
         })
     }
 
+    /// `func_name` by raw function index.
+    pub fn func_name_by_index(&self, index: u32) -> Option<&str> {
+        (index < self.functions.len() as u32).then(|| self.func_name(FuncIndex::from_u32(index)))?
+    }
+
     pub fn export(&self, name: &str) -> Option<EntityIndex> {
         self.exports
             .iter()

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Pass the host's whole environment to the guest (then `--env` adds).
     #[arg(long)]
     inherit_env: bool,
+    /// Compile for native debuggers: keep debug info and register the JIT
+    /// code's DWARF with gdb/lldb (GDB JIT interface).
+    #[arg(short = 'g', long = "debug-info")]
+    debug_info: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -47,13 +51,6 @@ pub fn run(args: RunArgs) -> ExitCode {
     match execute(args) {
         Ok(code) => code,
         Err(e) => {
-            if let Some(Error::Trap(t)) = e.downcast_ref::<Error>() {
-                eprintln!("error: {t}");
-                if !t.backtrace.is_empty() {
-                    eprintln!("wasm backtrace:\n{}", t.display_backtrace().trim_end());
-                }
-                return ExitCode::from(TRAP_EXIT);
-            }
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
@@ -61,9 +58,82 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 fn execute(args: RunArgs) -> Result<ExitCode> {
-    let engine = Engine::new(Config::default())?;
+    let mut config = Config::default();
+    config.compile.debug_info = args.debug_info;
+    let engine = Engine::new(config)?;
     let module = Module::from_file(&engine, &args.module)
         .with_context(|| format!("failed to load {}", args.module.display()))?;
+    let _jit = if args.debug_info {
+        Some(
+            wasmscope_debug::jit::register(&module, &args.module)
+                .map_err(|e| anyhow!("cannot describe the JIT code to debuggers: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let dwarf = wasmscope_debug::dwarf::read::ModuleDwarf::parse(module.binary(), module.info());
+    match run_module(&args, &module, &engine) {
+        Err(e) => match e.downcast::<Error>() {
+            Ok(Error::Trap(t)) if t.exit_status().is_none() => {
+                eprintln!("error: {t}");
+                if !t.backtrace.is_empty() {
+                    eprintln!(
+                        "wasm backtrace:\n{}",
+                        backtrace(&t, dwarf.as_ref()).trim_end()
+                    );
+                }
+                Ok(ExitCode::from(TRAP_EXIT))
+            }
+            Ok(other) => Err(other.into()),
+            Err(e) => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// The trap's backtrace, each frame followed by its source frames (inlined
+/// ones first) when the module has DWARF.
+fn backtrace(
+    t: &wasmscope_engine::Trap,
+    dwarf: Option<&wasmscope_debug::dwarf::read::ModuleDwarf>,
+) -> String {
+    let Some(dwarf) = dwarf else {
+        return t.display_backtrace();
+    };
+    let mut s = String::new();
+    let mut i = 0;
+    while i < t.backtrace.len() {
+        let f = &t.backtrace[i];
+        let run = t.backtrace[i..].iter().take_while(|g| *g == f).count();
+        let name = f
+            .func_name
+            .clone()
+            .unwrap_or_else(|| format!("<wasm function {}>", f.func_index));
+        let offset = f
+            .wasm_offset
+            .map_or_else(|| format!("{:>8}", "?"), |o| format!("{o:#8x}"));
+        s.push_str(&format!("  {i:>2}: {offset} - {name}\n"));
+        for sf in f.wasm_offset.map(|o| dwarf.frames(o)).unwrap_or_default() {
+            let func = sf.function.unwrap_or_else(|| "??".into());
+            match sf.location {
+                Some(l) => s.push_str(&format!(
+                    "              at {}:{}:{} in {func}\n",
+                    l.file, l.line, l.column
+                )),
+                None => s.push_str(&format!("              in {func}\n")),
+            }
+        }
+        if run > 2 {
+            s.push_str(&format!("      ... {} more identical frames\n", run - 1));
+            i += run;
+        } else {
+            i += 1;
+        }
+    }
+    s
+}
+
+fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCode> {
     let mut env: Vec<(String, String)> = if args.inherit_env {
         std::env::vars().collect()
     } else {
@@ -99,13 +169,13 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
         ctx.preopen_dir(std::path::Path::new(host), guest, ro)
             .with_context(|| format!("cannot preopen directory `{host}`"))?;
     }
-    let mut store = Store::new(&engine, ctx);
+    let mut store = Store::new(engine, ctx);
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
     if args.stub_imports {
-        stub_missing_imports(&mut store, &mut linker, &module)?;
+        stub_missing_imports(&mut store, &mut linker, module)?;
     }
-    let instance = match linker.instantiate(&mut store, &module) {
+    let instance = match linker.instantiate(&mut store, module) {
         Ok(i) => i,
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
             return Ok(exit_code(t.exit_status().unwrap_or(0)));

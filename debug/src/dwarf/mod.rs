@@ -1,0 +1,3 @@
+//! The module's DWARF: reading it, and rewriting it for the JIT code.
+
+pub mod read;

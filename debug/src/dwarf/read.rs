@@ -1,0 +1,123 @@
+//! Reads a module's DWARF sections (`.debug_*` custom sections) and answers
+//! questions by wasm code offset (relative to the code section's contents,
+//! as DWARF for wasm counts them).
+
+use gimli::{EndianRcSlice, RunTimeEndian};
+use std::rc::Rc;
+use wasmscope_engine::ModuleInfo;
+
+type Reader = EndianRcSlice<RunTimeEndian>;
+
+/// A source position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// One source-level frame at a code offset; inlined frames come first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFrame {
+    pub function: Option<String>,
+    pub location: Option<SourceLocation>,
+}
+
+/// A run of code with one source position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineRange {
+    /// Code-section-relative wasm offsets.
+    pub start: u64,
+    pub len: u64,
+    pub location: SourceLocation,
+}
+
+pub struct ModuleDwarf {
+    ctx: addr2line::Context<Reader>,
+    /// Module offset of the code section's contents.
+    code_section_offset: u64,
+}
+
+impl ModuleDwarf {
+    /// Parses the module's DWARF; `None` when it has no `.debug_info`, or
+    /// when the DWARF is too broken to use (never a panic).
+    pub fn parse(binary: &[u8], info: &ModuleInfo) -> Option<ModuleDwarf> {
+        let section = |name: &str| -> Option<&[u8]> {
+            info.custom_sections
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, r)| binary.get(r.clone()))
+        };
+        section(".debug_info")?;
+        let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+            let bytes: Rc<[u8]> = section(id.name()).unwrap_or(&[]).into();
+            Ok(EndianRcSlice::new(bytes, RunTimeEndian::Little))
+        };
+        let dwarf = gimli::Dwarf::load(load).ok()?;
+        let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
+        Some(ModuleDwarf {
+            ctx,
+            code_section_offset: info.code_section_offset,
+        })
+    }
+
+    /// Converts a module offset (as traps and srclocs report) to a code
+    /// offset (as DWARF counts).
+    pub fn code_offset(&self, module_offset: u32) -> Option<u64> {
+        u64::from(module_offset).checked_sub(self.code_section_offset)
+    }
+
+    /// The source position of the instruction at a module offset.
+    pub fn location(&self, module_offset: u32) -> Option<SourceLocation> {
+        let at = self.code_offset(module_offset)?;
+        let loc = self.ctx.find_location(at).ok()??;
+        convert(&loc)
+    }
+
+    /// Source frames (inlined first) at a module offset.
+    pub fn frames(&self, module_offset: u32) -> Vec<SourceFrame> {
+        let Some(at) = self.code_offset(module_offset) else {
+            return Vec::new();
+        };
+        let Ok(mut iter) = self.ctx.find_frames(at).skip_all_loads() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while let Ok(Some(f)) = iter.next() {
+            out.push(SourceFrame {
+                function: f
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.raw_name().ok().map(|s| s.into_owned())),
+                location: f.location.as_ref().and_then(convert),
+            });
+        }
+        out
+    }
+
+    /// Every line-table range of the module, sorted by offset.
+    pub fn line_ranges(&self) -> Vec<LineRange> {
+        let Ok(iter) = self.ctx.find_location_range(0, u64::MAX) else {
+            return Vec::new();
+        };
+        let mut out: Vec<LineRange> = iter
+            .filter_map(|(start, len, loc)| {
+                Some(LineRange {
+                    start,
+                    len,
+                    location: convert(&loc)?,
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| r.start);
+        out
+    }
+}
+
+fn convert(loc: &addr2line::Location) -> Option<SourceLocation> {
+    Some(SourceLocation {
+        file: loc.file?.to_string(),
+        line: loc.line?,
+        column: loc.column.unwrap_or(0),
+    })
+}

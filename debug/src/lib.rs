@@ -1,0 +1,16 @@
+//! wasmscope-debug: DWARF in and out, for native debuggers.
+//!
+//! - `dwarf::read`: the module's own DWARF (line table, functions, inlined
+//!   frames), keyed by wasm code offsets.
+//! - `jit`: an ELF image whose DWARF describes the JIT code (native
+//!   addresses), registered through the GDB JIT interface so gdb and lldb
+//!   can break on source lines, step and show backtraces.
+//!
+//! Architecture invariant: this crate reads the engine's facts through its
+//! public API (`Module::functions_debug_info`, `Module::binary`,
+//! `ModuleInfo`); it never reaches into engine internals, and it never
+//! panics on malformed DWARF: it degrades to less information.
+
+pub mod dwarf;
+pub mod jit;
+pub mod listing;
