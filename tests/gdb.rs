@@ -17,8 +17,18 @@ fn fixture(name: &str) -> String {
 fn gdb(commands: &[&str], module: &str, args: &[&str]) -> String {
     let mut cmd = Command::new("gdb");
     let sources = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbg");
-    let substitute = format!("set substitute-path /wasmscope-fixtures {}", sources.display());
-    cmd.args(["-batch", "-nx", "-ex", "set breakpoint pending on", "-ex", "set pagination off"]);
+    let substitute = format!(
+        "set substitute-path /wasmscope-fixtures {}",
+        sources.display()
+    );
+    cmd.args([
+        "-batch",
+        "-nx",
+        "-ex",
+        "set breakpoint pending on",
+        "-ex",
+        "set pagination off",
+    ]);
     cmd.args(["-ex", &substitute]);
     for c in commands {
         cmd.args(["-ex", c]);
