@@ -20,11 +20,14 @@ struct Cli {
 enum Command {
     /// Run a WebAssembly module (.wasm or .wat)
     Run(commands::run::RunArgs),
+    /// Check .wat, .wast and .wasm files and report every problem
+    Check(commands::check::CheckArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Check(args) => commands::check::check(args),
     }
 }

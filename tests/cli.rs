@@ -256,3 +256,48 @@ fn traps_in_modules_with_dwarf_show_source_lines() {
         "{err}"
     );
 }
+
+const TWO_ERRORS: &str = "(module\n  (func (result i32)\n    i64.const 1)\n  (func\n    i32.const 1\n    i32.add\n    drop))\n";
+
+#[test]
+fn check_reports_every_error_like_rustc() {
+    let bad = temp_file("two-errors.wat", TWO_ERRORS.as_bytes());
+    let o = wasmscope(&["check", bad.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: type mismatch: expected i32, found i64"),
+        "{err}"
+    );
+    assert!(err.contains("two-errors.wat:3:5"), "{err}");
+    assert!(
+        err.contains("    i64.const 1)") && err.contains("^^^^^^^^^"),
+        "{err}"
+    );
+    assert!(
+        err.contains("two-errors.wat:6:5") && err.contains("^^^^^^^"),
+        "{err}"
+    );
+    let o = wasmscope(&["check", "--format", "json", bad.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("[{\"file\":") && out.contains("\"line\":6,\"column\":5"),
+        "{out}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn check_accepts_valid_text_and_binary_and_reports_binary_offsets() {
+    let good = temp_file("good.wat", b"(module (func (export \"f\")))");
+    let o = wasmscope(&["check", good.to_str().unwrap(), &fixture("hello.wasm")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let truncated = temp_file("truncated-check.wasm", b"\0asm\x01\0\0\0\x01\x05");
+    let o = wasmscope(&["check", truncated.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error at byte offset 0xa"),
+        "{}",
+        stderr(&o)
+    );
+}

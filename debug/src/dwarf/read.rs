@@ -39,6 +39,26 @@ pub struct ModuleDwarf {
 }
 
 impl ModuleDwarf {
+    /// Like `parse`, for a binary that has not been compiled: finds the
+    /// custom sections and the code section itself.
+    pub fn from_binary(binary: &[u8]) -> Option<ModuleDwarf> {
+        let mut info = ModuleInfo::default();
+        for payload in wasmscope_engine::wasmparser::Parser::new(0).parse_all(binary) {
+            match payload.ok()? {
+                wasmscope_engine::wasmparser::Payload::CustomSection(s) => {
+                    let start = s.data_offset();
+                    info.custom_sections
+                        .push((s.name().to_string(), start..start + s.data().len()));
+                }
+                wasmscope_engine::wasmparser::Payload::CodeSectionStart { range, .. } => {
+                    info.code_section_offset = range.start as u64;
+                }
+                _ => {}
+            }
+        }
+        Self::parse(binary, &info)
+    }
+
     /// Parses the module's DWARF; `None` when it has no `.debug_info`, or
     /// when the DWARF is too broken to use (never a panic).
     pub fn parse(binary: &[u8], info: &ModuleInfo) -> Option<ModuleDwarf> {

@@ -1,0 +1,362 @@
+//! Diagnostics for WebAssembly sources: syntax errors at their exact span,
+//! validation errors mapped from binary offsets back to the instruction's
+//! text (through the DWARF line table the text encoder can emit), every
+//! invalid function rather than only the first, and `.wast` assertions that
+//! contradict the module they assert about.
+
+use std::ops::Range;
+use std::path::Path;
+use wasmscope_engine::wasmparser::{Parser, Payload, Validator};
+use wast::parser::{self, ParseBuffer};
+use wast::{QuoteWat, Wast, WastDirective, Wat};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding. `range` is a byte range of the input: of the text for
+/// `.wat`/`.wast`, of the binary for `.wasm`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub range: Range<usize>,
+}
+
+impl Diagnostic {
+    fn error(message: impl Into<String>, range: Range<usize>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            range,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Wat,
+    Wast,
+    Wasm,
+}
+
+impl SourceKind {
+    /// By content first (a binary module is a binary module), then by name.
+    pub fn detect(path: &Path, bytes: &[u8]) -> SourceKind {
+        if bytes.starts_with(b"\0asm") {
+            return SourceKind::Wasm;
+        }
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("wast") => SourceKind::Wast,
+            Some("wasm") => SourceKind::Wasm,
+            _ => SourceKind::Wat,
+        }
+    }
+}
+
+/// All diagnostics of one input.
+pub fn check(kind: SourceKind, bytes: &[u8]) -> Vec<Diagnostic> {
+    if kind == SourceKind::Wasm {
+        return validate(bytes)
+            .into_iter()
+            .map(|(offset, message)| Diagnostic::error(message, offset..offset + 1))
+            .collect();
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.valid_up_to();
+            return vec![Diagnostic::error(
+                format!("not UTF-8 text: invalid byte {:#04x}", bytes[at]),
+                at..at + 1,
+            )];
+        }
+    };
+    match kind {
+        SourceKind::Wast => check_wast(text),
+        _ => check_wat(text),
+    }
+}
+
+/// The byte range of the token starting at `offset`.
+fn token(text: &str, offset: usize) -> Range<usize> {
+    let offset = offset.min(text.len());
+    let rest = &text[offset..];
+    let len = rest
+        .char_indices()
+        .find(|(i, c)| c.is_whitespace() || ((*c == '(' || *c == ')') && *i > 0))
+        .map_or(rest.len(), |(i, _)| i)
+        .max(rest.chars().next().map_or(0, char::len_utf8));
+    offset..offset + len
+}
+
+fn syntax(text: &str, e: &wast::Error) -> Diagnostic {
+    Diagnostic::error(e.message(), token(text, e.span().offset()))
+}
+
+fn check_wat(text: &str) -> Vec<Diagnostic> {
+    let mut buf = match ParseBuffer::new(text) {
+        Ok(b) => b,
+        Err(e) => return vec![syntax(text, &e)],
+    };
+    buf.track_instr_spans(true);
+    let mut wat = match parser::parse::<Wat>(&buf) {
+        Ok(w) => w,
+        Err(e) => return vec![syntax(text, &e)],
+    };
+    check_module(text, &mut wat, 0..text.len())
+}
+
+/// The text spans of each defined function's instructions, in order.
+fn instruction_spans(wat: &Wat) -> Vec<Vec<usize>> {
+    let Wat::Module(m) = wat else {
+        return Vec::new();
+    };
+    let wast::core::ModuleKind::Text(fields) = &m.kind else {
+        return Vec::new();
+    };
+    fields
+        .iter()
+        .filter_map(|f| match f {
+            wast::core::ModuleField::Func(func) => match &func.kind {
+                wast::core::FuncKind::Inline { expression, .. } => Some(
+                    expression
+                        .instr_spans
+                        .as_deref()
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|s| s.offset())
+                        .collect(),
+                ),
+                wast::core::FuncKind::Import(_) => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The (function, operator) indices of the instruction at a binary offset.
+fn operator_at(binary: &[u8], offset: usize) -> Option<(usize, usize)> {
+    let mut func = 0;
+    for payload in Parser::new(0).parse_all(binary) {
+        if let Payload::CodeSectionEntry(body) = payload.ok()? {
+            if body.range().contains(&offset) {
+                let mut ops = body.get_operators_reader().ok()?;
+                let mut index = None;
+                let mut k = 0;
+                while !ops.eof() {
+                    let (_, at) = ops.read_with_offset().ok()?;
+                    if at > offset {
+                        break;
+                    }
+                    index = Some(k);
+                    k += 1;
+                }
+                return Some((func, index.unwrap_or(0)));
+            }
+            func += 1;
+        }
+    }
+    None
+}
+
+/// Encodes and validates one module of `text`; validation errors land on
+/// the instruction (or, outside code, on `fallback`).
+fn check_module(text: &str, wat: &mut Wat, fallback: Range<usize>) -> Vec<Diagnostic> {
+    let binary = match wat.encode() {
+        Ok(b) => b,
+        Err(e) => return vec![syntax(text, &e)],
+    };
+    let errors = validate(&binary);
+    if errors.is_empty() {
+        return Vec::new();
+    }
+    let spans = instruction_spans(wat);
+    errors
+        .into_iter()
+        .map(|(offset, message)| {
+            let at = operator_at(&binary, offset).and_then(|(f, k)| {
+                let s = spans.get(f)?;
+                s.get(k).or(s.last()).copied()
+            });
+            let range = at.map_or(fallback.clone(), |a| token(text, a));
+            Diagnostic::error(message, range)
+        })
+        .collect()
+}
+
+fn check_wast(text: &str) -> Vec<Diagnostic> {
+    let mut buf = match ParseBuffer::new(text) {
+        Ok(b) => b,
+        Err(e) => return vec![syntax(text, &e)],
+    };
+    buf.track_instr_spans(true);
+    let wast = match parser::parse::<Wast>(&buf) {
+        Ok(w) => w,
+        Err(e) => return vec![syntax(text, &e)],
+    };
+    let mut out = Vec::new();
+    for directive in wast.directives {
+        let span = directive.span().offset();
+        match directive {
+            WastDirective::Module(QuoteWat::Wat(mut wat))
+            | WastDirective::ModuleDefinition(QuoteWat::Wat(mut wat)) => {
+                out.extend(check_module(text, &mut wat, token(text, span)));
+            }
+            WastDirective::AssertInvalid {
+                mut module,
+                message,
+                ..
+            }
+            | WastDirective::AssertMalformed {
+                mut module,
+                message,
+                ..
+            } => {
+                let valid = module.encode().is_ok_and(|b| validate(&b).is_empty());
+                if valid {
+                    out.push(Diagnostic {
+                        severity: Severity::Warning,
+                        message: format!("this module is valid, but the assertion expects it to fail with \"{message}\""),
+                        range: token(text, span),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Validates with the engine's feature set; returns (binary offset,
+/// message) for the first module-level error and for every invalid function.
+pub fn validate(bytes: &[u8]) -> Vec<(usize, String)> {
+    let mut validator = Validator::new_with_features(wasmscope_engine::supported_features());
+    let mut errors = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push((e.offset(), e.message().to_string()));
+                break;
+            }
+        };
+        if let Payload::CodeSectionEntry(body) = &payload {
+            match validator.code_section_entry(body) {
+                Ok(func) => {
+                    let mut func = func.into_validator(Default::default());
+                    if let Err(e) = func.validate(body) {
+                        errors.push((e.offset(), e.message().to_string()));
+                    }
+                }
+                Err(e) => {
+                    errors.push((e.offset(), e.message().to_string()));
+                    break;
+                }
+            }
+            continue;
+        }
+        if let Err(e) = validator.payload(&payload) {
+            errors.push((e.offset(), e.message().to_string()));
+            break;
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{expect, Expect};
+
+    /// Renders diagnostics as `severity line:col-line:col "token": message`.
+    fn check_text(kind: SourceKind, text: &str, expect: Expect) {
+        let lines: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let pos = |o: usize| {
+            let l = lines.partition_point(|s| *s <= o) - 1;
+            format!("{}:{}", l + 1, o - lines[l] + 1)
+        };
+        let rendered: Vec<String> = check(kind, text.as_bytes())
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "{:?} {}-{} {:?}: {}",
+                    d.severity,
+                    pos(d.range.start),
+                    pos(d.range.end),
+                    &text[d.range.clone()],
+                    d.message
+                )
+            })
+            .collect();
+        expect.assert_eq(&rendered.join("\n"));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_token() {
+        check_text(
+            SourceKind::Wat,
+            "(module\n  (func (result i32)\n    i32.bogus 1))",
+            expect![[r#"Error 3:5-3:14 "i32.bogus": unknown operator or unexpected token"#]],
+        );
+        check_text(
+            SourceKind::Wat,
+            "(module (func call $nowhere))",
+            expect![[
+                r#"Error 1:20-1:28 "$nowhere": unknown func: failed to find name `$nowhere`"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn validation_errors_point_at_the_instruction_in_every_function() {
+        check_text(
+            SourceKind::Wat,
+            "(module\n  (func (result i32)\n    i64.const 1)\n  (func\n    i32.const 1\n    i32.add\n    drop))",
+            expect![[r#"
+                Error 3:5-3:14 "i64.const": type mismatch: expected i32, found i64
+                Error 6:5-6:12 "i32.add": type mismatch: expected i32 but nothing on stack"#]],
+        );
+    }
+
+    #[test]
+    fn wast_flags_assertions_about_valid_modules() {
+        check_text(
+            SourceKind::Wast,
+            "(assert_invalid (module (func)) \"type mismatch\")\n(module (func (result i32) i64.const 0))",
+            expect![[r#"
+                Warning 1:2-1:16 "assert_invalid": this module is valid, but the assertion expects it to fail with "type mismatch"
+                Error 2:28-2:37 "i64.const": type mismatch: expected i32, found i64"#]],
+        );
+    }
+
+    #[test]
+    fn binary_modules_report_byte_offsets() {
+        let errors = check(SourceKind::Wasm, b"\0asm\x01\0\0\0\x01\x05");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("unexpected end"), "{errors:?}");
+        assert_eq!(errors[0].range.start, 10);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u32 = 1;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            for kind in [SourceKind::Wat, SourceKind::Wast, SourceKind::Wasm] {
+                let _ = check(kind, &bytes);
+            }
+        }
+        let _ = check(SourceKind::Wat, "(module (func".as_bytes());
+        let _ = check(SourceKind::Wat, "\u{feff}(module)".as_bytes());
+    }
+}
