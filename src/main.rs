@@ -22,6 +22,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Check .wat, .wast and .wasm files and report every problem
     Check(commands::check::CheckArgs),
+    /// Serve the Language Server Protocol on stdin/stdout
+    Lsp,
 }
 
 fn main() -> ExitCode {
@@ -29,5 +31,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::check(args),
+        Command::Lsp => match wasmscope_lsp::server::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: language server: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

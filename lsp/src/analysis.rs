@@ -4,6 +4,9 @@
 //! invalid function rather than only the first, and `.wast` assertions that
 //! contradict the module they assert about.
 
+use crate::facts;
+use crate::index::{Index, Space};
+use crate::syntax::Tree;
 use std::ops::Range;
 use std::path::Path;
 use wasmscope_engine::wasmparser::{Parser, Payload, Validator};
@@ -106,11 +109,88 @@ fn check_wat(text: &str) -> Vec<Diagnostic> {
         Ok(w) => w,
         Err(e) => return vec![syntax(text, &e)],
     };
-    check_module(text, &mut wat, 0..text.len())
+    let (mut diagnostics, binary) = check_module(text, &mut wat, 0..text.len());
+    if let (true, Some(binary), true) =
+        (diagnostics.is_empty(), binary, text.len() <= LINT_MAX_BYTES)
+    {
+        diagnostics.extend(lint(text, &wat, &binary));
+    }
+    diagnostics
+}
+
+/// Lints (warnings) stop above this size; errors are always reported.
+pub const LINT_MAX_BYTES: usize = 8 << 20;
+
+fn warning(message: impl Into<String>, range: Range<usize>) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Warning,
+        message: message.into(),
+        range,
+    }
+}
+
+/// Warnings for a valid module: unreachable code, and functions, globals,
+/// locals and types that nothing uses (exports and imports count as uses).
+fn lint(text: &str, wat: &Wat, binary: &[u8]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(facts) = facts::module_facts(binary, &instruction_spans(wat)) else {
+        return out;
+    };
+    for run in facts::unreachable_runs(&facts) {
+        // To the end of the last instruction's line, without closing parens.
+        let line_end = text[run.end..]
+            .find('\n')
+            .map_or(text.len(), |i| run.end + i);
+        let end = run.end
+            + text[run.end..line_end]
+                .trim_end_matches([' ', '\t', '\r', ')'])
+                .len();
+        out.push(warning(
+            "unreachable code",
+            run.start..end.max(token(text, run.end).end),
+        ));
+    }
+    let tree = Tree::parse(text);
+    let index = Index::build(&tree);
+    let mut referenced = vec![false; index.defs.len()];
+    for r in &index.refs {
+        if let Some(d) = r.def {
+            referenced[d] = true;
+        }
+    }
+    for (i, d) in index.defs.iter().enumerate() {
+        let used = referenced[i] || !d.exports.is_empty() || d.import.is_some();
+        let what = match d.space {
+            Space::Func => "function",
+            Space::Global => "global",
+            Space::Local if !d.is_param => "local",
+            Space::Type => {
+                let unused =
+                    facts.used_types.get(d.index as usize) == Some(&false) && !referenced[i];
+                if let (true, Some(name)) = (unused, &d.name) {
+                    out.push(warning(
+                        format!("type {name} is never used"),
+                        d.name_range.clone(),
+                    ));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        // Only named definitions: unnamed ones are mostly machine-written.
+        if let (false, Some(name)) = (used, &d.name) {
+            out.push(warning(
+                format!("{what} {name} is never used"),
+                d.name_range.clone(),
+            ));
+        }
+    }
+    out.sort_by_key(|d| d.range.start);
+    out
 }
 
 /// The text spans of each defined function's instructions, in order.
-fn instruction_spans(wat: &Wat) -> Vec<Vec<usize>> {
+pub(crate) fn instruction_spans(wat: &Wat) -> Vec<Vec<usize>> {
     let Wat::Module(m) = wat else {
         return Vec::new();
     };
@@ -164,17 +244,21 @@ fn operator_at(binary: &[u8], offset: usize) -> Option<(usize, usize)> {
 
 /// Encodes and validates one module of `text`; validation errors land on
 /// the instruction (or, outside code, on `fallback`).
-fn check_module(text: &str, wat: &mut Wat, fallback: Range<usize>) -> Vec<Diagnostic> {
+fn check_module(
+    text: &str,
+    wat: &mut Wat,
+    fallback: Range<usize>,
+) -> (Vec<Diagnostic>, Option<Vec<u8>>) {
     let binary = match wat.encode() {
         Ok(b) => b,
-        Err(e) => return vec![syntax(text, &e)],
+        Err(e) => return (vec![syntax(text, &e)], None),
     };
     let errors = validate(&binary);
     if errors.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Some(binary));
     }
     let spans = instruction_spans(wat);
-    errors
+    let diagnostics = errors
         .into_iter()
         .map(|(offset, message)| {
             let at = operator_at(&binary, offset).and_then(|(f, k)| {
@@ -184,7 +268,8 @@ fn check_module(text: &str, wat: &mut Wat, fallback: Range<usize>) -> Vec<Diagno
             let range = at.map_or(fallback.clone(), |a| token(text, a));
             Diagnostic::error(message, range)
         })
-        .collect()
+        .collect();
+    (diagnostics, Some(binary))
 }
 
 fn check_wast(text: &str) -> Vec<Diagnostic> {
@@ -203,7 +288,7 @@ fn check_wast(text: &str) -> Vec<Diagnostic> {
         match directive {
             WastDirective::Module(QuoteWat::Wat(mut wat))
             | WastDirective::ModuleDefinition(QuoteWat::Wat(mut wat)) => {
-                out.extend(check_module(text, &mut wat, token(text, span)));
+                out.extend(check_module(text, &mut wat, token(text, span)).0);
             }
             WastDirective::AssertInvalid {
                 mut module,
@@ -320,6 +405,36 @@ mod tests {
             expect![[r#"
                 Error 3:5-3:14 "i64.const": type mismatch: expected i32, found i64
                 Error 6:5-6:12 "i32.add": type mismatch: expected i32 but nothing on stack"#]],
+        );
+    }
+
+    #[test]
+    fn valid_modules_get_lint_warnings() {
+        check_text(
+            SourceKind::Wat,
+            r#"(module
+  (type $unused (func (param f64)))
+  (type $used (func (param i32)))
+  (global $g i32 (i32.const 1))
+  (global $dead i32 (i32.const 2))
+  (func $helper (type $used) (local $x i32) (local $never i64)
+    local.get 0
+    local.set $x)
+  (func $orphan)
+  (func (export "main") (result i32)
+    global.get $g
+    call $helper
+    i32.const 0
+    return
+    i32.const 7
+    drop
+    i32.const 1))"#,
+            expect![[r#"
+                Warning 2:9-2:16 "$unused": type $unused is never used
+                Warning 5:11-5:16 "$dead": global $dead is never used
+                Warning 6:52-6:58 "$never": local $never is never used
+                Warning 9:9-9:16 "$orphan": function $orphan is never used
+                Warning 15:5-17:16 "i32.const 7\n    drop\n    i32.const 1": unreachable code"#]],
         );
     }
 

@@ -7,3 +7,10 @@
 //! with `wasmscope run`. It never panics on any input.
 
 pub mod analysis;
+pub mod binary;
+pub mod facts;
+pub mod features;
+pub mod index;
+pub mod instructions;
+pub mod server;
+pub mod syntax;
