@@ -95,8 +95,31 @@ fn token(text: &str, offset: usize) -> Range<usize> {
     offset..offset + len
 }
 
+/// The token an error is about. `wast` reports some errors at the token
+/// after the culprit (an immediate's error at the closing paren) and
+/// errors at the end of the text on nothing: both move back to the
+/// previous token.
 fn syntax(text: &str, e: &wast::Error) -> Diagnostic {
-    Diagnostic::error(e.message(), token(text, e.span().offset()))
+    let message = e.message();
+    let at = e.span().offset().min(text.len());
+    let here = token(text, at);
+    let previous = || {
+        let before = text[..at].trim_end();
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace() || *c == '(')
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        token(text, start)
+    };
+    let empty = here.is_empty() || text[here.clone()].trim().is_empty();
+    let misplaced = text[here.clone()].starts_with(')') && !message.contains('`');
+    let range = if (empty || misplaced) && !text[..at].trim().is_empty() {
+        previous()
+    } else {
+        here
+    };
+    Diagnostic::error(message, range)
 }
 
 fn check_wat(text: &str) -> Vec<Diagnostic> {
@@ -109,13 +132,18 @@ fn check_wat(text: &str) -> Vec<Diagnostic> {
         Ok(w) => w,
         Err(e) => return vec![syntax(text, &e)],
     };
-    let (mut diagnostics, binary) = check_module(text, &mut wat, 0..text.len());
-    if let (true, Some(binary), true) =
-        (diagnostics.is_empty(), binary, text.len() <= LINT_MAX_BYTES)
-    {
-        diagnostics.extend(lint(text, &wat, &binary));
+    if text.len() <= LINT_MAX_BYTES {
+        // One validating pass that also collects the lints' facts; only an
+        // invalid module pays for the second, error-collecting pass.
+        let binary = match wat.encode() {
+            Ok(b) => b,
+            Err(e) => return vec![syntax(text, &e)],
+        };
+        if let Some(facts) = facts::module_facts(&binary, &instruction_spans(&wat)) {
+            return lint(text, &facts, &Index::build(&Tree::parse(text)));
+        }
     }
-    diagnostics
+    check_module(text, &mut wat, 0..text.len()).0
 }
 
 /// Lints (warnings) stop above this size; errors are always reported.
@@ -131,12 +159,9 @@ fn warning(message: impl Into<String>, range: Range<usize>) -> Diagnostic {
 
 /// Warnings for a valid module: unreachable code, and functions, globals,
 /// locals and types that nothing uses (exports and imports count as uses).
-fn lint(text: &str, wat: &Wat, binary: &[u8]) -> Vec<Diagnostic> {
+fn lint(text: &str, facts: &facts::ModuleFacts, index: &Index) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let Some(facts) = facts::module_facts(binary, &instruction_spans(wat)) else {
-        return out;
-    };
-    for run in facts::unreachable_runs(&facts) {
+    for run in facts::unreachable_runs(facts) {
         // To the end of the last instruction's line, without closing parens.
         let line_end = text[run.end..]
             .find('\n')
@@ -150,8 +175,6 @@ fn lint(text: &str, wat: &Wat, binary: &[u8]) -> Vec<Diagnostic> {
             run.start..end.max(token(text, run.end).end),
         ));
     }
-    let tree = Tree::parse(text);
-    let index = Index::build(&tree);
     let mut referenced = vec![false; index.defs.len()];
     for r in &index.refs {
         if let Some(d) = r.def {
@@ -379,6 +402,55 @@ mod tests {
             })
             .collect();
         expect.assert_eq(&rendered.join("\n"));
+    }
+
+    /// Renders diagnostics of `bytes` (text positions for text, byte
+    /// offsets for binaries).
+    fn render(kind: SourceKind, bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes);
+        let lines: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let pos = |o: usize| {
+            let l = lines.partition_point(|s| *s <= o) - 1;
+            format!("{}:{}", l + 1, o - lines[l] + 1)
+        };
+        check(kind, bytes)
+            .into_iter()
+            .map(|d| match kind {
+                SourceKind::Wasm => {
+                    format!("{:?} @{:#x}: {}", d.severity, d.range.start, d.message)
+                }
+                _ => format!(
+                    "{:?} {}-{} {:?}: {}",
+                    d.severity,
+                    pos(d.range.start),
+                    pos(d.range.end),
+                    &text[d.range.clone()],
+                    d.message
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn fixtures() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "wat" | "wast" | "wasm") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let kind = SourceKind::detect(&path, &bytes);
+            let expected = path.with_extension(format!("{ext}.expected"));
+            expect_test::expect_file![expected].assert_eq(&(render(kind, &bytes) + "\n"));
+            seen += 1;
+        }
+        assert!(seen >= 7);
     }
 
     #[test]

@@ -634,21 +634,21 @@ impl<'t, 'a> Builder<'t, 'a> {
         } else {
             1
         };
-        let body: Vec<Node> = f
-            .children
+        // The grammar puts the header (type use, params, results, locals,
+        // inline import/export) before the instructions.
+        let header = f.children[skip.min(f.children.len())..]
             .iter()
-            .skip(skip)
-            .filter(|n| match n {
-                Node::List(l) => !matches!(
+            .take_while(|n| match n {
+                Node::List(l) => matches!(
                     self.tree.head(l),
                     Some("type" | "param" | "result" | "local" | "export" | "import")
                 ),
-                Node::Leaf(_) => true,
+                Node::Leaf(_) => false,
             })
-            .cloned()
-            .collect();
+            .count();
+        let body = &f.children[(skip + header).min(f.children.len())..];
         self.labels.clear();
-        self.body(&body, scope, Some(def));
+        self.body(body, scope, Some(def));
         self.labels.clear();
     }
 

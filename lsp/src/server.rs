@@ -33,7 +33,7 @@ pub struct Backend {
 const MAX_FEATURE_BYTES: usize = analysis::LINT_MAX_BYTES;
 
 /// Quiet time after an edit before diagnostics are recomputed.
-const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(30);
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Byte offset of an LSP position (UTF-16) in `text`; clamps past the end.
 pub fn offset(text: &str, pos: lsp::Position) -> usize {
