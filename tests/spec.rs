@@ -76,6 +76,15 @@ type R<T> = Result<T, String>;
 impl Runner {
     fn new(engine: &Engine) -> Self {
         let mut store = Store::new(engine, ());
+        if engine.config().compile.debug_hooks {
+            // Every instruction goes through the debugger's hook, which
+            // reads the frame and lets the guest go on.
+            store.set_debug_handler(|stop| {
+                std::hint::black_box(stop.frames());
+                Ok(())
+            });
+            store.debug_interrupt().set(true);
+        }
         let mut linker = Linker::new();
         spectest(&mut store, &mut linker);
         Runner {
@@ -488,6 +497,43 @@ fn main() {
         println!("failing file: {b}");
     }
     println!("spec: {} passed, {} failed", total_pass, total_fail);
+
+    // The same core files with every instruction instrumented and the
+    // debug hook taken at each one: instrumentation must not change what
+    // any program computes.
+    let debug = Engine::new(wasmscope_engine::Config {
+        compile: wasmscope_engine::CompileOptions {
+            debug_hooks: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("engine");
+    let (mut debug_pass, mut debug_fail) = (0, 0);
+    for (name, text) in files.iter().filter(|(n, _)| n.starts_with("wasm-v2/")) {
+        if filter.as_deref().is_some_and(|f| !name.contains(f))
+            || EXPECTED_FAIL.iter().any(|(n, _)| n == name)
+        {
+            continue;
+        }
+        let r = run_file(&debug, text);
+        debug_pass += r.passed;
+        debug_fail += r.failed;
+        if r.failed > 0 {
+            bad_files.push(format!("{name} (with debug hooks)"));
+            println!(
+                "{:>16}  {name} with debug hooks: {}",
+                "FAIL",
+                r.first_failure.unwrap_or_default()
+            );
+        }
+    }
+    println!(
+        "spec with debug hooks on every instruction: {debug_pass} passed, {debug_fail} failed"
+    );
+    for b in &bad_files {
+        println!("failing file: {b}");
+    }
     if !bad_files.is_empty() {
         std::process::exit(1);
     }

@@ -803,7 +803,8 @@ struct VMHostFunc {
 pub(crate) struct StoreObjects {
     id: u64,
     engine: Engine,
-    limits: Box<VMRuntimeLimits>,
+    /// Shared with `DebugInterrupt` handles (which touch only the flag).
+    limits: Arc<VMRuntimeLimits>,
     activations: Box<VMExternRefActivationsTable>,
     memories: Vec<Box<MemoryObject>>,
     tables: Vec<(Box<TableObject>, ValType)>,
@@ -815,7 +816,11 @@ pub(crate) struct StoreObjects {
 struct StoreInner<T> {
     objects: StoreObjects,
     data: T,
+    /// The debug handler; taken out while it runs.
+    debug_handler: Option<Box<DebugHandler<T>>>,
 }
+
+type DebugHandler<T> = dyn FnMut(&mut DebugStop<'_, T>) -> Result<(), Trap>;
 
 /// Owns everything instances create; `T` is the embedder's data, reachable
 /// from host functions through [`Caller`].
@@ -826,10 +831,14 @@ pub struct Store<T> {
 impl<T: 'static> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Self {
         let activations = VMExternRefActivationsTable::new();
-        let limits = Box::new(VMRuntimeLimits {
+        // Not `Send`: only `DebugInterrupt` crosses threads, and it touches
+        // nothing but the atomic flag.
+        #[allow(clippy::arc_with_non_send_sync)]
+        let limits = Arc::new(VMRuntimeLimits {
             stack_limit: std::cell::Cell::new(0),
-            debug_flags: std::cell::Cell::new(0),
+            debug_flags: std::sync::atomic::AtomicU32::new(0),
             activations: &*activations,
+            debug_handler: std::cell::Cell::new(None),
         });
         Store {
             inner: Box::new(StoreInner {
@@ -845,8 +854,36 @@ impl<T: 'static> Store<T> {
                     host_funcs: Vec::new(),
                 },
                 data,
+                debug_handler: None,
             }),
         }
+    }
+
+    /// Installs the handler that code compiled with debug hooks calls
+    /// before each instruction while the debug flag is set (see
+    /// [`Store::debug_interrupt`]). The handler may block (the guest waits),
+    /// inspect and change the frame, and stop the guest by returning a trap.
+    pub fn set_debug_handler(
+        &mut self,
+        handler: impl FnMut(&mut DebugStop<'_, T>) -> Result<(), Trap> + 'static,
+    ) {
+        self.inner.debug_handler = Some(Box::new(handler));
+        let store = &mut *self.inner as *mut StoreInner<T> as *mut u8;
+        self.inner
+            .objects
+            .limits
+            .debug_handler
+            .set(Some(crate::runtime::debug::HandlerRef {
+                call: call_debug_handler::<T>,
+                store,
+            }));
+    }
+
+    /// A handle that sets or clears the debug flag, from any thread: while
+    /// set, debug-hook code calls the handler at every instruction (so a
+    /// guest in an endless loop stops within one instruction).
+    pub fn debug_interrupt(&self) -> DebugInterrupt {
+        DebugInterrupt(self.inner.objects.limits.clone())
     }
 
     pub fn data(&self) -> &T {
@@ -871,6 +908,212 @@ impl<T: 'static> Store<T> {
         let a = &self.inner.objects.activations;
         (a.len(), a.collections.get())
     }
+}
+
+impl<T> Drop for Store<T> {
+    fn drop(&mut self) {
+        // `DebugInterrupt` handles may keep the limits alive: they must not
+        // point at a dead store.
+        self.inner.objects.limits.debug_handler.set(None);
+    }
+}
+
+/// Sets or clears a store's debug flag; `Send` and `Sync`, for a debugger's
+/// "pause" from another thread.
+#[derive(Clone)]
+pub struct DebugInterrupt(Arc<VMRuntimeLimits>);
+
+// SAFETY: the handle only touches `debug_flags`, an atomic; the other
+// fields are only used by the store's own thread, and dropping the last
+// reference runs no code (no field has drop glue).
+unsafe impl Send for DebugInterrupt {}
+// SAFETY: as above.
+unsafe impl Sync for DebugInterrupt {}
+
+impl DebugInterrupt {
+    pub fn set(&self, on: bool) {
+        self.0.debug_flags.store(u32::from(on), Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.debug_flags.load(Ordering::SeqCst) != 0
+    }
+}
+
+/// The paused instruction, as the debug handler sees it.
+pub struct DebugStop<'a, T> {
+    raw: &'a mut crate::runtime::debug::RawStop,
+    instance: &'a InstanceData,
+    caller: Caller<'a, T>,
+}
+
+impl<'a, T> DebugStop<'a, T> {
+    pub fn func_index(&self) -> u32 {
+        self.raw.func_index
+    }
+
+    /// Module offset of the instruction about to run.
+    pub fn wasm_offset(&self) -> u32 {
+        self.raw.wasm_offset
+    }
+
+    /// The binary of the paused function's module.
+    pub fn module_binary(&self) -> &[u8] {
+        &self.instance.wasm
+    }
+
+    pub fn module_info(&self) -> &ModuleInfo {
+        &self.instance.info
+    }
+
+    /// The wasm types of the paused function's locals (parameters first).
+    pub fn local_types(&self) -> Vec<ValType> {
+        let info = &self.instance.info;
+        let func = cranelift_wasm::FuncIndex::from_u32(self.raw.func_index);
+        let mut out: Vec<ValType> = info
+            .func_type(func)
+            .params()
+            .iter()
+            .map(ValType::from_wasm)
+            .collect();
+        let defined = self.raw.func_index as usize - info.num_imported_funcs;
+        let body = wasmparser::Parser::new(0)
+            .parse_all(&self.instance.wasm)
+            .filter_map(|p| match p {
+                Ok(wasmparser::Payload::CodeSectionEntry(b)) => Some(b),
+                _ => None,
+            })
+            .nth(defined);
+        if let Some(locals) = body.and_then(|b| b.get_locals_reader().ok()) {
+            for l in locals.into_iter().flatten() {
+                let ty = match l.1 {
+                    wasmparser::ValType::I32 => ValType::I32,
+                    wasmparser::ValType::I64 => ValType::I64,
+                    wasmparser::ValType::F32 => ValType::F32,
+                    wasmparser::ValType::F64 => ValType::F64,
+                    wasmparser::ValType::V128 => ValType::V128,
+                    wasmparser::ValType::Ref(r) if r.is_extern_ref() => ValType::ExternRef,
+                    wasmparser::ValType::Ref(_) => ValType::FuncRef,
+                };
+                out.extend(std::iter::repeat_n(ty, l.0 as usize));
+            }
+        }
+        out
+    }
+
+    fn slots(&self) -> &[u128] {
+        let n = self.raw.num_locals as usize;
+        // SAFETY: the hook's contract: `slots` has this many entries and
+        // lives until the hook returns, which outlives `self`.
+        unsafe { std::slice::from_raw_parts(self.raw.slots, n) }
+    }
+
+    /// The locals' current values.
+    pub fn locals(&self) -> Vec<Val> {
+        let id = self.caller.objects.id;
+        self.local_types()
+            .into_iter()
+            .zip(self.slots())
+            .filter_map(|(t, raw)| Val::from_raw(*raw, t, id).ok())
+            .collect()
+    }
+
+    /// Changes a local of a number or vector type; it takes effect when
+    /// the guest resumes.
+    pub fn set_local(&mut self, index: u32, value: Val) -> Result<(), Error> {
+        let types = self.local_types();
+        let Some(&ty) = types.get(index as usize) else {
+            return Err(Error::Type(format!("no local {index}")));
+        };
+        if matches!(ty, ValType::FuncRef | ValType::ExternRef) {
+            return Err(Error::Type(
+                "references cannot be set from the debugger".into(),
+            ));
+        }
+        if !self.raw.writable {
+            return Err(Error::Type(
+                "this function has too many locals to change them from the debugger".into(),
+            ));
+        }
+        if value.ty() != ty {
+            return Err(Error::Type(format!(
+                "local {index} is {ty}, not {}",
+                value.ty()
+            )));
+        }
+        let raw = value.to_raw(self.caller.objects.id)?;
+        // SAFETY: `index` < num_locals (checked against the types, whose
+        // length is the function's local count); see `slots`.
+        unsafe { *self.raw.slots.add(index as usize) = raw };
+        Ok(())
+    }
+
+    /// The paused frame, then its callers, innermost first.
+    pub fn frames(&self) -> Vec<crate::FrameInfo> {
+        let info = &self.instance.info;
+        let func = cranelift_wasm::FuncIndex::from_u32(self.raw.func_index);
+        let mut out = vec![crate::FrameInfo {
+            module_name: info.name.clone(),
+            func_index: self.raw.func_index,
+            func_name: info.func_name(func).map(str::to_string),
+            wasm_offset: Some(self.raw.wasm_offset),
+            func_offset: None,
+        }];
+        let mut fp = self.raw.fp;
+        while fp != 0 && out.len() < 10_000 {
+            // SAFETY: wasm frames keep the caller's frame pointer at [fp] and
+            // the return address at [fp + 8]; the chain starts at the paused
+            // wasm frame and we stop at the first non-wasm return address.
+            let ret = unsafe { *((fp + 8) as *const usize) };
+            if !crate::trap::is_wasm_pc(ret - 1) {
+                break;
+            }
+            if let Some(f) = crate::trap::frame_info(ret, true) {
+                out.push(f);
+            }
+            // SAFETY: as above.
+            fp = unsafe { *(fp as *const usize) };
+        }
+        out
+    }
+
+    /// The store: memories, globals, tables, exports and the embedder's data.
+    pub fn caller(&mut self) -> &mut Caller<'a, T> {
+        &mut self.caller
+    }
+}
+
+/// The monomorphic entry of `Store::<T>::set_debug_handler`'s handler.
+///
+/// # Safety
+/// `store` is the live `StoreInner<T>` that installed the handler, called
+/// from its own thread while wasm runs (no other borrow is active).
+unsafe fn call_debug_handler<T>(
+    store: *mut u8,
+    raw: &mut crate::runtime::debug::RawStop,
+) -> Result<(), Trap> {
+    // SAFETY: per the contract.
+    let store = unsafe { &mut *(store as *mut StoreInner<T>) };
+    let Some(mut handler) = store.debug_handler.take() else {
+        return Ok(());
+    };
+    // SAFETY: the hook's vmctx is a live instance's.
+    let instance = unsafe { InstanceData::from_vmctx(raw.vmctx) };
+    let index = instance.index;
+    let mut stop = DebugStop {
+        raw,
+        instance,
+        caller: Caller {
+            objects: &mut store.objects,
+            data: &mut store.data,
+            instance: Some(index),
+        },
+    };
+    let result = handler(&mut stop);
+    if store.debug_handler.is_none() {
+        store.debug_handler = Some(handler);
+    }
+    result
 }
 
 /// What a host function sees of its caller.

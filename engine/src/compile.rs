@@ -26,6 +26,11 @@ pub struct CompileOptions {
     /// Compile for debuggers: no optimization (value-label ranges survive) and
     /// value-label ranges kept for every function.
     pub debug_info: bool,
+    /// Instrument every instruction with a check of the store's debug flag
+    /// and a cold call into the host's debug handler (see
+    /// `Store::set_debug_handler`). Independent of `debug_info`: code stays
+    /// optimized, values are read where the hook spills them.
+    pub debug_hooks: bool,
     /// Number of threads used to compile a module's functions.
     pub parallelism: usize,
 }
@@ -34,6 +39,7 @@ impl Default for CompileOptions {
     fn default() -> Self {
         CompileOptions {
             debug_info: false,
+            debug_hooks: false,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -254,6 +260,10 @@ impl Compiler {
         }
         let mut env = FuncEnv::new(self.isa(), info, offsets, sig_ids);
         env.set_function(index);
+        if self.options.debug_hooks {
+            env.enable_debug_hooks(&input.body)
+                .map_err(cranelift_wasm::WasmError::from)?;
+        }
         translator.translate_body(&mut input.validator, input.body, &mut ctx.func, &mut env)?;
         self.finish(ctx, |name, params| match name {
             ir::ExternalName::User(r) => {

@@ -81,13 +81,39 @@ pub struct FuncEnv<'a> {
     heaps: PrimaryMap<Heap, HeapData>,
     vmctx: Option<ir::GlobalValue>,
     builtin_sigs: [Option<ir::SigRef>; builtin::COUNT],
-    /// The type of the function being compiled.
+    /// The type and index of the function being compiled.
     func_type: Option<TypeIndex>,
+    func_index: Option<FuncIndex>,
     /// Wasm types of the signatures and callees imported into the function,
     /// to tell which call results are externrefs.
     sig_types: HashMap<ir::SigRef, WasmFuncType>,
     callee_types: HashMap<ir::FuncRef, WasmFuncType>,
+    /// Debug hooks: set by `enable_debug_hooks`.
+    debug: Option<DebugHooks>,
 }
+
+/// State of the per-instruction debug instrumentation of one function.
+struct DebugHooks {
+    /// Module offset of each operator, in order.
+    offsets: Vec<u32>,
+    /// Index of the next operator.
+    next: usize,
+    /// Per local: whether it holds a reference (never written back).
+    local_is_ref: Vec<bool>,
+    /// Per local: its Cranelift type (set at function entry).
+    local_types: Vec<Type>,
+    /// The store's `VMRuntimeLimits`, loaded once at function entry.
+    limits: Option<ir::Value>,
+    /// The locals' home: 16 bytes per local, written at entry and by every
+    /// `local.set`/`local.tee`, so the hook costs O(1) in code size however
+    /// many locals and instructions the function has.
+    slot: Option<ir::StackSlot>,
+}
+
+/// Functions with more locals than this have read-only locals under the
+/// debugger: reloading every local after each hook would grow the code by
+/// locals x instructions.
+const WRITABLE_LOCALS_MAX: usize = 16;
 
 /// Whether a value of this type is a counted host reference.
 pub fn is_externref(ty: &WasmValType) -> bool {
@@ -110,14 +136,137 @@ impl<'a> FuncEnv<'a> {
             vmctx: None,
             builtin_sigs: [None; builtin::COUNT],
             func_type: None,
+            func_index: None,
             sig_types: HashMap::new(),
             callee_types: HashMap::new(),
+            debug: None,
         }
+    }
+
+    /// Instruments the function about to be translated (whose body is
+    /// `body`) with debug hooks.
+    pub fn enable_debug_hooks(
+        &mut self,
+        body: &wasmparser::FunctionBody,
+    ) -> Result<(), wasmparser::BinaryReaderError> {
+        let func_type = self.func_type.expect("set_function comes first");
+        let mut local_is_ref: Vec<bool> = self.module.types[func_type.index()]
+            .params()
+            .iter()
+            .map(|t| matches!(t, WasmValType::Ref(_)))
+            .collect();
+        for local in body.get_locals_reader()? {
+            let (count, ty) = local?;
+            let is_ref = matches!(ty, wasmparser::ValType::Ref(_));
+            local_is_ref.extend(std::iter::repeat_n(is_ref, count as usize));
+        }
+        let mut offsets = Vec::new();
+        let mut ops = body.get_operators_reader()?;
+        while !ops.eof() {
+            offsets.push(ops.read_with_offset()?.1 as u32);
+        }
+        self.debug = Some(DebugHooks {
+            offsets,
+            next: 0,
+            local_is_ref,
+            local_types: Vec::new(),
+            limits: None,
+            slot: None,
+        });
+        Ok(())
+    }
+
+    /// Before each reachable instruction: if the store's debug flag is set,
+    /// call the debug hook with the locals' home slot (see `DebugHooks`);
+    /// in small functions, reload the (non-reference) locals it may have
+    /// changed.
+    ///
+    /// The operand stack's values are not passed: cranelift-wasm 0.112 keeps
+    /// its value stack private (`FuncTranslationState::stack`). Debuggers
+    /// show the stack's types, which the validator knows at every offset.
+    fn emit_debug_hook(&mut self, builder: &mut FunctionBuilder, state: &FuncTranslationState) {
+        let ptr = self.ptr();
+        let Some(debug) = self.debug.as_mut() else {
+            return;
+        };
+        let offset = debug.offsets.get(debug.next).copied().unwrap_or(u32::MAX);
+        debug.next += 1;
+        let (Some(limits), Some(slot), true) = (debug.limits, debug.slot, state.reachable()) else {
+            return;
+        };
+        let writable = debug.local_types.len() <= WRITABLE_LOCALS_MAX;
+        let local_types = if writable {
+            debug.local_types.clone()
+        } else {
+            Vec::new()
+        };
+        let local_is_ref = debug.local_is_ref.clone();
+        let num_locals = debug.local_is_ref.len();
+        let flag = builder.ins().load(
+            types::I32,
+            MemFlags::trusted(),
+            limits,
+            vmoffsets::limits::DEBUG_FLAGS as i32,
+        );
+        let cold = builder.create_block();
+        let cont = builder.create_block();
+        builder.set_cold_block(cold);
+        builder.ins().brif(flag, cold, &[], cont, &[]);
+        builder.switch_to_block(cold);
+        builder.seal_block(cold);
+        let addr = builder.ins().stack_addr(ptr, slot, 0);
+        let fp = builder.ins().get_frame_pointer(ptr);
+        let func_index = self.func_index.map_or(u32::MAX, |f| f.as_u32());
+        let args = [
+            builder.ins().iconst(types::I32, i64::from(func_index)),
+            builder.ins().iconst(types::I32, i64::from(offset)),
+            addr,
+            builder.ins().iconst(types::I32, num_locals as i64),
+            builder.ins().iconst(types::I32, i64::from(writable)),
+            fp,
+        ];
+        let mut pos = builder.cursor();
+        self.call_builtin(&mut pos, builtin::DEBUG_HOOK, &args);
+        for (i, ty) in local_types.into_iter().enumerate() {
+            if local_is_ref[i] {
+                continue;
+            }
+            let v = builder.ins().stack_load(ty, slot, (16 * i) as i32);
+            builder.def_var(cranelift_frontend::Variable::new(i), v);
+        }
+        builder.ins().jump(cont, &[]);
+        builder.switch_to_block(cont);
+        builder.seal_block(cont);
+    }
+
+    /// Keeps the home slot of a local current after `local.set`/`local.tee`.
+    fn mirror_local(
+        &mut self,
+        op: &wasmparser::Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) {
+        let Some(slot) = self.debug.as_ref().and_then(|d| d.slot) else {
+            return;
+        };
+        let (wasmparser::Operator::LocalSet { local_index }
+        | wasmparser::Operator::LocalTee { local_index }) = op
+        else {
+            return;
+        };
+        if !state.reachable() {
+            return;
+        }
+        let v = builder.use_var(cranelift_frontend::Variable::new(*local_index as usize));
+        builder
+            .ins()
+            .stack_store(v, slot, (16 * *local_index) as i32);
     }
 
     /// Sets the function about to be translated.
     pub fn set_function(&mut self, func: FuncIndex) {
         self.func_type = Some(self.module.functions[func.index()]);
+        self.func_index = Some(func);
     }
 
     fn table_is_extern(&self, table: TableIndex) -> bool {
@@ -321,6 +470,8 @@ impl<'a> FuncEnv<'a> {
             builtin::DROP_EXTERNREF => (&[types::I64], &[]),
             // (vmctx)
             builtin::ACTIVATIONS_GC => (&[], &[]),
+            // (vmctx, func, offset, slots, num_locals, writable, fp)
+            builtin::DEBUG_HOOK => (&[I32, I32, ptr, I32, I32, ptr], &[]),
             _ => unreachable!("unknown builtin {index}"),
         };
         let mut sig = Signature::new(CallConv::triple_default(self.isa.triple()));
@@ -494,6 +645,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.mirror_local(op, builder, state);
         // A typed `select` of externrefs makes a new SSA value: it must be in
         // stack maps like any other reference held by the frame.
         let wasmparser::Operator::TypedSelect {
@@ -529,6 +681,37 @@ impl FuncEnvironment for FuncEnv<'_> {
             flags: MemFlags::trusted(),
         });
         builder.func.stack_limit = Some(limit);
+        if let Some(num_locals) = self.debug.as_ref().map(|d| d.local_is_ref.len()) {
+            let ptr = self.ptr();
+            let gv = self.vmctx_load_gv(builder.func, vmoffsets::vmctx::RUNTIME_LIMITS);
+            let limits = builder.ins().global_value(ptr, gv);
+            let slot = builder.create_sized_stack_slot(ir::StackSlotData::new(
+                ir::StackSlotKind::ExplicitSlot,
+                16 * num_locals.max(1) as u32,
+                4,
+            ));
+            let mut local_types = Vec::with_capacity(num_locals);
+            for i in 0..num_locals {
+                let v = builder.use_var(cranelift_frontend::Variable::new(i));
+                local_types.push(builder.func.dfg.value_type(v));
+                builder.ins().stack_store(v, slot, (16 * i) as i32);
+            }
+            if let Some(d) = self.debug.as_mut() {
+                d.limits = Some(limits);
+                d.slot = Some(slot);
+                d.local_types = local_types;
+            }
+        }
+        Ok(())
+    }
+
+    fn before_translate_operator(
+        &mut self,
+        _op: &wasmparser::Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        self.emit_debug_hook(builder, state);
         Ok(())
     }
 

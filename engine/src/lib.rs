@@ -19,9 +19,9 @@ pub mod vmoffsets;
 pub mod wasi;
 
 pub use api::{
-    Caller, Config, Engine, Error, Extern, ExternRef, ExternType, Func, FuncType,
-    FunctionDebugInfo, Global, Instance, Linker, Memory, Module, Store, Table, TypedFunc, Val,
-    ValType, WasmParams, WasmResults, WasmTy,
+    Caller, Config, DebugInterrupt, DebugStop, Engine, Error, Extern, ExternRef, ExternType, Func,
+    FuncType, FunctionDebugInfo, Global, Instance, Linker, Memory, Module, Store, Table, TypedFunc,
+    Val, ValType, WasmParams, WasmResults, WasmTy,
 };
 pub use compile::{CompileError, CompileOptions, SrcLoc};
 pub use module_env::{supported_features, ModuleInfo};

@@ -13,7 +13,8 @@ pub const PTR: u32 = 8;
 pub mod limits {
     /// `stack_limit: usize`: the lowest native stack address wasm code may use.
     pub const STACK_LIMIT: u32 = 0;
-    /// `debug_flags: u32`: reserved for the debugger's "stop soon" flag.
+    /// `debug_flags: AtomicU32`: in code compiled with debug hooks, every
+    /// instruction calls `builtin::DEBUG_HOOK` while this is non-zero.
     pub const DEBUG_FLAGS: u32 = 8;
     /// `activations: *mut VMExternRefActivationsTable` of the store.
     pub const ACTIVATIONS: u32 = 16;
@@ -157,5 +158,10 @@ pub mod builtin {
     /// `(vmctx)`: the activations table is full; collect it (through the
     /// GC trampoline, which passes the wasm frame pointer).
     pub const ACTIVATIONS_GC: u32 = 11;
-    pub const COUNT: usize = 12;
+    /// `(vmctx, func_index, wasm_offset, slots, num_locals, writable, fp)`:
+    /// the debugger's per-instruction hook (debug-hook compiles only).
+    /// `slots` holds 16 bytes per local; if `writable`, values written there
+    /// are read back on return.
+    pub const DEBUG_HOOK: u32 = 12;
+    pub const COUNT: usize = 13;
 }

@@ -35,6 +35,11 @@ pub struct RunArgs {
     /// code's DWARF with gdb/lldb (GDB JIT interface).
     #[arg(short = 'g', long = "debug-info")]
     debug_info: bool,
+    /// Compile with the instruction hooks `wasmscope dap` debugs through
+    /// (a flag check before every instruction), without stopping anywhere:
+    /// shows what debugging costs when nothing is being looked at.
+    #[arg(long)]
+    debug_hooks: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -60,6 +65,7 @@ pub fn run(args: RunArgs) -> ExitCode {
 fn execute(args: RunArgs) -> Result<ExitCode> {
     let mut config = Config::default();
     config.compile.debug_info = args.debug_info;
+    config.compile.debug_hooks = args.debug_hooks;
     let engine = Engine::new(config)?;
     let module = Module::from_file(&engine, &args.module)
         .with_context(|| format!("failed to load {}", args.module.display()))?;

@@ -234,4 +234,5 @@ static STATIC_BUILTINS: Builtins = Builtins([
     elem_drop as *const (),
     std::ptr::null(),
     std::ptr::null(),
+    crate::runtime::debug::debug_hook as *const (),
 ]);

@@ -4,6 +4,7 @@
 
 pub mod activations;
 pub mod builtins;
+pub mod debug;
 pub mod instance;
 pub mod traphandlers;
 pub mod vm;

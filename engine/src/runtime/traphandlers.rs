@@ -80,9 +80,13 @@ thread_local! {
 #[repr(C)]
 pub struct VMRuntimeLimits {
     pub stack_limit: Cell<usize>,
-    pub debug_flags: Cell<u32>,
+    /// Non-zero: debug-hook code calls the handler at every instruction.
+    /// Atomic because a debugger's "pause" sets it from another thread.
+    pub debug_flags: std::sync::atomic::AtomicU32,
     /// The store's activations table (`vmoffsets::limits::ACTIVATIONS`).
     pub activations: *const crate::runtime::activations::VMExternRefActivationsTable,
+    /// The store's debug handler (host only; compiled code never reads it).
+    pub debug_handler: Cell<Option<crate::runtime::debug::HandlerRef>>,
 }
 
 /// Runs `f` (which calls into wasm) and reports how it ended.
@@ -184,6 +188,8 @@ unsafe fn walk(raw: &mut RawFrames, mut fp: usize) {
 /// a host trampoline whose frame pointer is `fp`, with nothing on the stack
 /// between here and the trampoline that needs dropping.
 pub unsafe fn raise(reason: RaiseReason, fp: usize) -> ! {
+    // The walk starts at the caller of the frame at `fp`; for a builtin
+    // called straight from wasm, that frame is the wasm function itself.
     let state = CURRENT.with(|c| c.get());
     assert!(!state.is_null(), "raise outside of a wasm call");
     // SAFETY: `state` is the live CallState of the innermost `catch_traps`.

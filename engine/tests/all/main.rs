@@ -1,6 +1,7 @@
 //! Integration tests of the engine, one module per area.
 
 mod api;
+mod debug;
 mod externref;
 mod traps;
 

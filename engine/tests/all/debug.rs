@@ -1,0 +1,166 @@
+//! Debug hooks: the per-instruction handler, locals read and written
+//! through it, frames, and pausing a guest that never returns.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasmscope_engine::{CompileOptions, Config, Engine, Instance, Module, Store, Trap, Val};
+
+fn debug_engine() -> Engine {
+    Engine::new(Config {
+        compile: CompileOptions {
+            debug_hooks: true,
+            ..CompileOptions::default()
+        },
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+const SUM: &str = r#"(module
+  (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+    (block $done
+      (loop $top
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc) (call $square (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $top)))
+    local.get $acc)
+  (func $square (param $x i32) (result i32)
+    (i32.mul (local.get $x) (local.get $x)))
+  (func (export "spin") (loop $l (br $l))))"#;
+
+fn setup() -> (Store<()>, Instance) {
+    let engine = debug_engine();
+    let module = Module::new(&engine, SUM.as_bytes()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    (store, instance)
+}
+
+#[test]
+fn without_the_flag_the_handler_is_never_called() {
+    let (mut store, instance) = setup();
+    let calls = Rc::new(RefCell::new(0));
+    let c = calls.clone();
+    store.set_debug_handler(move |_| {
+        *c.borrow_mut() += 1;
+        Ok(())
+    });
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    assert_eq!(sum.call(&mut store, 4).unwrap(), 14);
+    assert_eq!(*calls.borrow(), 0);
+}
+
+#[test]
+fn every_instruction_stops_with_its_locals_and_frames() {
+    let (mut store, instance) = setup();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    store.set_debug_handler(move |stop| {
+        let frames: Vec<String> = stop
+            .frames()
+            .iter()
+            .map(|f| f.func_name.clone().unwrap_or_default())
+            .collect();
+        s.borrow_mut()
+            .push((stop.func_index(), stop.wasm_offset(), stop.locals(), frames));
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 5);
+    let seen = seen.borrow();
+    assert!(seen.len() > 40, "{}", seen.len());
+    // Inside `square`, called from `sum`, with its parameter.
+    let (_, _, locals, frames) = seen.iter().find(|s| s.0 == 1).unwrap();
+    assert_eq!(frames, &["square", "sum"]);
+    assert!(matches!(locals[..], [Val::I32(0)]), "{locals:?}");
+    // The last stop of `sum` sees the final locals: n=3, i=3, acc=0+1+4.
+    let (_, _, locals, _) = seen.iter().rev().find(|s| s.0 == 0).unwrap();
+    let ints: Vec<i32> = locals.iter().map(Val::unwrap_i32).collect();
+    assert_eq!(ints, [3, 3, 5]);
+    // Offsets grow within a straight-line run and stay inside the code.
+    assert!(seen
+        .iter()
+        .all(|s| s.1 > 0 && (s.1 as usize) < SUM.len() * 4));
+}
+
+#[test]
+fn the_handler_writes_locals_and_stops_the_guest() {
+    let (mut store, instance) = setup();
+    // Jump the counter ahead the first time `sum` runs its loop test.
+    let done = Rc::new(RefCell::new(false));
+    let d = done.clone();
+    store.set_debug_handler(move |stop| {
+        if stop.func_index() == 0 && !*d.borrow() && stop.locals()[1].unwrap_i32() == 1 {
+            stop.set_local(1, Val::I32(9)).unwrap();
+            assert!(stop.set_local(1, Val::I64(9)).is_err(), "types are checked");
+            *d.borrow_mut() = true;
+        }
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    // 0*0 + (skip to i=9) 9*9 = 81.
+    assert_eq!(sum.call(&mut store, 10).unwrap(), 81);
+    // A trap from the handler ends the call; the store lives on.
+    store.set_debug_handler(|_| Err(Trap::host("terminated by the debugger")));
+    let err = sum.call(&mut store, 10).unwrap_err();
+    assert!(
+        err.to_string().contains("terminated by the debugger"),
+        "{err}"
+    );
+    store.debug_interrupt().set(false);
+    assert_eq!(sum.call(&mut store, 4).unwrap(), 14);
+}
+
+#[test]
+fn another_thread_pauses_an_endless_loop() {
+    let (mut store, instance) = setup();
+    let interrupt = store.debug_interrupt();
+    store.set_debug_handler(|stop| {
+        assert_eq!(stop.frames()[0].func_index, 2);
+        Err(Trap::host("paused"))
+    });
+    let pauser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        interrupt.set(true);
+    });
+    let spin = instance
+        .get_typed_func::<(), (), _>(&store, "spin")
+        .unwrap();
+    let err = spin.call(&mut store, ()).unwrap_err();
+    assert!(err.to_string().contains("paused"), "{err}");
+    pauser.join().unwrap();
+}
+
+#[test]
+fn functions_with_many_locals_have_read_only_locals() {
+    let engine = debug_engine();
+    let locals = " (local i32)".repeat(20);
+    let wat = format!(
+        r#"(module (func (export "f") (result i32) {locals} i32.const 7 local.set 19 local.get 19))"#
+    );
+    let module = Module::new(&engine, wat.as_bytes()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let last = Rc::new(RefCell::new(Vec::new()));
+    let l = last.clone();
+    store.set_debug_handler(move |stop| {
+        let err = stop.set_local(0, Val::I32(1)).unwrap_err();
+        assert!(err.to_string().contains("too many locals"), "{err}");
+        *l.borrow_mut() = stop.locals();
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let f = instance.get_typed_func::<(), i32, _>(&store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).unwrap(), 7);
+    // Read-only, but current: the hook before `local.get 19` sees the 7.
+    assert_eq!(last.borrow()[19].unwrap_i32(), 7);
+}
