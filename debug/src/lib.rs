@@ -2,6 +2,8 @@
 //!
 //! - `dwarf::read`: the module's own DWARF (line table, functions, inlined
 //!   frames), keyed by wasm code offsets.
+//! - `session`: the engine-driven debugger (breakpoints, stepping, pause,
+//!   inspection) over the engine's debug hooks; no protocol in it.
 //! - `jit`: an ELF image whose DWARF describes the JIT code (native
 //!   addresses), registered through the GDB JIT interface so gdb and lldb
 //!   can break on source lines, step and show backtraces.
@@ -14,3 +16,4 @@
 pub mod dwarf;
 pub mod jit;
 pub mod listing;
+pub mod session;

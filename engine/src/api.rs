@@ -489,16 +489,11 @@ struct ModuleInner {
     wasm: Arc<[u8]>,
     offsets: VMOffsets,
     sig_ids: Vec<u32>,
-    code: CodeMemory,
+    /// Owns the mapping (and, through its drop, the PC registration).
+    _code: CodeMemory,
     /// Native entry of each defined function.
     func_starts: Vec<usize>,
     debug: Vec<FunctionDebugInfo>,
-}
-
-impl Drop for ModuleInner {
-    fn drop(&mut self) {
-        trap::unregister_code(&self.code.range());
-    }
 }
 
 /// A compiled module.
@@ -600,7 +595,7 @@ impl Module {
                 offsets,
                 sig_ids,
                 func_starts: ranges.iter().map(|r| r.start).collect(),
-                code,
+                _code: code,
                 debug,
             }),
         })
@@ -2252,5 +2247,59 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
 
     pub fn func(&self) -> Func {
         self.func
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every region of JIT code leaves the PC registry with its mapping:
+    /// a stale entry would judge a later mapping at the same address by
+    /// the wrong trap tables (and an unclaimed trap kills the process).
+    #[test]
+    fn dropped_code_leaves_the_registry() {
+        let engine = Engine::new(Config::default()).unwrap();
+        let module = Module::new(
+            &engine,
+            br#"(module (func (export "f") (result i32) i32.const 1))"#,
+        )
+        .unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance.get_typed_func::<(), i32, _>(&store, "f").unwrap();
+        assert_eq!(f.call(&mut store, ()).unwrap(), 1);
+        let mut ranges: Vec<_> = engine
+            .trampoline_code()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        ranges.push(module.inner._code.range());
+        assert!(ranges.len() >= 3);
+        // Trampoline ranges are functions inside a region: check regions.
+        let regions: Vec<_> = ranges
+            .iter()
+            .filter(|r| trap::is_registered(r))
+            .cloned()
+            .collect();
+        assert!(regions.contains(&module.inner._code.range()));
+        let gc = engine.inner.gc_code.range();
+        assert!(trap::is_registered(&gc));
+        let tramp: Vec<_> = engine
+            .inner
+            .trampolines
+            .lock()
+            .unwrap()
+            .values()
+            .map(|t| t._code.range())
+            .collect();
+        assert!(tramp.iter().all(trap::is_registered));
+        drop((instance, f, store, module, engine));
+        assert!(!regions.iter().any(trap::is_registered));
+        assert!(!trap::is_registered(&gc), "the engine's GC trampoline");
+        assert!(
+            !tramp.iter().any(trap::is_registered),
+            "the engine's trampolines"
+        );
     }
 }

@@ -159,6 +159,10 @@ impl CodeMemory {
 
 impl Drop for CodeMemory {
     fn drop(&mut self) {
+        // Out of the PC registry before the pages go: a later mapping at
+        // the same address must never be symbolized (or have its traps
+        // judged) with this code's tables.
+        crate::trap::unregister_code(&self.range());
         if let Some(eh) = &self.eh_frame {
             // SAFETY: registered in `register_unwind_info` with this pointer.
             unsafe { __deregister_frame(eh.as_ptr()) };

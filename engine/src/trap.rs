@@ -221,10 +221,19 @@ pub(crate) fn register_code(info: Arc<CodeInfo>) {
         .insert(info.range.end, info);
 }
 
+/// Whether a region is registered for exactly `range`.
+#[cfg(test)]
+pub(crate) fn is_registered(range: &Range<usize>) -> bool {
+    let map = CODE.read().unwrap_or_else(|e| e.into_inner());
+    map.get(&range.end).is_some_and(|info| info.range == *range)
+}
+
+/// Removes the region registered for exactly `range`, if any.
 pub(crate) fn unregister_code(range: &Range<usize>) {
-    CODE.write()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&range.end);
+    let mut map = CODE.write().unwrap_or_else(|e| e.into_inner());
+    if map.get(&range.end).is_some_and(|info| info.range == *range) {
+        map.remove(&range.end);
+    }
 }
 
 fn with_code<R>(pc: usize, f: impl FnOnce(&CodeInfo) -> Option<R>) -> Option<R> {

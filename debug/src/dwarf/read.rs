@@ -87,6 +87,11 @@ impl ModuleDwarf {
         u64::from(module_offset).checked_sub(self.code_section_offset)
     }
 
+    /// Converts a code offset (as DWARF counts) to a module offset.
+    pub fn module_offset(&self, code_offset: u64) -> u32 {
+        (code_offset + self.code_section_offset) as u32
+    }
+
     /// The source position of the instruction at a module offset.
     pub fn location(&self, module_offset: u32) -> Option<SourceLocation> {
         let at = self.code_offset(module_offset)?;

@@ -346,3 +346,28 @@ fn run_and_capture(store: &mut Store<String>, instance: wasmscope_engine::Instan
     let run = instance.get_func(store, "run").unwrap();
     run.call(store, &[], &mut []).unwrap();
 }
+
+/// Engines created and dropped on several threads while others trap: a
+/// dropped engine's code must leave the PC registry, or a new mapping at
+/// the same address is judged by stale tables and its trap kills the
+/// process (found by the debug-session tests).
+#[test]
+fn traps_stay_caught_while_engines_come_and_go() {
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for _ in 0..40 {
+                    let (mut store, instance, _m) = crate::instantiate(
+                        r#"(module (func (export "f") (param i32) (result i32)
+                            (i32.div_u (i32.const 1) (local.get 0))))"#,
+                    );
+                    let f = instance.get_typed_func::<i32, i32, _>(&store, "f").unwrap();
+                    assert!(f.call(&mut store, 0).is_err());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
