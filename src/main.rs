@@ -24,6 +24,8 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Serve the Language Server Protocol on stdin/stdout
     Lsp,
+    /// Serve the Debug Adapter Protocol on stdin/stdout
+    Dap,
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::check(args),
+        Command::Dap => {
+            wasmscope_debug::dap::run_stdio();
+            ExitCode::SUCCESS
+        }
         Command::Lsp => match wasmscope_lsp::server::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

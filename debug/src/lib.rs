@@ -13,6 +13,7 @@
 //! `ModuleInfo`); it never reaches into engine internals, and it never
 //! panics on malformed DWARF: it degrades to less information.
 
+pub mod dap;
 pub mod dwarf;
 pub mod jit;
 pub mod listing;

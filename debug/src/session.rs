@@ -89,6 +89,8 @@ pub struct Placed {
     pub offset: Option<u32>,
     /// The line it moved to (nearest line with code), for line breakpoints.
     pub line: Option<u32>,
+    /// The DWARF file it was placed in, for line breakpoints.
+    pub file: Option<String>,
     pub message: Option<String>,
 }
 
@@ -262,20 +264,19 @@ impl Session {
         let none = |m: String| Placed {
             offset: None,
             line: None,
+            file: None,
             message: Some(m),
         };
+        let at = |o: u32| Placed {
+            offset: Some(o),
+            line: None,
+            file: None,
+            message: None,
+        };
         match spec {
-            BreakpointSpec::Offset(o) => Placed {
-                offset: Some(*o),
-                line: None,
-                message: None,
-            },
+            BreakpointSpec::Offset(o) => at(*o),
             BreakpointSpec::Function(name) => match self.functions.get(name) {
-                Some(&o) => Placed {
-                    offset: Some(o),
-                    line: None,
-                    message: None,
-                },
+                Some(&o) => at(o),
                 None => none(format!("no function named `{name}`")),
             },
             BreakpointSpec::Line { file, line } => {
@@ -294,6 +295,7 @@ impl Session {
                     Some((o, l)) => Placed {
                         offset: Some(*o),
                         line: Some(l.line),
+                        file: Some(l.file.clone()),
                         message: None,
                     },
                     None => none(format!("no code at or after {file}:{line}")),
@@ -412,7 +414,8 @@ fn guest(
     // the handler runs only after the start).
     let commands = std::rc::Rc::new(commands);
     let start_rx = commands.clone();
-    let mut first = true;
+    // The first stop of a `stop_on_entry` launch is the entry stop.
+    let mut first = config.stop_on_entry;
     let handler_events = events.clone();
     store.set_debug_handler(move |stop| {
         let offset = stop.wasm_offset();
