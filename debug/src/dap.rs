@@ -6,14 +6,18 @@
 //!
 //! Supported today: initialize, launch (program, args, env, dirs,
 //! stopOnEntry), setBreakpoints (verified, moved to the nearest line with
-//! code, or unverified with a reason), setFunctionBreakpoints,
-//! setExceptionBreakpoints (accepted; traps end the session with their
-//! message and source position on stderr), configurationDone, threads,
-//! stackTrace, scopes, variables (the innermost frame's wasm locals),
-//! continue, next, stepIn, stepOut, pause, terminate, disconnect; events
-//! initialized, stopped, output, exited, terminated.
+//! code, or unverified with a reason; conditions, hit conditions,
+//! logpoints), setFunctionBreakpoints, setExceptionBreakpoints (accepted;
+//! traps end the session with their message and source position on
+//! stderr), configurationDone, threads, stackTrace, scopes (source locals
+//! and globals from DWARF, wasm locals, operand-stack types, wasm globals,
+//! tables, memories), variables (paged), setVariable, evaluate, readMemory,
+//! writeMemory, continue, next, stepIn, stepOut, pause, terminate,
+//! disconnect; events initialized, stopped, output, exited, terminated.
 
-use crate::session::{BreakpointSpec, Event, Frame, LaunchConfig, Session, Step, StopReason};
+use crate::session::{
+    Breakpoint, BreakpointSpec, Event, Frame, LaunchConfig, Session, Step, StopReason, VarView,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -63,12 +67,41 @@ fn read_message(input: &mut impl BufRead) -> Option<Result<Value, String>> {
     Some(serde_json::from_slice(&body).map_err(|e| format!("malformed JSON: {e}")))
 }
 
+/// A DAP breakpoint's condition, hit condition and log message.
+#[derive(Clone, Default)]
+struct Options {
+    condition: Option<String>,
+    hit_condition: Option<String>,
+    log_message: Option<String>,
+}
+
+impl Options {
+    fn of(b: &Value) -> Options {
+        let text = |k: &str| b[k].as_str().map(str::to_string);
+        Options {
+            condition: text("condition"),
+            hit_condition: text("hitCondition"),
+            log_message: text("logMessage"),
+        }
+    }
+
+    fn with(&self, spec: BreakpointSpec) -> Breakpoint {
+        Breakpoint {
+            spec,
+            condition: self.condition.clone(),
+            hit_condition: self.hit_condition.clone(),
+            log_message: self.log_message.clone(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     session: Option<Session>,
-    /// Breakpoints by client source path, and by function name.
-    line_breakpoints: HashMap<String, Vec<u32>>,
-    function_breakpoints: Vec<String>,
+    /// Breakpoints by client source path (line and options), and by
+    /// function name.
+    line_breakpoints: HashMap<String, Vec<(u32, Options)>>,
+    function_breakpoints: Vec<(String, Options)>,
     /// DWARF file path -> the client's path for the same file.
     paths: Arc<Mutex<HashMap<String, String>>>,
     frames: Arc<Mutex<Vec<Frame>>>,
@@ -135,12 +168,11 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .as_str()
                 .ok_or("source.path is required")?
                 .to_string();
-            let lines: Vec<u32> = args["breakpoints"]
+            let lines: Vec<(u32, Options)> = args["breakpoints"]
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|b| b["line"].as_u64())
-                        .map(|l| l as u32)
+                        .filter_map(|b| Some((b["line"].as_u64()? as u32, Options::of(b))))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -158,8 +190,7 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|b| b["name"].as_str())
-                        .map(str::to_string)
+                        .filter_map(|b| Some((b["name"].as_str()?.to_string(), Options::of(b))))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -221,22 +252,90 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             Ok(json!({"stackFrames": stack, "totalFrames": frames.len()}))
         }
         "scopes" => {
-            let frame = args["frameId"].as_u64().unwrap_or(0);
-            // Locals of the innermost frame only (the hook sees that frame).
-            let scopes = if frame == 0 {
-                json!([{"name": "Wasm locals", "variablesReference": 1, "expensive": false}])
-            } else {
-                json!([])
-            };
+            let frame = args["frameId"].as_u64().unwrap_or(0) as usize;
+            let scopes: Vec<Value> = session(state)?
+                .scopes(frame)?
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "name": s.name,
+                        "variablesReference": s.reference,
+                        "expensive": s.expensive,
+                        "presentationHint": if s.name.contains("ocals") { "locals" } else { "registers" },
+                    })
+                })
+                .collect();
             Ok(json!({ "scopes": scopes }))
         }
         "variables" => {
-            let locals = session(state)?.locals();
-            let variables: Vec<Value> = locals
-                .into_iter()
-                .map(|(name, value)| json!({"name": name, "value": value, "variablesReference": 0}))
+            let reference = args["variablesReference"]
+                .as_u64()
+                .ok_or("variablesReference is required")?;
+            let start = args["start"].as_u64().unwrap_or(0);
+            let count = args["count"].as_u64().unwrap_or(0);
+            let variables: Vec<Value> = session(state)?
+                .variables(reference, start, count)?
+                .iter()
+                .map(variable)
                 .collect();
             Ok(json!({ "variables": variables }))
+        }
+        "setVariable" => {
+            let reference = args["variablesReference"]
+                .as_u64()
+                .ok_or("variablesReference is required")?;
+            let name = args["name"].as_str().ok_or("name is required")?;
+            let value = args["value"].as_str().ok_or("value is required")?;
+            let v = session(state)?.set_variable(reference, name, value)?;
+            Ok(json!({
+                "value": v.value,
+                "type": v.type_name,
+                "variablesReference": v.reference,
+                "indexedVariables": v.indexed,
+                "memoryReference": v.memory_reference.map(|a| format!("{a:#x}")),
+            }))
+        }
+        "evaluate" => {
+            let expression = args["expression"]
+                .as_str()
+                .ok_or("expression is required")?;
+            let v = session(state)?.evaluate(expression)?;
+            Ok(json!({
+                "result": v.value,
+                "type": v.type_name,
+                "variablesReference": v.reference,
+                "indexedVariables": v.indexed,
+                "memoryReference": v.memory_reference.map(|a| format!("{a:#x}")),
+            }))
+        }
+        "readMemory" => {
+            let base = parse_address(
+                args["memoryReference"]
+                    .as_str()
+                    .ok_or("memoryReference is required")?,
+            )?;
+            let offset = args["offset"].as_i64().unwrap_or(0);
+            let address = u64::try_from(base as i64 + offset).map_err(|_| "negative address")?;
+            let count = args["count"].as_u64().unwrap_or(0).min(16 << 20) as usize;
+            let bytes = session(state)?.read_memory(address, count)?;
+            Ok(json!({
+                "address": format!("{address:#x}"),
+                "data": base64_encode(&bytes),
+                "unreadableBytes": count - bytes.len(),
+            }))
+        }
+        "writeMemory" => {
+            let base = parse_address(
+                args["memoryReference"]
+                    .as_str()
+                    .ok_or("memoryReference is required")?,
+            )?;
+            let offset = args["offset"].as_i64().unwrap_or(0);
+            let address = u64::try_from(base as i64 + offset).map_err(|_| "negative address")?;
+            let bytes = base64_decode(args["data"].as_str().ok_or("data is required")?)?;
+            let n = bytes.len();
+            session(state)?.write_memory(address, bytes)?;
+            Ok(json!({ "offset": offset, "bytesWritten": n }))
         }
         "continue" => {
             session(state)?.resume();
@@ -265,6 +364,69 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
     }
 }
 
+fn variable(v: &VarView) -> Value {
+    json!({
+        "name": v.name,
+        "value": v.value,
+        "type": v.type_name,
+        "variablesReference": v.reference,
+        "indexedVariables": v.indexed,
+        "memoryReference": v.memory_reference.map(|a| format!("{a:#x}")),
+    })
+}
+
+/// A memory reference: `0x`-hex or decimal address in memory 0.
+fn parse_address(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("bad memory reference `{text}`"))
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let (mut n, mut bits) = (0u32, 0);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let v = BASE64
+            .iter()
+            .position(|&b| b == c)
+            .ok_or("data is not base64")? as u32;
+        n = n << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((n >> bits) as u8);
+            n &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
+}
+
 fn session(state: &State) -> Result<&Session, String> {
     state
         .session
@@ -279,16 +441,16 @@ fn apply_breakpoints(state: &mut State) -> Result<Vec<(Option<String>, Value)>, 
     let mut specs = Vec::new();
     let mut owners = Vec::new();
     for (path, lines) in &state.line_breakpoints {
-        for &line in lines {
-            specs.push(BreakpointSpec::Line {
+        for (line, options) in lines {
+            specs.push(options.with(BreakpointSpec::Line {
                 file: path.clone(),
-                line,
-            });
+                line: *line,
+            }));
             owners.push(Some(path.clone()));
         }
     }
-    for name in &state.function_breakpoints {
-        specs.push(BreakpointSpec::Function(name.clone()));
+    for (name, options) in &state.function_breakpoints {
+        specs.push(options.with(BreakpointSpec::Function(name.clone())));
         owners.push(None);
     }
     let placed = session.set_breakpoints(&specs);
@@ -418,4 +580,20 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Value, String> {
     });
     state.session = Some(session);
     Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        for n in 0..20usize {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 5) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
+        }
+        assert_eq!(base64_encode(b"Man"), "TWFu");
+        assert_eq!(base64_encode(b"Ma"), "TWE=");
+        assert!(base64_decode("!!").is_err());
+    }
 }

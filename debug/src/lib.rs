@@ -15,6 +15,8 @@
 
 pub mod dap;
 pub mod dwarf;
+pub mod expr;
+pub mod inspect;
 pub mod jit;
 pub mod listing;
 pub mod session;

@@ -10,7 +10,9 @@
 //! command (or `terminate`, which ends the guest with a trap).
 
 use crate::dwarf::read::{ModuleDwarf, SourceLocation};
-use std::collections::{BTreeSet, HashMap};
+use crate::inspect::{Inspector, WasmNames};
+pub use crate::inspect::{ScopeView, VarView};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +85,38 @@ pub enum BreakpointSpec {
     Offset(u32),
 }
 
+/// A breakpoint with its options: stop only when `condition` (a C-like
+/// expression, see `expr`) holds, or on the hits `hit_condition` selects
+/// (`5`, `>= 5`, `% 5`, ...); a logpoint (`log_message`, with `{expr}`
+/// interpolated) prints instead of stopping.
+#[derive(Clone, Debug)]
+pub struct Breakpoint {
+    pub spec: BreakpointSpec,
+    pub condition: Option<String>,
+    pub hit_condition: Option<String>,
+    pub log_message: Option<String>,
+}
+
+impl From<BreakpointSpec> for Breakpoint {
+    fn from(spec: BreakpointSpec) -> Self {
+        Breakpoint {
+            spec,
+            condition: None,
+            hit_condition: None,
+            log_message: None,
+        }
+    }
+}
+
+/// A placed breakpoint's options and hit count.
+#[derive(Clone, Debug, Default)]
+struct Armed {
+    condition: Option<String>,
+    hit_condition: Option<String>,
+    log_message: Option<String>,
+    hits: u64,
+}
+
 /// Where a breakpoint ended up: `None` when it cannot be placed, with why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
@@ -99,12 +133,21 @@ enum Command {
     Start,
     Resume(Option<Step>),
     Locals(Sender<Vec<(String, String)>>),
+    Scopes(usize, Sender<Vec<ScopeView>>),
+    Variables(u64, u64, u64, Sender<Result<Vec<VarView>, String>>),
+    SetVariable(u64, String, String, Sender<Result<VarView, String>>),
+    Evaluate(String, Sender<Result<VarView, String>>),
+    ReadMemory(u64, usize, Sender<Result<Vec<u8>, String>>),
+    WriteMemory(u64, Vec<u8>, Sender<Result<(), String>>),
     Terminate,
 }
 
 struct Shared {
-    breakpoints: Mutex<BTreeSet<u32>>,
+    /// Breakpoints by module offset (several at one offset share one).
+    breakpoints: Mutex<BTreeMap<u32, Armed>>,
     pause: AtomicBool,
+    /// Whether the guest is stopped and serving inspection commands.
+    stopped: AtomicBool,
 }
 
 /// A launched guest.
@@ -210,8 +253,9 @@ impl Session {
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let shared = Arc::new(Shared {
-            breakpoints: Mutex::new(BTreeSet::new()),
+            breakpoints: Mutex::new(BTreeMap::new()),
             pause: AtomicBool::new(config.stop_on_entry),
+            stopped: AtomicBool::new(false),
         });
         let (interrupt_tx, interrupt_rx) = mpsc::channel();
         let thread_shared = shared.clone();
@@ -244,16 +288,29 @@ impl Session {
         })
     }
 
-    /// Replaces every breakpoint; returns where each one landed.
-    pub fn set_breakpoints(&self, specs: &[BreakpointSpec]) -> Vec<Placed> {
-        let placed: Vec<Placed> = specs.iter().map(|s| self.place(s)).collect();
+    /// Replaces every breakpoint; returns where each one landed. Hit
+    /// counts survive for breakpoints that stay at the same place.
+    pub fn set_breakpoints(&self, breakpoints: &[Breakpoint]) -> Vec<Placed> {
+        let placed: Vec<Placed> = breakpoints.iter().map(|b| self.place(&b.spec)).collect();
         let mut set = self
             .shared
             .breakpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        set.clear();
-        set.extend(placed.iter().filter_map(|p| p.offset));
+        let old = std::mem::take(&mut *set);
+        for (b, p) in breakpoints.iter().zip(&placed) {
+            if let Some(o) = p.offset {
+                set.insert(
+                    o,
+                    Armed {
+                        condition: b.condition.clone().filter(|c| !c.trim().is_empty()),
+                        hit_condition: b.hit_condition.clone().filter(|c| !c.trim().is_empty()),
+                        log_message: b.log_message.clone(),
+                        hits: old.get(&o).map_or(0, |a| a.hits),
+                    },
+                );
+            }
+        }
         if !set.is_empty() {
             self.interrupt.set(true);
         }
@@ -324,13 +381,58 @@ impl Session {
         let _ = self.commands.send(Command::Resume(Some(kind)));
     }
 
+    /// Sends an inspection command to the stopped guest and waits for the
+    /// answer; an error while the guest runs.
+    fn ask<R>(&self, command: impl FnOnce(Sender<R>) -> Command) -> Result<R, String> {
+        if !self.shared.stopped.load(Ordering::SeqCst) {
+            return Err("the program is running: pause it first".into());
+        }
+        let (tx, rx) = mpsc::channel();
+        self.commands
+            .send(command(tx))
+            .map_err(|_| "the program has ended".to_string())?;
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .map_err(|_| "the program is not stopped".to_string())
+    }
+
     /// The innermost frame's wasm locals, as (name, value) text.
     pub fn locals(&self) -> Vec<(String, String)> {
-        let (tx, rx) = mpsc::channel();
-        if self.commands.send(Command::Locals(tx)).is_err() {
-            return Vec::new();
-        }
-        rx.recv().unwrap_or_default()
+        self.ask(Command::Locals).unwrap_or_default()
+    }
+
+    /// The scopes of a frame of the stopped guest (0 = innermost).
+    pub fn scopes(&self, frame: usize) -> Result<Vec<ScopeView>, String> {
+        self.ask(|tx| Command::Scopes(frame, tx))
+    }
+
+    /// The variables of a scope or an expandable value; `start`/`count`
+    /// page arrays and tables (`count` 0 = all).
+    pub fn variables(
+        &self,
+        reference: u64,
+        start: u64,
+        count: u64,
+    ) -> Result<Vec<VarView>, String> {
+        self.ask(|tx| Command::Variables(reference, start, count, tx))?
+    }
+
+    /// Sets variable `name` of a scope or value to `value` (an expression).
+    pub fn set_variable(&self, reference: u64, name: &str, value: &str) -> Result<VarView, String> {
+        self.ask(|tx| Command::SetVariable(reference, name.into(), value.into(), tx))?
+    }
+
+    /// Evaluates an expression in the innermost frame.
+    pub fn evaluate(&self, expression: &str) -> Result<VarView, String> {
+        self.ask(|tx| Command::Evaluate(expression.into(), tx))?
+    }
+
+    /// Reads linear memory 0 (the bytes that exist, up to `len`).
+    pub fn read_memory(&self, address: u64, len: usize) -> Result<Vec<u8>, String> {
+        self.ask(|tx| Command::ReadMemory(address, len, tx))?
+    }
+
+    pub fn write_memory(&self, address: u64, bytes: Vec<u8>) -> Result<(), String> {
+        self.ask(|tx| Command::WriteMemory(address, bytes, tx))?
     }
 
     /// Ends the guest (if it still runs) and waits for its thread.
@@ -417,14 +519,27 @@ fn guest(
     // The first stop of a `stop_on_entry` launch is the entry stop.
     let mut first = config.stop_on_entry;
     let handler_events = events.clone();
+    let names = WasmNames::read(module.binary());
     store.set_debug_handler(move |stop| {
         let offset = stop.wasm_offset();
         let paused = shared.pause.swap(false, Ordering::SeqCst);
-        let at_breakpoint = shared
+        let armed = shared
             .breakpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&offset);
+            .get(&offset)
+            .cloned();
+        let at_breakpoint = match armed {
+            Some(armed) => breakpoint_fires(
+                &shared,
+                offset,
+                armed,
+                &Inspector::new(dwarf.as_ref(), &names),
+                stop,
+                &handler_events,
+            ),
+            None => false,
+        };
         let here = dwarf
             .as_ref()
             .and_then(|d| d.location(offset))
@@ -455,7 +570,10 @@ fn guest(
         first = false;
         stepping = None;
         let frames = frames_of(stop, dwarf.as_ref());
+        let mut inspector = Inspector::new(dwarf.as_ref(), &names);
+        shared.stopped.store(true, Ordering::SeqCst);
         let _ = handler_events.send(Event::Stopped { reason, frames });
+        let resume = |stopped: &AtomicBool| stopped.store(false, Ordering::SeqCst);
         loop {
             match commands.recv() {
                 Ok(Command::Locals(reply)) => {
@@ -466,6 +584,48 @@ fn guest(
                         .map(|(i, v)| (format!("${i}"), render(v)))
                         .collect();
                     let _ = reply.send(locals);
+                }
+                Ok(Command::Scopes(frame, reply)) => {
+                    let _ = reply.send(inspector.scopes(frame));
+                }
+                Ok(Command::Variables(reference, start, count, reply)) => {
+                    let _ = reply.send(inspector.variables(stop, reference, start, count));
+                }
+                Ok(Command::SetVariable(reference, name, value, reply)) => {
+                    let _ = reply.send(inspector.set_variable(stop, reference, &name, &value));
+                }
+                Ok(Command::Evaluate(text, reply)) => {
+                    let _ = reply.send(inspector.evaluate(stop, &text));
+                }
+                Ok(Command::ReadMemory(address, len, reply)) => {
+                    let bytes = stop
+                        .memory_bytes(0)
+                        .ok_or_else(|| "the module has no memory".to_string())
+                        .map(|m| {
+                            let start = (address as usize).min(m.len());
+                            m[start..start.saturating_add(len).min(m.len())].to_vec()
+                        });
+                    let _ = reply.send(bytes);
+                }
+                Ok(Command::WriteMemory(address, bytes, reply)) => {
+                    let result = match stop.memory(0) {
+                        None => Err("the module has no memory".to_string()),
+                        Some(m) => {
+                            let start = address as usize;
+                            match m.get_mut(start..start.saturating_add(bytes.len())) {
+                                Some(dst) => {
+                                    dst.copy_from_slice(&bytes);
+                                    Ok(())
+                                }
+                                None => Err(format!(
+                                    "{} bytes at {address:#x} are outside memory ({} bytes)",
+                                    bytes.len(),
+                                    m.len()
+                                )),
+                            }
+                        }
+                    };
+                    let _ = reply.send(result);
                 }
                 Ok(Command::Resume(step)) => {
                     stepping = step.map(|kind| ActiveStep {
@@ -480,10 +640,12 @@ fn guest(
                             .unwrap_or_else(|e| e.into_inner())
                             .is_empty();
                     interrupt.set(keep_hooks);
+                    resume(&shared.stopped);
                     return Ok(());
                 }
                 Ok(Command::Start) => {}
                 Ok(Command::Terminate) | Err(_) => {
+                    resume(&shared.stopped);
                     return Err(Trap::host("terminated by the debugger"));
                 }
             }
@@ -494,11 +656,9 @@ fn guest(
     loop {
         match start_rx.recv() {
             Ok(Command::Start) => break,
-            Ok(Command::Locals(reply)) => {
-                let _ = reply.send(Vec::new());
-            }
-            Ok(Command::Resume(_)) => {}
             Ok(Command::Terminate) | Err(_) => return,
+            // Inspection before the start: the dropped reply is the answer.
+            Ok(_) => {}
         }
     }
     let mut linker = Linker::new();
@@ -540,4 +700,133 @@ fn guest(
             frames: Vec::new(),
         }),
     };
+}
+
+/// Whether an armed breakpoint stops the guest now: counts the hit, checks
+/// the hit condition and the condition (a condition that cannot be
+/// evaluated stops, with the error on stderr), prints a logpoint's message.
+fn breakpoint_fires(
+    shared: &Shared,
+    offset: u32,
+    armed: Armed,
+    inspector: &Inspector,
+    stop: &DebugStop<'_, WasiCtx>,
+    events: &Sender<Event>,
+) -> bool {
+    let hits = armed.hits + 1;
+    if let Some(a) = shared
+        .breakpoints
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(&offset)
+    {
+        a.hits = hits;
+    }
+    if let Some(h) = &armed.hit_condition {
+        match hit_condition_holds(h, hits) {
+            Ok(false) => return false,
+            Ok(true) => {}
+            Err(e) => {
+                let _ = events.send(Event::Output {
+                    stderr: true,
+                    text: format!("hit condition `{h}`: {e}\n"),
+                });
+            }
+        }
+    }
+    if let Some(c) = &armed.condition {
+        match inspector.condition(stop, c) {
+            Ok(false) => return false,
+            Ok(true) => {}
+            Err(e) => {
+                let _ = events.send(Event::Output {
+                    stderr: true,
+                    text: format!("condition `{c}` cannot be evaluated: {e}\n"),
+                });
+            }
+        }
+    }
+    if let Some(message) = &armed.log_message {
+        let _ = events.send(Event::Output {
+            stderr: false,
+            text: format!(
+                "{}\n",
+                interpolate(message, |e| inspector_value(inspector, stop, e))
+            ),
+        });
+        return false;
+    }
+    true
+}
+
+fn inspector_value(inspector: &Inspector, stop: &DebugStop<'_, WasiCtx>, expr: &str) -> String {
+    match inspector.evaluate_text(stop, expr) {
+        Ok(v) => v,
+        Err(e) => format!("<{e}>"),
+    }
+}
+
+/// `{expr}` replaced by its value; `{{` and `}}` are literal braces.
+fn interpolate(message: &str, mut value: impl FnMut(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+        } else if let (true, Some(end)) = (tail.starts_with('{'), tail.find('}')) {
+            out.push_str(&value(&tail[1..end]));
+            rest = &tail[end + 1..];
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// DAP hit conditions: `N` or `== N` (that hit), `>= N`, `> N`, `% N`
+/// (every Nth).
+fn hit_condition_holds(condition: &str, hits: u64) -> Result<bool, String> {
+    let c = condition.trim();
+    let (op, n) = ["==", ">=", "<=", ">", "<", "%", "="]
+        .iter()
+        .find_map(|op| c.strip_prefix(op).map(|rest| (*op, rest)))
+        .unwrap_or(("==", c));
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, `>= N` or `% N`, not `{c}`"))?;
+    Ok(match op {
+        ">=" => hits >= n,
+        "<=" => hits <= n,
+        ">" => hits > n,
+        "<" => hits < n,
+        "%" => n != 0 && hits.is_multiple_of(n),
+        _ => hits == n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_conditions() {
+        assert!(hit_condition_holds("3", 3).unwrap());
+        assert!(!hit_condition_holds("3", 2).unwrap());
+        assert!(hit_condition_holds(">= 2", 5).unwrap());
+        assert!(hit_condition_holds("% 2", 4).unwrap());
+        assert!(!hit_condition_holds("% 2", 3).unwrap());
+        assert!(hit_condition_holds("x", 1).is_err());
+    }
+
+    #[test]
+    fn logpoint_interpolation() {
+        let text = interpolate("n={n} {{literal}} p->x={p->x} {", |e| format!("<{e}>"));
+        assert_eq!(text, "n=<n> {literal} p->x=<p->x> {");
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use wasmscope_debug::session::{BreakpointSpec, Event, LaunchConfig, Session, Step, StopReason};
+use wasmscope_debug::session::{
+    Breakpoint, BreakpointSpec, Event, LaunchConfig, Session, Step, StopReason, VarView,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,7 +55,8 @@ fn line_breakpoint_then_step_over_out_and_run_to_exit() {
     let placed = s.set_breakpoints(&[BreakpointSpec::Line {
         file: "/somewhere/else/app.c".into(),
         line: 21,
-    }]);
+    }
+    .into()]);
     assert_eq!(placed[0].line, Some(21));
     s.start();
     let mut out = String::new();
@@ -96,12 +99,14 @@ fn step_in_function_breakpoints_and_moved_lines() {
         BreakpointSpec::Line {
             file: "app.c".into(),
             line: 51,
-        },
-        BreakpointSpec::Function("factorial".into()),
+        }
+        .into(),
+        BreakpointSpec::Function("factorial".into()).into(),
         BreakpointSpec::Line {
             file: "app.c".into(),
             line: 999,
-        },
+        }
+        .into(),
     ]);
     assert!(placed[1].offset.is_some());
     assert!(placed[2].offset.is_none() && placed[2].message.is_some());
@@ -117,7 +122,8 @@ fn step_in_function_breakpoints_and_moved_lines() {
     let moved = s.set_breakpoints(&[BreakpointSpec::Line {
         file: "app.c".into(),
         line: 24,
-    }]);
+    }
+    .into()]);
     assert_eq!(moved[0].line, Some(25));
     s.terminate();
 }
@@ -185,4 +191,232 @@ fn traps_and_exit_codes_are_reported() {
         "{out}"
     );
     s.terminate();
+}
+
+fn find(vars: &[VarView], name: &str) -> VarView {
+    vars.iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no `{name}` in {vars:#?}"))
+        .clone()
+}
+
+fn stop_at(s: &Session, breakpoints: &[Breakpoint], out: &mut String) -> Event {
+    s.set_breakpoints(breakpoints);
+    s.start();
+    next(s, out)
+}
+
+fn line(line: u32) -> Breakpoint {
+    BreakpointSpec::Line {
+        file: "app.c".into(),
+        line,
+    }
+    .into()
+}
+
+#[test]
+fn source_variables_evaluate_and_set() {
+    let s = launch(fixture("dbg/app-O0.wasm"), false);
+    let mut out = String::new();
+    let e = stop_at(&s, &[line(53)], &mut out);
+    assert_eq!(where_(&e), "main@53");
+    let scopes = s.scopes(0).unwrap();
+    let names: Vec<&str> = scopes.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Locals",
+            "Wasm locals",
+            "Operand stack",
+            "Globals",
+            "Wasm globals",
+            "Tables",
+            "Memory"
+        ]
+    );
+    let locals = s.variables(scopes[0].reference, 0, 0).unwrap();
+    assert_eq!(find(&locals, "a").value, "12");
+    assert_eq!(find(&locals, "a").type_name, "int");
+    assert_eq!(find(&locals, "s").value, "60");
+    assert_eq!(find(&locals, "f").value, "2432902008176640000");
+    assert_eq!(find(&locals, "f").type_name, "uint64_t");
+    let p = find(&locals, "p");
+    assert_eq!(p.value, "{x: 3, y: 4}");
+    assert_eq!(p.type_name, "struct point");
+    let fields = s.variables(p.reference, 0, 0).unwrap();
+    assert_eq!(find(&fields, "y").value, "4");
+    // A pointer to a struct expands to the pointee's fields.
+    let n1 = find(&locals, "n1");
+    let next1 = find(&s.variables(n1.reference, 0, 0).unwrap(), "next");
+    assert_eq!(next1.type_name, "struct node *");
+    assert_eq!(
+        find(&s.variables(next1.reference, 0, 0).unwrap(), "value").value,
+        "20"
+    );
+
+    let globals = s.variables(scopes[3].reference, 0, 0).unwrap();
+    assert_eq!(find(&globals, "global_counter").value, "7");
+    assert_eq!(find(&globals, "file_scale").value, "1.5");
+    let wasm_globals = s.variables(scopes[4].reference, 0, 0).unwrap();
+    assert!(
+        wasm_globals.iter().any(|g| g.name == "$__stack_pointer"),
+        "{wasm_globals:?}"
+    );
+
+    // Expressions: members through pointers, arithmetic, comparisons,
+    // indexing through `char **`, casts, wasm globals.
+    assert_eq!(s.evaluate("n1.next->next->value").unwrap().value, "30");
+    assert_eq!(s.evaluate("p.x * p.y + 1").unwrap().value, "13");
+    assert_eq!(s.evaluate("s == 60 && a < 13").unwrap().value, "1");
+    assert_eq!(s.evaluate("(unsigned char)300").unwrap().value, "44");
+    assert!(s
+        .evaluate("argv[0]")
+        .unwrap()
+        .value
+        .contains("\"app-O0.wasm\""));
+    assert_eq!(s.evaluate("*argv[0]").unwrap().value, "97 'a'");
+    assert_eq!(
+        s.evaluate("$__stack_pointer").unwrap().value,
+        find(&wasm_globals, "$__stack_pointer").value
+    );
+    assert!(s
+        .evaluate("nope")
+        .unwrap_err()
+        .contains("no variable `nope`"));
+    assert!(s.evaluate("p->").is_err());
+
+    // Memory: `&p` is an address whose 8 bytes are {3, 4}.
+    let at: u64 = s.evaluate("&p").unwrap().value.parse().unwrap();
+    assert_eq!(s.read_memory(at, 8).unwrap(), [3, 0, 0, 0, 4, 0, 0, 0]);
+    s.write_memory(at + 4, vec![5, 0, 0, 0]).unwrap();
+    assert_eq!(s.evaluate("p.y").unwrap().value, "5");
+
+    // Set a source variable in memory and a wasm global; the program sees them.
+    assert_eq!(
+        s.set_variable(scopes[0].reference, "a", "2 + 3")
+            .unwrap()
+            .value,
+        "5"
+    );
+    assert_eq!(
+        s.set_variable(scopes[3].reference, "global_counter", "100")
+            .unwrap()
+            .value,
+        "100"
+    );
+    s.set_breakpoints(&[]);
+    s.resume();
+    assert!(matches!(next(&s, &mut out), Event::Exited(0)));
+    assert!(out.contains("area=5 sum=60"), "{out}");
+    assert!(out.contains("scaled=7.5 counter=160"), "{out}");
+}
+
+#[test]
+fn conditions_hit_counts_and_logpoints() {
+    let s = launch(fixture("dbg/app-O0.wasm"), false);
+    let mut out = String::new();
+    let mut cond = line(28);
+    cond.condition = Some("head->value == 20".into());
+    let mut log = line(36);
+    log.log_message = Some("factorial n={n}".into());
+    let e = stop_at(&s, &[cond, log], &mut out);
+    assert_eq!(where_(&e), "sum_list@28");
+    let locals = s
+        .variables(s.scopes(0).unwrap()[0].reference, 0, 0)
+        .unwrap();
+    assert_eq!(find(&locals, "total").value, "10");
+
+    // The hit count: the 5th time line 36 runs, n is 16.
+    let mut hit = line(36);
+    hit.hit_condition = Some("5".into());
+    s.set_breakpoints(&[hit]);
+    s.resume();
+    let e = next(&s, &mut out);
+    assert_eq!(where_(&e), "factorial@36");
+    assert_eq!(s.evaluate("n").unwrap().value, "16");
+    // Logpoints printed and did not stop (none since the hit-count one).
+    assert!(!out.contains("factorial n="), "{out}");
+
+    let mut log = line(35);
+    log.log_message = Some("n={n} {{braces}}".into());
+    s.set_breakpoints(&[log]);
+    s.resume();
+    assert!(matches!(next(&s, &mut out), Event::Exited(0)));
+    assert!(out.contains("n=15 {braces}\n"), "{out}");
+    assert!(out.contains("n=1 {braces}\n"), "{out}");
+}
+
+#[test]
+fn wasm_scopes_operand_stack_and_tables() {
+    let s = launch(fixture("dbg/app-O0.wasm"), false);
+    let mut out = String::new();
+    stop_at(
+        &s,
+        &[BreakpointSpec::Function("area".into()).into()],
+        &mut out,
+    );
+    let scopes = s.scopes(0).unwrap();
+    let wasm = s.variables(scopes[1].reference, 0, 0).unwrap();
+    assert!(wasm[0].name.starts_with('$'), "{wasm:?}");
+    assert_eq!(wasm[0].type_name, "i32");
+    // Set a wasm local and read it back.
+    let name = wasm[0].name.clone();
+    assert_eq!(
+        s.set_variable(scopes[1].reference, &name, "77")
+            .unwrap()
+            .value,
+        "77"
+    );
+    let stack = s.variables(scopes[2].reference, 0, 0).unwrap();
+    assert!(stack.iter().all(|v| v.value.contains("value not recorded")));
+    let tables = s.variables(scopes[5].reference, 0, 0).unwrap();
+    assert_eq!(tables[0].name, "table0");
+    let memory = s.variables(scopes[6].reference, 0, 0).unwrap();
+    assert!(memory[0].value.ends_with("bytes)"), "{memory:?}");
+    assert_eq!(memory[0].memory_reference, Some(0));
+    // Outer frames: module-wide scopes only.
+    let outer: Vec<String> = s.scopes(1).unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(outer, ["Globals", "Wasm globals", "Tables", "Memory"]);
+    // Stale references and running guests are errors, not hangs.
+    assert!(s.variables(9999, 0, 0).is_err());
+    s.set_breakpoints(&[]);
+    s.resume();
+    assert!(matches!(next(&s, &mut out), Event::Exited(0)));
+    assert!(s.scopes(0).is_err());
+}
+
+/// Optimized code: variables live in wasm locals, location lists or
+/// nowhere; every scope still answers, with values or `<optimized out>`.
+#[test]
+fn optimized_code_degrades_to_fewer_values() {
+    let s = launch(fixture("dbg/app-O2.wasm"), false);
+    let mut out = String::new();
+    let names = ["area", "sum_list", "factorial", "parse_header", "main"];
+    let breakpoints: Vec<Breakpoint> = names
+        .iter()
+        .map(|n| BreakpointSpec::Function((*n).into()).into())
+        .collect();
+    s.set_breakpoints(&breakpoints);
+    s.start();
+    let mut shown = 0;
+    loop {
+        match next(&s, &mut out) {
+            Event::Stopped { .. } => {
+                for scope in s.scopes(0).unwrap() {
+                    for v in s.variables(scope.reference, 0, 0).unwrap() {
+                        assert!(!v.value.is_empty() || v.reference != 0, "{v:?}");
+                        shown += 1;
+                    }
+                }
+                s.resume();
+            }
+            Event::Exited(code) => {
+                assert_eq!(code, 0);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(shown > 0);
+    assert!(out.contains("area=12 sum=60"), "{out}");
 }

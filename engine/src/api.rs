@@ -1072,6 +1072,73 @@ impl<'a, T> DebugStop<'a, T> {
         out
     }
 
+    /// The paused instance's globals in index order (imported first):
+    /// type, mutability and value.
+    pub fn globals(&self) -> Vec<(ValType, bool, Val)> {
+        let objects = &*self.caller.objects;
+        self.instance
+            .globals
+            .iter()
+            .map(|&g| {
+                let o = &objects.globals[g as usize];
+                (o.ty, o.mutable, objects.global_get(g))
+            })
+            .collect()
+    }
+
+    /// Changes a mutable global of the paused instance.
+    pub fn set_global(&mut self, index: u32, value: Val) -> Result<(), Error> {
+        let Some(&g) = self.instance.globals.get(index as usize) else {
+            return Err(Error::Type(format!("no global {index}")));
+        };
+        self.caller.objects.global_set(g, value)
+    }
+
+    /// The bytes of the paused instance's memory `index` (`None` when it
+    /// has none); writes are seen by the guest when it resumes.
+    pub fn memory(&mut self, index: u32) -> Option<&mut [u8]> {
+        let &m = self.instance.memories.get(index as usize)?;
+        Some(self.caller.objects.memories[m as usize].data_mut())
+    }
+
+    /// Read-only view of the paused instance's memory `index`.
+    pub fn memory_bytes(&self, index: u32) -> Option<&[u8]> {
+        let &m = self.instance.memories.get(index as usize)?;
+        Some(self.caller.objects.memories[m as usize].data())
+    }
+
+    /// The paused instance's tables: element type and current size.
+    pub fn tables(&self) -> Vec<(ValType, u32)> {
+        let objects = &*self.caller.objects;
+        self.instance
+            .tables
+            .iter()
+            .map(|&t| {
+                let (o, ty) = &objects.tables[t as usize];
+                (*ty, o.size())
+            })
+            .collect()
+    }
+
+    /// Entry `index` of the paused instance's table `table`.
+    pub fn table_get(&self, table: u32, index: u32) -> Option<Val> {
+        let &t = self.instance.tables.get(table as usize)?;
+        let (o, ty) = &self.caller.objects.tables[t as usize];
+        let raw = *o.elements().get(index as usize)?;
+        Val::from_raw(raw as u128, *ty, self.caller.objects.id).ok()
+    }
+
+    /// The index of `func` in the paused instance's function space, when
+    /// it is one of the instance's own or imported functions.
+    pub fn func_index_of(&self, func: &Func) -> Option<u32> {
+        let n = self.instance.info.functions.len() as u32;
+        (0..n).find(|&i| {
+            self.instance
+                .funcref_ptr(cranelift_wasm::FuncIndex::from_u32(i))
+                == func.ptr
+        })
+    }
+
     /// The store: memories, globals, tables, exports and the embedder's data.
     pub fn caller(&mut self) -> &mut Caller<'a, T> {
         &mut self.caller
@@ -1626,14 +1693,32 @@ impl Global {
 
     pub fn get<T: 'static>(&self, store: &Store<T>) -> Val {
         check_store(store.objects(), self.store_id);
-        let g = &store.objects().globals[self.index as usize];
-        Val::from_raw(u128::from_le_bytes(g.def.bytes), g.ty, self.store_id).unwrap_or(Val::I32(0))
+        store.objects().global_get(self.index)
     }
 
     pub fn set<T: 'static>(&self, store: &mut Store<T>, val: Val) -> Result<(), Error> {
         check_store(store.objects(), self.store_id);
-        let id = self.store_id;
-        let g = &mut store.inner.objects.globals[self.index as usize];
+        store.inner.objects.global_set(self.index, val)
+    }
+
+    pub fn ty<T: 'static>(&self, store: &Store<T>) -> ExternType {
+        let g = &store.objects().globals[self.index as usize];
+        ExternType::Global {
+            ty: g.ty,
+            mutable: g.mutable,
+        }
+    }
+}
+
+impl StoreObjects {
+    fn global_get(&self, index: u32) -> Val {
+        let g = &self.globals[index as usize];
+        Val::from_raw(u128::from_le_bytes(g.def.bytes), g.ty, self.id).unwrap_or(Val::I32(0))
+    }
+
+    fn global_set(&mut self, index: u32, val: Val) -> Result<(), Error> {
+        let id = self.id;
+        let g = &mut self.globals[index as usize];
         if !g.mutable {
             return Err(Error::Type("global is immutable".into()));
         }
@@ -1652,14 +1737,6 @@ impl Global {
         }
         g.def.bytes = raw.to_le_bytes();
         Ok(())
-    }
-
-    pub fn ty<T: 'static>(&self, store: &Store<T>) -> ExternType {
-        let g = &store.objects().globals[self.index as usize];
-        ExternType::Global {
-            ty: g.ty,
-            mutable: g.mutable,
-        }
     }
 }
 

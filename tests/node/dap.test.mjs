@@ -125,3 +125,78 @@ test("pause an endless loop, traps, bad requests", async () => {
     await dc.stop();
   }
 });
+
+test("scopes, source variables, evaluate, set variable, memory, conditions and logpoints", async () => {
+  const dc = await client();
+  try {
+    await Promise.all([
+      dc.waitForEvent("initialized").then(async () => {
+        await dc.setBreakpointsRequest({
+          source: { path: appSource },
+          breakpoints: [
+            // Stops only in the second pass through the loop.
+            { line: 28, condition: "head->value == 20" },
+            // Prints instead of stopping.
+            { line: 35, logMessage: "factorial({n})" },
+          ],
+        });
+        await dc.configurationDoneRequest();
+      }),
+      dc.launch({ program: app }),
+      dc.assertStoppedLocation("breakpoint", { path: appSource, line: 28 }),
+    ]);
+    const stack = await dc.stackTraceRequest({ threadId: 1 });
+    const scopes = (await dc.scopesRequest({ frameId: stack.body.stackFrames[0].id })).body.scopes;
+    assert.deepEqual(
+      scopes.map((s) => s.name),
+      ["Locals", "Wasm locals", "Operand stack", "Globals", "Wasm globals", "Tables", "Memory"],
+    );
+    const locals = (await dc.variablesRequest({ variablesReference: scopes[0].variablesReference })).body.variables;
+    const byName = (vars, name) => vars.find((v) => v.name === name) ?? assert.fail(`${name} in ${JSON.stringify(vars)}`);
+    assert.equal(byName(locals, "total").value, "10");
+    const head = byName(locals, "head");
+    assert.equal(head.type, "struct node *");
+    assert.match(head.memoryReference, /^0x[0-9a-f]+$/);
+    // Expanding the pointer shows the node; `next` expands again.
+    const node = (await dc.variablesRequest({ variablesReference: head.variablesReference })).body.variables;
+    assert.equal(byName(node, "value").value, "20");
+    const next = (await dc.variablesRequest({ variablesReference: byName(node, "next").variablesReference })).body.variables;
+    assert.equal(byName(next, "value").value, "30");
+
+    // Hover, watch and repl evaluate C-like expressions.
+    const ev = async (expression, context = "watch") =>
+      (await dc.evaluateRequest({ expression, frameId: 0, context })).body;
+    assert.equal((await ev("head->next->value * 2", "hover")).result, "60");
+    assert.equal((await ev("global_counter")).result, "7");
+    assert.equal((await ev("(char)65", "repl")).result, "65");
+    await assert.rejects(ev("no_such_name"), /no variable `no_such_name`/);
+
+    // Memory: the node's bytes through its memory reference, then a write
+    // that the program sees (value 20 -> 25).
+    const mem = await dc.customRequest("readMemory", { memoryReference: head.memoryReference, count: 8 });
+    const bytes = Buffer.from(mem.body.data, "base64");
+    assert.equal(bytes.readInt32LE(0), 20);
+    await dc.customRequest("writeMemory", {
+      memoryReference: head.memoryReference,
+      data: Buffer.from([25, 0, 0, 0]).toString("base64"),
+    });
+    assert.equal((await ev("head->value")).result, "25");
+    // setVariable on a source local in memory.
+    const set = await dc.setVariableRequest({ variablesReference: scopes[0].variablesReference, name: "total", value: "100" });
+    assert.equal(set.body.value, "100");
+
+    // Run on: the logpoint prints, the program's sum shows both changes.
+    await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [{ line: 35, logMessage: "factorial({n})" }] });
+    let stdout = "";
+    dc.on("output", (e) => {
+      if (e.body.category === "stdout") stdout += e.body.output;
+    });
+    const exited = dc.waitForEvent("exited");
+    await dc.continueRequest({ threadId: 1 });
+    assert.equal((await exited).body.exitCode, 0);
+    assert.match(stdout, /^factorial\(20\)\nfactorial\(19\)\n/);
+    assert.match(stdout, /factorial\(1\)\narea=12 sum=155 /);
+  } finally {
+    await dc.stop();
+  }
+});

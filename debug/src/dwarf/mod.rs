@@ -1,3 +1,4 @@
 //! The module's DWARF: reading it, and rewriting it for the JIT code.
 
 pub mod read;
+pub mod vars;

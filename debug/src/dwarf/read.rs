@@ -6,7 +6,7 @@ use gimli::{EndianRcSlice, RunTimeEndian};
 use std::rc::Rc;
 use wasmscope_engine::ModuleInfo;
 
-type Reader = EndianRcSlice<RunTimeEndian>;
+pub(crate) type Reader = EndianRcSlice<RunTimeEndian>;
 
 /// A source position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct LineRange {
 
 pub struct ModuleDwarf {
     ctx: addr2line::Context<Reader>,
+    /// The same sections, for variables and types (`dwarf::vars`).
+    pub(crate) dwarf: gimli::Dwarf<Reader>,
+    /// Parsed on first use by `dwarf::vars`.
+    pub(crate) units: std::cell::OnceCell<Vec<gimli::Unit<Reader>>>,
     /// Module offset of the code section's contents.
     code_section_offset: u64,
 }
@@ -73,10 +77,12 @@ impl ModuleDwarf {
             let bytes: Rc<[u8]> = section(id.name()).unwrap_or(&[]).into();
             Ok(EndianRcSlice::new(bytes, RunTimeEndian::Little))
         };
+        let ctx = addr2line::Context::from_dwarf(gimli::Dwarf::load(load).ok()?).ok()?;
         let dwarf = gimli::Dwarf::load(load).ok()?;
-        let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
         Some(ModuleDwarf {
             ctx,
+            dwarf,
+            units: std::cell::OnceCell::new(),
             code_section_offset: info.code_section_offset,
         })
     }

@@ -1,0 +1,1275 @@
+//! Source variables from the module's DWARF, evaluated against a paused
+//! guest: which variables are in scope at a wasm offset, where each one
+//! lives (a wasm local, a wasm global, linear memory, or a computed value),
+//! and how its type renders: integers, floats, bools, chars and strings,
+//! enums, structs, unions, arrays, pointers followed into linear memory,
+//! function pointers by name.
+//!
+//! The DWARF that clang emits for wasm describes locations with
+//! `DW_OP_WASM_location` (locals, globals, operand stack), `DW_OP_fbreg`
+//! over a frame base that is itself a wasm local or global, and
+//! `DW_OP_addr` for C globals and statics (addresses in linear memory).
+//! gimli's evaluator rejects the wasm operations, so the expressions are
+//! evaluated here. Anything that cannot be evaluated (an operand-stack
+//! slot, an unknown operation, a location list with no entry for the
+//! offset) makes the variable `<optimized out>` or `<unavailable: why>`:
+//! fewer answers, never a panic.
+
+use super::read::{ModuleDwarf, Reader};
+use gimli::{AttributeValue, DebuggingInformationEntry, Operation, Reader as _, Unit, UnitOffset};
+
+/// What a paused guest offers for evaluating locations and reading values.
+pub trait Target {
+    /// The bits of wasm local `index` of the frame being inspected.
+    fn local(&self, index: u32) -> Option<u64>;
+    /// The bits of wasm global `index`.
+    fn global(&self, index: u32) -> Option<u64>;
+    /// `len` bytes of linear memory 0 at `address`.
+    fn read(&self, address: u64, len: usize) -> Option<Vec<u8>>;
+    /// The name of the function in slot `index` of table 0 (what a C
+    /// function pointer holds on wasm32).
+    fn function_name(&self, index: u32) -> Option<String>;
+}
+
+/// A type DIE: its unit (index in `ModuleDwarf::units`) and offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TypeId {
+    unit: usize,
+    offset: usize,
+}
+
+/// Where a value is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Linear memory (address in memory 0).
+    Memory(u64),
+    /// Computed bytes (little-endian), e.g. a wasm local holding the value.
+    Bytes(Vec<u8>),
+    /// Why it cannot be shown.
+    Unavailable(String),
+}
+
+/// A typed value: a type (`None`: unknown) and a place. `dims` counts the
+/// leading dimensions of a multi-dimensional array already indexed away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    pub ty: Option<TypeId>,
+    pub dims: usize,
+    pub place: Place,
+}
+
+/// A variable in scope.
+#[derive(Clone, Debug)]
+pub struct Variable {
+    pub name: String,
+    pub value: Value,
+}
+
+/// How a value shows.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    pub value: String,
+    pub type_name: String,
+    /// Whether `children` has something to show.
+    pub expandable: bool,
+    /// For arrays: the element count (for paging).
+    pub indexed: Option<u64>,
+    /// The memory address of the value, when it lives in memory, or the
+    /// pointee's address for pointers.
+    pub memory_address: Option<u64>,
+}
+
+/// A scalar read out of a value, for expressions and conditions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Int(i128),
+    Float(f64),
+}
+
+impl Scalar {
+    pub fn as_int(self) -> i128 {
+        match self {
+            Scalar::Int(i) => i,
+            Scalar::Float(f) => f as i128,
+        }
+    }
+    pub fn as_float(self) -> f64 {
+        match self {
+            Scalar::Int(i) => i as f64,
+            Scalar::Float(f) => f,
+        }
+    }
+    pub fn is_true(self) -> bool {
+        match self {
+            Scalar::Int(i) => i != 0,
+            Scalar::Float(f) => f != 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    name: String,
+    offset: u64,
+    ty: Option<TypeId>,
+    /// (bit offset from the member's storage start, bit size) of bitfields.
+    bits: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Void,
+    Base(gimli::DwAte),
+    Pointer(Option<TypeId>),
+    Struct(Vec<Member>),
+    Array {
+        elem: Option<TypeId>,
+        dims: Vec<Option<u64>>,
+    },
+    Enum {
+        items: Vec<(String, i128)>,
+        signed: bool,
+    },
+    Function,
+}
+
+#[derive(Clone, Debug)]
+struct Ty {
+    name: String,
+    size: u64,
+    kind: Kind,
+}
+
+/// Most elements shown in an array preview, and most bytes read for a
+/// C string.
+const PREVIEW_ITEMS: usize = 8;
+const STRING_MAX: usize = 200;
+/// Guards against cyclic or absurdly deep type chains in broken DWARF.
+const TYPE_DEPTH_MAX: usize = 32;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// A variable as declared: name, type and location attribute.
+type Declared = (String, Option<TypeId>, Option<AttributeValue<Reader>>);
+
+fn attr_u64(entry: &DebuggingInformationEntry<Reader>, at: gimli::DwAt) -> Option<u64> {
+    let v = entry.attr_value(at).ok()??;
+    v.udata_value()
+        .or_else(|| v.sdata_value().map(|s| s as u64))
+}
+
+impl ModuleDwarf {
+    fn units(&self) -> &[Unit<Reader>] {
+        self.units.get_or_init(|| {
+            let mut out = Vec::new();
+            let mut headers = self.dwarf.units();
+            while let Ok(Some(h)) = headers.next() {
+                if let Ok(u) = Unit::new(&self.dwarf, h) {
+                    out.push(u);
+                }
+            }
+            out
+        })
+    }
+
+    fn name_of(
+        &self,
+        unit: &Unit<Reader>,
+        entry: &DebuggingInformationEntry<Reader>,
+    ) -> Option<String> {
+        let mut current = entry.clone();
+        // Names of concrete inlined or out-of-line instances live on the
+        // abstract origin (or the declaration).
+        for _ in 0..4 {
+            if let Ok(Some(v)) = current.attr_value(gimli::DW_AT_name) {
+                let s = self.dwarf.attr_string(unit, v).ok()?;
+                return Some(s.to_string_lossy().ok()?.into_owned());
+            }
+            let origin = current
+                .attr_value(gimli::DW_AT_abstract_origin)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    current
+                        .attr_value(gimli::DW_AT_specification)
+                        .ok()
+                        .flatten()
+                });
+            match origin {
+                Some(AttributeValue::UnitRef(o)) => current = unit.entry(o).ok()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn type_of(
+        &self,
+        unit_index: usize,
+        entry: &DebuggingInformationEntry<Reader>,
+    ) -> Option<TypeId> {
+        let unit = &self.units()[unit_index];
+        let mut current = entry.clone();
+        for _ in 0..4 {
+            match current.attr_value(gimli::DW_AT_type).ok().flatten() {
+                Some(AttributeValue::UnitRef(o)) => {
+                    return Some(TypeId {
+                        unit: unit_index,
+                        offset: o.0,
+                    })
+                }
+                Some(_) => return None,
+                None => {}
+            }
+            match current
+                .attr_value(gimli::DW_AT_abstract_origin)
+                .ok()
+                .flatten()
+            {
+                Some(AttributeValue::UnitRef(o)) => current = unit.entry(o).ok()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The unit whose code covers a code offset.
+    fn unit_at(&self, code_offset: u64) -> Option<usize> {
+        self.units().iter().position(|u| {
+            let Ok(mut ranges) = self.dwarf.unit_ranges(u) else {
+                return false;
+            };
+            while let Ok(Some(r)) = ranges.next() {
+                if r.begin <= code_offset && code_offset < r.end {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    fn die_covers(
+        &self,
+        unit: &Unit<Reader>,
+        entry: &DebuggingInformationEntry<Reader>,
+        code_offset: u64,
+    ) -> bool {
+        let Ok(mut ranges) = self.dwarf.die_ranges(unit, entry) else {
+            return false;
+        };
+        while let Ok(Some(r)) = ranges.next() {
+            if r.begin <= code_offset && code_offset < r.end {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The source variables (locals and parameters) in scope at a module
+    /// offset, innermost scope first, shadowed names dropped; their places
+    /// are evaluated against `target` (the frame's wasm locals).
+    pub fn variables(&self, module_offset: u32, target: &dyn Target) -> Vec<Variable> {
+        let Some(pc) = self.code_offset(module_offset) else {
+            return Vec::new();
+        };
+        let Some(ui) = self.unit_at(pc) else {
+            return Vec::new();
+        };
+        let unit = &self.units()[ui];
+        let Ok(mut tree) = unit.entries_tree(None) else {
+            return Vec::new();
+        };
+        let Ok(root) = tree.root() else {
+            return Vec::new();
+        };
+        // Scopes from the unit down to the innermost one covering `pc`,
+        // each with its variables; frame base from the innermost
+        // subprogram.
+        let mut scopes: Vec<Vec<Declared>> = Vec::new();
+        let mut frame_base = None;
+        let mut node = root;
+        let mut first = true;
+        loop {
+            let mut children = node.children();
+            let mut next = None;
+            let mut vars = Vec::new();
+            while let Ok(Some(child)) = children.next() {
+                let e = child.entry();
+                match e.tag() {
+                    gimli::DW_TAG_formal_parameter | gimli::DW_TAG_variable => {
+                        if let Some(name) = self.name_of(unit, e) {
+                            vars.push((
+                                name,
+                                self.type_of(ui, e),
+                                e.attr_value(gimli::DW_AT_location).ok().flatten(),
+                            ));
+                        }
+                    }
+                    gimli::DW_TAG_subprogram
+                    | gimli::DW_TAG_lexical_block
+                    | gimli::DW_TAG_inlined_subroutine
+                        if next.is_none() && self.die_covers(unit, e, pc) =>
+                    {
+                        if e.tag() == gimli::DW_TAG_subprogram {
+                            frame_base = e.attr_value(gimli::DW_AT_frame_base).ok().flatten();
+                        }
+                        next = Some(child.entry().offset());
+                    }
+                    _ => {}
+                }
+            }
+            // The unit's own variables are globals (see `globals`).
+            if !first {
+                scopes.push(vars);
+            }
+            first = false;
+            let Some(offset) = next else { break };
+            let Ok(t) = unit.entries_tree(Some(offset)) else {
+                break;
+            };
+            tree = t;
+            let Ok(r) = tree.root() else { break };
+            node = r;
+        }
+        let fb = frame_base.and_then(|fb| match fb {
+            AttributeValue::Exprloc(e) => match self.eval(unit, e, None, target) {
+                Place::Bytes(b) => Some(le_u64(&b)),
+                Place::Memory(a) => Some(a),
+                Place::Unavailable(_) => None,
+            },
+            _ => None,
+        });
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (name, ty, loc) in scopes.into_iter().rev().flatten() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let place = self.place(unit, loc, pc, fb, target);
+            out.push(Variable {
+                name,
+                value: Value { ty, dims: 0, place },
+            });
+        }
+        out
+    }
+
+    /// The C globals and file statics of the unit that covers a module
+    /// offset.
+    pub fn globals(&self, module_offset: u32, target: &dyn Target) -> Vec<Variable> {
+        let Some(pc) = self.code_offset(module_offset) else {
+            return Vec::new();
+        };
+        let Some(ui) = self.unit_at(pc) else {
+            return Vec::new();
+        };
+        let unit = &self.units()[ui];
+        let mut out = Vec::new();
+        let Ok(mut tree) = unit.entries_tree(None) else {
+            return out;
+        };
+        let Ok(root) = tree.root() else { return out };
+        let mut children = root.children();
+        while let Ok(Some(child)) = children.next() {
+            let e = child.entry();
+            if e.tag() != gimli::DW_TAG_variable {
+                continue;
+            }
+            let Some(loc) = e.attr_value(gimli::DW_AT_location).ok().flatten() else {
+                continue;
+            };
+            let Some(name) = self.name_of(unit, e) else {
+                continue;
+            };
+            out.push(Variable {
+                name,
+                value: Value {
+                    ty: self.type_of(ui, e),
+                    dims: 0,
+                    place: self.place(unit, Some(loc), pc, None, target),
+                },
+            });
+        }
+        out
+    }
+
+    fn place(
+        &self,
+        unit: &Unit<Reader>,
+        loc: Option<AttributeValue<Reader>>,
+        pc: u64,
+        frame_base: Option<u64>,
+        target: &dyn Target,
+    ) -> Place {
+        let Some(loc) = loc else {
+            return Place::Unavailable("optimized out".into());
+        };
+        if let AttributeValue::Exprloc(e) = loc {
+            return self.eval(unit, e, frame_base, target);
+        }
+        match self.dwarf.attr_locations(unit, loc) {
+            Ok(Some(mut list)) => {
+                while let Ok(Some(entry)) = list.next() {
+                    if entry.range.begin <= pc && pc < entry.range.end {
+                        return self.eval(unit, entry.data, frame_base, target);
+                    }
+                }
+                Place::Unavailable("optimized out".into())
+            }
+            _ => Place::Unavailable("unsupported location form".into()),
+        }
+    }
+
+    /// Evaluates a location expression.
+    fn eval(
+        &self,
+        unit: &Unit<Reader>,
+        expr: gimli::Expression<Reader>,
+        frame_base: Option<u64>,
+        target: &dyn Target,
+    ) -> Place {
+        let mut stack: Vec<u64> = Vec::new();
+        let mut ops = expr.operations(unit.encoding());
+        // A wasm local or global named by the expression holds the value
+        // itself (like a register location) unless arithmetic follows.
+        let mut register = false;
+        let mut is_value = false;
+        let mut pieces: Vec<u8> = Vec::new();
+        let mut pieced = false;
+        let pop = |s: &mut Vec<u64>| s.pop().ok_or("empty DWARF expression stack".to_string());
+        let step = |op: Operation<Reader>,
+                    stack: &mut Vec<u64>,
+                    register: &mut bool,
+                    is_value: &mut bool|
+         -> Result<Option<Place>> {
+            let unavailable = |what: &str| Ok(Some(Place::Unavailable(what.to_string())));
+            match op {
+                Operation::WasmLocal { index } => {
+                    let v = target
+                        .local(index)
+                        .ok_or_else(|| format!("wasm local {index} is not available"))?;
+                    stack.push(v);
+                    *register = true;
+                }
+                Operation::WasmGlobal { index } => {
+                    let v = target
+                        .global(index)
+                        .ok_or_else(|| format!("wasm global {index} is not available"))?;
+                    stack.push(v);
+                    *register = true;
+                }
+                Operation::WasmStack { .. } => {
+                    return unavailable("on the wasm operand stack");
+                }
+                Operation::FrameOffset { offset } => {
+                    let fb = frame_base.ok_or("no frame base")?;
+                    stack.push(fb.wrapping_add(offset as u64));
+                }
+                Operation::Address { address } => stack.push(address),
+                Operation::UnsignedConstant { value } => stack.push(value),
+                Operation::SignedConstant { value } => stack.push(value as u64),
+                Operation::PlusConstant { value } => {
+                    let a = pop(stack)?;
+                    stack.push(a.wrapping_add(value));
+                    *register = false;
+                }
+                Operation::Plus
+                | Operation::Minus
+                | Operation::Mul
+                | Operation::And
+                | Operation::Or
+                | Operation::Xor
+                | Operation::Shl
+                | Operation::Shr
+                | Operation::Div
+                | Operation::Mod => {
+                    let b = pop(stack)?;
+                    let a = pop(stack)?;
+                    let r = match op {
+                        Operation::Plus => a.wrapping_add(b),
+                        Operation::Minus => a.wrapping_sub(b),
+                        Operation::Mul => a.wrapping_mul(b),
+                        Operation::And => a & b,
+                        Operation::Or => a | b,
+                        Operation::Xor => a ^ b,
+                        Operation::Shl => a.wrapping_shl(b as u32),
+                        Operation::Shr => a.wrapping_shr(b as u32),
+                        Operation::Div => {
+                            (a as i64).checked_div(b as i64).ok_or("division by zero")? as u64
+                        }
+                        _ => a.checked_rem(b).ok_or("division by zero")?,
+                    };
+                    stack.push(r);
+                    *register = false;
+                }
+                Operation::Neg => {
+                    let a = pop(stack)?;
+                    stack.push((a as i64).wrapping_neg() as u64);
+                }
+                Operation::Not => {
+                    let a = pop(stack)?;
+                    stack.push(!a);
+                }
+                Operation::Drop => {
+                    pop(stack)?;
+                }
+                Operation::Pick { index } => {
+                    let i = stack
+                        .len()
+                        .checked_sub(1 + index as usize)
+                        .ok_or("DW_OP_pick out of range")?;
+                    stack.push(stack[i]);
+                }
+                Operation::Swap => {
+                    let b = pop(stack)?;
+                    let a = pop(stack)?;
+                    stack.push(b);
+                    stack.push(a);
+                }
+                Operation::Deref { size, .. } => {
+                    let a = pop(stack)?;
+                    let bytes = target
+                        .read(a, size as usize)
+                        .ok_or_else(|| format!("cannot read memory at {a:#x}"))?;
+                    stack.push(le_u64(&bytes));
+                    *register = false;
+                }
+                Operation::StackValue => *is_value = true,
+                Operation::ImplicitValue { data } => {
+                    return Ok(Some(Place::Bytes(
+                        data.to_slice().map_err(|e| e.to_string())?.to_vec(),
+                    )));
+                }
+                Operation::Nop => {}
+                other => return unavailable(&format!("unsupported DWARF operation {other:?}")),
+            }
+            Ok(None)
+        };
+        loop {
+            let op = match ops.next() {
+                Ok(Some(op)) => op,
+                Ok(None) => break,
+                Err(e) => return Place::Unavailable(format!("bad DWARF expression: {e}")),
+            };
+            if let Operation::Piece { size_in_bits, .. } = op {
+                // Pieces of the value in turn: only whole-byte pieces whose
+                // parts are values (locals, computed) or memory we can read.
+                pieced = true;
+                let n = (size_in_bits / 8) as usize;
+                let part = if stack.is_empty() {
+                    None
+                } else if register || is_value {
+                    Some(stack.last().copied().unwrap_or(0).to_le_bytes().to_vec())
+                } else {
+                    target.read(stack.last().copied().unwrap_or(0), n)
+                };
+                match part {
+                    Some(mut b) => {
+                        b.resize(n, 0);
+                        pieces.extend(b);
+                    }
+                    None => return Place::Unavailable("partly optimized out".into()),
+                }
+                stack.clear();
+                register = false;
+                is_value = false;
+                continue;
+            }
+            match step(op, &mut stack, &mut register, &mut is_value) {
+                Ok(Some(place)) => return place,
+                Ok(None) => {}
+                Err(e) => return Place::Unavailable(e),
+            }
+        }
+        if pieced {
+            return Place::Bytes(pieces);
+        }
+        match stack.last() {
+            None => Place::Unavailable("optimized out".into()),
+            Some(&v) if register || is_value => Place::Bytes(v.to_le_bytes().to_vec()),
+            Some(&a) => Place::Memory(a),
+        }
+    }
+
+    fn ty(&self, id: TypeId) -> Option<Ty> {
+        self.ty_depth(id, 0)
+    }
+
+    fn ty_depth(&self, id: TypeId, depth: usize) -> Option<Ty> {
+        if depth > TYPE_DEPTH_MAX {
+            return None;
+        }
+        let unit = self.units().get(id.unit)?;
+        let e = unit.entry(UnitOffset(id.offset)).ok()?;
+        let name = self.name_of(unit, &e);
+        let size = attr_u64(&e, gimli::DW_AT_byte_size);
+        let target = self.type_of(id.unit, &e);
+        let inner = |prefix: &str| -> Option<Ty> {
+            let mut t = match target {
+                Some(t) => self.ty_depth(t, depth + 1)?,
+                None => Ty {
+                    name: "void".into(),
+                    size: 0,
+                    kind: Kind::Void,
+                },
+            };
+            t.name = format!("{prefix}{}", t.name);
+            Some(t)
+        };
+        let ty = match e.tag() {
+            gimli::DW_TAG_base_type => {
+                let enc = match e.attr_value(gimli::DW_AT_encoding).ok()?? {
+                    AttributeValue::Encoding(enc) => enc,
+                    _ => return None,
+                };
+                Ty {
+                    name: name.unwrap_or_else(|| "?".into()),
+                    size: size.unwrap_or(0),
+                    kind: Kind::Base(enc),
+                }
+            }
+            gimli::DW_TAG_unspecified_type => Ty {
+                name: name.unwrap_or_else(|| "void".into()),
+                size: 0,
+                kind: Kind::Void,
+            },
+            gimli::DW_TAG_pointer_type
+            | gimli::DW_TAG_reference_type
+            | gimli::DW_TAG_rvalue_reference_type => {
+                let pointee = match target {
+                    Some(t) => self.type_name_depth(t, depth + 1),
+                    None => "void".into(),
+                };
+                Ty {
+                    name: format!("{pointee} *"),
+                    size: size.unwrap_or(4),
+                    kind: Kind::Pointer(target),
+                }
+            }
+            gimli::DW_TAG_typedef => {
+                let mut t = inner("")?;
+                t.name = name.unwrap_or(t.name);
+                t
+            }
+            gimli::DW_TAG_const_type => inner("const ")?,
+            gimli::DW_TAG_volatile_type => inner("volatile ")?,
+            gimli::DW_TAG_restrict_type | gimli::DW_TAG_atomic_type => inner("")?,
+            gimli::DW_TAG_structure_type | gimli::DW_TAG_class_type | gimli::DW_TAG_union_type => {
+                let word = match e.tag() {
+                    gimli::DW_TAG_union_type => "union",
+                    gimli::DW_TAG_class_type => "class",
+                    _ => "struct",
+                };
+                let mut members = Vec::new();
+                let mut tree = unit.entries_tree(Some(e.offset())).ok()?;
+                let root = tree.root().ok()?;
+                let mut children = root.children();
+                while let Ok(Some(child)) = children.next() {
+                    let m = child.entry();
+                    if m.tag() != gimli::DW_TAG_member {
+                        continue;
+                    }
+                    let mut offset = attr_u64(m, gimli::DW_AT_data_member_location).unwrap_or(0);
+                    // Bitfields: (shift within the 8 bytes at `offset`, size).
+                    let bits = attr_u64(m, gimli::DW_AT_bit_size).map(|bit_size| {
+                        if let Some(data_bit) = attr_u64(m, gimli::DW_AT_data_bit_offset) {
+                            // DWARF 5: bits from the start of the struct.
+                            offset = data_bit / 8;
+                            (data_bit % 8, bit_size)
+                        } else {
+                            // DWARF 4: counted from the storage unit's most
+                            // significant bit (little-endian target).
+                            let storage = attr_u64(m, gimli::DW_AT_byte_size).unwrap_or(4);
+                            let from_top = attr_u64(m, gimli::DW_AT_bit_offset).unwrap_or(0);
+                            ((storage * 8).saturating_sub(from_top + bit_size), bit_size)
+                        }
+                    });
+                    members.push(Member {
+                        name: self
+                            .name_of(unit, m)
+                            .unwrap_or_else(|| "<anonymous>".into()),
+                        offset,
+                        ty: self.type_of(id.unit, m),
+                        bits,
+                    });
+                }
+                Ty {
+                    name: format!("{word} {}", name.unwrap_or_else(|| "<anonymous>".into())),
+                    size: size.unwrap_or(0),
+                    kind: Kind::Struct(members),
+                }
+            }
+            gimli::DW_TAG_array_type => {
+                let mut dims = Vec::new();
+                let mut tree = unit.entries_tree(Some(e.offset())).ok()?;
+                let root = tree.root().ok()?;
+                let mut children = root.children();
+                while let Ok(Some(child)) = children.next() {
+                    let s = child.entry();
+                    if s.tag() != gimli::DW_TAG_subrange_type {
+                        continue;
+                    }
+                    let count = attr_u64(s, gimli::DW_AT_count).or_else(|| {
+                        attr_u64(s, gimli::DW_AT_upper_bound)
+                            .map(|u| u + 1 - attr_u64(s, gimli::DW_AT_lower_bound).unwrap_or(0))
+                    });
+                    dims.push(count);
+                }
+                if dims.is_empty() {
+                    dims.push(None);
+                }
+                let elem_name = match target {
+                    Some(t) => self.type_name_depth(t, depth + 1),
+                    None => "?".into(),
+                };
+                let shape: String = dims
+                    .iter()
+                    .map(|d| d.map_or("[]".to_string(), |n| format!("[{n}]")))
+                    .collect();
+                let elem_size = target
+                    .and_then(|t| self.ty_depth(t, depth + 1))
+                    .map_or(0, |t| t.size);
+                Ty {
+                    name: format!("{elem_name}{shape}"),
+                    size: size.unwrap_or_else(|| {
+                        dims.iter().map(|d| d.unwrap_or(0)).product::<u64>() * elem_size
+                    }),
+                    kind: Kind::Array { elem: target, dims },
+                }
+            }
+            gimli::DW_TAG_enumeration_type => {
+                let mut items = Vec::new();
+                let mut tree = unit.entries_tree(Some(e.offset())).ok()?;
+                let root = tree.root().ok()?;
+                let mut children = root.children();
+                let signed = target
+                    .and_then(|t| self.ty_depth(t, depth + 1))
+                    .is_some_and(|t| {
+                        matches!(
+                            t.kind,
+                            Kind::Base(gimli::DW_ATE_signed | gimli::DW_ATE_signed_char)
+                        )
+                    });
+                while let Ok(Some(child)) = children.next() {
+                    let en = child.entry();
+                    if en.tag() != gimli::DW_TAG_enumerator {
+                        continue;
+                    }
+                    let v = match en.attr_value(gimli::DW_AT_const_value).ok().flatten() {
+                        Some(AttributeValue::Sdata(v)) => i128::from(v),
+                        Some(v) => v.udata_value().map(i128::from).unwrap_or(0),
+                        None => continue,
+                    };
+                    items.push((self.name_of(unit, en).unwrap_or_default(), v));
+                }
+                Ty {
+                    name: format!("enum {}", name.unwrap_or_else(|| "<anonymous>".into())),
+                    size: size.unwrap_or(4),
+                    kind: Kind::Enum { items, signed },
+                }
+            }
+            gimli::DW_TAG_subroutine_type => Ty {
+                name: "function".into(),
+                size: 0,
+                kind: Kind::Function,
+            },
+            _ => return None,
+        };
+        Some(ty)
+    }
+
+    fn type_name_depth(&self, id: TypeId, depth: usize) -> String {
+        self.ty_depth(id, depth)
+            .map_or_else(|| "?".to_string(), |t| t.name)
+    }
+
+    /// The effective type of a value: the array's element type (with
+    /// fewer dimensions) when dimensions were indexed away.
+    fn value_ty(&self, v: &Value) -> Option<Ty> {
+        let mut t = self.ty(v.ty?)?;
+        if v.dims > 0 {
+            let Kind::Array { elem, dims } = &t.kind else {
+                return None;
+            };
+            let rest: Vec<Option<u64>> = dims.iter().skip(v.dims).copied().collect();
+            let elem = *elem;
+            if rest.is_empty() {
+                return match elem {
+                    Some(e) => self.ty(e),
+                    None => None,
+                };
+            }
+            let elem_ty = elem.and_then(|e| self.ty(e));
+            let elem_size = elem_ty.as_ref().map_or(0, |e| e.size);
+            let shape: String = rest
+                .iter()
+                .map(|d| d.map_or("[]".to_string(), |n| format!("[{n}]")))
+                .collect();
+            t = Ty {
+                name: format!("{}{shape}", elem_ty.map_or("?".into(), |e| e.name)),
+                size: rest.iter().map(|d| d.unwrap_or(0)).product::<u64>() * elem_size,
+                kind: Kind::Array { elem, dims: rest },
+            };
+        }
+        Some(t)
+    }
+
+    fn bytes(&self, v: &Value, size: u64, target: &dyn Target) -> Result<Vec<u8>> {
+        match &v.place {
+            Place::Memory(a) => target
+                .read(*a, size as usize)
+                .ok_or_else(|| format!("cannot read memory at {a:#x}")),
+            Place::Bytes(b) => {
+                let mut b = b.clone();
+                b.resize(size as usize, 0);
+                Ok(b)
+            }
+            Place::Unavailable(why) => Err(why.clone()),
+        }
+    }
+
+    /// The value as a number: integers, bools, chars, enums, floats and
+    /// pointers (their address).
+    pub fn scalar(&self, v: &Value, target: &dyn Target) -> Result<Scalar> {
+        let t = self.value_ty(v).ok_or("unknown type")?;
+        let bytes = self.bytes(v, t.size, target)?;
+        let raw = le_u64(&bytes);
+        let sign = |bits: u64| -> i128 {
+            if bits == 0 || bits >= 64 {
+                return raw as i64 as i128;
+            }
+            let shift = 64 - bits;
+            i128::from(((raw << shift) as i64) >> shift)
+        };
+        Ok(match t.kind {
+            Kind::Base(gimli::DW_ATE_float) => match t.size {
+                4 => Scalar::Float(f64::from(f32::from_bits(raw as u32))),
+                8 => Scalar::Float(f64::from_bits(raw)),
+                _ => return Err(format!("{}-byte floats are not supported", t.size)),
+            },
+            Kind::Base(gimli::DW_ATE_signed | gimli::DW_ATE_signed_char) => {
+                if t.size == 16 {
+                    Scalar::Int(i128::from_le_bytes(
+                        bytes[..16].try_into().unwrap_or([0; 16]),
+                    ))
+                } else {
+                    Scalar::Int(sign(t.size * 8))
+                }
+            }
+            Kind::Enum { signed: true, .. } => Scalar::Int(sign(t.size * 8)),
+            Kind::Base(_) | Kind::Enum { .. } | Kind::Pointer(_) => {
+                if t.size == 16 {
+                    Scalar::Int(
+                        u128::from_le_bytes(bytes[..16].try_into().unwrap_or([0; 16])) as i128,
+                    )
+                } else {
+                    Scalar::Int(i128::from(raw))
+                }
+            }
+            _ => return Err(format!("`{}` is not a number", t.name)),
+        })
+    }
+
+    /// Shows a value: its text, type name, whether it expands, and its
+    /// address.
+    pub fn render(&self, v: &Value, target: &dyn Target) -> Rendered {
+        let Some(t) = self.value_ty(v) else {
+            return Rendered {
+                value: match &v.place {
+                    Place::Unavailable(why) => unavailable_text(why),
+                    _ => "<unknown type>".into(),
+                },
+                ..Rendered::default()
+            };
+        };
+        let memory_address = match v.place {
+            Place::Memory(a) => Some(a),
+            _ => None,
+        };
+        let mut r = Rendered {
+            type_name: t.name.clone(),
+            memory_address,
+            ..Rendered::default()
+        };
+        if let Place::Unavailable(why) = &v.place {
+            r.value = unavailable_text(why);
+            return r;
+        }
+        match &t.kind {
+            Kind::Void => r.value = "void".into(),
+            Kind::Function => r.value = "<function>".into(),
+            Kind::Base(enc) => {
+                r.value = match self.scalar(v, target) {
+                    Ok(s) => render_base(*enc, s),
+                    Err(e) => format!("<error: {e}>"),
+                }
+            }
+            Kind::Enum { items, .. } => {
+                r.value = match self.scalar(v, target) {
+                    Ok(s) => {
+                        let n = s.as_int();
+                        match items.iter().find(|(_, v)| *v == n) {
+                            Some((name, _)) => format!("{name} ({n})"),
+                            None => n.to_string(),
+                        }
+                    }
+                    Err(e) => format!("<error: {e}>"),
+                }
+            }
+            Kind::Pointer(target_ty) => {
+                let addr = self.scalar(v, target).map(|s| s.as_int() as u64);
+                match addr {
+                    Err(e) => r.value = format!("<error: {e}>"),
+                    Ok(0) => r.value = "NULL".into(),
+                    Ok(a) => {
+                        r.memory_address = Some(a);
+                        let pointee = target_ty.and_then(|t| self.ty(t));
+                        r.value = format!("{a:#010x}");
+                        match pointee.as_ref().map(|p| &p.kind) {
+                            Some(Kind::Base(enc))
+                                if is_char(*enc, pointee.as_ref().map_or(0, |p| p.size)) =>
+                            {
+                                r.value = format!("{a:#010x} {}", c_string(target, a));
+                            }
+                            Some(Kind::Function) => {
+                                r.value = match target.function_name(a as u32) {
+                                    Some(name) => format!("{name} (table slot {a})"),
+                                    None => format!("table slot {a}"),
+                                };
+                            }
+                            Some(Kind::Void) | None => {}
+                            Some(_) => r.expandable = true,
+                        }
+                    }
+                }
+            }
+            Kind::Struct(members) => {
+                r.expandable = !members.is_empty();
+                let parts: Vec<String> = members
+                    .iter()
+                    .take(PREVIEW_ITEMS)
+                    .filter_map(|m| {
+                        let child = self.member_value(v, m, target).ok()?;
+                        let shown = self.render_shallow(&child, target);
+                        Some(format!("{}: {shown}", m.name))
+                    })
+                    .collect();
+                let more = if members.len() > PREVIEW_ITEMS {
+                    ", …"
+                } else {
+                    ""
+                };
+                r.value = format!("{{{}{more}}}", parts.join(", "));
+            }
+            Kind::Array { elem, dims } => {
+                let count = dims.first().copied().flatten();
+                r.indexed = count;
+                r.expandable = count.is_some_and(|c| c > 0);
+                let elem_ty = elem.and_then(|e| self.ty(e));
+                if dims.len() == 1 {
+                    if let (Some(et), Some(n)) = (&elem_ty, count) {
+                        if let Kind::Base(enc) = et.kind {
+                            if is_char(enc, et.size) {
+                                if let Ok(b) = self.bytes(v, n, target) {
+                                    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+                                    r.value = format!("{:?}", String::from_utf8_lossy(&b[..end]));
+                                    return r;
+                                }
+                            }
+                        }
+                    }
+                }
+                let shown: Vec<String> = (0..count.unwrap_or(0).min(PREVIEW_ITEMS as u64))
+                    .filter_map(|i| self.index(v, i, target).ok())
+                    .map(|c| self.render_shallow(&c, target))
+                    .collect();
+                let more = if count.unwrap_or(0) > PREVIEW_ITEMS as u64 {
+                    ", …"
+                } else {
+                    ""
+                };
+                r.value = format!("{{{}{more}}}", shown.join(", "));
+            }
+        }
+        r
+    }
+
+    /// One line for an aggregate's preview: scalars in full, aggregates
+    /// elided.
+    fn render_shallow(&self, v: &Value, target: &dyn Target) -> String {
+        match self.value_ty(v).map(|t| t.kind) {
+            Some(Kind::Struct(_)) => "{…}".into(),
+            Some(Kind::Array { .. }) => "[…]".into(),
+            _ => self.render(v, target).value,
+        }
+    }
+
+    fn member_value(&self, v: &Value, m: &Member, target: &dyn Target) -> Result<Value> {
+        let place = match &v.place {
+            Place::Memory(a) => Place::Memory(a + m.offset),
+            Place::Bytes(b) => Place::Bytes(b.get(m.offset as usize..).unwrap_or(&[]).to_vec()),
+            Place::Unavailable(w) => Place::Unavailable(w.clone()),
+        };
+        let Some((shift, bit_size)) = m.bits else {
+            return Ok(Value {
+                ty: m.ty,
+                dims: 0,
+                place,
+            });
+        };
+        // A bitfield: its bits, extracted from the 8 bytes at its storage
+        // start, become a computed value of the member's type.
+        let storage = Value {
+            ty: None,
+            dims: 0,
+            place,
+        };
+        let raw = le_u64(&self.bytes(&storage, 8, target).or_else(|_| {
+            // At the very end of memory: fewer bytes.
+            self.bytes(&storage, 4, target)
+        })?);
+        let mask = if bit_size >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bit_size) - 1
+        };
+        let mut bits = (raw >> shift) & mask;
+        let signed = m.ty.and_then(|t| self.ty(t)).is_some_and(|t| {
+            matches!(
+                t.kind,
+                Kind::Base(gimli::DW_ATE_signed | gimli::DW_ATE_signed_char)
+                    | Kind::Enum { signed: true, .. }
+            )
+        });
+        if signed && bit_size < 64 && bits >> (bit_size - 1) & 1 == 1 {
+            bits |= !mask;
+        }
+        Ok(Value {
+            ty: m.ty,
+            dims: 0,
+            place: Place::Bytes(bits.to_le_bytes().to_vec()),
+        })
+    }
+
+    /// The fields of a struct (or of the struct a pointer points to), the
+    /// elements of an array (`start`, at most `count`), or a pointer's
+    /// pointee.
+    pub fn children(
+        &self,
+        v: &Value,
+        target: &dyn Target,
+        start: u64,
+        count: u64,
+    ) -> Vec<Variable> {
+        let Some(t) = self.value_ty(v) else {
+            return Vec::new();
+        };
+        match &t.kind {
+            Kind::Struct(members) => members
+                .iter()
+                .filter_map(|m| {
+                    Some(Variable {
+                        name: m.name.clone(),
+                        value: self.member_value(v, m, target).ok()?,
+                    })
+                })
+                .collect(),
+            Kind::Array { dims, .. } => {
+                let n = dims.first().copied().flatten().unwrap_or(0);
+                (start..n.min(start.saturating_add(count)))
+                    .filter_map(|i| {
+                        Some(Variable {
+                            name: format!("[{i}]"),
+                            value: self.index(v, i, target).ok()?,
+                        })
+                    })
+                    .collect()
+            }
+            Kind::Pointer(_) => match self.deref(v, target) {
+                Ok(p) => {
+                    // A pointer to a struct expands straight to its fields.
+                    if matches!(self.value_ty(&p).map(|t| t.kind), Some(Kind::Struct(_))) {
+                        self.children(&p, target, start, count)
+                    } else {
+                        vec![Variable {
+                            name: "*".into(),
+                            value: p,
+                        }]
+                    }
+                }
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// `v.name` (or `v->name` for a pointer to a struct).
+    pub fn member(&self, v: &Value, name: &str, target: &dyn Target) -> Result<Value> {
+        let t = self.value_ty(v).ok_or("unknown type")?;
+        match &t.kind {
+            Kind::Struct(members) => {
+                let m = members
+                    .iter()
+                    .find(|m| m.name == name)
+                    .ok_or_else(|| format!("`{}` has no member `{name}`", t.name))?;
+                self.member_value(v, m, target)
+            }
+            Kind::Pointer(_) => self.member(&self.deref(v, target)?, name, target),
+            _ => Err(format!("`{}` is not a struct or union", t.name)),
+        }
+    }
+
+    /// `v[i]` for arrays and pointers.
+    pub fn index(&self, v: &Value, i: u64, target: &dyn Target) -> Result<Value> {
+        let t = self.value_ty(v).ok_or("unknown type")?;
+        match &t.kind {
+            Kind::Array { elem, dims } => {
+                let elem_ty = elem
+                    .and_then(|e| self.ty(e))
+                    .ok_or("unknown element type")?;
+                let stride =
+                    dims.iter().skip(1).map(|d| d.unwrap_or(0)).product::<u64>() * elem_ty.size;
+                if let Some(n) = dims.first().copied().flatten() {
+                    if i >= n {
+                        return Err(format!("index {i} is out of bounds of `{}`", t.name));
+                    }
+                }
+                let place = match &v.place {
+                    Place::Memory(a) => Place::Memory(a + i * stride),
+                    Place::Bytes(b) => {
+                        Place::Bytes(b.get((i * stride) as usize..).unwrap_or(&[]).to_vec())
+                    }
+                    Place::Unavailable(w) => Place::Unavailable(w.clone()),
+                };
+                Ok(Value {
+                    ty: v.ty,
+                    dims: v.dims + 1,
+                    place,
+                })
+            }
+            Kind::Pointer(_) => {
+                let moved = self.offset_pointer(v, i128::from(i), target)?;
+                self.deref(&moved, target)
+            }
+            _ => Err(format!("`{}` cannot be indexed", t.name)),
+        }
+    }
+
+    /// `*v` for pointers (and the first element of arrays).
+    pub fn deref(&self, v: &Value, target: &dyn Target) -> Result<Value> {
+        let t = self.value_ty(v).ok_or("unknown type")?;
+        match &t.kind {
+            Kind::Pointer(pointee) => {
+                let addr = self.scalar(v, target)?.as_int() as u64;
+                if addr == 0 {
+                    return Err("NULL pointer".into());
+                }
+                Ok(Value {
+                    ty: *pointee,
+                    dims: 0,
+                    place: Place::Memory(addr),
+                })
+            }
+            Kind::Array { .. } => self.index(v, 0, target),
+            _ => Err(format!("`{}` is not a pointer", t.name)),
+        }
+    }
+
+    /// `v + n` for pointers: the address moved by `n` elements.
+    pub fn offset_pointer(&self, v: &Value, n: i128, target: &dyn Target) -> Result<Value> {
+        let t = self.value_ty(v).ok_or("unknown type")?;
+        let Kind::Pointer(pointee) = t.kind else {
+            return Err(format!("`{}` is not a pointer", t.name));
+        };
+        let size = pointee
+            .and_then(|p| self.ty(p))
+            .map_or(1, |p| p.size.max(1));
+        let addr = self.scalar(v, target)?.as_int();
+        let moved = (addr + n * i128::from(size)) as u32;
+        Ok(Value {
+            ty: v.ty,
+            dims: 0,
+            place: Place::Bytes(moved.to_le_bytes().to_vec()),
+        })
+    }
+
+    /// Where a scalar in memory can be written, with its encoding: for
+    /// setting variables from the debugger.
+    pub fn encode_scalar(&self, v: &Value, s: Scalar) -> Result<(u64, Vec<u8>)> {
+        let t = self.value_ty(v).ok_or("unknown type")?;
+        let Place::Memory(addr) = v.place else {
+            return Err("only variables in linear memory can be changed".into());
+        };
+        let bytes = match (&t.kind, t.size) {
+            (Kind::Base(gimli::DW_ATE_float), 4) => (s.as_float() as f32).to_le_bytes().to_vec(),
+            (Kind::Base(gimli::DW_ATE_float), 8) => s.as_float().to_le_bytes().to_vec(),
+            (Kind::Base(_) | Kind::Enum { .. } | Kind::Pointer(_), n @ (1 | 2 | 4 | 8 | 16)) => {
+                s.as_int().to_le_bytes()[..n as usize].to_vec()
+            }
+            _ => return Err(format!("`{}` cannot be set from a number", t.name)),
+        };
+        Ok((addr, bytes))
+    }
+}
+
+fn unavailable_text(why: &str) -> String {
+    if why == "optimized out" {
+        "<optimized out>".into()
+    } else {
+        format!("<unavailable: {why}>")
+    }
+}
+
+fn le_u64(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(b)
+}
+
+fn is_char(enc: gimli::DwAte, size: u64) -> bool {
+    size == 1
+        && matches!(
+            enc,
+            gimli::DW_ATE_signed_char | gimli::DW_ATE_unsigned_char | gimli::DW_ATE_UTF
+        )
+}
+
+fn render_base(enc: gimli::DwAte, s: Scalar) -> String {
+    match (enc, s) {
+        (gimli::DW_ATE_boolean, s) => (s.as_int() != 0).to_string(),
+        (gimli::DW_ATE_signed_char | gimli::DW_ATE_unsigned_char, Scalar::Int(c)) => {
+            let ch = (c as u8) as char;
+            if (c as u8).is_ascii_graphic() || c as u8 == b' ' {
+                format!("{c} '{ch}'")
+            } else {
+                format!("{c} '\\x{:02x}'", c as u8)
+            }
+        }
+        (_, Scalar::Float(f)) => format!("{f}"),
+        (_, Scalar::Int(i)) => i.to_string(),
+    }
+}
+
+/// A C string at `addr`, quoted, cut at `STRING_MAX` bytes.
+fn c_string(target: &dyn Target, addr: u64) -> String {
+    let mut out = Vec::new();
+    for chunk in 0..(STRING_MAX / 40) as u64 {
+        let Some(bytes) = target.read(addr + chunk * 40, 40) else {
+            // Near the end of memory: byte by byte.
+            for i in 0..40 {
+                match target.read(addr + chunk * 40 + i, 1) {
+                    Some(b) if b[0] != 0 => out.push(b[0]),
+                    _ => return format!("{:?}", String::from_utf8_lossy(&out)),
+                }
+            }
+            continue;
+        };
+        if let Some(end) = bytes.iter().position(|&c| c == 0) {
+            out.extend_from_slice(&bytes[..end]);
+            return format!("{:?}", String::from_utf8_lossy(&out));
+        }
+        out.extend_from_slice(&bytes);
+    }
+    format!("{:?}…", String::from_utf8_lossy(&out))
+}
