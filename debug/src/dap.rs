@@ -299,7 +299,8 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             let expression = args["expression"]
                 .as_str()
                 .ok_or("expression is required")?;
-            let v = session(state)?.evaluate(expression)?;
+            let frame = args["frameId"].as_u64().unwrap_or(0) as usize;
+            let v = session(state)?.evaluate_in(frame, expression)?;
             Ok(json!({
                 "result": v.value,
                 "type": v.type_name,

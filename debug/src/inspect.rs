@@ -37,9 +37,10 @@ pub struct ScopeView {
 }
 
 enum Node {
-    SourceLocals,
+    /// Of a frame (0 = the paused one).
+    SourceLocals(usize),
     SourceGlobals,
-    WasmLocals,
+    WasmLocals(usize),
     OperandStack,
     Globals,
     Tables,
@@ -116,6 +117,8 @@ impl WasmNames {
 /// What the DWARF evaluator sees of the stop.
 struct View<'s, 'a> {
     stop: &'s DebugStop<'a, WasiCtx>,
+    /// The frame expressions are evaluated in.
+    frame: usize,
     locals: Vec<u64>,
     globals: Vec<u64>,
 }
@@ -185,17 +188,28 @@ impl<'d> Inspector<'d> {
     }
 
     fn view<'s, 'a>(stop: &'s DebugStop<'a, WasiCtx>) -> View<'s, 'a> {
+        Self::frame_view(stop, 0)
+    }
+
+    /// The view from frame `frame`: its locals (empty when unknown).
+    fn frame_view<'s, 'a>(stop: &'s DebugStop<'a, WasiCtx>, frame: usize) -> View<'s, 'a> {
         View {
-            locals: stop.locals().iter().map(bits).collect(),
+            frame,
+            locals: stop
+                .frame_locals(frame)
+                .unwrap_or_default()
+                .iter()
+                .map(bits)
+                .collect(),
             globals: stop.globals().iter().map(|(_, _, v)| bits(v)).collect(),
             stop,
         }
     }
 
-    /// The scopes of frame `frame` (0 = the paused one). Locals of callers
-    /// are not recorded by the debug hooks, so outer frames show only
-    /// module-wide scopes.
-    pub fn scopes(&mut self, frame: usize) -> Vec<ScopeView> {
+    /// The scopes of frame `frame` (0 = the paused one). Callers' locals
+    /// come from their home slots (read-only); the operand stack only for
+    /// the paused frame.
+    pub fn scopes(&mut self, stop: &DebugStop<'_, WasiCtx>, frame: usize) -> Vec<ScopeView> {
         let mut out = Vec::new();
         let mut scope = |this: &mut Self, name: &str, node: Node, expensive: bool| {
             let reference = this.add(node);
@@ -205,11 +219,13 @@ impl<'d> Inspector<'d> {
                 expensive,
             });
         };
-        if frame == 0 {
+        if stop.frame_locals(frame).is_some() {
             if self.dwarf.is_some() {
-                scope(self, "Locals", Node::SourceLocals, false);
+                scope(self, "Locals", Node::SourceLocals(frame), false);
             }
-            scope(self, "Wasm locals", Node::WasmLocals, false);
+            scope(self, "Wasm locals", Node::WasmLocals(frame), false);
+        }
+        if frame == 0 {
             scope(self, "Operand stack", Node::OperandStack, true);
         }
         if self.dwarf.is_some() {
@@ -219,6 +235,21 @@ impl<'d> Inspector<'d> {
         scope(self, "Tables", Node::Tables, false);
         scope(self, "Memory", Node::Memories, false);
         out
+    }
+
+    /// The module offset frame `frame` is at.
+    fn frame_offset(stop: &DebugStop<'_, WasiCtx>, frame: usize) -> Option<u32> {
+        if frame == 0 {
+            return Some(stop.wasm_offset());
+        }
+        stop.frames().get(frame)?.wasm_offset
+    }
+
+    /// The function frame `frame` runs.
+    fn frame_func(stop: &DebugStop<'_, WasiCtx>, frame: usize) -> u32 {
+        stop.frames()
+            .get(frame)
+            .map_or(stop.func_index(), |f| f.func_index)
     }
 
     fn source_view(&mut self, name: String, v: vars::Value, target: &dyn Target) -> VarView {
@@ -270,9 +301,10 @@ impl<'d> Inspector<'d> {
         let view = Self::view(stop);
         let mut out = Vec::new();
         match &self.nodes[index] {
-            Node::SourceLocals => {
-                if let Some(d) = self.dwarf {
-                    for v in d.variables(stop.wasm_offset(), &view) {
+            &Node::SourceLocals(frame) => {
+                let view = Self::frame_view(stop, frame);
+                if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, frame)) {
+                    for v in d.variables(offset, &view) {
                         out.push(self.source_view(v.name, v.value, &view));
                     }
                 }
@@ -284,9 +316,15 @@ impl<'d> Inspector<'d> {
                     }
                 }
             }
-            Node::WasmLocals => {
-                for (i, v) in stop.locals().iter().enumerate() {
-                    let name = self.names.local(stop.func_index(), i as u32);
+            &Node::WasmLocals(frame) => {
+                let func = Self::frame_func(stop, frame);
+                for (i, v) in stop
+                    .frame_locals(frame)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    let name = self.names.local(func, i as u32);
                     out.push(self.wasm_view(stop, name, v));
                 }
             }
@@ -375,7 +413,8 @@ impl<'d> Inspector<'d> {
             self.scalar(&self.eval(stop, &view, &parsed)?, &view)?
         };
         match &self.nodes[index] {
-            Node::WasmLocals => {
+            Node::WasmLocals(1..) => Err("locals of callers are read-only".into()),
+            Node::WasmLocals(0) => {
                 let i = (0..stop.locals().len() as u32)
                     .find(|&i| self.names.local(stop.func_index(), i) == name)
                     .ok_or_else(|| format!("no wasm local `{name}`"))?;
@@ -395,12 +434,16 @@ impl<'d> Inspector<'d> {
                 let v = stop.globals()[i as usize].2.clone();
                 Ok(self.wasm_view(stop, name.into(), &v))
             }
-            Node::SourceLocals | Node::SourceGlobals | Node::Value(_) => {
+            Node::SourceLocals(_) | Node::SourceGlobals | Node::Value(_) => {
                 let dwarf = self.dwarf.ok_or("the module has no DWARF")?;
                 let target = {
                     let view = Self::view(stop);
                     let children = match &self.nodes[index] {
-                        Node::SourceLocals => dwarf.variables(stop.wasm_offset(), &view),
+                        &Node::SourceLocals(frame) => {
+                            let view = Self::frame_view(stop, frame);
+                            let offset = Self::frame_offset(stop, frame).unwrap_or(0);
+                            dwarf.variables(offset, &view)
+                        }
                         Node::SourceGlobals => dwarf.globals(stop.wasm_offset(), &view),
                         Node::Value(v) => dwarf.children(v, &view, 0, u64::MAX),
                         _ => Vec::new(),
@@ -424,14 +467,15 @@ impl<'d> Inspector<'d> {
         }
     }
 
-    /// Evaluates an expression in the paused frame.
+    /// Evaluates an expression in frame `frame` (0 = the paused one).
     pub fn evaluate(
         &mut self,
         stop: &DebugStop<'_, WasiCtx>,
+        frame: usize,
         text: &str,
     ) -> Result<VarView, String> {
         let e = expr::parse(text)?;
-        let view = Self::view(stop);
+        let view = Self::frame_view(stop, frame);
         match self.eval(stop, &view, &e)? {
             EVal::Src(v) => Ok(self.source_view(text.into(), v, &view)),
             EVal::Wasm(v) => Ok(self.wasm_view(stop, text.into(), &v)),
@@ -562,8 +606,8 @@ impl<'d> Inspector<'d> {
 
     fn name(&self, stop: &DebugStop<'_, WasiCtx>, view: &View, n: &str) -> Result<EVal, String> {
         if n.starts_with('$') {
-            let func = stop.func_index();
-            let locals = stop.locals();
+            let func = Self::frame_func(stop, view.frame);
+            let locals = stop.frame_locals(view.frame).unwrap_or_default();
             if let Some(i) = (0..locals.len() as u32).find(|&i| self.names.local(func, i) == n) {
                 return Ok(EVal::Wasm(locals[i as usize].clone()));
             }
@@ -573,8 +617,7 @@ impl<'d> Inspector<'d> {
             }
             return Err(format!("no wasm local or global `{n}`"));
         }
-        if let Some(d) = self.dwarf {
-            let offset = stop.wasm_offset();
+        if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, view.frame)) {
             if let Some(v) = d.variables(offset, view).into_iter().find(|v| v.name == n) {
                 return Ok(EVal::Src(v.value));
             }

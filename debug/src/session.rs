@@ -136,7 +136,7 @@ enum Command {
     Scopes(usize, Sender<Vec<ScopeView>>),
     Variables(u64, u64, u64, Sender<Result<Vec<VarView>, String>>),
     SetVariable(u64, String, String, Sender<Result<VarView, String>>),
-    Evaluate(String, Sender<Result<VarView, String>>),
+    Evaluate(usize, String, Sender<Result<VarView, String>>),
     ReadMemory(u64, usize, Sender<Result<Vec<u8>, String>>),
     WriteMemory(u64, Vec<u8>, Sender<Result<(), String>>),
     Terminate,
@@ -423,7 +423,12 @@ impl Session {
 
     /// Evaluates an expression in the innermost frame.
     pub fn evaluate(&self, expression: &str) -> Result<VarView, String> {
-        self.ask(|tx| Command::Evaluate(expression.into(), tx))?
+        self.evaluate_in(0, expression)
+    }
+
+    /// Evaluates an expression in frame `frame` (0 = innermost).
+    pub fn evaluate_in(&self, frame: usize, expression: &str) -> Result<VarView, String> {
+        self.ask(|tx| Command::Evaluate(frame, expression.into(), tx))?
     }
 
     /// Reads linear memory 0 (the bytes that exist, up to `len`).
@@ -586,7 +591,7 @@ fn guest(
                     let _ = reply.send(locals);
                 }
                 Ok(Command::Scopes(frame, reply)) => {
-                    let _ = reply.send(inspector.scopes(frame));
+                    let _ = reply.send(inspector.scopes(stop, frame));
                 }
                 Ok(Command::Variables(reference, start, count, reply)) => {
                     let _ = reply.send(inspector.variables(stop, reference, start, count));
@@ -594,8 +599,8 @@ fn guest(
                 Ok(Command::SetVariable(reference, name, value, reply)) => {
                     let _ = reply.send(inspector.set_variable(stop, reference, &name, &value));
                 }
-                Ok(Command::Evaluate(text, reply)) => {
-                    let _ = reply.send(inspector.evaluate(stop, &text));
+                Ok(Command::Evaluate(frame, text, reply)) => {
+                    let _ = reply.send(inspector.evaluate(stop, frame, &text));
                 }
                 Ok(Command::ReadMemory(address, len, reply)) => {
                     let bytes = stop

@@ -334,6 +334,10 @@ fn conditions_hit_counts_and_logpoints() {
     let e = next(&s, &mut out);
     assert_eq!(where_(&e), "factorial@36");
     assert_eq!(s.evaluate("n").unwrap().value, "16");
+    // Each recursive caller has its own `n`.
+    assert_eq!(s.evaluate_in(1, "n").unwrap().value, "17");
+    assert_eq!(s.evaluate_in(4, "n").unwrap().value, "20");
+    assert!(s.evaluate_in(5, "n").unwrap_err().contains("no variable"));
     // Logpoints printed and did not stop (none since the hit-count one).
     assert!(!out.contains("factorial n="), "{out}");
 
@@ -374,9 +378,30 @@ fn wasm_scopes_operand_stack_and_tables() {
     let memory = s.variables(scopes[6].reference, 0, 0).unwrap();
     assert!(memory[0].value.ends_with("bytes)"), "{memory:?}");
     assert_eq!(memory[0].memory_reference, Some(0));
-    // Outer frames: module-wide scopes only.
-    let outer: Vec<String> = s.scopes(1).unwrap().into_iter().map(|s| s.name).collect();
-    assert_eq!(outer, ["Globals", "Wasm globals", "Tables", "Memory"]);
+    // The caller's frame: its locals from its home slot (read-only for
+    // wasm locals), its source variables through its own frame base.
+    let outer = s.scopes(1).unwrap();
+    let names: Vec<&str> = outer.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Locals",
+            "Wasm locals",
+            "Globals",
+            "Wasm globals",
+            "Tables",
+            "Memory"
+        ]
+    );
+    let main_locals = s.variables(outer[0].reference, 0, 0).unwrap();
+    assert_eq!(find(&main_locals, "p").value, "{x: 3, y: 4}");
+    assert_eq!(s.evaluate_in(1, "p.y * 10").unwrap().value, "40");
+    let main_wasm = s.variables(outer[1].reference, 0, 0).unwrap();
+    assert!(!main_wasm.is_empty());
+    assert!(s
+        .set_variable(outer[1].reference, &main_wasm[0].name, "1")
+        .unwrap_err()
+        .contains("read-only"));
     // Stale references and running guests are errors, not hangs.
     assert!(s.variables(9999, 0, 0).is_err());
     s.set_breakpoints(&[]);

@@ -456,6 +456,7 @@ fn register_code(
             srclocs: f.srclocs.clone(),
             body_offset: *b,
             stack_maps: f.stack_maps.clone(),
+            debug_locals: f.debug_locals,
         })
         .collect();
     fcs.sort_by_key(|f| f.range.start);
@@ -963,15 +964,19 @@ impl<'a, T> DebugStop<'a, T> {
 
     /// The wasm types of the paused function's locals (parameters first).
     pub fn local_types(&self) -> Vec<ValType> {
+        self.local_types_of(self.raw.func_index)
+    }
+
+    fn local_types_of(&self, func_index: u32) -> Vec<ValType> {
         let info = &self.instance.info;
-        let func = cranelift_wasm::FuncIndex::from_u32(self.raw.func_index);
+        let func = cranelift_wasm::FuncIndex::from_u32(func_index);
         let mut out: Vec<ValType> = info
             .func_type(func)
             .params()
             .iter()
             .map(ValType::from_wasm)
             .collect();
-        let defined = self.raw.func_index as usize - info.num_imported_funcs;
+        let defined = func_index as usize - info.num_imported_funcs;
         let body = wasmparser::Parser::new(0)
             .parse_all(&self.instance.wasm)
             .filter_map(|p| match p {
@@ -1137,6 +1142,61 @@ impl<'a, T> DebugStop<'a, T> {
                 .funcref_ptr(cranelift_wasm::FuncIndex::from_u32(i))
                 == func.ptr
         })
+    }
+
+    /// The locals of frame `depth` (0 = the paused frame, then its callers
+    /// as `frames` lists them), read from each frame's home slot; `None`
+    /// for frames of another module or past the last wasm frame. Callers'
+    /// locals are read-only (they are reloaded only after their own hooks).
+    pub fn frame_locals(&self, depth: usize) -> Option<Vec<Val>> {
+        if depth == 0 {
+            return Some(self.locals());
+        }
+        let mut fp = self.raw.fp;
+        for level in 1..=depth {
+            if fp == 0 {
+                return None;
+            }
+            // SAFETY: as in `frames`: the wasm frame chain from the paused
+            // frame, [fp] the caller's FP and [fp + 8] the return address.
+            let ret = unsafe { *((fp + 8) as *const usize) };
+            if !crate::trap::is_wasm_pc(ret - 1) {
+                return None;
+            }
+            // SAFETY: as above.
+            fp = unsafe { *(fp as *const usize) };
+            if level == depth {
+                return self.locals_at(fp, ret);
+            }
+        }
+        None
+    }
+
+    /// The locals of the wasm frame whose frame pointer is `fp` and which
+    /// is running at return address `ret`.
+    fn locals_at(&self, fp: usize, ret: usize) -> Option<Vec<Val>> {
+        let (delta, num_locals, module) = crate::trap::debug_locals_at(ret)?;
+        if !module.is_some_and(|m| Arc::ptr_eq(&m, &self.instance.info)) {
+            return None;
+        }
+        let func_index = crate::trap::frame_info(ret, true)?.func_index;
+        let types = self.local_types_of(func_index);
+        if types.len() != num_locals as usize {
+            return None;
+        }
+        let slots = fp.checked_sub(delta as usize)? as *const u128;
+        let id = self.caller.objects.id;
+        Some(
+            types
+                .into_iter()
+                .enumerate()
+                // SAFETY: a debug-hook frame keeps `num_locals` 16-byte
+                // home slots `delta` bytes below its frame pointer (see
+                // `compile::CompiledFunction::debug_locals`), written at
+                // entry; the frame is live (we are called from a callee).
+                .filter_map(|(i, t)| Val::from_raw(unsafe { *slots.add(i) }, t, id).ok())
+                .collect(),
+        )
     }
 
     /// The store: memories, globals, tables, exports and the embedder's data.

@@ -88,6 +88,9 @@ pub struct CompiledFunction {
     pub frame_size: u32,
     /// Live externrefs at each call: (return address offset, SP offsets).
     pub stack_maps: Vec<(u32, Vec<u32>)>,
+    /// Debug-hook compiles: (frame pointer minus the locals' home slot
+    /// address, number of locals).
+    pub debug_locals: Option<(u32, u32)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -265,7 +268,7 @@ impl Compiler {
                 .map_err(cranelift_wasm::WasmError::from)?;
         }
         translator.translate_body(&mut input.validator, input.body, &mut ctx.func, &mut env)?;
-        self.finish(ctx, |name, params| match name {
+        let mut f = self.finish(ctx, |name, params| match name {
             ir::ExternalName::User(r) => {
                 let n = &params.user_named_funcs()[*r];
                 (n.namespace == func_env::namespace::WASM_FUNC)
@@ -273,7 +276,19 @@ impl Compiler {
             }
             ir::ExternalName::LibCall(l) => Some(RelocTarget::LibCall(*l)),
             _ => None,
-        })
+        })?;
+        // Where the locals' home slot sits below the frame pointer: the
+        // fixed frame (clobbers, then stack slots) ends at FP, and the
+        // sized stack slots start `sized_stackslot_offsets` above its
+        // bottom, so FP - slot = frame_size - slot offset on every frame
+        // of this function (checked by the engine's debug tests).
+        if let (Some((slot, num_locals)), Some(code)) = (env.debug_slot(), ctx.compiled_code()) {
+            f.debug_locals = Some((
+                code.frame_size - code.sized_stackslot_offsets[slot],
+                num_locals,
+            ));
+        }
+        Ok(f)
     }
 
     /// Runs Cranelift on `ctx.func` and extracts everything we keep.
@@ -342,6 +357,7 @@ impl Compiler {
             value_labels: compiled.value_labels_ranges.clone(),
             frame_size: compiled.frame_size,
             stack_maps,
+            debug_locals: None,
         })
     }
 

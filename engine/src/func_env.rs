@@ -176,6 +176,13 @@ impl<'a> FuncEnv<'a> {
         Ok(())
     }
 
+    /// The locals' home slot and the number of locals, once translated
+    /// with debug hooks.
+    pub fn debug_slot(&self) -> Option<(ir::StackSlot, u32)> {
+        let d = self.debug.as_ref()?;
+        Some((d.slot?, d.local_is_ref.len() as u32))
+    }
+
     /// Before each reachable instruction: if the store's debug flag is set,
     /// call the debug hook with the locals' home slot (see `DebugHooks`);
     /// in small functions, reload the (non-reference) locals it may have

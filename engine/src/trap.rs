@@ -195,6 +195,8 @@ pub(crate) struct FuncCode {
     pub body_offset: u32,
     /// Live externref slots (SP offsets) by return-address offset, sorted.
     pub stack_maps: Vec<(u32, Vec<u32>)>,
+    /// Debug-hook code: (FP minus the locals' home slot, local count).
+    pub debug_locals: Option<(u32, u32)>,
 }
 
 /// One registered code region.
@@ -274,6 +276,17 @@ pub(crate) fn stack_map_at(ret: usize) -> Option<Vec<u32>> {
 
 /// Symbolizes a native PC. `is_return_address` moves the lookup back into
 /// the call instruction.
+/// For a return address into debug-hook code: where that frame keeps its
+/// locals (FP minus home slot), how many, and the function's module.
+pub(crate) fn debug_locals_at(ret: usize) -> Option<(u32, u32, Option<Arc<ModuleInfo>>)> {
+    let pc = ret - 1;
+    with_code(pc, |info| {
+        let func = info.func_at(pc)?;
+        let (delta, n) = func.debug_locals?;
+        Some((delta, n, info.module.clone()))
+    })
+}
+
 pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo> {
     let pc = if is_return_address { pc - 1 } else { pc };
     with_code(pc, |info| {

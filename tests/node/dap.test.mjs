@@ -39,6 +39,13 @@ test("line breakpoint, locals, stepping, output and exit code", async () => {
     const scopes = await dc.scopesRequest({ frameId: top.id });
     const vars = await dc.variablesRequest({ variablesReference: scopes.body.scopes[0].variablesReference });
     assert.ok(vars.body.variables.length >= 1, JSON.stringify(vars.body));
+    // Selecting the caller's frame shows its own variables and evaluates in it.
+    const callerScopes = (await dc.scopesRequest({ frameId: caller.id })).body.scopes;
+    assert.equal(callerScopes[0].name, "Locals");
+    const callerVars = (await dc.variablesRequest({ variablesReference: callerScopes[0].variablesReference })).body.variables;
+    assert.equal(callerVars.find((v) => v.name === "p")?.value, "{x: 3, y: 4}");
+    const inCaller = await dc.evaluateRequest({ expression: "p.x + p.y", frameId: caller.id, context: "watch" });
+    assert.equal(inCaller.body.result, "7");
 
     // Step over to line 22, then out to the caller.
     await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [] });

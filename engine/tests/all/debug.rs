@@ -164,3 +164,41 @@ fn functions_with_many_locals_have_read_only_locals() {
     // Read-only, but current: the hook before `local.get 19` sees the 7.
     assert_eq!(last.borrow()[19].unwrap_i32(), 7);
 }
+
+/// Callers' locals come from their home slots (found from their frame
+/// pointers): in `square`, frame 1 is `sum` with its current `$n`, `$i`
+/// and `$acc`.
+#[test]
+fn callers_locals_are_read_from_their_frames() {
+    let (mut store, instance) = setup();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    store.set_debug_handler(move |stop| {
+        if stop.func_index() == 1 && stop.frames().len() == 2 {
+            let caller = stop.frame_locals(1).expect("the caller's locals");
+            s.borrow_mut().push(caller);
+            assert!(
+                stop.frame_locals(2).is_none(),
+                "no frame past the first wasm one"
+            );
+        }
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 5);
+    let seen = seen.borrow();
+    // `square`'s two instructions (and its end) per call, for i = 0, 1, 2;
+    // acc before each call: 0, 0, 1.
+    let firsts: Vec<Vec<Val>> = seen.iter().step_by(seen.len() / 3).cloned().collect();
+    assert_eq!(
+        firsts,
+        [
+            vec![Val::I32(3), Val::I32(0), Val::I32(0)],
+            vec![Val::I32(3), Val::I32(1), Val::I32(0)],
+            vec![Val::I32(3), Val::I32(2), Val::I32(1)],
+        ]
+    );
+}
