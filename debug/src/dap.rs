@@ -287,13 +287,7 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             let name = args["name"].as_str().ok_or("name is required")?;
             let value = args["value"].as_str().ok_or("value is required")?;
             let v = session(state)?.set_variable(reference, name, value)?;
-            Ok(json!({
-                "value": v.value,
-                "type": v.type_name,
-                "variablesReference": v.reference,
-                "indexedVariables": v.indexed,
-                "memoryReference": v.memory_reference.map(|a| format!("{a:#x}")),
-            }))
+            Ok(value_body(&v, "value"))
         }
         "evaluate" => {
             let expression = args["expression"]
@@ -301,13 +295,7 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .ok_or("expression is required")?;
             let frame = args["frameId"].as_u64().unwrap_or(0) as usize;
             let v = session(state)?.evaluate_in(frame, expression)?;
-            Ok(json!({
-                "result": v.value,
-                "type": v.type_name,
-                "variablesReference": v.reference,
-                "indexedVariables": v.indexed,
-                "memoryReference": v.memory_reference.map(|a| format!("{a:#x}")),
-            }))
+            Ok(value_body(&v, "result"))
         }
         "readMemory" => {
             let base = parse_address(
@@ -365,15 +353,23 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
     }
 }
 
-fn variable(v: &VarView) -> Value {
-    json!({
-        "name": v.name,
-        "value": v.value,
+/// A value's DAP fields, its text under `key` (`value` in variables and
+/// setVariable, `result` in evaluate).
+fn value_body(v: &VarView, key: &str) -> Value {
+    let mut body = json!({
         "type": v.type_name,
         "variablesReference": v.reference,
         "indexedVariables": v.indexed,
         "memoryReference": v.memory_reference.map(|a| format!("{a:#x}")),
-    })
+    });
+    body[key] = json!(v.value);
+    body
+}
+
+fn variable(v: &VarView) -> Value {
+    let mut body = value_body(v, "value");
+    body["name"] = json!(v.name);
+    body
 }
 
 /// A memory reference: `0x`-hex or decimal address in memory 0.

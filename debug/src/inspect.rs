@@ -182,6 +182,15 @@ impl<'d> Inspector<'d> {
         }
     }
 
+    /// The node a reference names.
+    fn node_index(&self, reference: u64) -> Result<usize, String> {
+        reference
+            .checked_sub(1)
+            .map(|i| i as usize)
+            .filter(|&i| i < self.nodes.len())
+            .ok_or_else(|| "unknown or stale variables reference".to_string())
+    }
+
     fn add(&mut self, node: Node) -> u64 {
         self.nodes.push(node);
         self.nodes.len() as u64
@@ -294,11 +303,7 @@ impl<'d> Inspector<'d> {
         count: u64,
     ) -> Result<Vec<VarView>, String> {
         let count = if count == 0 { u64::MAX } else { count };
-        let index = reference
-            .checked_sub(1)
-            .filter(|&i| (i as usize) < self.nodes.len())
-            .ok_or("unknown or stale variables reference")? as usize;
-        let view = Self::view(stop);
+        let index = self.node_index(reference)?;
         let mut out = Vec::new();
         match &self.nodes[index] {
             &Node::SourceLocals(frame) => {
@@ -311,6 +316,7 @@ impl<'d> Inspector<'d> {
             }
             Node::SourceGlobals => {
                 if let Some(d) = self.dwarf {
+                    let view = Self::view(stop);
                     for v in d.globals(stop.wasm_offset(), &view) {
                         out.push(self.source_view(v.name, v.value, &view));
                     }
@@ -385,6 +391,7 @@ impl<'d> Inspector<'d> {
             Node::Value(v) => {
                 let v = v.clone();
                 if let Some(d) = self.dwarf {
+                    let view = Self::view(stop);
                     for c in d.children(&v, &view, start, count) {
                         out.push(self.source_view(c.name, c.value, &view));
                     }
@@ -403,10 +410,7 @@ impl<'d> Inspector<'d> {
         name: &str,
         value: &str,
     ) -> Result<VarView, String> {
-        let index = reference
-            .checked_sub(1)
-            .filter(|&i| (i as usize) < self.nodes.len())
-            .ok_or("unknown or stale variables reference")? as usize;
+        let index = self.node_index(reference)?;
         let parsed = expr::parse(value)?;
         let scalar = {
             let view = Self::view(stop);

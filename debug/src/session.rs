@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use wasmscope_engine::wasi::{self, WasiCtx};
 use wasmscope_engine::{
     CompileOptions, Config, DebugInterrupt, DebugStop, Engine, Error, Linker, Module, Store, Trap,
-    Val,
 };
 
 /// What to run.
@@ -132,7 +131,6 @@ enum Command {
     /// Configuration is done: run the guest (DAP's `configurationDone`).
     Start,
     Resume(Option<Step>),
-    Locals(Sender<Vec<(String, String)>>),
     Scopes(usize, Sender<Vec<ScopeView>>),
     Variables(u64, u64, u64, Sender<Result<Vec<VarView>, String>>),
     SetVariable(u64, String, String, Sender<Result<VarView, String>>),
@@ -181,18 +179,21 @@ impl Write for ChannelWriter {
     }
 }
 
-fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Frame> {
-    stop.frames()
-        .into_iter()
-        .map(|f| Frame {
+impl Frame {
+    fn new(f: &wasmscope_engine::FrameInfo, dwarf: Option<&ModuleDwarf>) -> Frame {
+        Frame {
             location: f
                 .wasm_offset
                 .and_then(|o| dwarf.and_then(|d| d.location(o))),
             func_index: f.func_index,
-            func_name: f.func_name,
+            func_name: f.func_name.clone(),
             wasm_offset: f.wasm_offset,
-        })
-        .collect()
+        }
+    }
+}
+
+fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Frame> {
+    stop.frames().iter().map(|f| Frame::new(f, dwarf)).collect()
 }
 
 /// A step in progress: its kind, and the frame depth and source line
@@ -395,11 +396,6 @@ impl Session {
             .map_err(|_| "the program is not stopped".to_string())
     }
 
-    /// The innermost frame's wasm locals, as (name, value) text.
-    pub fn locals(&self) -> Vec<(String, String)> {
-        self.ask(Command::Locals).unwrap_or_default()
-    }
-
     /// The scopes of a frame of the stopped guest (0 = innermost).
     pub fn scopes(&self, frame: usize) -> Result<Vec<ScopeView>, String> {
         self.ask(|tx| Command::Scopes(frame, tx))
@@ -450,27 +446,6 @@ impl Session {
     }
 }
 
-fn render(v: &Val) -> String {
-    match v {
-        Val::I32(x) => x.to_string(),
-        Val::I64(x) => x.to_string(),
-        Val::F32(x) => f32::from_bits(*x).to_string(),
-        Val::F64(x) => f64::from_bits(*x).to_string(),
-        Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(f) => if f.is_some() { "funcref" } else { "null" }.to_string(),
-        Val::ExternRef(r) => r.as_ref().map_or("null".into(), |r| {
-            let d = r.describe();
-            format!(
-                "externref {:#x} (count {}, {}){}",
-                d.address,
-                d.ref_count,
-                d.type_name,
-                d.debug.map(|s| format!(" {s}")).unwrap_or_default()
-            )
-        }),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn guest(
     config: LaunchConfig,
@@ -515,7 +490,9 @@ fn guest(
         interrupt.set(true);
     }
     let _ = interrupt_tx.send(interrupt.clone());
-    let dwarf = ModuleDwarf::parse(module.binary(), module.info());
+    // Parsed once on this thread: the handler and the exit report share it.
+    let dwarf = ModuleDwarf::parse(module.binary(), module.info()).map(std::rc::Rc::new);
+    let handler_dwarf = dwarf.clone();
     let mut stepping: Option<ActiveStep> = None;
     // The handler and the start-up wait both read commands (never at once:
     // the handler runs only after the start).
@@ -539,20 +516,20 @@ fn guest(
                 &shared,
                 offset,
                 armed,
-                &Inspector::new(dwarf.as_ref(), &names),
+                &Inspector::new(handler_dwarf.as_deref(), &names),
                 stop,
                 &handler_events,
             ),
             None => false,
         };
-        let here = dwarf
+        let here = handler_dwarf
             .as_ref()
             .and_then(|d| d.location(offset))
             .map(|l| (l.file, l.line));
         let stepped = stepping.as_ref().is_some_and(|s| {
             let now = stop.frames().len();
             // Where there is DWARF, stop only on code that has a source line.
-            let has_source = dwarf.is_none() || here.is_some();
+            let has_source = handler_dwarf.is_none() || here.is_some();
             has_source
                 && match s.kind {
                     Step::Out => now < s.depth,
@@ -574,22 +551,13 @@ fn guest(
         };
         first = false;
         stepping = None;
-        let frames = frames_of(stop, dwarf.as_ref());
-        let mut inspector = Inspector::new(dwarf.as_ref(), &names);
+        let frames = frames_of(stop, handler_dwarf.as_deref());
+        let mut inspector = Inspector::new(handler_dwarf.as_deref(), &names);
         shared.stopped.store(true, Ordering::SeqCst);
         let _ = handler_events.send(Event::Stopped { reason, frames });
         let resume = |stopped: &AtomicBool| stopped.store(false, Ordering::SeqCst);
         loop {
             match commands.recv() {
-                Ok(Command::Locals(reply)) => {
-                    let locals = stop
-                        .locals()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| (format!("${i}"), render(v)))
-                        .collect();
-                    let _ = reply.send(locals);
-                }
                 Ok(Command::Scopes(frame, reply)) => {
                     let _ = reply.send(inspector.scopes(stop, frame));
                 }
@@ -676,7 +644,6 @@ fn guest(
                 .ok_or_else(|| Error::Type("the module exports no `_start`".into()))?;
             start.call(&mut store, &[], &mut [])
         });
-    let dwarf = ModuleDwarf::parse(module.binary(), module.info());
     let _ = match outcome {
         Ok(()) => events.send(Event::Exited(0)),
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
@@ -686,14 +653,7 @@ fn guest(
             let frames = t
                 .backtrace
                 .iter()
-                .map(|f| Frame {
-                    location: f
-                        .wasm_offset
-                        .and_then(|o| dwarf.as_ref().and_then(|d| d.location(o))),
-                    func_index: f.func_index,
-                    func_name: f.func_name.clone(),
-                    wasm_offset: f.wasm_offset,
-                })
+                .map(|f| Frame::new(f, dwarf.as_deref()))
                 .collect();
             events.send(Event::Trapped {
                 message: t.to_string(),

@@ -77,7 +77,11 @@ fn line_breakpoint_then_step_over_out_and_run_to_exit() {
         Some(47),
         "called from main's line 47"
     );
-    assert!(!s.locals().is_empty(), "wasm locals of `area`");
+    let wasm_locals = s.scopes(0).unwrap()[1].reference;
+    assert!(
+        !s.variables(wasm_locals, 0, 0).unwrap().is_empty(),
+        "wasm locals of `area`"
+    );
     s.set_breakpoints(&[]);
     s.step(Step::Over);
     let e = next(&s, &mut out);

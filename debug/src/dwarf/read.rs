@@ -73,12 +73,18 @@ impl ModuleDwarf {
                 .and_then(|(_, r)| binary.get(r.clone()))
         };
         section(".debug_info")?;
-        let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
-            let bytes: Rc<[u8]> = section(id.name()).unwrap_or(&[]).into();
+        // Each section is copied out once; both readers share the copy.
+        let mut copies: std::collections::HashMap<gimli::SectionId, Rc<[u8]>> =
+            std::collections::HashMap::new();
+        let mut load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+            let bytes = copies
+                .entry(id)
+                .or_insert_with(|| section(id.name()).unwrap_or(&[]).into())
+                .clone();
             Ok(EndianRcSlice::new(bytes, RunTimeEndian::Little))
         };
-        let ctx = addr2line::Context::from_dwarf(gimli::Dwarf::load(load).ok()?).ok()?;
-        let dwarf = gimli::Dwarf::load(load).ok()?;
+        let ctx = addr2line::Context::from_dwarf(gimli::Dwarf::load(&mut load).ok()?).ok()?;
+        let dwarf = gimli::Dwarf::load(&mut load).ok()?;
         Some(ModuleDwarf {
             ctx,
             dwarf,
