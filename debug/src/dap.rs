@@ -298,13 +298,7 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             Ok(value_body(&v, "result"))
         }
         "readMemory" => {
-            let base = parse_address(
-                args["memoryReference"]
-                    .as_str()
-                    .ok_or("memoryReference is required")?,
-            )?;
-            let offset = args["offset"].as_i64().unwrap_or(0);
-            let address = u64::try_from(base as i64 + offset).map_err(|_| "negative address")?;
+            let address = memory_address(args)?;
             let count = args["count"].as_u64().unwrap_or(0).min(16 << 20) as usize;
             let bytes = session(state)?.read_memory(address, count)?;
             Ok(json!({
@@ -314,17 +308,11 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             }))
         }
         "writeMemory" => {
-            let base = parse_address(
-                args["memoryReference"]
-                    .as_str()
-                    .ok_or("memoryReference is required")?,
-            )?;
-            let offset = args["offset"].as_i64().unwrap_or(0);
-            let address = u64::try_from(base as i64 + offset).map_err(|_| "negative address")?;
+            let address = memory_address(args)?;
             let bytes = base64_decode(args["data"].as_str().ok_or("data is required")?)?;
             let n = bytes.len();
             session(state)?.write_memory(address, bytes)?;
-            Ok(json!({ "offset": offset, "bytesWritten": n }))
+            Ok(json!({ "offset": args["offset"].as_i64().unwrap_or(0), "bytesWritten": n }))
         }
         "continue" => {
             session(state)?.resume();
@@ -370,6 +358,18 @@ fn variable(v: &VarView) -> Value {
     let mut body = value_body(v, "value");
     body["name"] = json!(v.name);
     body
+}
+
+/// The address a readMemory/writeMemory request names: its
+/// `memoryReference` moved by its `offset`.
+fn memory_address(args: &Value) -> Result<u64, String> {
+    let base = parse_address(
+        args["memoryReference"]
+            .as_str()
+            .ok_or("memoryReference is required")?,
+    )?;
+    let offset = args["offset"].as_i64().unwrap_or(0);
+    u64::try_from(base as i64 + offset).map_err(|_| "negative address".to_string())
 }
 
 /// A memory reference: `0x`-hex or decimal address in memory 0.

@@ -1,6 +1,6 @@
 // End-to-end tests of `wasmscope dap` through Microsoft's DAP test client
 // (@vscode/debugadapter-testsupport's DebugClient), as VS Code drives an
-// adapter. Run by tests/dap.rs with WASMSCOPE set to the binary; by hand:
+// adapter. Run by tests/node.rs with WASMSCOPE set to the binary; by hand:
 //   WASMSCOPE=target/release/wasmscope node --test tests/node/dap.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 // End-to-end tests of `wasmscope lsp` through Microsoft's LSP client
 // library (vscode-languageserver-protocol over vscode-jsonrpc), as an
-// editor would drive it. Run by tests/lsp.rs with WASMSCOPE set to the
+// editor would drive it. Run by tests/node.rs with WASMSCOPE set to the
 // binary; by hand: WASMSCOPE=target/release/wasmscope node --test tests/node/lsp.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
