@@ -24,8 +24,12 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Serve the Language Server Protocol on stdin/stdout
     Lsp,
-    /// Serve the Debug Adapter Protocol on stdin/stdout
-    Dap,
+    /// Serve the Debug Adapter Protocol on stdin/stdout (or a TCP port)
+    Dap {
+        /// Listen on 127.0.0.1:PORT instead, serving one client at a time
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -33,10 +37,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::check(args),
-        Command::Dap => {
+        Command::Dap { port: None } => {
             wasmscope_debug::dap::run_stdio();
             ExitCode::SUCCESS
         }
+        Command::Dap { port: Some(port) } => match wasmscope_debug::dap::run_tcp(port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot serve DAP on 127.0.0.1:{port}: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Lsp => match wasmscope_lsp::server::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

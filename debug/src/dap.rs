@@ -4,24 +4,29 @@
 //! logged on stderr and skipped, unknown or failing requests get an error
 //! response.
 //!
-//! Supported today: initialize, launch (program, args, env, dirs,
-//! stopOnEntry), setBreakpoints (verified, moved to the nearest line with
-//! code, or unverified with a reason; conditions, hit conditions,
-//! logpoints), setFunctionBreakpoints, setExceptionBreakpoints (accepted;
-//! traps end the session with their message and source position on
-//! stderr), configurationDone, threads, stackTrace, scopes (source locals
-//! and globals from DWARF, wasm locals, operand-stack types, wasm globals,
-//! tables, memories), variables (paged), setVariable, evaluate, readMemory,
-//! writeMemory, continue, next, stepIn, stepOut, pause, terminate,
-//! disconnect; events initialized, stopped, output, exited, terminated.
+//! Requests: initialize, launch (program, args, env, cwd, dirs,
+//! stopOnEntry, stubImports, invoke, sourceMap), restart, setBreakpoints
+//! (in source files or the generated listing; moved to the nearest line
+//! with code or unverified with a reason; conditions, hit conditions,
+//! logpoints; pending before launch), setFunctionBreakpoints,
+//! setInstructionBreakpoints, setExceptionBreakpoints (filter `traps`),
+//! exceptionInfo, configurationDone, threads, stackTrace (instruction
+//! pointer references; the listing for frames without DWARF), source,
+//! loadedSources, disassemble, scopes, variables (paged), setVariable,
+//! evaluate, readMemory, writeMemory, continue, next/stepIn/stepOut (line
+//! or instruction granularity), pause, terminate, disconnect. Events:
+//! initialized, stopped (entry, breakpoint, step, pause, exception),
+//! continued, output, breakpoint, exited, terminated.
 
 use crate::session::{
-    Breakpoint, BreakpointSpec, Event, Frame, LaunchConfig, Session, Step, StopReason, VarView,
+    Breakpoint, BreakpointSpec, Event, Frame, Granularity, LaunchConfig, Session, Step, StopReason,
+    VarView,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Writes framed messages with increasing sequence numbers.
@@ -95,22 +100,73 @@ impl Options {
     }
 }
 
+/// The one generated source: the module's `.wat` listing, for frames and
+/// breakpoints in code without DWARF.
+const LISTING_REFERENCE: i64 = 1;
+
+/// The exception filter that makes traps stop before the stack unwinds.
+const TRAP_FILTER: &str = "traps";
+
+/// Client breakpoints of one kind, with the ids the client was given.
+type Requested<K> = Vec<(K, Options, u64)>;
+
 #[derive(Default)]
 struct State {
     session: Option<Session>,
-    /// Breakpoints by client source path (line and options), and by
-    /// function name.
-    line_breakpoints: HashMap<String, Vec<(u32, Options)>>,
-    function_breakpoints: Vec<(String, Options)>,
-    /// DWARF file path -> the client's path for the same file.
-    paths: Arc<Mutex<HashMap<String, String>>>,
+    /// The last launch's arguments, for `restart`.
+    launch_args: Option<Value>,
+    /// Whether `configurationDone` came (a restart then runs at once).
+    configured: bool,
+    /// Breakpoints by client source path (line and options), by function
+    /// name, by module offset and by listing line; kept across restarts
+    /// and placed at launch when they come before it.
+    line_breakpoints: std::collections::BTreeMap<String, Requested<u32>>,
+    function_breakpoints: Requested<String>,
+    instruction_breakpoints: Requested<u32>,
+    listing_breakpoints: Requested<u32>,
+    next_breakpoint_id: u64,
+    trap_stops: bool,
+    /// Where DWARF's source files are on this machine.
+    sources: SourcePaths,
     frames: Arc<Mutex<Vec<Frame>>>,
+    /// The description of the trap the guest is stopped at, if any.
+    trap: Arc<Mutex<Option<String>>>,
+    /// The listing's name as clients see it (`app.wasm.wat`).
+    listing_name: String,
+    /// Bumped by each launch: events of an older session are dropped.
+    generation: Arc<AtomicU64>,
 }
 
 /// Serves DAP on stdin/stdout until `disconnect` or end of input.
 pub fn run_stdio() {
-    let out = Out(Arc::new(Mutex::new((Box::new(std::io::stdout()), 0))));
-    let mut input = BufReader::new(std::io::stdin());
+    serve(
+        BufReader::new(std::io::stdin()),
+        Box::new(std::io::stdout()),
+    );
+}
+
+/// Serves DAP on 127.0.0.1:`port`, one client connection after another
+/// (an editor's `debugServer` setting, or a client that cannot spawn).
+pub fn run_tcp(port: u16) -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    eprintln!("wasmscope dap: listening on {}", listener.local_addr()?);
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("wasmscope dap: {e}");
+                continue;
+            }
+        };
+        let writer = stream.try_clone()?;
+        serve(BufReader::new(stream), Box::new(writer));
+    }
+    Ok(())
+}
+
+/// Serves one client until `disconnect` or end of input.
+pub fn serve(mut input: impl BufRead, output: Box<dyn Write + Send>) {
+    let out = Out(Arc::new(Mutex::new((output, 0))));
     let mut state = State::default();
     while let Some(message) = read_message(&mut input) {
         let request = match message {
@@ -132,14 +188,14 @@ pub fn run_stdio() {
             "command": command,
             "success": result.is_ok(),
         });
+        let ok = result.is_ok();
         match result {
             Ok(body) => response["body"] = body,
             Err(message) => response["message"] = json!(message),
         }
-        let launched = command == "launch" && response_ok(&response);
         out.send(response);
-        if launched {
-            out.event("initialized", json!({}));
+        if ok {
+            after(&mut state, &out, &command);
         }
         if matches!(command.as_str(), "disconnect") {
             break;
@@ -150,8 +206,26 @@ pub fn run_stdio() {
     }
 }
 
-fn response_ok(r: &Value) -> bool {
-    r["success"].as_bool() == Some(true)
+/// Events that follow a successful response.
+fn after(state: &mut State, out: &Out, command: &str) {
+    match command {
+        "launch" => {
+            out.event("initialized", json!({}));
+            // Breakpoints that came before the program: now placed.
+            if let Ok(placed) = apply_breakpoints(state) {
+                for (_, bp) in placed {
+                    out.event("breakpoint", json!({"reason": "changed", "breakpoint": bp}));
+                }
+            }
+        }
+        "continue" | "next" | "stepIn" | "stepOut" => {
+            out.event(
+                "continued",
+                json!({"threadId": 1, "allThreadsContinued": true}),
+            );
+        }
+        _ => {}
+    }
 }
 
 fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<Value, String> {
@@ -159,31 +233,77 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
         "initialize" => Ok(json!({
             "supportsConfigurationDoneRequest": true,
             "supportsFunctionBreakpoints": true,
+            "supportsConditionalBreakpoints": true,
+            "supportsHitConditionalBreakpoints": true,
+            "supportsLogPoints": true,
+            "supportsInstructionBreakpoints": true,
+            "supportsSteppingGranularity": true,
+            "supportsSetVariable": true,
+            "supportsEvaluateForHovers": true,
+            "supportsReadMemoryRequest": true,
+            "supportsWriteMemoryRequest": true,
+            "supportsDisassembleRequest": true,
+            "supportsLoadedSourcesRequest": true,
+            "supportsExceptionInfoRequest": true,
+            "supportsRestartRequest": true,
             "supportsTerminateRequest": true,
-            "exceptionBreakpointFilters": [],
+            "supportsValueFormattingOptions": false,
+            "exceptionBreakpointFilters": [{
+                "filter": TRAP_FILTER,
+                "label": "Traps",
+                "description": "Stop where the guest traps (out-of-bounds access, division by zero, unreachable, ...) while its frames can still be inspected",
+                "default": true,
+            }],
         })),
-        "launch" => launch(state, out, args),
+        "launch" => {
+            let session = launch(state, out, args)?;
+            state.launch_args = Some(args.clone());
+            state.session = Some(session);
+            Ok(json!({}))
+        }
+        "restart" => {
+            let args = match &args["arguments"] {
+                a if a.is_object() => a.clone(),
+                _ => state.launch_args.clone().ok_or("nothing was launched")?,
+            };
+            // The old session's events (its forced end) are not the client's.
+            state.generation.fetch_add(1, Ordering::SeqCst);
+            if let Some(s) = state.session.take() {
+                s.terminate();
+            }
+            let relaunched = launch(state, out, &args)?;
+            state.launch_args = Some(args);
+            state.session = Some(relaunched);
+            apply_breakpoints(state)?;
+            if state.configured {
+                session(state)?.start();
+            }
+            Ok(json!({}))
+        }
         "setBreakpoints" => {
-            let path = args["source"]["path"]
-                .as_str()
-                .ok_or("source.path is required")?
-                .to_string();
-            let lines: Vec<(u32, Options)> = args["breakpoints"]
+            let requested: Requested<u32> = args["breakpoints"]
                 .as_array()
                 .map(|a| {
                     a.iter()
                         .filter_map(|b| Some((b["line"].as_u64()? as u32, Options::of(b))))
-                        .collect()
+                        .collect::<Vec<_>>()
                 })
-                .unwrap_or_default();
-            state.line_breakpoints.insert(path.clone(), lines);
-            let placed = apply_breakpoints(state)?;
-            let breakpoints: Vec<Value> = placed
+                .unwrap_or_default()
                 .into_iter()
-                .filter(|(p, _)| p.as_deref() == Some(path.as_str()))
-                .map(|(_, b)| b)
+                .map(|(line, o)| (line, o, state.new_id()))
                 .collect();
-            Ok(json!({ "breakpoints": breakpoints }))
+            let owner = if args["source"]["sourceReference"].as_i64() == Some(LISTING_REFERENCE) {
+                state.listing_breakpoints = requested;
+                Owner::Listing
+            } else {
+                let path = args["source"]["path"]
+                    .as_str()
+                    .ok_or("source.path or source.sourceReference is required")?
+                    .to_string();
+                state.line_breakpoints.insert(path.clone(), requested);
+                Owner::File(path)
+            };
+            Ok(json!({ "breakpoints": placed_of(state, &owner) }))
         }
         "setFunctionBreakpoints" => {
             state.function_breakpoints = args["breakpoints"]
@@ -191,19 +311,55 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .map(|a| {
                     a.iter()
                         .filter_map(|b| Some((b["name"].as_str()?.to_string(), Options::of(b))))
-                        .collect()
+                        .collect::<Vec<_>>()
                 })
-                .unwrap_or_default();
-            let placed = apply_breakpoints(state)?;
-            let breakpoints: Vec<Value> = placed
+                .unwrap_or_default()
                 .into_iter()
-                .filter(|(p, _)| p.is_none())
-                .map(|(_, b)| b)
+                .map(|(name, o)| (name, o, state.new_id()))
                 .collect();
-            Ok(json!({ "breakpoints": breakpoints }))
+            Ok(json!({ "breakpoints": placed_of(state, &Owner::Function) }))
         }
-        "setExceptionBreakpoints" => Ok(json!({})),
+        "setInstructionBreakpoints" => {
+            let mut requested = Vec::new();
+            for b in args["breakpoints"].as_array().into_iter().flatten() {
+                let reference = b["instructionReference"]
+                    .as_str()
+                    .ok_or("instructionReference is required")?;
+                let at = parse_address(reference)? as i64 + b["offset"].as_i64().unwrap_or(0);
+                let at = u32::try_from(at).map_err(|_| format!("no instruction at {at}"))?;
+                requested.push((at, Options::of(b), state.new_id()));
+            }
+            state.instruction_breakpoints = requested;
+            Ok(json!({ "breakpoints": placed_of(state, &Owner::Instruction) }))
+        }
+        "setExceptionBreakpoints" => {
+            let filters = args["filters"].as_array().cloned().unwrap_or_default();
+            state.trap_stops = filters.iter().any(|f| f == TRAP_FILTER)
+                || args["filterOptions"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|f| f["filterId"] == TRAP_FILTER));
+            if let Some(s) = &state.session {
+                s.set_trap_stops(state.trap_stops);
+            }
+            let verified: Vec<Value> = filters.iter().map(|_| json!({"verified": true})).collect();
+            Ok(json!({ "breakpoints": verified }))
+        }
+        "exceptionInfo" => {
+            let trap = state
+                .trap
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .ok_or("the program is not stopped at a trap")?;
+            Ok(json!({
+                "exceptionId": "trap",
+                "description": trap,
+                "breakMode": "always",
+                "details": {"message": trap, "typeName": "wasm trap"},
+            }))
+        }
         "configurationDone" => {
+            state.configured = true;
             session(state)?.start();
             Ok(json!({}))
         }
@@ -214,43 +370,48 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            let paths = state
-                .paths
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let start = args["startFrame"].as_u64().unwrap_or(0) as usize;
+            let levels = match args["levels"].as_u64().unwrap_or(0) as usize {
+                0 => usize::MAX,
+                n => n,
+            };
             let stack: Vec<Value> = frames
                 .iter()
                 .enumerate()
-                .map(|(i, f)| {
-                    let name = f
-                        .func_name
-                        .clone()
-                        .unwrap_or_else(|| format!("func[{}]", f.func_index));
-                    let mut frame = json!({
-                        "id": i,
-                        "name": name,
-                        "line": 0,
-                        "column": 0,
-                        "instructionPointerReference": f.wasm_offset.map(|o| format!("{o:#x}")),
-                    });
-                    if let Some(l) = &f.location {
-                        let path = paths
-                            .get(&l.file)
-                            .cloned()
-                            .unwrap_or_else(|| l.file.clone());
-                        let file_name = Path::new(&path)
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned());
-                        frame["source"] = json!({"name": file_name, "path": path});
-                        frame["line"] = json!(l.line);
-                        frame["column"] = json!(l.column.max(1));
-                    }
-                    frame
-                })
+                .skip(start)
+                .take(levels)
+                .map(|(i, f)| stack_frame(state, i, f))
                 .collect();
             Ok(json!({"stackFrames": stack, "totalFrames": frames.len()}))
         }
+        "source" => {
+            let reference = args["sourceReference"]
+                .as_i64()
+                .or_else(|| args["source"]["sourceReference"].as_i64())
+                .unwrap_or(0);
+            if reference == LISTING_REFERENCE {
+                let listing = session(state)?
+                    .listing()
+                    .ok_or("the module cannot be printed as text")?;
+                return Ok(json!({"content": listing.text, "mimeType": "text/x-wasm"}));
+            }
+            let path = args["source"]["path"]
+                .as_str()
+                .ok_or("no such source: only the listing has a sourceReference")?;
+            let content = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            Ok(json!({ "content": content }))
+        }
+        "loadedSources" => {
+            let session = session(state)?;
+            let mut sources: Vec<Value> = session
+                .source_files()
+                .into_iter()
+                .map(|f| state.sources.source(&f))
+                .collect();
+            sources.push(listing_source(state));
+            Ok(json!({ "sources": sources }))
+        }
+        "disassemble" => disassemble(state, args),
         "scopes" => {
             let frame = args["frameId"].as_u64().unwrap_or(0) as usize;
             let scopes: Vec<Value> = session(state)?
@@ -324,7 +485,11 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 "stepIn" => Step::In,
                 _ => Step::Out,
             };
-            session(state)?.step(kind);
+            let granularity = match args["granularity"].as_str() {
+                Some("instruction") => Granularity::Instruction,
+                _ => Granularity::Line,
+            };
+            session(state)?.step_by(kind, granularity);
             Ok(json!({}))
         }
         "pause" => {
@@ -339,6 +504,211 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
         }
         other => Err(format!("unsupported request `{other}`")),
     }
+}
+
+impl State {
+    fn new_id(&mut self) -> u64 {
+        self.next_breakpoint_id += 1;
+        self.next_breakpoint_id
+    }
+}
+
+/// Whose breakpoints a placement answers.
+#[derive(Clone, PartialEq, Eq)]
+enum Owner {
+    File(String),
+    Function,
+    Instruction,
+    Listing,
+}
+
+/// The DAP breakpoints of one owner after placing every breakpoint (or,
+/// before launch, reported pending).
+fn placed_of(state: &mut State, owner: &Owner) -> Vec<Value> {
+    match apply_breakpoints(state) {
+        Ok(placed) => placed
+            .into_iter()
+            .filter(|(o, _)| o == owner)
+            .map(|(_, b)| b)
+            .collect(),
+        Err(_) => state
+            .requested()
+            .into_iter()
+            .filter(|(o, _, _)| o == owner)
+            .map(|(_, _, id)| {
+                json!({"id": id, "verified": false, "reason": "pending",
+                       "message": "placed when the program is launched"})
+            })
+            .collect(),
+    }
+}
+
+impl State {
+    /// Every requested breakpoint: its owner, spec and client id.
+    fn requested(&self) -> Vec<(Owner, Breakpoint, u64)> {
+        let mut all = Vec::new();
+        for (path, lines) in &self.line_breakpoints {
+            for (line, options, id) in lines {
+                let spec = BreakpointSpec::Line {
+                    file: path.clone(),
+                    line: *line,
+                };
+                all.push((Owner::File(path.clone()), options.with(spec), *id));
+            }
+        }
+        for (name, options, id) in &self.function_breakpoints {
+            let spec = BreakpointSpec::Function(name.clone());
+            all.push((Owner::Function, options.with(spec), *id));
+        }
+        for (at, options, id) in &self.instruction_breakpoints {
+            all.push((
+                Owner::Instruction,
+                options.with(BreakpointSpec::Offset(*at)),
+                *id,
+            ));
+        }
+        for (line, options, id) in &self.listing_breakpoints {
+            let spec = BreakpointSpec::ListingLine(*line);
+            all.push((Owner::Listing, options.with(spec), *id));
+        }
+        all
+    }
+}
+
+/// Maps DWARF's file paths (as the compiler saw them) to files here.
+#[derive(Default)]
+struct SourcePaths {
+    /// Learnt from breakpoints: DWARF path -> the client's path.
+    known: HashMap<String, String>,
+    /// Launch's `sourceMap`: (compile-time prefix, local prefix).
+    map: Vec<(String, String)>,
+    /// The program's directory: a source missing at its DWARF path is
+    /// looked for here by file name (the usual layout of a checkout).
+    program_dir: Option<PathBuf>,
+}
+
+impl SourcePaths {
+    /// The local path of a DWARF file: a breakpoint's path for it, then
+    /// the `sourceMap`'s rewrite, then the same name beside the program,
+    /// else the path as DWARF has it.
+    fn path(&self, file: &str) -> String {
+        if let Some(p) = self.known.get(file) {
+            return p.clone();
+        }
+        for (from, to) in &self.map {
+            if let Some(rest) = file.strip_prefix(from.as_str()) {
+                let rest = rest.trim_start_matches('/');
+                return Path::new(to).join(rest).to_string_lossy().into_owned();
+            }
+        }
+        if !Path::new(file).exists() {
+            if let (Some(dir), Some(name)) = (&self.program_dir, Path::new(file).file_name()) {
+                let beside = dir.join(name);
+                if beside.exists() {
+                    return beside.to_string_lossy().into_owned();
+                }
+            }
+        }
+        file.to_string()
+    }
+
+    /// A DAP `Source` for a DWARF file.
+    fn source(&self, file: &str) -> Value {
+        let path = self.path(file);
+        let name = Path::new(&path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        json!({"name": name, "path": path})
+    }
+}
+
+fn listing_source(state: &State) -> Value {
+    json!({
+        "name": state.listing_name,
+        "sourceReference": LISTING_REFERENCE,
+        "origin": "generated from the module",
+        "presentationHint": "deemphasize",
+    })
+}
+
+/// A DAP stack frame: its source line from DWARF, or its line in the
+/// generated listing.
+fn stack_frame(state: &State, i: usize, f: &Frame) -> Value {
+    let name = f
+        .func_name
+        .clone()
+        .unwrap_or_else(|| format!("func[{}]", f.func_index));
+    let mut frame = json!({
+        "id": i,
+        "name": name,
+        "line": 0,
+        "column": 0,
+        "instructionPointerReference": f.wasm_offset.map(|o| format!("{o:#x}")),
+    });
+    if let Some(l) = &f.location {
+        frame["source"] = state.sources.source(&l.file);
+        frame["line"] = json!(l.line);
+        frame["column"] = json!(l.column.max(1));
+    } else if let (Some(offset), Some(session)) = (f.wasm_offset, &state.session) {
+        if let Some(line) = session.listing().and_then(|l| l.line_of(offset)) {
+            frame["source"] = listing_source(state);
+            frame["line"] = json!(line);
+            frame["column"] = json!(1);
+        }
+    }
+    frame
+}
+
+/// `disassemble`: the wasm text of `instructionCount` instructions from
+/// the one `instructionOffset` away from `memoryReference` (+ `offset`
+/// bytes); slots before the first or after the last instruction come back
+/// as invalid entries, as the protocol asks.
+fn disassemble(state: &State, args: &Value) -> Result<Value, String> {
+    let session = session(state)?;
+    let address = memory_address(args)?;
+    let count = args["instructionCount"]
+        .as_u64()
+        .ok_or("instructionCount is required")?
+        .min(100_000) as i64;
+    let skip = args["instructionOffset"].as_i64().unwrap_or(0);
+    let code = session.instructions();
+    let listing = session
+        .listing()
+        .ok_or("the module cannot be printed as text")?;
+    let here = code.partition_point(|i| u64::from(i.0) < address) as i64;
+    let mut last_line = None;
+    let instructions: Vec<Value> = (0..count)
+        .map(|k| {
+            let i = here + skip + k;
+            let Some(&(offset, func)) = usize::try_from(i).ok().and_then(|i| code.get(i)) else {
+                return json!({"address": format!("{:#x}", address as i64 + i - here),
+                              "instruction": "", "presentationHint": "invalid"});
+            };
+            let listing_line = listing.line_of(offset);
+            let text = listing_line
+                .and_then(|l| listing.line_text(l))
+                .unwrap_or("");
+            let mut item = json!({
+                "address": format!("{offset:#x}"),
+                "instruction": text,
+            });
+            item["symbol"] = json!(session
+                .function_name(func)
+                .map_or_else(|| format!("func[{func}]"), str::to_string));
+            // The source position, given when it changes (as clients expect).
+            let (source, line) = match session.location(offset) {
+                Some(l) => (state.sources.source(&l.file), Some(l.line)),
+                None => (listing_source(state), listing_line),
+            };
+            if line.is_some() && (source.clone(), line) != last_line.clone().unwrap_or_default() {
+                item["location"] = source.clone();
+                item["line"] = json!(line);
+            }
+            last_line = Some((source, line));
+            item
+        })
+        .collect();
+    Ok(json!({ "instructions": instructions }))
 }
 
 /// A value's DAP fields, its text under `key` (`value` in variables and
@@ -431,46 +801,34 @@ fn session(state: &State) -> Result<&Session, String> {
         .ok_or_else(|| "no program is running: send `launch` first".to_string())
 }
 
-/// Sets every breakpoint; returns each with its client path (`None` for
-/// function breakpoints) as a DAP `Breakpoint`.
-fn apply_breakpoints(state: &mut State) -> Result<Vec<(Option<String>, Value)>, String> {
+/// Places every breakpoint; returns each as a DAP `Breakpoint` with its
+/// owner. An error before launch (they are placed then).
+fn apply_breakpoints(state: &mut State) -> Result<Vec<(Owner, Value)>, String> {
     let session = session(state)?;
-    let mut specs = Vec::new();
-    let mut owners = Vec::new();
-    for (path, lines) in &state.line_breakpoints {
-        for (line, options) in lines {
-            specs.push(options.with(BreakpointSpec::Line {
-                file: path.clone(),
-                line: *line,
-            }));
-            owners.push(Some(path.clone()));
-        }
-    }
-    for (name, options) in &state.function_breakpoints {
-        specs.push(options.with(BreakpointSpec::Function(name.clone())));
-        owners.push(None);
-    }
+    let requested = state.requested();
+    let specs: Vec<Breakpoint> = requested.iter().map(|r| r.1.clone()).collect();
     let placed = session.set_breakpoints(&specs);
-    {
-        let mut paths = state.paths.lock().unwrap_or_else(|e| e.into_inner());
-        for (owner, p) in owners.iter().zip(&placed) {
-            if let (Some(client), Some(dwarf)) = (owner, &p.file) {
-                paths.insert(dwarf.clone(), client.clone());
-            }
+    for ((owner, _, _), p) in requested.iter().zip(&placed) {
+        if let (Owner::File(client), Some(dwarf)) = (owner, &p.file) {
+            state.sources.known.insert(dwarf.clone(), client.clone());
         }
     }
-    Ok(owners
+    let listing = listing_source(state);
+    Ok(requested
         .into_iter()
         .zip(placed)
-        .enumerate()
-        .map(|(i, (owner, p))| {
-            let mut bp = json!({"id": i + 1, "verified": p.offset.is_some()});
+        .map(|((owner, _, id), p)| {
+            let mut bp = json!({"id": id, "verified": p.offset.is_some()});
             if let Some(m) = p.message {
                 bp["message"] = json!(m);
             }
-            if let (Some(path), Some(line)) = (&owner, p.line) {
+            if let Some(line) = p.line {
                 bp["line"] = json!(line);
-                bp["source"] = json!({"path": path});
+                match &owner {
+                    Owner::File(path) => bp["source"] = json!({"path": path}),
+                    Owner::Listing => bp["source"] = listing.clone(),
+                    _ => {}
+                }
             }
             if let Some(o) = p.offset {
                 bp["instructionReference"] = json!(format!("{o:#x}"));
@@ -480,7 +838,9 @@ fn apply_breakpoints(state: &mut State) -> Result<Vec<(Option<String>, Value)>, 
         .collect())
 }
 
-fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Value, String> {
+/// Launches the program `args` describe; its events become DAP events on
+/// their own thread until a newer launch (a restart) replaces it.
+fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String> {
     let program = args["program"].as_str().ok_or("`program` is required")?;
     let cwd = args["cwd"].as_str().map(PathBuf::from);
     let program = match &cwd {
@@ -518,32 +878,61 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Value, String> {
             (PathBuf::from(host), guest, ro)
         })
         .collect();
+    state.sources.program_dir = program.parent().map(Path::to_path_buf);
+    state.sources.map = args["sourceMap"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    state.listing_name = format!(
+        "{}.wat",
+        program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "module".into())
+    );
     let mut session = Session::launch(LaunchConfig {
         program,
         args: strings(&args["args"]),
         env,
         dirs,
         stop_on_entry: args["stopOnEntry"].as_bool().unwrap_or(false),
+        stub_imports: args["stubImports"].as_bool().unwrap_or(false),
+        invoke: args["invoke"].as_str().map(str::to_string),
     })?;
-    // Session events become DAP events on their own thread.
+    session.set_trap_stops(state.trap_stops);
     let events = std::mem::replace(&mut session.events, std::sync::mpsc::channel().1);
     let frames = state.frames.clone();
+    let trap = state.trap.clone();
     let out = out.clone();
+    let generation = state.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let current = state.generation.clone();
     std::thread::spawn(move || {
         for e in events {
+            if current.load(Ordering::SeqCst) != generation {
+                break;
+            }
             match e {
                 Event::Stopped { reason, frames: f } => {
                     *frames.lock().unwrap_or_else(|e| e.into_inner()) = f;
-                    let reason = match reason {
-                        StopReason::Entry => "entry",
-                        StopReason::Breakpoint => "breakpoint",
-                        StopReason::Step => "step",
-                        StopReason::Pause => "pause",
+                    let mut body = json!({"threadId": 1, "allThreadsStopped": true});
+                    let (name, description) = match reason {
+                        StopReason::Entry => ("entry", None),
+                        StopReason::Breakpoint => ("breakpoint", None),
+                        StopReason::Step => ("step", None),
+                        StopReason::Pause => ("pause", None),
+                        StopReason::Trap(message) => ("exception", Some(message)),
                     };
-                    out.event(
-                        "stopped",
-                        json!({"reason": reason, "threadId": 1, "allThreadsStopped": true}),
-                    );
+                    body["reason"] = json!(name);
+                    if let Some(d) = &description {
+                        body["description"] = json!(format!("Trap: {d}"));
+                        body["text"] = json!(d);
+                    }
+                    *trap.lock().unwrap_or_else(|e| e.into_inner()) = description;
+                    out.event("stopped", body);
                 }
                 Event::Output { stderr, text } => {
                     let category = if stderr { "stderr" } else { "stdout" };
@@ -575,8 +964,7 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Value, String> {
             }
         }
     });
-    state.session = Some(session);
-    Ok(json!({}))
+    Ok(session)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 use crate::dwarf::read::{ModuleDwarf, SourceLocation};
 use crate::inspect::{Inspector, WasmNames};
 pub use crate::inspect::{ScopeView, VarView};
+use crate::listing::{self, Listing};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use wasmscope_engine::wasi::{self, WasiCtx};
 use wasmscope_engine::{
-    CompileOptions, Config, DebugInterrupt, DebugStop, Engine, Error, Linker, Module, Store, Trap,
+    host, CompileOptions, Config, DebugInterrupt, DebugStop, Engine, Error, ExternType, Linker,
+    Module, Store, Trap, Val,
 };
 
 /// What to run.
@@ -32,6 +34,13 @@ pub struct LaunchConfig {
     /// (host, guest, read-only)
     pub dirs: Vec<(PathBuf, String, bool)>,
     pub stop_on_entry: bool,
+    /// Give every import the host lacks a stand-in (see
+    /// `wasmscope_engine::host::define_stubs`); its calls are logged on
+    /// the guest's stderr.
+    pub stub_imports: bool,
+    /// Call this export instead of `_start`, with `args` parsed by its
+    /// signature; its results are printed on stdout.
+    pub invoke: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +49,9 @@ pub enum StopReason {
     Breakpoint,
     Step,
     Pause,
+    /// The instruction trapped (with the trap's description); the stack is
+    /// still there to inspect. Resuming lets the trap end the guest.
+    Trap(String),
 }
 
 /// One frame of a stopped guest, innermost first.
@@ -76,12 +88,28 @@ pub enum Step {
     Out,
 }
 
+/// What one step covers: a source line (where there is DWARF; an
+/// instruction elsewhere), or one wasm instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Granularity {
+    #[default]
+    Line,
+    Instruction,
+}
+
 /// A breakpoint as asked for.
 #[derive(Clone, Debug)]
 pub enum BreakpointSpec {
-    Line { file: String, line: u32 },
+    /// A source line: DWARF's, which for a `.wat` program is its text.
+    Line {
+        file: String,
+        line: u32,
+    },
     Function(String),
+    /// The instruction at this module offset.
     Offset(u32),
+    /// A line of the generated listing (`Session::listing`).
+    ListingLine(u32),
 }
 
 /// A breakpoint with its options: stop only when `condition` (a C-like
@@ -130,7 +158,7 @@ pub struct Placed {
 enum Command {
     /// Configuration is done: run the guest (DAP's `configurationDone`).
     Start,
-    Resume(Option<Step>),
+    Resume(Option<(Step, Granularity)>),
     Scopes(usize, Sender<Vec<ScopeView>>),
     Variables(u64, u64, u64, Sender<Result<Vec<VarView>, String>>),
     SetVariable(u64, String, String, Sender<Result<VarView, String>>),
@@ -157,6 +185,10 @@ pub struct Session {
     /// Module facts for placing breakpoints.
     dwarf_lines: Vec<(u32, SourceLocation)>,
     functions: HashMap<String, u32>,
+    module: Module,
+    /// Built on first use: a large module's listing takes a while.
+    listing: std::cell::OnceCell<Option<Listing>>,
+    instructions: std::cell::OnceCell<Vec<(u32, u32)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -200,14 +232,15 @@ fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Fra
 /// (file, line) it started from.
 struct ActiveStep {
     kind: Step,
+    granularity: Granularity,
     depth: usize,
     line: Option<(String, u32)>,
+    offset: u32,
 }
 
 impl Session {
     pub fn launch(config: LaunchConfig) -> Result<Session, String> {
-        let bytes = std::fs::read(&config.program)
-            .map_err(|e| format!("{}: {e}", config.program.display()))?;
+        let bytes = read_program(&config.program)?;
         let engine = Engine::new(Config {
             compile: CompileOptions {
                 debug_hooks: true,
@@ -217,6 +250,16 @@ impl Session {
         })
         .map_err(|e| e.to_string())?;
         let module = Module::new(&engine, &bytes).map_err(|e| e.to_string())?;
+        if let Some(name) = &config.invoke {
+            let ty = module
+                .exports()
+                .find_map(|(n, t)| match t {
+                    ExternType::Func(ty) if n == name => Some(ty),
+                    _ => None,
+                })
+                .ok_or_else(|| format!("the module exports no function `{name}`"))?;
+            host::parse_args(name, &ty.params, &config.args)?;
+        }
         // Facts for breakpoints, read once on this thread.
         let (dwarf_lines, functions) = {
             let dwarf = ModuleDwarf::parse(module.binary(), module.info());
@@ -260,14 +303,14 @@ impl Session {
         });
         let (interrupt_tx, interrupt_rx) = mpsc::channel();
         let thread_shared = shared.clone();
+        let guest_module = module.clone();
         let thread = std::thread::Builder::new()
             .name("wasmscope-guest".into())
             .spawn(move || {
                 guest(
                     config,
                     engine,
-                    module,
-                    bytes,
+                    guest_module,
                     command_rx,
                     event_tx,
                     thread_shared,
@@ -285,8 +328,54 @@ impl Session {
             interrupt,
             dwarf_lines,
             functions,
+            module,
+            listing: std::cell::OnceCell::new(),
+            instructions: std::cell::OnceCell::new(),
             thread: Some(thread),
         })
+    }
+
+    /// The module's binary (with the DWARF `wat` generated for a text
+    /// program).
+    pub fn binary(&self) -> &[u8] {
+        self.module.binary()
+    }
+
+    /// The module's generated `.wat` listing, one instruction a line.
+    pub fn listing(&self) -> Option<&Listing> {
+        self.listing
+            .get_or_init(|| Listing::generate(self.module.binary()))
+            .as_ref()
+    }
+
+    /// Every instruction: (module offset, function index), by offset.
+    pub fn instructions(&self) -> &[(u32, u32)] {
+        self.instructions
+            .get_or_init(|| listing::instructions(self.module.binary()))
+    }
+
+    /// The name of function `index` (from the name section), if any.
+    pub fn function_name(&self, index: u32) -> Option<&str> {
+        self.module.info().func_name_by_index(index)
+    }
+
+    /// The source position of a module offset, from DWARF.
+    pub fn location(&self, offset: u32) -> Option<&SourceLocation> {
+        let i = self.dwarf_lines.partition_point(|(o, _)| *o <= offset);
+        let (_, l) = self.dwarf_lines.get(i.checked_sub(1)?)?;
+        Some(l)
+    }
+
+    /// Source files named by the module's DWARF line table.
+    pub fn source_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .dwarf_lines
+            .iter()
+            .map(|(_, l)| l.file.clone())
+            .collect();
+        files.sort();
+        files.dedup();
+        files
     }
 
     /// Replaces every breakpoint; returns where each one landed. Hit
@@ -332,7 +421,27 @@ impl Session {
             message: None,
         };
         match spec {
-            BreakpointSpec::Offset(o) => at(*o),
+            BreakpointSpec::Offset(o) => {
+                match self.instructions().binary_search_by_key(o, |i| i.0) {
+                    Ok(_) => at(*o),
+                    Err(_) => none(format!("no instruction starts at {o:#x}")),
+                }
+            }
+            BreakpointSpec::ListingLine(line) => {
+                let offsets: Vec<u32> = self.instructions().iter().map(|i| i.0).collect();
+                match self
+                    .listing()
+                    .and_then(|l| l.offset_at_or_after(*line, &offsets))
+                {
+                    Some((o, l)) => Placed {
+                        offset: Some(o),
+                        line: Some(l),
+                        file: None,
+                        message: None,
+                    },
+                    None => none(format!("no instruction at or after listing line {line}")),
+                }
+            }
             BreakpointSpec::Function(name) => match self.functions.get(name) {
                 Some(&o) => at(o),
                 None => none(format!("no function named `{name}`")),
@@ -368,6 +477,12 @@ impl Session {
         let _ = self.commands.send(Command::Start);
     }
 
+    /// Whether a trap stops the guest (`StopReason::Trap`) before its stack
+    /// unwinds; off by default. Costs nothing while no trap happens.
+    pub fn set_trap_stops(&self, on: bool) {
+        self.interrupt.set_trap_stops(on);
+    }
+
     /// Asks a running guest to stop at its next instruction.
     pub fn pause(&self) {
         self.shared.pause.store(true, Ordering::SeqCst);
@@ -378,8 +493,15 @@ impl Session {
         let _ = self.commands.send(Command::Resume(None));
     }
 
+    /// Steps by source line (by instruction where there is no DWARF).
     pub fn step(&self, kind: Step) {
-        let _ = self.commands.send(Command::Resume(Some(kind)));
+        self.step_by(kind, Granularity::Line);
+    }
+
+    pub fn step_by(&self, kind: Step, granularity: Granularity) {
+        let _ = self
+            .commands
+            .send(Command::Resume(Some((kind, granularity))));
     }
 
     /// Sends an inspection command to the stopped guest and waits for the
@@ -451,7 +573,6 @@ fn guest(
     config: LaunchConfig,
     engine: Engine,
     module: Module,
-    _bytes: Vec<u8>,
     commands: Receiver<Command>,
     events: Sender<Event>,
     shared: Arc<Shared>,
@@ -462,10 +583,13 @@ fn guest(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // `args` are the guest's argv, or the invoked export's arguments.
+    let argv = match config.invoke {
+        None => config.args.clone(),
+        Some(_) => Vec::new(),
+    };
     let mut ctx = WasiCtx::new(
-        std::iter::once(program)
-            .chain(config.args.iter().cloned())
-            .collect(),
+        std::iter::once(program).chain(argv).collect(),
         config.env.clone(),
     );
     ctx.set_stdout(Box::new(ChannelWriter {
@@ -504,14 +628,15 @@ fn guest(
     let names = WasmNames::read(module.binary());
     store.set_debug_handler(move |stop| {
         let offset = stop.wasm_offset();
-        let paused = shared.pause.swap(false, Ordering::SeqCst);
+        let trapped = stop.trap().map(|code| code.message().to_string());
+        let paused = trapped.is_none() && shared.pause.swap(false, Ordering::SeqCst);
         let armed = shared
             .breakpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&offset)
             .cloned();
-        let at_breakpoint = match armed {
+        let at_breakpoint = match armed.filter(|_| trapped.is_none()) {
             Some(armed) => breakpoint_fires(
                 &shared,
                 offset,
@@ -526,21 +651,31 @@ fn guest(
             .as_ref()
             .and_then(|d| d.location(offset))
             .map(|l| (l.file, l.line));
-        let stepped = stepping.as_ref().is_some_and(|s| {
-            let now = stop.frames().len();
-            // Where there is DWARF, stop only on code that has a source line.
-            let has_source = handler_dwarf.is_none() || here.is_some();
-            has_source
-                && match s.kind {
-                    Step::Out => now < s.depth,
-                    Step::Over => now < s.depth || (now == s.depth && here != s.line),
-                    Step::In => now != s.depth || here != s.line,
+        let stepped = trapped.is_none()
+            && stepping.as_ref().is_some_and(|s| {
+                let now = stop.frames().len();
+                if s.granularity == Granularity::Instruction {
+                    return match s.kind {
+                        Step::Out => now < s.depth,
+                        Step::Over => now < s.depth || (now == s.depth && offset != s.offset),
+                        Step::In => true,
+                    };
                 }
-        });
-        if !(paused || at_breakpoint || stepped) {
+                // Where there is DWARF, stop only on code that has a source line.
+                let has_source = handler_dwarf.is_none() || here.is_some();
+                has_source
+                    && match s.kind {
+                        Step::Out => now < s.depth,
+                        Step::Over => now < s.depth || (now == s.depth && here != s.line),
+                        Step::In => now != s.depth || here != s.line,
+                    }
+            });
+        if !(paused || at_breakpoint || stepped || trapped.is_some()) {
             return Ok(());
         }
-        let reason = if first && paused {
+        let reason = if let Some(message) = trapped {
+            StopReason::Trap(message)
+        } else if first && paused {
             StopReason::Entry
         } else if stepped {
             StopReason::Step
@@ -601,10 +736,12 @@ fn guest(
                     let _ = reply.send(result);
                 }
                 Ok(Command::Resume(step)) => {
-                    stepping = step.map(|kind| ActiveStep {
+                    stepping = step.map(|(kind, granularity)| ActiveStep {
                         kind,
+                        granularity,
                         depth: stop.frames().len(),
                         line: here.clone(),
+                        offset,
                     });
                     let keep_hooks = step.is_some()
                         || !shared
@@ -636,14 +773,7 @@ fn guest(
     }
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
-    let outcome = linker
-        .instantiate(&mut store, &module)
-        .and_then(|instance| {
-            let start = instance
-                .get_func(&store, "_start")
-                .ok_or_else(|| Error::Type("the module exports no `_start`".into()))?;
-            start.call(&mut store, &[], &mut [])
-        });
+    let outcome = link_and_call(&config, &mut store, &mut linker, &module, &events);
     let _ = match outcome {
         Ok(()) => events.send(Event::Exited(0)),
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
@@ -665,6 +795,65 @@ fn guest(
             frames: Vec::new(),
         }),
     };
+}
+
+/// Reads a `.wasm` program, or compiles a `.wat`/`.wast` one with a DWARF
+/// line table of its text, so that breakpoints by `.wat` line and stepping
+/// through the text work like C source.
+fn read_program(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    wat::Parser::new()
+        .generate_dwarf(wat::GenerateDwarf::Lines)
+        .parse_file(path)
+        .map_err(|e| e.to_string())
+}
+
+/// Instantiates the module (with stubs for missing imports when asked) and
+/// runs `_start` or the export to invoke, whose results go to stdout.
+fn link_and_call(
+    config: &LaunchConfig,
+    store: &mut Store<WasiCtx>,
+    linker: &mut Linker<WasiCtx>,
+    module: &Module,
+    events: &Sender<Event>,
+) -> Result<(), Error> {
+    if config.stub_imports {
+        let log = events.clone();
+        host::define_stubs(store, linker, module, move |line| {
+            let _ = log.send(Event::Output {
+                stderr: true,
+                text: format!("{line}\n"),
+            });
+        })?;
+    }
+    let instance = linker.instantiate(store, module)?;
+    let Some(name) = &config.invoke else {
+        let start = instance
+            .get_func(store, "_start")
+            .ok_or_else(|| Error::Type("the module exports no `_start`".into()))?;
+        return start.call(store, &[], &mut []);
+    };
+    let func = instance
+        .get_func(store, name)
+        .ok_or_else(|| Error::Type(format!("the module exports no function `{name}`")))?;
+    let ty = func.ty(store);
+    let params = host::parse_args(name, &ty.params, &config.args).map_err(Error::Type)?;
+    let mut results: Vec<Val> = ty
+        .results
+        .iter()
+        .map(|t| Val::default_for(*t).unwrap_or(Val::I32(0)))
+        .collect();
+    func.call(store, &params, &mut results)?;
+    for r in &results {
+        let _ = events.send(Event::Output {
+            stderr: false,
+            text: format!("{}\n", host::format_val(r)),
+        });
+    }
+    Ok(())
 }
 
 /// Whether an armed breakpoint stops the guest now: counts the hit, checks

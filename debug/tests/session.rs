@@ -449,3 +449,92 @@ fn optimized_code_degrades_to_fewer_values() {
     assert!(shown > 0);
     assert!(out.contains("area=12 sum=60"), "{out}");
 }
+
+/// A trap stops before unwinding (with trap stops on): its frames and
+/// source variables are there; resuming lets it end the guest.
+#[test]
+fn trap_stop_then_the_trap_ends_the_guest() {
+    let s = Session::launch(LaunchConfig {
+        program: fixture("dbg/app-O0.wasm"),
+        args: vec!["abc".into()],
+        ..LaunchConfig::default()
+    })
+    .unwrap();
+    s.set_trap_stops(true);
+    s.start();
+    let mut out = String::new();
+    let e = next(&s, &mut out);
+    let Event::Stopped {
+        reason: StopReason::Trap(message),
+        ..
+    } = &e
+    else {
+        panic!("a trap stop: {e:?}");
+    };
+    assert_eq!(message, "integer divide by zero");
+    assert_eq!(where_(&e), "parse_header@42");
+    assert_eq!(s.evaluate("length").unwrap().value, "3");
+    assert_eq!(s.evaluate_in(1, "argc").unwrap().value, "2");
+    s.resume();
+    match next(&s, &mut out) {
+        Event::Trapped { message, frames } => {
+            assert!(message.contains("integer divide by zero"), "{message}");
+            assert_eq!(frames[0].func_name.as_deref(), Some("parse_header"));
+        }
+        e => panic!("the trap goes on: {e:?}"),
+    }
+}
+
+/// A `.wat` program gets a line table of its text: breakpoints by `.wat`
+/// line, steps by line or by instruction, and an invoked export.
+#[test]
+fn wat_lines_and_instruction_steps() {
+    let dir = std::env::temp_dir().join(format!("wasmscope-session-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wat = dir.join("count.wat");
+    std::fs::write(
+        &wat,
+        "(module\n  (func (export \"count\") (param $n i32) (result i32) (local $i i32)\n    (loop $l\n      (local.set $i (i32.add (local.get $i) (i32.const 1)))\n      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))\n    (local.get $i)))\n",
+    )
+    .unwrap();
+    let s = Session::launch(LaunchConfig {
+        program: wat.clone(),
+        args: vec!["3".into()],
+        invoke: Some("count".into()),
+        ..LaunchConfig::default()
+    })
+    .unwrap();
+    let placed = s.set_breakpoints(&[BreakpointSpec::Line {
+        file: wat.to_string_lossy().into_owned(),
+        line: 5,
+    }
+    .into()]);
+    assert_eq!(placed[0].line, Some(5));
+    s.start();
+    let mut out = String::new();
+    let first = next(&s, &mut out);
+    assert_eq!(where_(&first), "count@5");
+    assert_eq!(s.evaluate("$i").unwrap().value, "1");
+    // By instruction: the next offset, same line.
+    let Event::Stopped { frames, .. } = &first else {
+        unreachable!()
+    };
+    let at = frames[0].wasm_offset.unwrap();
+    s.step_by(Step::In, wasmscope_debug::session::Granularity::Instruction);
+    let Event::Stopped { frames, .. } = next(&s, &mut out) else {
+        panic!("a step stop")
+    };
+    assert!(frames[0].wasm_offset.unwrap() > at);
+    assert_eq!(frames[0].location.as_ref().map(|l| l.line), Some(5));
+    // By line: back to the loop body's line 4, then line 5 with $i = 2.
+    s.step(Step::Over);
+    assert_eq!(where_(&next(&s, &mut out)), "count@4");
+    s.set_breakpoints(&[]);
+    s.resume();
+    match next(&s, &mut out) {
+        Event::Exited(0) => {}
+        e => panic!("exit: {e:?}"),
+    }
+    assert_eq!(out, "3\n");
+    std::fs::remove_dir_all(&dir).ok();
+}

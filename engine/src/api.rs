@@ -835,6 +835,7 @@ impl<T: 'static> Store<T> {
             debug_flags: std::sync::atomic::AtomicU32::new(0),
             activations: &*activations,
             debug_handler: std::cell::Cell::new(None),
+            trap_stops: std::sync::atomic::AtomicBool::new(false),
         });
         Store {
             inner: Box::new(StoreInner {
@@ -934,6 +935,12 @@ impl DebugInterrupt {
     pub fn is_set(&self) -> bool {
         self.0.debug_flags.load(Ordering::SeqCst) != 0
     }
+
+    /// Whether a trap in debug-hook code calls the handler (with
+    /// [`DebugStop::trap`] set) before the stack unwinds. Off by default.
+    pub fn set_trap_stops(&self, on: bool) {
+        self.0.trap_stops.store(on, Ordering::SeqCst);
+    }
 }
 
 /// The paused instruction, as the debug handler sees it.
@@ -948,9 +955,16 @@ impl<'a, T> DebugStop<'a, T> {
         self.raw.func_index
     }
 
-    /// Module offset of the instruction about to run.
+    /// Module offset of the instruction about to run (or that trapped).
     pub fn wasm_offset(&self) -> u32 {
         self.raw.wasm_offset
+    }
+
+    /// The trap of the instruction at [`Self::wasm_offset`], for a stop
+    /// made before a trap unwinds (see [`DebugInterrupt::set_trap_stops`]).
+    /// Resuming lets the trap go on.
+    pub fn trap(&self) -> Option<crate::TrapCode> {
+        self.raw.trap
     }
 
     /// The binary of the paused function's module.
@@ -1028,6 +1042,11 @@ impl<'a, T> DebugStop<'a, T> {
         if matches!(ty, ValType::FuncRef | ValType::ExternRef) {
             return Err(Error::Type(
                 "references cannot be set from the debugger".into(),
+            ));
+        }
+        if self.raw.trap.is_some() {
+            return Err(Error::Type(
+                "the function has trapped: its locals can no longer change".into(),
             ));
         }
         if !self.raw.writable {

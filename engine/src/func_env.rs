@@ -106,7 +106,7 @@ struct DebugHooks {
     limits: Option<ir::Value>,
     /// The locals' home: 16 bytes per local, written at entry and by every
     /// `local.set`/`local.tee`, so the hook costs O(1) in code size however
-    /// many locals and instructions the function has.
+    /// many locals and instructions the function has; then the vmctx.
     slot: Option<ir::StackSlot>,
 }
 
@@ -692,9 +692,12 @@ impl FuncEnvironment for FuncEnv<'_> {
             let ptr = self.ptr();
             let gv = self.vmctx_load_gv(builder.func, vmoffsets::vmctx::RUNTIME_LIMITS);
             let limits = builder.ins().global_value(ptr, gv);
+            // One 16-byte entry per local, then the vmctx: a trap stop
+            // finds its instance through the faulting frame (see
+            // `runtime::debug::trap_stop`).
             let slot = builder.create_sized_stack_slot(ir::StackSlotData::new(
                 ir::StackSlotKind::ExplicitSlot,
-                16 * num_locals.max(1) as u32,
+                16 * (num_locals as u32 + 1),
                 4,
             ));
             let mut local_types = Vec::with_capacity(num_locals);
@@ -703,6 +706,13 @@ impl FuncEnvironment for FuncEnv<'_> {
                 local_types.push(builder.func.dfg.value_type(v));
                 builder.ins().stack_store(v, slot, (16 * i) as i32);
             }
+            let vmctx = builder
+                .func
+                .special_param(ir::ArgumentPurpose::VMContext)
+                .expect("wasm functions take a vmctx");
+            builder
+                .ins()
+                .stack_store(vmctx, slot, (16 * num_locals) as i32);
             if let Some(d) = self.debug.as_mut() {
                 d.limits = Some(limits);
                 d.slot = Some(slot);

@@ -12,6 +12,7 @@ mod code_memory;
 pub mod compile;
 pub mod externref;
 pub mod func_env;
+pub mod host;
 pub mod module_env;
 mod runtime;
 mod trap;

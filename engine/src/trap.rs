@@ -31,6 +31,26 @@ pub enum TrapCode {
 }
 
 impl TrapCode {
+    const ALL: [TrapCode; 12] = [
+        Self::StackOverflow,
+        Self::MemoryOutOfBounds,
+        Self::HeapMisaligned,
+        Self::TableOutOfBounds,
+        Self::IndirectCallToNull,
+        Self::BadSignature,
+        Self::IntegerOverflow,
+        Self::IntegerDivisionByZero,
+        Self::BadConversionToInteger,
+        Self::UnreachableCodeReached,
+        Self::Interrupt,
+        Self::NullReference,
+    ];
+
+    /// The code whose `as usize` is `i` (it crosses a register as a number).
+    pub(crate) fn from_index(i: usize) -> Option<Self> {
+        Self::ALL.get(i).copied().filter(|c| *c as usize == i)
+    }
+
     pub(crate) fn from_cranelift(code: cranelift_codegen::ir::TrapCode) -> Self {
         use cranelift_codegen::ir::TrapCode as C;
         match code {
@@ -274,8 +294,6 @@ pub(crate) fn stack_map_at(ret: usize) -> Option<Vec<u32>> {
     })
 }
 
-/// Symbolizes a native PC. `is_return_address` moves the lookup back into
-/// the call instruction.
 /// For a return address into debug-hook code: where that frame keeps its
 /// locals (FP minus home slot), how many, and the function's module.
 pub(crate) fn debug_locals_at(ret: usize) -> Option<(u32, u32, Option<Arc<ModuleInfo>>)> {
@@ -287,6 +305,14 @@ pub(crate) fn debug_locals_at(ret: usize) -> Option<(u32, u32, Option<Arc<Module
     })
 }
 
+/// For a PC in debug-hook code: (FP minus the locals' home slot, local
+/// count). Called from the signal handler: allocates nothing.
+pub(crate) fn debug_locals_of(pc: usize) -> Option<(u32, u32)> {
+    with_code(pc, |info| info.func_at(pc)?.debug_locals)
+}
+
+/// Symbolizes a native PC. `is_return_address` moves the lookup back into
+/// the call instruction.
 pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo> {
     let pc = if is_return_address { pc - 1 } else { pc };
     with_code(pc, |info| {

@@ -5,10 +5,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wasmscope_engine::wasi::{self, WasiCtx};
-use wasmscope_engine::{
-    Config, Engine, Error, Extern, ExternRef, ExternType, Func, Global, Linker, Memory, Module,
-    Store, Table, Val, ValType,
-};
+use wasmscope_engine::{host, Config, Engine, Error, Linker, Module, Store, Val};
 
 /// Exit status of a guest that trapped (as Wasmtime's: 128 + SIGABRT).
 const TRAP_EXIT: u8 = 134;
@@ -179,7 +176,7 @@ fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCo
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
     if args.stub_imports {
-        stub_missing_imports(&mut store, &mut linker, module)?;
+        host::define_stubs(&mut store, &mut linker, module, |line| eprintln!("{line}"))?;
     }
     let instance = match linker.instantiate(&mut store, module) {
         Ok(i) => i,
@@ -213,7 +210,7 @@ fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCo
     };
     let ty = func.ty(&store);
     let params = if args.invoke.is_some() {
-        parse_args(name, &ty.params, &args.args)?
+        host::parse_args(name, &ty.params, &args.args).map_err(|e| anyhow!(e))?
     } else {
         Vec::new()
     };
@@ -230,138 +227,11 @@ fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCo
         Err(e) => return Err(e.into()),
     }
     for r in &results {
-        println!("{}", format_val(r));
+        println!("{}", host::format_val(r));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The host value a stubbed import hands out for an externref result.
-struct StubHandle {
-    label: String,
-}
-
-impl std::fmt::Debug for StubHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.label)
-    }
-}
-
-/// Defines a stand-in for every import `linker` cannot resolve.
-fn stub_missing_imports(
-    store: &mut Store<WasiCtx>,
-    linker: &mut Linker<WasiCtx>,
-    module: &Module,
-) -> Result<()> {
-    for (m, n, ty) in module.imports() {
-        if linker.get(m, n) {
-            continue;
-        }
-        let name = format!("{m}.{n}");
-        let item = match ty {
-            ExternType::Func(ty) => {
-                let calls = std::cell::Cell::new(0u32);
-                let results = ty.results.clone();
-                let f = Func::new(store, ty, move |_, params, out| {
-                    calls.set(calls.get() + 1);
-                    for (slot, t) in out.iter_mut().zip(&results) {
-                        *slot = match t {
-                            ValType::ExternRef => {
-                                Val::ExternRef(Some(ExternRef::new_debug(StubHandle {
-                                    label: format!("{name}#{}", calls.get()),
-                                })))
-                            }
-                            t => Val::default_for(*t).unwrap_or(Val::I32(0)),
-                        };
-                    }
-                    let show = |v: &[Val]| v.iter().map(format_val).collect::<Vec<_>>().join(", ");
-                    eprintln!("stub: {name}({}) -> ({})", show(params), show(out));
-                    Ok(())
-                })?;
-                Extern::Func(f)
-            }
-            ExternType::Memory { minimum, maximum } => {
-                Extern::Memory(Memory::new(store, minimum, maximum)?)
-            }
-            ExternType::Table {
-                element,
-                minimum,
-                maximum,
-            } => {
-                let init = Val::default_for(element).unwrap_or(Val::FuncRef(None));
-                Extern::Table(Table::new(store, element, minimum, maximum, init)?)
-            }
-            ExternType::Global { ty, mutable } => {
-                let v = Val::default_for(ty).unwrap_or(Val::I32(0));
-                Extern::Global(Global::new(store, v, mutable)?)
-            }
-        };
-        linker.define(m, n, item);
-    }
-    Ok(())
-}
-
 fn exit_code(status: i32) -> ExitCode {
     ExitCode::from((status & 0xff) as u8)
-}
-
-fn parse_args(name: &str, types: &[ValType], args: &[String]) -> Result<Vec<Val>> {
-    if types.len() != args.len() {
-        bail!(
-            "`{name}` takes {} argument(s) ({}), {} given",
-            types.len(),
-            types
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            args.len()
-        );
-    }
-    types
-        .iter()
-        .zip(args)
-        .enumerate()
-        .map(|(i, (t, a))| {
-            let bad = || anyhow!("argument {} of `{name}` must be {t}, got `{a}`", i + 1);
-            Ok(match t {
-                ValType::I32 => Val::I32(parse_int(a).and_then(|v| i32::try_from(v).ok().or_else(|| u32::try_from(v).ok().map(|u| u as i32))).ok_or_else(bad)?),
-                ValType::I64 => Val::I64(parse_int(a).and_then(|v| i64::try_from(v).ok().or_else(|| u64::try_from(v).ok().map(|u| u as i64))).ok_or_else(bad)?),
-                ValType::F32 => Val::F32(a.parse::<f32>().map_err(|_| bad())?.to_bits()),
-                ValType::F64 => Val::F64(a.parse::<f64>().map_err(|_| bad())?.to_bits()),
-                other => bail!("argument {} of `{name}` has type {other}, which cannot be given on the command line", i + 1),
-            })
-        })
-        .collect()
-}
-
-fn parse_int(s: &str) -> Option<i128> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, s),
-    };
-    let v = match digits.strip_prefix("0x") {
-        Some(h) => i128::from_str_radix(h, 16).ok()?,
-        None => digits.parse::<i128>().ok()?,
-    };
-    Some(if neg { -v } else { v })
-}
-
-fn format_val(v: &Val) -> String {
-    match v {
-        Val::I32(x) => x.to_string(),
-        Val::I64(x) => x.to_string(),
-        Val::F32(b) => f32::from_bits(*b).to_string(),
-        Val::F64(b) => f64::from_bits(*b).to_string(),
-        Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(None) => "null".into(),
-        Val::FuncRef(Some(_)) => "funcref".into(),
-        Val::ExternRef(None) => "null extern".into(),
-        Val::ExternRef(Some(r)) => {
-            let d = r.describe();
-            match d.debug {
-                Some(text) => format!("externref({text})"),
-                None => format!("externref({} at {:#x})", d.type_name, d.address),
-            }
-        }
-    }
 }

@@ -207,3 +207,232 @@ test("scopes, source variables, evaluate, set variable, memory, conditions and l
     await dc.stop();
   }
 });
+
+const byName = (vars, name) => vars.find((v) => v.name === name) ?? assert.fail(`${name} in ${JSON.stringify(vars)}`);
+
+async function scopeVars(dc, frameId, scopeName) {
+  const scopes = (await dc.scopesRequest({ frameId })).body.scopes;
+  const scope = scopes.find((s) => s.name === scopeName) ?? assert.fail(`${scopeName} in ${JSON.stringify(scopes)}`);
+  return (await dc.variablesRequest({ variablesReference: scope.variablesReference })).body.variables;
+}
+
+test("a trap stops on its source line before the stack unwinds, then exits 134", async () => {
+  const dc = await client();
+  try {
+    // parse_header("abc", argc - 2) divides by zero at app.c:42.
+    const stopped = dc.waitForEvent("stopped");
+    await Promise.all([
+      dc.waitForEvent("initialized").then(async () => {
+        await dc.setExceptionBreakpointsRequest({ filters: ["traps"] });
+        await dc.configurationDoneRequest();
+      }),
+      dc.launch({ program: app, args: ["abc"] }),
+      dc.assertStoppedLocation("exception", { path: appSource, line: 42 }),
+    ]);
+    const event = await stopped;
+    assert.match(event.body.description, /integer divide by zero/);
+    const info = await dc.customRequest("exceptionInfo", { threadId: 1 });
+    assert.equal(info.body.exceptionId, "trap");
+    assert.match(info.body.description, /integer divide by zero/);
+    const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.deepEqual(frames.slice(0, 2).map((f) => f.name), ["parse_header", "main"]);
+    assert.equal(frames[1].line, 58);
+    // The trapping frame's variables are there to read.
+    const locals = await scopeVars(dc, frames[0].id, "Locals");
+    assert.equal(byName(locals, "length").value, "3");
+    assert.equal(byName(locals, "divisor").value, "0");
+    assert.equal(byName(locals, "text").value.includes('"abc"'), true, byName(locals, "text").value);
+    // Continuing lets the trap end the guest.
+    const output = dc.assertOutput("stderr", "wasm trap: integer divide by zero");
+    const exited = dc.waitForEvent("exited");
+    await dc.continueRequest({ threadId: 1 });
+    await output;
+    assert.equal((await exited).body.exitCode, 134);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test(".wat line breakpoints, stubbed imports with externrefs, invoke, instruction steps and disassembly", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wasmscope-dap-"));
+  const wat = join(dir, "refs.wat");
+  writeFileSync(
+    wat,
+    [
+      "(module",
+      '  (import "host" "make" (func $make (result externref)))',
+      "  (global $keep (mut externref) (ref.null extern))",
+      "  (table $t 2 externref)",
+      '  (func $add (export "add") (param $a i32) (param $b i32) (result i32)',
+      "    (local $r externref)",
+      "    (local.set $r (call $make))",
+      "    (global.set $keep (local.get $r))",
+      "    (table.set $t (i32.const 1) (local.get $r))",
+      "    (i32.add (local.get $a) (local.get $b))))",
+      "",
+    ].join("\n"),
+  );
+  const dc = await client();
+  try {
+    await Promise.all([
+      dc.waitForEvent("initialized").then(async () => {
+        const bp = await dc.setBreakpointsRequest({ source: { path: wat }, breakpoints: [{ line: 10 }] });
+        assert.equal(bp.body.breakpoints[0].verified, true, JSON.stringify(bp.body));
+        await dc.configurationDoneRequest();
+      }),
+      dc.launch({ program: wat, stubImports: true, invoke: "add", args: ["2", "40"] }),
+      dc.assertStoppedLocation("breakpoint", { path: wat, line: 10 }),
+    ]);
+    const top = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(top.name, "add");
+    // The externref the stub returned, everywhere it is held.
+    const wasmLocals = await scopeVars(dc, top.id, "Wasm locals");
+    const r = byName(wasmLocals, "$r");
+    assert.match(r.value, /host\.make#1/);
+    assert.match(r.value, /count/);
+    assert.match(r.value, /0x[0-9a-f]+/);
+    const globals = await scopeVars(dc, top.id, "Wasm globals");
+    assert.match(byName(globals, "$keep").value, /host\.make#1/);
+    const tables = await scopeVars(dc, top.id, "Tables");
+    const entries = (await dc.variablesRequest({ variablesReference: tables[0].variablesReference })).body.variables;
+    assert.equal(entries.length, 2);
+    assert.match(entries[0].value, /null/);
+    assert.match(entries[1].value, /host\.make#1/);
+
+    // Disassembly around the instruction pointer: wasm text, the function's symbol.
+    const ip = top.instructionPointerReference;
+    const dis = (
+      await dc.customRequest("disassemble", { memoryReference: ip, instructionOffset: -3, instructionCount: 6 })
+    ).body.instructions;
+    assert.equal(dis.length, 6);
+    assert.equal(dis[3].address, ip);
+    assert.match(dis[3].instruction, /local\.get/);
+    assert.ok(dis.some((i) => i.symbol === "add"), JSON.stringify(dis));
+
+    // One instruction at a time: the next instruction, still on line 10.
+    await Promise.all([
+      dc.stepInRequest({ threadId: 1, granularity: "instruction" }),
+      dc.assertStoppedLocation("step", { path: wat, line: 10 }),
+    ]);
+    const next = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(next.instructionPointerReference, dis[4].address);
+
+    // The invoked export's result is printed; the run exits 0.
+    const output = dc.assertOutput("stdout", "42");
+    const exited = dc.waitForEvent("exited");
+    await dc.continueRequest({ threadId: 1 });
+    await output;
+    assert.equal((await exited).body.exitCode, 0);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("a module without DWARF: listing source, listing and instruction breakpoints, loadedSources", async () => {
+  const hello = join(fixtures, "hello.wasm");
+  const dc = await client();
+  try {
+    await Promise.all([
+      dc.configurationSequence(),
+      dc.launch({ program: hello, stopOnEntry: true }),
+      dc.assertStoppedLocation("entry", {}),
+    ]);
+    const top = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(top.source.sourceReference, 1);
+    assert.equal(top.source.name, "hello.wasm.wat");
+    const listing = (await dc.sourceRequest({ sourceReference: 1, source: top.source })).body.content;
+    const lines = listing.split("\n");
+    assert.match(lines[0], /^\(module/);
+    // The frame's line is an instruction of the function it names.
+    assert.match(lines[top.line - 1], /^\s+[a-z0-9_.]+/);
+    const sources = (await dc.customRequest("loadedSources", {})).body.sources;
+    assert.ok(sources.some((s) => s.sourceReference === 1), JSON.stringify(sources));
+
+    // A breakpoint by listing line: the next instruction of `_start`.
+    const bp = await dc.setBreakpointsRequest({ source: top.source, breakpoints: [{ line: top.line + 1 }] });
+    const placed = bp.body.breakpoints[0];
+    assert.equal(placed.verified, true, `${JSON.stringify(placed)} in ${lines.slice(top.line - 3, top.line + 4).join("\n")}`);
+    assert.equal(placed.line, top.line + 1);
+    await Promise.all([
+      dc.continueRequest({ threadId: 1 }),
+      dc.assertStoppedLocation("breakpoint", { line: placed.line }),
+    ]);
+    // An instruction breakpoint, by module offset from the disassembly.
+    const here = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    const dis = (
+      await dc.customRequest("disassemble", { memoryReference: here.instructionPointerReference, instructionCount: 3 })
+    ).body.instructions;
+    await dc.setBreakpointsRequest({ source: top.source, breakpoints: [] });
+    const ib = await dc.customRequest("setInstructionBreakpoints", {
+      breakpoints: [{ instructionReference: dis[2].address }, { instructionReference: "0x1" }],
+    });
+    assert.deepEqual(ib.body.breakpoints.map((b) => b.verified), [true, false]);
+    await Promise.all([dc.continueRequest({ threadId: 1 }), dc.assertStoppedLocation("breakpoint", {})]);
+    const at = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(at.instructionPointerReference, dis[2].address);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("breakpoints before launch resolve with breakpoint events; restart; continued events", async () => {
+  const dc = await client();
+  try {
+    await dc.initializeRequest();
+    // Set before the program exists: pending, then resolved at launch.
+    const early = await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [{ line: 21 }] });
+    assert.equal(early.body.breakpoints[0].verified, false);
+    const resolved = dc.waitForEvent("breakpoint");
+    await dc.launchRequest({ program: app });
+    const event = (await resolved).body;
+    assert.equal(event.breakpoint.id, early.body.breakpoints[0].id);
+    assert.equal(event.breakpoint.verified, true);
+    assert.equal(event.breakpoint.line, 21);
+    await Promise.all([dc.configurationDoneRequest(), dc.assertStoppedLocation("breakpoint", { line: 21 })]);
+
+    // Restart: the same breakpoints, from the start; no exit of the old run.
+    let ended = false;
+    dc.on("exited", () => (ended = true));
+    const stoppedAgain = dc.assertStoppedLocation("breakpoint", { line: 21 });
+    await dc.customRequest("restart", {});
+    await stoppedAgain;
+    assert.equal(ended, false);
+
+    const continued = dc.waitForEvent("continued");
+    await dc.continueRequest({ threadId: 1 });
+    assert.equal((await continued).body.allThreadsContinued, true);
+    assert.equal((await dc.waitForEvent("exited")).body.exitCode, 0);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("--port serves DAP over TCP", async () => {
+  const { spawn } = await import("node:child_process");
+  const server = spawn(binary, ["dap", "--port", "0"], { stdio: ["ignore", "ignore", "pipe"] });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let err = "";
+      server.stderr.on("data", (d) => {
+        err += d;
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+        if (m) resolve(Number(m[1]));
+      });
+      server.on("exit", (code) => reject(new Error(`exited ${code}: ${err}`)));
+    });
+    const dc = new DebugClient(binary, "dap", "wasmscope");
+    dc.defaultTimeout = 30000;
+    await dc.start(port);
+    try {
+      await dc.hitBreakpoint({ program: app }, { path: appSource, line: 21 });
+      const exited = dc.waitForEvent("exited");
+      await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [] });
+      await dc.continueRequest({ threadId: 1 });
+      assert.equal((await exited).body.exitCode, 0);
+    } finally {
+      await dc.stop();
+    }
+  } finally {
+    server.kill();
+  }
+});

@@ -87,6 +87,10 @@ pub struct VMRuntimeLimits {
     pub activations: *const crate::runtime::activations::VMExternRefActivationsTable,
     /// The store's debug handler (host only; compiled code never reads it).
     pub debug_handler: Cell<Option<crate::runtime::debug::HandlerRef>>,
+    /// Whether a trap in debug-hook code stops in the debug handler before
+    /// the stack unwinds (`runtime::debug::trap_stop`). Set from a
+    /// debugger's thread; read by the signal handler.
+    pub trap_stops: std::sync::atomic::AtomicBool,
 }
 
 /// Runs `f` (which calls into wasm) and reports how it ended.
@@ -209,6 +213,103 @@ pub unsafe fn raise(reason: RaiseReason, fp: usize) -> ! {
     }
 }
 
+/// Leaves wasm with the trap `code` of the instruction at `pc` in the wasm
+/// frame whose frame pointer is `fp`, as the signal handler would have.
+///
+/// # Safety
+/// Must be called on a thread inside `catch_traps`, with `pc`/`fp` a live
+/// wasm frame of this thread and nothing on the stack between here and
+/// that frame that needs dropping.
+pub unsafe fn raise_fault(code: TrapCode, pc: usize, fp: usize) -> ! {
+    let state = CURRENT.with(|c| c.get());
+    assert!(!state.is_null(), "raise_fault outside of a wasm call");
+    // SAFETY: as in `raise`.
+    unsafe {
+        let state = &*state;
+        let raw = &mut *state.raw.get();
+        raw.pcs[0] = pc;
+        raw.len = 1;
+        raw.first_is_fault = true;
+        walk(raw, fp);
+        *state.pending.get() = Pending::Signal(code);
+        wasmscope_unwind(state.jmp_buf.get())
+    }
+}
+
+/// When the faulting frame was compiled with debug hooks and its store asks
+/// for trap stops, rewrites the signal context so that, once the handler
+/// returns, the thread calls `debug::trap_stop(vmctx, pc, fp, code)` on its
+/// own stack, as if the faulting instruction had called it. Signal context
+/// is no place to run a debugger (it blocks, allocates, takes locks); the
+/// redirected call is ordinary code. Stack overflow never stops: there is
+/// no stack left to stop on.
+///
+/// # Safety
+/// `ctx` is the handler's ucontext; `pc` a trap site of JIT code and `fp`
+/// its frame pointer, on this thread, inside `catch_traps`.
+unsafe fn redirect_to_trap_stop(ctx: *mut c_void, code: TrapCode, pc: usize, fp: usize) -> bool {
+    if code == TrapCode::StackOverflow {
+        return false;
+    }
+    let Some((delta, num_locals)) = trap::debug_locals_of(pc) else {
+        return false;
+    };
+    let Some(home) = fp.checked_sub(delta as usize) else {
+        return false;
+    };
+    // SAFETY: a debug-hook frame stores its vmctx after its locals' home
+    // slots at entry (`FuncEnv::before_translate_function`), and the only
+    // trap before that store is the prologue's stack check, excluded above.
+    let vmctx = unsafe { *((home + 16 * num_locals as usize) as *const *mut u8) };
+    // SAFETY: the RUNTIME_LIMITS slot of a live vmctx points at its store's
+    // limits.
+    let limits = unsafe {
+        &**(vmctx.add(crate::vmoffsets::vmctx::RUNTIME_LIMITS as usize)
+            as *const *const VMRuntimeLimits)
+    };
+    if !limits.trap_stops.load(std::sync::atomic::Ordering::SeqCst)
+        || limits.debug_handler.get().is_none()
+    {
+        return false;
+    }
+    let entry = crate::runtime::debug::trap_stop as *const () as usize;
+    // SAFETY: per the contract; the new frame goes below the faulting
+    // frame's stack pointer (past a red zone), which the JIT code no longer
+    // uses once it is redirected.
+    unsafe { set_call(ctx, entry, [vmctx as usize, pc, fp, code as usize]) };
+    true
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn set_call(ctx: *mut c_void, entry: usize, args: [usize; 4]) {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    let g = &mut uc.uc_mcontext.gregs;
+    let pc = g[libc::REG_RIP as usize];
+    // Past the red zone, 16-aligned, then the "return address" a call
+    // would push: the faulting instruction, so unwinders see its frame.
+    let sp = ((g[libc::REG_RSP as usize] as usize - 128) & !15) - 8;
+    // SAFETY: `sp` lies in this thread's stack below everything in use.
+    unsafe { *(sp as *mut i64) = pc };
+    g[libc::REG_RSP as usize] = sp as i64;
+    g[libc::REG_RDI as usize] = args[0] as i64;
+    g[libc::REG_RSI as usize] = args[1] as i64;
+    g[libc::REG_RDX as usize] = args[2] as i64;
+    g[libc::REG_RCX as usize] = args[3] as i64;
+    g[libc::REG_RIP as usize] = entry as i64;
+}
+
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+unsafe fn set_call(ctx: *mut c_void, entry: usize, args: [usize; 4]) {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    let m = &mut uc.uc_mcontext;
+    m.sp = (m.sp - 128) & !15;
+    m.regs[30] = m.pc;
+    m.regs[..4].copy_from_slice(&args.map(|a| a as u64));
+    m.pc = entry as u64;
+}
+
 pub enum RaiseReason {
     Trap(crate::Trap),
     Panic(Box<dyn Any + Send>),
@@ -243,6 +344,11 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let (pc, fp) = unsafe { pc_and_fp(ctx) };
         if let Some(code) = trap::trap_code_at(pc) {
+            // SAFETY: the kernel's ucontext; `pc`/`fp` are the faulting JIT
+            // frame's.
+            if unsafe { redirect_to_trap_stop(ctx, code, pc, fp) } {
+                return;
+            }
             // SAFETY: `state` is this thread's live CallState; the handler
             // interrupted JIT code, which holds no reference to it.
             unsafe {

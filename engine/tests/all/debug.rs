@@ -3,7 +3,10 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasmscope_engine::{CompileOptions, Config, Engine, Instance, Module, Store, Trap, Val};
+use wasmscope_engine::wasmparser::{self, Operator};
+use wasmscope_engine::{
+    CompileOptions, Config, Engine, Error, Instance, Module, Store, Trap, TrapCode, Val,
+};
 
 fn debug_engine() -> Engine {
     Engine::new(Config {
@@ -201,4 +204,110 @@ fn callers_locals_are_read_from_their_frames() {
             vec![Val::I32(3), Val::I32(2), Val::I32(1)],
         ]
     );
+}
+
+const DIVIDE: &str = r#"(module
+  (func $div (param $a i32) (param $b i32) (result i32) (local $scaled i32)
+    (local.set $scaled (i32.mul (local.get $a) (i32.const 10)))
+    (i32.div_s (local.get $scaled) (local.get $b)))
+  (func (export "run") (param $b i32) (result i32) (local $k i32)
+    (local.set $k (i32.const 4))
+    (call $div (local.get $k) (local.get $b))))"#;
+
+/// With trap stops on, a trap calls the handler before the stack unwinds:
+/// on the faulting instruction, with every frame and its current locals,
+/// with no debug flag set (a full-speed run); the trap then goes on.
+#[test]
+fn a_trap_stops_before_unwinding() {
+    let engine = debug_engine();
+    let module = Module::new(&engine, DIVIDE.as_bytes()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    store.set_debug_handler(move |stop| {
+        let trap = stop.trap().expect("only the trap stops: the flag is off");
+        let err = stop.set_local(0, Val::I32(1)).unwrap_err();
+        assert!(err.to_string().contains("trapped"), "{err}");
+        let names: Vec<_> = stop.frames().iter().map(|f| f.func_index).collect();
+        s.borrow_mut().push((
+            trap,
+            stop.wasm_offset(),
+            names,
+            stop.locals(),
+            stop.frame_locals(1),
+        ));
+        Ok(())
+    });
+    store.debug_interrupt().set_trap_stops(true);
+    let run = instance
+        .get_typed_func::<i32, i32, _>(&store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, 2).unwrap(), 20);
+    assert!(seen.borrow().is_empty(), "no trap, no stop");
+    let Err(Error::Trap(trap)) = run.call(&mut store, 0) else {
+        panic!("the division traps");
+    };
+    assert_eq!(trap.code(), Some(TrapCode::IntegerDivisionByZero), "{trap}");
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1);
+    let (code, offset, frames, locals, caller) = &seen[0];
+    assert_eq!(*code, TrapCode::IntegerDivisionByZero);
+    // The `i32.div_s`: the last instruction of $div before its `end`.
+    let div_at = offset_of(&module, |op| matches!(op, Operator::I32DivS));
+    assert_eq!(*offset, div_at);
+    assert_eq!(frames, &[0, 1]);
+    assert_eq!(locals, &[Val::I32(4), Val::I32(0), Val::I32(40)]);
+    assert_eq!(caller.as_deref(), Some(&[Val::I32(0), Val::I32(4)][..]));
+    // The backtrace of the trap itself is unchanged by the stop.
+    assert_eq!(trap.backtrace.len(), 2);
+    assert_eq!(trap.backtrace[0].wasm_offset, Some(div_at));
+}
+
+/// A handler's error at a trap stop (a debugger's terminate) ends the call
+/// with that error instead.
+#[test]
+fn a_trap_stop_can_end_the_guest_its_own_way() {
+    let engine = debug_engine();
+    let module = Module::new(&engine, DIVIDE.as_bytes()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    store.set_debug_handler(|_| Err(Trap::host("terminated by the debugger")));
+    store.debug_interrupt().set_trap_stops(true);
+    let run = instance
+        .get_typed_func::<i32, i32, _>(&store, "run")
+        .unwrap();
+    let err = run.call(&mut store, 0).unwrap_err();
+    assert!(
+        err.to_string().contains("terminated by the debugger"),
+        "{err}"
+    );
+    // Stack overflow never stops (no stack to stop on) and still traps.
+    let module = Module::new(
+        &engine,
+        r#"(module (func $f (export "f") (call $f)))"#.as_bytes(),
+    )
+    .unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance.get_typed_func::<(), (), _>(&store, "f").unwrap();
+    let Err(Error::Trap(trap)) = f.call(&mut store, ()) else {
+        panic!("runaway recursion traps");
+    };
+    assert_eq!(trap.code(), Some(TrapCode::StackOverflow));
+}
+
+/// Module offset of the first operator `pick` selects.
+fn offset_of(module: &Module, pick: impl Fn(&Operator) -> bool) -> u32 {
+    for payload in wasmparser::Parser::new(0).parse_all(module.binary()) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload {
+            let mut ops = body.get_operators_reader().unwrap();
+            while !ops.eof() {
+                let (op, at) = ops.read_with_offset().unwrap();
+                if pick(&op) {
+                    return at as u32;
+                }
+            }
+        }
+    }
+    panic!("no such operator");
 }
