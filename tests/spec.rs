@@ -78,12 +78,18 @@ impl Runner {
         let mut store = Store::new(engine, ());
         if engine.config().compile.debug_hooks {
             // Every instruction goes through the debugger's hook, which
-            // reads the frame and lets the guest go on.
+            // reads the frame and lets the guest go on; every trap (but
+            // stack overflow) stops first, reads its frames and locals, and
+            // goes on to be the trap the test expects.
             store.set_debug_handler(|stop| {
                 std::hint::black_box(stop.frames());
+                if stop.trap().is_some() {
+                    std::hint::black_box(stop.locals());
+                }
                 Ok(())
             });
             store.debug_interrupt().set(true);
+            store.debug_interrupt().set_trap_stops(true);
         }
         let mut linker = Linker::new();
         spectest(&mut store, &mut linker);
