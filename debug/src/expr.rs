@@ -1,7 +1,8 @@
 //! C-like expressions for the debugger's evaluate, watch and breakpoint
 //! conditions: names (source variables, `$`-prefixed wasm locals and
 //! globals), numbers, member access (`.`, `->`), indexing, `*` and `&`,
-//! casts to scalar types (`(int)`, `(unsigned char)`, `(double)`, ...),
+//! casts to scalar types (`(int)`, `(unsigned char)`, `(double)`, ...)
+//! and to pointer types the program declares (`(struct node *)0x1040`),
 //! arithmetic, comparisons and `&&`/`||`. Parsing only; `inspect`
 //! evaluates.
 
@@ -19,6 +20,8 @@ pub enum Expr {
     Neg(Box<Expr>),
     Not(Box<Expr>),
     Cast(ScalarType, Box<Expr>),
+    /// `(T *)x`: the pointer type's name as C spells it (`struct node *`).
+    PointerCast(String, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
 }
 
@@ -216,6 +219,10 @@ impl Parser {
                 self.pos += len;
                 return Ok(Expr::Cast(ty, Box::new(self.unary()?)));
             }
+            if let Some((name, len)) = self.pointer_cast_type() {
+                self.pos += len;
+                return Ok(Expr::PointerCast(name, Box::new(self.unary()?)));
+            }
         }
         self.postfix()
     }
@@ -280,6 +287,29 @@ impl Parser {
             _ => return None,
         };
         Some((ty, i + 1 - self.pos))
+    }
+
+    /// `( words *... )` at the cursor: the pointer type's name and the
+    /// tokens it takes.
+    fn pointer_cast_type(&self) -> Option<(String, usize)> {
+        let mut words = Vec::new();
+        let mut i = self.pos + 1;
+        while let Some(Tok::Ident(w)) = self.toks.get(i) {
+            words.push(w.as_str());
+            i += 1;
+        }
+        let mut stars = 0;
+        while matches!(self.toks.get(i), Some(Tok::Punct("*"))) {
+            stars += 1;
+            i += 1;
+        }
+        if words.is_empty() || stars == 0 || !matches!(self.toks.get(i), Some(Tok::Punct(")"))) {
+            return None;
+        }
+        Some((
+            format!("{} {}", words.join(" "), "*".repeat(stars)),
+            i + 1 - self.pos,
+        ))
     }
 
     fn postfix(&mut self) -> Result<Expr, String> {
@@ -378,6 +408,14 @@ mod tests {
         assert_eq!(parse("'A'").unwrap(), Expr::Int(65));
         assert_eq!(parse("1.5").unwrap(), Expr::Float(1.5));
         assert_eq!(parse("$var0").unwrap(), Expr::Name("$var0".into()));
+        assert_eq!(
+            parse("(struct node **)p").unwrap(),
+            Expr::PointerCast("struct node **".into(), Box::new(Expr::Name("p".into())))
+        );
+        assert!(matches!(
+            parse("(a * b)").unwrap(),
+            Expr::Binary(BinOp::Mul, _, _)
+        ));
         // A parenthesized expression is not a cast.
         assert!(matches!(
             parse("(a) + 1").unwrap(),

@@ -584,6 +584,12 @@ impl<'d> Inspector<'d> {
                 let s = self.scalar(&self.eval(stop, view, x)?, view)?;
                 EVal::Num(cast(*ty, s))
             }
+            Expr::PointerCast(name, x) => {
+                let address = self.scalar(&self.eval(stop, view, x)?, view)?.as_int();
+                let address = u32::try_from(address)
+                    .map_err(|_| format!("{address:#x} is not a wasm32 address"))?;
+                EVal::Src(dwarf()?.pointer_to(name, address)?)
+            }
             Expr::Binary(op, a, b) => {
                 let a = self.eval(stop, view, a)?;
                 let b = self.eval(stop, view, b)?;

@@ -177,6 +177,11 @@ test("scopes, source variables, evaluate, set variable, memory, conditions and l
     assert.equal((await ev("global_counter")).result, "7");
     assert.equal((await ev("(char)65", "repl")).result, "65");
     await assert.rejects(ev("no_such_name"), /no variable `no_such_name`/);
+    // An address cast to a pointer type the program declares.
+    const address = Number((await ev("(unsigned)head")).result);
+    assert.equal((await ev(`((struct node *)${address})->next->value`)).result, "30");
+    assert.equal((await ev(`(*(struct node*)${address}).value`)).result, "20");
+    await assert.rejects(ev("(struct nope *)0"), /declares no type `struct nope \*`/);
 
     // Memory: the node's bytes through its memory reference, then a write
     // that the program sees (value 20 -> 25).

@@ -38,6 +38,9 @@ pub struct ModuleDwarf {
     pub(crate) dwarf: gimli::Dwarf<Reader>,
     /// Parsed on first use by `dwarf::vars`.
     pub(crate) units: std::cell::OnceCell<Vec<gimli::Unit<Reader>>>,
+    /// Pointer types found by name for casts (`dwarf::vars::pointer_to`).
+    pub(crate) pointer_types:
+        std::cell::RefCell<std::collections::HashMap<String, Option<crate::dwarf::vars::TypeId>>>,
     /// Module offset of the code section's contents.
     code_section_offset: u64,
 }
@@ -89,6 +92,7 @@ impl ModuleDwarf {
             ctx,
             dwarf,
             units: std::cell::OnceCell::new(),
+            pointer_types: Default::default(),
             code_section_offset: info.code_section_offset,
         })
     }

@@ -1175,6 +1175,48 @@ impl ModuleDwarf {
         }
     }
 
+    /// `(T *)address`: a value of the module's pointer type named `name`
+    /// (spaces ignored: `struct node*` is `struct node *`) holding
+    /// `address`. The type must exist in the DWARF: the program declares a
+    /// `T *` somewhere.
+    pub fn pointer_to(&self, name: &str, address: u32) -> Result<Value> {
+        let squash = |s: &str| s.split_whitespace().collect::<String>();
+        let want = squash(name);
+        let found = {
+            let cache = self.pointer_types.borrow();
+            cache.get(&want).copied()
+        };
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = self.units().iter().enumerate().find_map(|(u, unit)| {
+                    let mut entries = unit.entries();
+                    while let Ok(Some((_, e))) = entries.next_dfs() {
+                        if e.tag() != gimli::DW_TAG_pointer_type {
+                            continue;
+                        }
+                        let id = TypeId {
+                            unit: u,
+                            offset: e.offset().0,
+                        };
+                        if self.ty(id).is_some_and(|t| squash(&t.name) == want) {
+                            return Some(id);
+                        }
+                    }
+                    None
+                });
+                self.pointer_types.borrow_mut().insert(want, id);
+                id
+            }
+        };
+        let id = id.ok_or_else(|| format!("the program declares no type `{}`", name.trim()))?;
+        Ok(Value {
+            ty: Some(id),
+            dims: 0,
+            place: Place::Bytes(address.to_le_bytes().to_vec()),
+        })
+    }
+
     /// `v + n` for pointers: the address moved by `n` elements.
     pub fn offset_pointer(&self, v: &Value, n: i128, target: &dyn Target) -> Result<Value> {
         let t = self.value_ty(v).ok_or("unknown type")?;
