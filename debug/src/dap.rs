@@ -18,6 +18,7 @@
 //! initialized, stopped (entry, breakpoint, step, pause, exception),
 //! continued, output, breakpoint, exited, terminated.
 
+use crate::listing;
 use crate::session::{
     Breakpoint, BreakpointSpec, Event, Frame, Granularity, LaunchConfig, Session, Step, StopReason,
     VarView,
@@ -675,12 +676,14 @@ fn disassemble(state: &State, args: &Value) -> Result<Value, String> {
     let listing = session
         .listing()
         .ok_or("the module cannot be printed as text")?;
-    let here = code.partition_point(|i| u64::from(i.0) < address) as i64;
+    let here = code.partition_point(|i| u64::from(i.offset) < address) as i64;
     let mut last_line = None;
     let instructions: Vec<Value> = (0..count)
         .map(|k| {
             let i = here + skip + k;
-            let Some(&(offset, func)) = usize::try_from(i).ok().and_then(|i| code.get(i)) else {
+            let Some(&listing::Instruction { offset, func, .. }) =
+                usize::try_from(i).ok().and_then(|i| code.get(i))
+            else {
                 return json!({"address": format!("{:#x}", address as i64 + i - here),
                               "instruction": "", "presentationHint": "invalid"});
             };
@@ -902,6 +905,7 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
         stop_on_entry: args["stopOnEntry"].as_bool().unwrap_or(false),
         stub_imports: args["stubImports"].as_bool().unwrap_or(false),
         invoke: args["invoke"].as_str().map(str::to_string),
+        every_instruction: args["everyInstruction"].as_bool().unwrap_or(false),
     })?;
     session.set_trap_stops(state.trap_stops);
     let events = std::mem::replace(&mut session.events, std::sync::mpsc::channel().1);

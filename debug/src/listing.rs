@@ -69,9 +69,18 @@ impl Listing {
     }
 }
 
-/// Every instruction of a module's code: its module offset and function
-/// index, sorted by offset.
-pub fn instructions(binary: &[u8]) -> Vec<(u32, u32)> {
+/// One instruction of a module's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instruction {
+    pub offset: u32,
+    pub func: u32,
+    /// Always a debug-hook site: a function's first instruction, a loop's
+    /// first, or the one after a call (see `CompileOptions::debug_hook_sites`).
+    pub always_hooked: bool,
+}
+
+/// Every instruction of a module's code, sorted by offset.
+pub fn instructions(binary: &[u8]) -> Vec<Instruction> {
     use wasmscope_engine::wasmparser::{Parser, Payload};
     let mut out = Vec::new();
     let mut func = 0;
@@ -86,9 +95,24 @@ pub fn instructions(binary: &[u8]) -> Vec<(u32, u32)> {
             }
             Ok(Payload::CodeSectionEntry(body)) => {
                 if let Ok(mut ops) = body.get_operators_reader() {
+                    let mut forced = true;
                     while !ops.eof() {
+                        use wasmscope_engine::wasmparser::Operator as O;
                         match ops.read_with_offset() {
-                            Ok((_, at)) => out.push((at as u32, func)),
+                            Ok((op, at)) => {
+                                out.push(Instruction {
+                                    offset: at as u32,
+                                    func,
+                                    always_hooked: forced,
+                                });
+                                forced = matches!(
+                                    op,
+                                    O::Loop { .. }
+                                        | O::Call { .. }
+                                        | O::CallIndirect { .. }
+                                        | O::CallRef { .. }
+                                );
+                            }
                             Err(_) => break,
                         }
                     }
@@ -116,8 +140,12 @@ mod tests {
         let code = instructions(&binary);
         // Three operators and the `end`, all in function 1.
         assert_eq!(code.len(), 4);
-        assert!(code.iter().all(|&(_, f)| f == 1));
-        let offsets: Vec<u32> = code.iter().map(|c| c.0).collect();
+        assert!(code.iter().all(|i| i.func == 1));
+        assert_eq!(
+            code.iter().map(|i| i.always_hooked).collect::<Vec<_>>(),
+            [true, false, false, false]
+        );
+        let offsets: Vec<u32> = code.iter().map(|c| c.offset).collect();
         let add_line = listing.line_of(offsets[2]).unwrap();
         assert_eq!(listing.line_text(add_line), Some("i32.add"));
         assert_eq!(

@@ -41,6 +41,11 @@ pub struct LaunchConfig {
     /// Call this export instead of `_start`, with `args` parsed by its
     /// signature; its results are printed on stdout.
     pub invoke: Option<String>,
+    /// Put a debug hook on every instruction, not only where DWARF lines
+    /// start (and at function entries, loop heads and call returns): every
+    /// instruction can then take a breakpoint or end an instruction step.
+    /// Slower to compile and to run.
+    pub every_instruction: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +193,10 @@ pub struct Session {
     module: Module,
     /// Built on first use: a large module's listing takes a while.
     listing: std::cell::OnceCell<Option<Listing>>,
-    instructions: std::cell::OnceCell<Vec<(u32, u32)>>,
+    instructions: std::cell::OnceCell<Vec<listing::Instruction>>,
+    /// Where hooks are besides the `always_hooked` instructions (`None`:
+    /// everywhere).
+    sites: Option<Arc<[u32]>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -241,9 +249,13 @@ struct ActiveStep {
 impl Session {
     pub fn launch(config: LaunchConfig) -> Result<Session, String> {
         let bytes = read_program(&config.program)?;
+        // Hooks where DWARF lines start; everywhere without DWARF (each
+        // instruction is a line of the listing) or when asked.
+        let sites = hook_sites(&bytes).filter(|_| !config.every_instruction);
         let engine = Engine::new(Config {
             compile: CompileOptions {
                 debug_hooks: true,
+                debug_hook_sites: sites.clone(),
                 ..CompileOptions::default()
             },
             ..Config::default()
@@ -331,6 +343,7 @@ impl Session {
             module,
             listing: std::cell::OnceCell::new(),
             instructions: std::cell::OnceCell::new(),
+            sites,
             thread: Some(thread),
         })
     }
@@ -348,10 +361,28 @@ impl Session {
             .as_ref()
     }
 
-    /// Every instruction: (module offset, function index), by offset.
-    pub fn instructions(&self) -> &[(u32, u32)] {
+    /// Every instruction, by offset.
+    pub fn instructions(&self) -> &[listing::Instruction] {
         self.instructions
             .get_or_init(|| listing::instructions(self.module.binary()))
+    }
+
+    /// Whether the instruction at `offset` has a debug hook (can stop).
+    fn is_site(&self, i: &listing::Instruction) -> bool {
+        i.always_hooked
+            || self
+                .sites
+                .as_ref()
+                .is_none_or(|s| s.binary_search(&i.offset).is_ok())
+    }
+
+    /// The offsets of the instructions that can stop, sorted.
+    pub fn stop_offsets(&self) -> Vec<u32> {
+        self.instructions()
+            .iter()
+            .filter(|i| self.is_site(i))
+            .map(|i| i.offset)
+            .collect()
     }
 
     /// The name of function `index` (from the name section), if any.
@@ -422,13 +453,18 @@ impl Session {
         };
         match spec {
             BreakpointSpec::Offset(o) => {
-                match self.instructions().binary_search_by_key(o, |i| i.0) {
-                    Ok(_) => at(*o),
+                let code = self.instructions();
+                match code.binary_search_by_key(o, |i| i.offset) {
+                    Ok(i) if self.is_site(&code[i]) => at(*o),
+                    Ok(_) => none(format!(
+                        "{o:#x} is not a debug-hook site: in code with DWARF, hooks sit where \
+                         source lines start (launch with every instruction hooked to stop here)"
+                    )),
                     Err(_) => none(format!("no instruction starts at {o:#x}")),
                 }
             }
             BreakpointSpec::ListingLine(line) => {
-                let offsets: Vec<u32> = self.instructions().iter().map(|i| i.0).collect();
+                let offsets = self.stop_offsets();
                 match self
                     .listing()
                     .and_then(|l| l.offset_at_or_after(*line, &offsets))
@@ -795,6 +831,21 @@ fn guest(
             frames: Vec::new(),
         }),
     };
+}
+
+/// Where a debug compile of `binary` puts hooks (see
+/// `CompileOptions::debug_hook_sites`): where each row of its DWARF line
+/// table starts; `None` (every instruction) without a line table.
+pub fn hook_sites(binary: &[u8]) -> Option<Arc<[u32]>> {
+    let d = ModuleDwarf::from_binary(binary)?;
+    let mut starts: Vec<u32> = d
+        .line_ranges()
+        .into_iter()
+        .map(|r| d.module_offset(r.start))
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    (!starts.is_empty()).then(|| starts.into())
 }
 
 /// Reads a `.wasm` program, or compiles a `.wat`/`.wast` one with a DWARF

@@ -31,6 +31,13 @@ pub struct CompileOptions {
     /// `Store::set_debug_handler`). Independent of `debug_info`: code stays
     /// optimized, values are read where the hook spills them.
     pub debug_hooks: bool,
+    /// With `debug_hooks`: the module offsets (sorted) that get a hook, for
+    /// example where each source line starts; `None`: every instruction.
+    /// Each function's first instruction, loop heads and the instruction
+    /// after each call always get one (so entering a function, any loop
+    /// and returning from a call can stop). Fewer sites: far less code, a
+    /// faster compile and a faster run.
+    pub debug_hook_sites: Option<std::sync::Arc<[u32]>>,
     /// Number of threads used to compile a module's functions.
     pub parallelism: usize,
 }
@@ -40,6 +47,7 @@ impl Default for CompileOptions {
         CompileOptions {
             debug_info: false,
             debug_hooks: false,
+            debug_hook_sites: None,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -264,7 +272,7 @@ impl Compiler {
         let mut env = FuncEnv::new(self.isa(), info, offsets, sig_ids);
         env.set_function(index);
         if self.options.debug_hooks {
-            env.enable_debug_hooks(&input.body)
+            env.enable_debug_hooks(&input.body, self.options.debug_hook_sites.clone())
                 .map_err(cranelift_wasm::WasmError::from)?;
         }
         translator.translate_body(&mut input.validator, input.body, &mut ctx.func, &mut env)?;

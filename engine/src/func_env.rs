@@ -98,6 +98,11 @@ struct DebugHooks {
     offsets: Vec<u32>,
     /// Index of the next operator.
     next: usize,
+    /// Module offsets that get a hook (sorted); `None`: all.
+    sites: Option<std::sync::Arc<[u32]>>,
+    /// The next operator gets a hook whatever `sites` says: it heads a
+    /// loop or follows a call.
+    force_next: bool,
     /// Per local: whether it holds a reference (never written back).
     local_is_ref: Vec<bool>,
     /// Per local: its Cranelift type (set at function entry).
@@ -148,6 +153,7 @@ impl<'a> FuncEnv<'a> {
     pub fn enable_debug_hooks(
         &mut self,
         body: &wasmparser::FunctionBody,
+        sites: Option<std::sync::Arc<[u32]>>,
     ) -> Result<(), wasmparser::BinaryReaderError> {
         let func_type = self.func_type.expect("set_function comes first");
         let mut local_is_ref: Vec<bool> = self.module.types[func_type.index()]
@@ -168,6 +174,9 @@ impl<'a> FuncEnv<'a> {
         self.debug = Some(DebugHooks {
             offsets,
             next: 0,
+            sites,
+            // The function's first instruction.
+            force_next: true,
             local_is_ref,
             local_types: Vec::new(),
             limits: None,
@@ -198,6 +207,14 @@ impl<'a> FuncEnv<'a> {
         };
         let offset = debug.offsets.get(debug.next).copied().unwrap_or(u32::MAX);
         debug.next += 1;
+        let site = std::mem::take(&mut debug.force_next)
+            || debug
+                .sites
+                .as_ref()
+                .is_none_or(|s| s.binary_search(&offset).is_ok());
+        if !site {
+            return;
+        }
         let (Some(limits), Some(slot), true) = (debug.limits, debug.slot, state.reachable()) else {
             return;
         };
@@ -724,11 +741,18 @@ impl FuncEnvironment for FuncEnv<'_> {
 
     fn before_translate_operator(
         &mut self,
-        _op: &wasmparser::Operator,
+        op: &wasmparser::Operator,
         builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
         self.emit_debug_hook(builder, state);
+        if let Some(d) = self.debug.as_mut() {
+            use wasmparser::Operator as O;
+            d.force_next = matches!(
+                op,
+                O::Loop { .. } | O::Call { .. } | O::CallIndirect { .. } | O::CallRef { .. }
+            );
+        }
         Ok(())
     }
 

@@ -32,11 +32,16 @@ pub struct RunArgs {
     /// code's DWARF with gdb/lldb (GDB JIT interface).
     #[arg(short = 'g', long = "debug-info")]
     debug_info: bool,
-    /// Compile with the instruction hooks `wasmscope dap` debugs through
-    /// (a flag check before every instruction), without stopping anywhere:
-    /// shows what debugging costs when nothing is being looked at.
+    /// Compile with the hooks `wasmscope dap` debugs through (a flag check
+    /// where each DWARF line starts, at function entries, loop heads and
+    /// call returns; before every instruction in code without DWARF),
+    /// without stopping anywhere: shows what debugging costs when nothing
+    /// is being looked at.
     #[arg(long)]
     debug_hooks: bool,
+    /// With --debug-hooks: a hook before every instruction, DWARF or not.
+    #[arg(long, requires = "debug_hooks")]
+    every_instruction: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -63,6 +68,11 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
     let mut config = Config::default();
     config.compile.debug_info = args.debug_info;
     config.compile.debug_hooks = args.debug_hooks;
+    if args.debug_hooks && !args.every_instruction {
+        let bytes = std::fs::read(&args.module)
+            .with_context(|| format!("failed to read {}", args.module.display()))?;
+        config.compile.debug_hook_sites = wasmscope_debug::session::hook_sites(&bytes);
+    }
     let engine = Engine::new(config)?;
     let module = Module::from_file(&engine, &args.module)
         .with_context(|| format!("failed to load {}", args.module.display()))?;
