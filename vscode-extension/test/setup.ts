@@ -1,0 +1,4 @@
+// Every test gets the `vscode` double in __mocks__/vscode.cts.
+import { vi } from "vitest";
+
+vi.mock("vscode");
