@@ -189,7 +189,8 @@ pub struct Session {
     interrupt: DebugInterrupt,
     /// Module facts for placing breakpoints.
     dwarf_lines: Vec<(u32, SourceLocation)>,
-    functions: HashMap<String, u32>,
+    /// Each named function's first instruction, built on first use.
+    functions: std::cell::OnceCell<HashMap<String, u32>>,
     module: Module,
     /// Built on first use: a large module's listing takes a while.
     listing: std::cell::OnceCell<Option<Listing>>,
@@ -251,7 +252,12 @@ impl Session {
         let bytes = read_program(&config.program)?;
         // Hooks where DWARF lines start; everywhere without DWARF (each
         // instruction is a line of the listing) or when asked.
-        let sites = hook_sites(&bytes).filter(|_| !config.every_instruction);
+        // The line table, read once: for placing breakpoints and for the
+        // hook sites.
+        let dwarf_lines = ModuleDwarf::from_binary(&bytes)
+            .map(|d| line_starts(&d))
+            .unwrap_or_default();
+        let sites = sites_of(&dwarf_lines).filter(|_| !config.every_instruction);
         let engine = Engine::new(Config {
             compile: CompileOptions {
                 debug_hooks: true,
@@ -272,40 +278,6 @@ impl Session {
                 .ok_or_else(|| format!("the module exports no function `{name}`"))?;
             host::parse_args(name, &ty.params, &config.args)?;
         }
-        // Facts for breakpoints, read once on this thread.
-        let (dwarf_lines, functions) = {
-            let dwarf = ModuleDwarf::parse(module.binary(), module.info());
-            let lines = dwarf
-                .as_ref()
-                .map(|d| {
-                    d.line_ranges()
-                        .into_iter()
-                        .map(|r| (d.module_offset(r.start), r.location))
-                        .collect()
-                })
-                .unwrap_or_default();
-            // Each function's first instruction, by name.
-            let mut functions = HashMap::new();
-            let info = module.info();
-            let bodies = wasmscope_engine::wasmparser::Parser::new(0)
-                .parse_all(module.binary())
-                .filter_map(|p| match p {
-                    Ok(wasmscope_engine::wasmparser::Payload::CodeSectionEntry(b)) => Some(b),
-                    _ => None,
-                });
-            for (i, body) in bodies.enumerate() {
-                let index = (info.num_imported_funcs + i) as u32;
-                let first = body
-                    .get_operators_reader()
-                    .ok()
-                    .and_then(|mut r| r.read_with_offset().ok())
-                    .map(|(_, at)| at as u32);
-                if let (Some(name), Some(first)) = (info.func_name_by_index(index), first) {
-                    functions.insert(name.to_string(), first);
-                }
-            }
-            (lines, functions)
-        };
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -339,7 +311,7 @@ impl Session {
             shared,
             interrupt,
             dwarf_lines,
-            functions,
+            functions: std::cell::OnceCell::new(),
             module,
             listing: std::cell::OnceCell::new(),
             instructions: std::cell::OnceCell::new(),
@@ -365,6 +337,22 @@ impl Session {
     pub fn instructions(&self) -> &[listing::Instruction] {
         self.instructions
             .get_or_init(|| listing::instructions(self.module.binary()))
+    }
+
+    fn functions(&self) -> &HashMap<String, u32> {
+        self.functions.get_or_init(|| {
+            let mut first = HashMap::new();
+            let mut previous = None;
+            for i in self.instructions() {
+                if previous != Some(i.func) {
+                    previous = Some(i.func);
+                    if let Some(name) = self.function_name(i.func) {
+                        first.insert(name.to_string(), i.offset);
+                    }
+                }
+            }
+            first
+        })
     }
 
     /// Whether the instruction at `offset` has a debug hook (can stop).
@@ -478,7 +466,7 @@ impl Session {
                     None => none(format!("no instruction at or after listing line {line}")),
                 }
             }
-            BreakpointSpec::Function(name) => match self.functions.get(name) {
+            BreakpointSpec::Function(name) => match self.functions().get(name) {
                 Some(&o) => at(o),
                 None => none(format!("no function named `{name}`")),
             },
@@ -837,12 +825,20 @@ fn guest(
 /// `CompileOptions::debug_hook_sites`): where each row of its DWARF line
 /// table starts; `None` (every instruction) without a line table.
 pub fn hook_sites(binary: &[u8]) -> Option<Arc<[u32]>> {
-    let d = ModuleDwarf::from_binary(binary)?;
-    let mut starts: Vec<u32> = d
-        .line_ranges()
+    sites_of(&line_starts(&ModuleDwarf::from_binary(binary)?))
+}
+
+/// Where each row of the line table starts: module offset and position.
+fn line_starts(d: &ModuleDwarf) -> Vec<(u32, SourceLocation)> {
+    d.line_ranges()
         .into_iter()
-        .map(|r| d.module_offset(r.start))
-        .collect();
+        .map(|r| (d.module_offset(r.start), r.location))
+        .collect()
+}
+
+/// The distinct offsets of `lines`, sorted; `None` when there are none.
+fn sites_of(lines: &[(u32, SourceLocation)]) -> Option<Arc<[u32]>> {
+    let mut starts: Vec<u32> = lines.iter().map(|l| l.0).collect();
     starts.sort_unstable();
     starts.dedup();
     (!starts.is_empty()).then(|| starts.into())

@@ -193,12 +193,11 @@ unsafe extern "C" fn drop_externref(_vmctx: *mut u8, raw: usize) {
 
 /// Called by the GC trampoline with its own frame pointer.
 pub unsafe extern "C" fn activations_gc(vmctx: *mut u8, fp: usize) {
-    // SAFETY: the RUNTIME_LIMITS slot of a live vmctx points at the store's
-    // limits, whose activations pointer is set when the store is created.
+    // SAFETY: the calling wasm function's live vmctx; its store's
+    // activations pointer is set when the store is created.
     unsafe {
-        let limits = *(vmctx.add(vmoffsets::vmctx::RUNTIME_LIMITS as usize)
-            as *const *const crate::runtime::traphandlers::VMRuntimeLimits);
-        (*(*limits).activations).collect(Some(fp));
+        let limits = crate::runtime::traphandlers::VMRuntimeLimits::of_vmctx(vmctx);
+        (*limits.activations).collect(Some(fp));
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::runtime::traphandlers::{self, RaiseReason, VMRuntimeLimits};
 use crate::trap::TrapCode;
-use crate::{vmoffsets, Trap};
+use crate::Trap;
 
 /// The paused instruction, as the hook passes it.
 pub struct RawStop {
@@ -46,11 +46,8 @@ pub unsafe extern "C" fn debug_hook(
     writable: u32,
     fp: usize,
 ) {
-    // SAFETY: the RUNTIME_LIMITS slot of a live vmctx points at its store's
-    // limits, which outlive every call into the store's instances.
-    let limits = unsafe {
-        &**(vmctx.add(vmoffsets::vmctx::RUNTIME_LIMITS as usize) as *const *const VMRuntimeLimits)
-    };
+    // SAFETY: the caller's live vmctx.
+    let limits = unsafe { VMRuntimeLimits::of_vmctx(vmctx) };
     let Some(handler) = limits.debug_handler.get() else {
         return;
     };
@@ -94,11 +91,8 @@ pub unsafe extern "C" fn debug_hook(
 pub unsafe extern "C" fn trap_stop(vmctx: *mut u8, pc: usize, fp: usize, code: usize) -> ! {
     let code = TrapCode::from_index(code).unwrap_or(TrapCode::UnreachableCodeReached);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: as in `debug_hook`.
-        let limits = unsafe {
-            &**(vmctx.add(vmoffsets::vmctx::RUNTIME_LIMITS as usize)
-                as *const *const VMRuntimeLimits)
-        };
+        // SAFETY: the faulting frame's live vmctx.
+        let limits = unsafe { VMRuntimeLimits::of_vmctx(vmctx) };
         let handler = limits.debug_handler.get()?;
         let info = crate::trap::frame_info(pc, false)?;
         let (delta, num_locals) = crate::trap::debug_locals_of(pc)?;

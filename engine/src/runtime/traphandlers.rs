@@ -93,6 +93,22 @@ pub struct VMRuntimeLimits {
     pub trap_stops: std::sync::atomic::AtomicBool,
 }
 
+impl VMRuntimeLimits {
+    /// The limits of the store a vmctx belongs to.
+    ///
+    /// # Safety
+    /// `vmctx` is a live instance's vmctx: its RUNTIME_LIMITS slot points at
+    /// its store's limits, which outlive every call into the store's
+    /// instances (and so the returned reference's use).
+    pub unsafe fn of_vmctx<'a>(vmctx: *mut u8) -> &'a VMRuntimeLimits {
+        // SAFETY: per the contract.
+        unsafe {
+            &**(vmctx.add(crate::vmoffsets::vmctx::RUNTIME_LIMITS as usize)
+                as *const *const VMRuntimeLimits)
+        }
+    }
+}
+
 /// Runs `f` (which calls into wasm) and reports how it ended.
 ///
 /// The outermost call sets the stack limit `max_wasm_stack` bytes below the
@@ -261,12 +277,8 @@ unsafe fn redirect_to_trap_stop(ctx: *mut c_void, code: TrapCode, pc: usize, fp:
     // slots at entry (`FuncEnv::before_translate_function`), and the only
     // trap before that store is the prologue's stack check, excluded above.
     let vmctx = unsafe { *((home + 16 * num_locals as usize) as *const *mut u8) };
-    // SAFETY: the RUNTIME_LIMITS slot of a live vmctx points at its store's
-    // limits.
-    let limits = unsafe {
-        &**(vmctx.add(crate::vmoffsets::vmctx::RUNTIME_LIMITS as usize)
-            as *const *const VMRuntimeLimits)
-    };
+    // SAFETY: the vmctx of the live faulting frame.
+    let limits = unsafe { VMRuntimeLimits::of_vmctx(vmctx) };
     if !limits.trap_stops.load(std::sync::atomic::Ordering::SeqCst)
         || limits.debug_handler.get().is_none()
     {
@@ -349,18 +361,10 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
             if unsafe { redirect_to_trap_stop(ctx, code, pc, fp) } {
                 return;
             }
-            // SAFETY: `state` is this thread's live CallState; the handler
-            // interrupted JIT code, which holds no reference to it.
-            unsafe {
-                let state = &*state;
-                let raw = &mut *state.raw.get();
-                raw.pcs[0] = pc;
-                raw.len = 1;
-                raw.first_is_fault = true;
-                walk(raw, fp);
-                *state.pending.get() = Pending::Signal(code);
-                wasmscope_unwind(state.jmp_buf.get());
-            }
+            // SAFETY: this thread is inside `catch_traps` (`state` is set);
+            // the handler interrupted JIT code at `pc`/`fp`, which holds no
+            // reference to the CallState and nothing that needs dropping.
+            unsafe { raise_fault(code, pc, fp) }
         }
     }
     // Not a wasm trap: hand it to whoever handled it before us.
