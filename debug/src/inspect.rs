@@ -114,12 +114,16 @@ impl WasmNames {
     }
 }
 
+/// How a wasm local the optimized code no longer keeps is shown.
+const OPTIMIZED_OUT: &str = "<optimized out>";
+
 /// What the DWARF evaluator sees of the stop.
 struct View<'s, 'a> {
     stop: &'s DebugStop<'a, WasiCtx>,
     /// The frame expressions are evaluated in.
     frame: usize,
-    locals: Vec<u64>,
+    /// `None`: the optimized code keeps no copy of the local here.
+    locals: Vec<Option<u64>>,
     globals: Vec<u64>,
 }
 
@@ -136,7 +140,7 @@ fn bits(v: &Val) -> u64 {
 
 impl Target for View<'_, '_> {
     fn local(&self, index: u32) -> Option<u64> {
-        self.locals.get(index as usize).copied()
+        self.locals.get(index as usize).copied().flatten()
     }
     fn global(&self, index: u32) -> Option<u64> {
         self.globals.get(index as usize).copied()
@@ -208,7 +212,7 @@ impl<'d> Inspector<'d> {
                 .frame_locals(frame)
                 .unwrap_or_default()
                 .iter()
-                .map(bits)
+                .map(|v| v.as_ref().map(bits))
                 .collect(),
             globals: stop.globals().iter().map(|(_, _, v)| bits(v)).collect(),
             stop,
@@ -331,7 +335,14 @@ impl<'d> Inspector<'d> {
                     .enumerate()
                 {
                     let name = self.names.local(func, i as u32);
-                    out.push(self.wasm_view(stop, name, v));
+                    out.push(match v {
+                        Some(v) => self.wasm_view(stop, name, v),
+                        None => VarView {
+                            name,
+                            value: OPTIMIZED_OUT.into(),
+                            ..VarView::default()
+                        },
+                    });
                 }
             }
             Node::OperandStack => {
@@ -425,7 +436,9 @@ impl<'d> Inspector<'d> {
                 let ty = stop.local_types()[i as usize];
                 stop.set_local(i, to_val(ty, scalar)?)
                     .map_err(|e| e.to_string())?;
-                let v = stop.locals()[i as usize].clone();
+                let v = stop.locals()[i as usize]
+                    .clone()
+                    .ok_or_else(|| format!("`{name}` has no value here"))?;
                 Ok(self.wasm_view(stop, name.into(), &v))
             }
             Node::Globals => {
@@ -619,7 +632,10 @@ impl<'d> Inspector<'d> {
             let func = Self::frame_func(stop, view.frame);
             let locals = stop.frame_locals(view.frame).unwrap_or_default();
             if let Some(i) = (0..locals.len() as u32).find(|&i| self.names.local(func, i) == n) {
-                return Ok(EVal::Wasm(locals[i as usize].clone()));
+                return locals[i as usize]
+                    .clone()
+                    .map(EVal::Wasm)
+                    .ok_or_else(|| format!("`{n}` {OPTIMIZED_OUT}"));
             }
             let globals = stop.globals();
             if let Some(i) = (0..globals.len() as u32).find(|&i| self.names.global(i) == n) {

@@ -7,6 +7,7 @@
 //! store's id.
 
 use crate::code_memory::CodeMemory;
+use crate::compile::ValueLoc;
 use crate::compile::{
     CompileError, CompileOptions, CompiledFunction, Compiler, RelocTarget, SrcLoc, VAL_RAW_SIZE,
 };
@@ -457,6 +458,7 @@ fn register_code(
             body_offset: *b,
             stack_maps: f.stack_maps.clone(),
             debug_locals: f.debug_locals,
+            live: f.live.clone().map(Arc::new),
         })
         .collect();
     fcs.sort_by_key(|f| f.range.start);
@@ -1017,23 +1019,83 @@ impl<'a, T> DebugStop<'a, T> {
 
     fn slots(&self) -> &[u128] {
         let n = self.raw.num_locals as usize;
+        if n == 0 {
+            return &[];
+        }
         // SAFETY: the hook's contract: `slots` has this many entries and
         // lives until the hook returns, which outlives `self`.
         unsafe { std::slice::from_raw_parts(self.raw.slots, n) }
     }
 
-    /// The locals' current values.
-    pub fn locals(&self) -> Vec<Val> {
+    /// Whether the paused code is `DebugLocals::Live` code (its registers
+    /// are saved, its locals are where the optimized code keeps them).
+    fn is_live(&self) -> bool {
+        !self.raw.regs.is_null()
+    }
+
+    /// The locals' current values, parameters first. `None`: the
+    /// optimized code keeps no copy of that local's value here (only with
+    /// `DebugLocals::Live`: it is dead, or was folded into the code).
+    pub fn locals(&self) -> Vec<Option<Val>> {
+        let types = self.local_types();
+        if !self.is_live() {
+            let id = self.caller.objects.id;
+            return types
+                .into_iter()
+                .zip(self.slots())
+                .map(|(t, raw)| Val::from_raw(*raw, t, id).ok())
+                .collect();
+        }
+        // SAFETY: `regs` is the trampoline's save area, alive until the
+        // handler returns, which outlives `self`.
+        let regs = RegFile::of(unsafe { &mut *self.raw.regs });
+        self.live_locals(&types, self.raw.pc, self.raw.fp, &regs)
+    }
+
+    /// Locals of the live-debug frame at `fp` whose last completed
+    /// instruction ends at `pc`, given its registers.
+    fn live_locals(
+        &self,
+        types: &[ValType],
+        pc: usize,
+        fp: usize,
+        regs: &RegFile,
+    ) -> Vec<Option<Val>> {
         let id = self.caller.objects.id;
-        self.local_types()
-            .into_iter()
-            .zip(self.slots())
-            .filter_map(|(t, raw)| Val::from_raw(*raw, t, id).ok())
+        let Some((start, live)) = crate::trap::live_debug_of(pc - 1) else {
+            return vec![None; types.len()];
+        };
+        let off = (pc - start) as u32;
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let raw = match live.loc_of(i as u32, off)? {
+                    ValueLoc::Gpr(r) => u128::from(regs.gpr[r as usize & 15]?),
+                    ValueLoc::Vec(r) => {
+                        let [lo, hi] = regs.vec[r as usize & 15]?;
+                        u128::from(lo) | u128::from(hi) << 64
+                    }
+                    ValueLoc::Cfa(o) => {
+                        let addr = (fp + 16).checked_add_signed(o as isize)?;
+                        let mut bytes = [0u8; 16];
+                        let n = val_size(t);
+                        // SAFETY: Cranelift's value-label ranges place the
+                        // value in this live frame's spill area, `n` bytes.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(addr as *const u8, bytes.as_mut_ptr(), n)
+                        };
+                        u128::from_le_bytes(bytes)
+                    }
+                };
+                Val::from_raw(raw, t, id).ok()
+            })
             .collect()
     }
 
     /// Changes a local of a number or vector type; it takes effect when
-    /// the guest resumes.
+    /// the guest resumes. With `DebugLocals::Live`, only a local the code
+    /// keeps in a place of its own here can change.
     pub fn set_local(&mut self, index: u32, value: Val) -> Result<(), Error> {
         let types = self.local_types();
         let Some(&ty) = types.get(index as usize) else {
@@ -1061,9 +1123,61 @@ impl<'a, T> DebugStop<'a, T> {
             )));
         }
         let raw = value.to_raw(self.caller.objects.id)?;
+        if self.is_live() {
+            return self.set_live_local(index, types.len() as u32, ty, raw);
+        }
         // SAFETY: `index` < num_locals (checked against the types, whose
         // length is the function's local count); see `slots`.
         unsafe { *self.raw.slots.add(index as usize) = raw };
+        Ok(())
+    }
+
+    fn set_live_local(
+        &mut self,
+        index: u32,
+        count: u32,
+        ty: ValType,
+        raw: u128,
+    ) -> Result<(), Error> {
+        let pc = self.raw.pc;
+        let (start, live) = crate::trap::live_debug_of(pc - 1)
+            .ok_or_else(|| Error::Type("no debug facts for the paused code".into()))?;
+        let off = (pc - start) as u32;
+        let loc = live.loc_of(index, off).ok_or_else(|| {
+            Error::Type(format!(
+                "local {index} has no value here: the optimized code no longer keeps it"
+            ))
+        })?;
+        if let Some(other) = (0..count).find(|&j| j != index && live.loc_of(j, off) == Some(loc)) {
+            return Err(Error::Type(format!(
+                "local {index} shares its place with local {other} here: it cannot change alone"
+            )));
+        }
+        // SAFETY: see `locals`.
+        let regs = unsafe { &mut *self.raw.regs };
+        match loc {
+            ValueLoc::Gpr(r) => {
+                *regs.gpr(r).ok_or_else(|| {
+                    Error::Type(format!("local {index} is in the stack pointer"))
+                })? = raw as u64
+            }
+            ValueLoc::Vec(r) => {
+                if let Some(v) = regs.vec(r) {
+                    *v = [raw as u64, (raw >> 64) as u64];
+                }
+            }
+            ValueLoc::Cfa(o) => {
+                let addr = (self.raw.fp + 16)
+                    .checked_add_signed(o as isize)
+                    .ok_or_else(|| Error::Type("bad stack offset".into()))?;
+                let bytes = raw.to_le_bytes();
+                // SAFETY: as in `live_locals`: the value's spill slot in
+                // the paused frame, `val_size(ty)` bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, val_size(ty))
+                };
+            }
+        }
         Ok(())
     }
 
@@ -1164,17 +1278,30 @@ impl<'a, T> DebugStop<'a, T> {
     }
 
     /// The locals of frame `depth` (0 = the paused frame, then its callers
-    /// as `frames` lists them), read from each frame's home slot; `None`
-    /// for frames of another module or past the last wasm frame. Callers'
-    /// locals are read-only (they are reloaded only after their own hooks).
-    pub fn frame_locals(&self, depth: usize) -> Option<Vec<Val>> {
+    /// as `frames` lists them); `None` for frames of another module or past
+    /// the last wasm frame. Callers' locals are read-only: with
+    /// `DebugLocals::Mirrored` they come from each frame's home slots, with
+    /// `DebugLocals::Live` from where each frame keeps them, its registers
+    /// recovered from the callee-saved registers its callees saved.
+    pub fn frame_locals(&self, depth: usize) -> Option<Vec<Option<Val>>> {
         if depth == 0 {
             return Some(self.locals());
         }
+        let mut regs = if self.is_live() {
+            // SAFETY: see `locals`.
+            Some(RegFile::of(unsafe { &mut *self.raw.regs }))
+        } else {
+            None
+        };
         let mut fp = self.raw.fp;
+        let mut pc = self.raw.pc;
         for level in 1..=depth {
             if fp == 0 {
                 return None;
+            }
+            if let Some(regs) = regs.as_mut() {
+                let (_, live) = crate::trap::live_debug_of(pc - 1)?;
+                regs.unwind(fp, &live);
             }
             // SAFETY: as in `frames`: the wasm frame chain from the paused
             // frame, [fp] the caller's FP and [fp + 8] the return address.
@@ -1184,8 +1311,16 @@ impl<'a, T> DebugStop<'a, T> {
             }
             // SAFETY: as above.
             fp = unsafe { *(fp as *const usize) };
+            pc = ret;
             if level == depth {
-                return self.locals_at(fp, ret);
+                return match &regs {
+                    Some(regs) => {
+                        let module = crate::trap::frame_info(ret, true)?;
+                        let types = self.local_types_of(module.func_index);
+                        Some(self.live_locals(&types, ret, fp, regs))
+                    }
+                    None => self.locals_at(fp, ret),
+                };
             }
         }
         None
@@ -1193,7 +1328,7 @@ impl<'a, T> DebugStop<'a, T> {
 
     /// The locals of the wasm frame whose frame pointer is `fp` and which
     /// is running at return address `ret`.
-    fn locals_at(&self, fp: usize, ret: usize) -> Option<Vec<Val>> {
+    fn locals_at(&self, fp: usize, ret: usize) -> Option<Vec<Option<Val>>> {
         let (delta, num_locals, module) = crate::trap::debug_locals_at(ret)?;
         if !module.is_some_and(|m| Arc::ptr_eq(&m, &self.instance.info)) {
             return None;
@@ -1213,7 +1348,7 @@ impl<'a, T> DebugStop<'a, T> {
                 // home slots `delta` bytes below its frame pointer (see
                 // `compile::CompiledFunction::debug_locals`), written at
                 // entry; the frame is live (we are called from a callee).
-                .filter_map(|(i, t)| Val::from_raw(unsafe { *slots.add(i) }, t, id).ok())
+                .map(|(i, t)| Val::from_raw(unsafe { *slots.add(i) }, t, id).ok())
                 .collect(),
         )
     }
@@ -1221,6 +1356,53 @@ impl<'a, T> DebugStop<'a, T> {
     /// The store: memories, globals, tables, exports and the embedder's data.
     pub fn caller(&mut self) -> &mut Caller<'a, T> {
         &mut self.caller
+    }
+}
+
+/// A frame's registers, as far as they are known: all of them in the
+/// paused frame, the callee-saved ones in its callers.
+#[derive(Clone)]
+struct RegFile {
+    gpr: [Option<u64>; 16],
+    vec: [Option<[u64; 2]>; 16],
+}
+
+impl RegFile {
+    fn of(saved: &mut crate::runtime::debug::SavedRegs) -> Self {
+        RegFile {
+            gpr: std::array::from_fn(|i| saved.gpr(i as u8).map(|r| *r)),
+            vec: std::array::from_fn(|i| saved.vec(i as u8).map(|v| *v)),
+        }
+    }
+
+    /// From the live-debug frame at `fp` to its caller: the registers its
+    /// prologue saved are the caller's; the caller-saved ones (and every
+    /// vector register, under the System V ABI) hold nothing of the caller
+    /// at a call.
+    fn unwind(&mut self, fp: usize, live: &crate::compile::LiveDebug) {
+        let cfa = fp + 16;
+        for &(reg, off) in &live.saved_regs {
+            if let Some(addr) = cfa.checked_add_signed(off as isize) {
+                // SAFETY: the frame's prologue saved `reg` there, and the
+                // frame is live (a callee of it is paused).
+                self.gpr[reg as usize & 15] = Some(unsafe { *(addr as *const u64) });
+            }
+        }
+        for caller_saved in [0, 1, 2, 6, 7, 8, 9, 10, 11] {
+            self.gpr[caller_saved] = None;
+        }
+        self.vec = [None; 16];
+        // SAFETY: the frame's saved frame pointer.
+        self.gpr[5] = Some(unsafe { *(fp as *const u64) });
+    }
+}
+
+/// Bytes a value of type `ty` takes in a spill slot.
+fn val_size(ty: ValType) -> usize {
+    match ty {
+        ValType::I32 | ValType::F32 => 4,
+        ValType::V128 => 16,
+        _ => 8,
     }
 }
 

@@ -112,7 +112,11 @@ struct DebugHooks {
     /// The locals' home: 16 bytes per local, written at entry and by every
     /// `local.set`/`local.tee`, so the hook costs O(1) in code size however
     /// many locals and instructions the function has; then the vmctx.
+    /// With `live`, only the vmctx.
     slot: Option<ir::StackSlot>,
+    /// `DebugLocals::Live`: a site is a flag check and a breakpoint
+    /// instruction; locals stay where the optimized code keeps them.
+    live: bool,
 }
 
 /// Functions with more locals than this have read-only locals under the
@@ -154,6 +158,7 @@ impl<'a> FuncEnv<'a> {
         &mut self,
         body: &wasmparser::FunctionBody,
         sites: Option<std::sync::Arc<[u32]>>,
+        live: bool,
     ) -> Result<(), wasmparser::BinaryReaderError> {
         let func_type = self.func_type.expect("set_function comes first");
         let mut local_is_ref: Vec<bool> = self.module.types[func_type.index()]
@@ -181,6 +186,7 @@ impl<'a> FuncEnv<'a> {
             local_types: Vec::new(),
             limits: None,
             slot: None,
+            live,
         });
         Ok(())
     }
@@ -189,7 +195,14 @@ impl<'a> FuncEnv<'a> {
     /// with debug hooks.
     pub fn debug_slot(&self) -> Option<(ir::StackSlot, u32)> {
         let d = self.debug.as_ref()?;
-        Some((d.slot?, d.local_is_ref.len() as u32))
+        Some((
+            d.slot?,
+            if d.live {
+                0
+            } else {
+                d.local_is_ref.len() as u32
+            },
+        ))
     }
 
     /// Before each reachable instruction: if the store's debug flag is set,
@@ -218,6 +231,39 @@ impl<'a> FuncEnv<'a> {
         let (Some(limits), Some(slot), true) = (debug.limits, debug.slot, state.reachable()) else {
             return;
         };
+        if debug.live {
+            // An atomic load: never merged with another site's load nor
+            // hoisted out of a loop (a plain load in a loop with no store
+            // would be, and a paused loop would spin on a stale flag).
+            let addr = builder
+                .ins()
+                .iadd_imm(limits, i64::from(vmoffsets::limits::DEBUG_FLAGS));
+            let flag = builder
+                .ins()
+                .atomic_load(types::I32, MemFlags::trusted(), addr);
+            // The breakpoint's signal enters the debugger with every
+            // register saved (`traphandlers::enter_debugger_at_site`);
+            // nothing here is a call, so no value is spilled for it.
+            // The breakpoint stays in line (not a cold block): value-label
+            // ranges cover code in its lowered order, and a block moved to
+            // the function's end would fall outside every range.
+            let stop = builder.create_block();
+            let cont = builder.create_block();
+            builder.ins().brif(flag, stop, &[], cont, &[]);
+            builder.switch_to_block(stop);
+            builder.seal_block(stop);
+            builder.ins().debugtrap();
+            builder.ins().jump(cont, &[]);
+            builder.switch_to_block(cont);
+            builder.seal_block(cont);
+            return;
+        }
+        let flag = builder.ins().load(
+            types::I32,
+            MemFlags::trusted(),
+            limits,
+            vmoffsets::limits::DEBUG_FLAGS as i32,
+        );
         let writable = debug.local_types.len() <= WRITABLE_LOCALS_MAX;
         let local_types = if writable {
             debug.local_types.clone()
@@ -226,12 +272,6 @@ impl<'a> FuncEnv<'a> {
         };
         let local_is_ref = debug.local_is_ref.clone();
         let num_locals = debug.local_is_ref.len();
-        let flag = builder.ins().load(
-            types::I32,
-            MemFlags::trusted(),
-            limits,
-            vmoffsets::limits::DEBUG_FLAGS as i32,
-        );
         let cold = builder.create_block();
         let cont = builder.create_block();
         builder.set_cold_block(cold);
@@ -270,7 +310,7 @@ impl<'a> FuncEnv<'a> {
         builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) {
-        let Some(slot) = self.debug.as_ref().and_then(|d| d.slot) else {
+        let Some(slot) = self.debug.as_ref().filter(|d| !d.live).and_then(|d| d.slot) else {
             return;
         };
         let (wasmparser::Operator::LocalSet { local_index }
@@ -705,7 +745,19 @@ impl FuncEnvironment for FuncEnv<'_> {
             flags: MemFlags::trusted(),
         });
         builder.func.stack_limit = Some(limit);
-        if let Some(num_locals) = self.debug.as_ref().map(|d| d.local_is_ref.len()) {
+        if let Some(d) = self.debug.as_ref() {
+            if d.live {
+                // cranelift-wasm labels locals at `local.set`/`local.tee`
+                // and declared locals at entry; parameters too, here.
+                let params = self.module.types[self.func_type.expect("set").index()]
+                    .params()
+                    .len();
+                for i in 0..params {
+                    let v = builder.use_var(cranelift_frontend::Variable::new(i));
+                    builder.set_val_label(v, ir::ValueLabel::from_u32(i as u32));
+                }
+            }
+            let num_locals = if d.live { 0 } else { d.local_is_ref.len() };
             let ptr = self.ptr();
             let gv = self.vmctx_load_gv(builder.func, vmoffsets::vmctx::RUNTIME_LIMITS);
             let limits = builder.ins().global_value(ptr, gv);

@@ -24,7 +24,7 @@ pub use api::{
     FuncType, FunctionDebugInfo, Global, Instance, Linker, Memory, Module, Store, Table, TypedFunc,
     Val, ValType, WasmParams, WasmResults, WasmTy,
 };
-pub use compile::{CompileError, CompileOptions, SrcLoc};
+pub use compile::{CompileError, CompileOptions, DebugLocals, SrcLoc};
 pub use module_env::{supported_features, ModuleInfo};
 pub use trap::{FrameInfo, Trap, TrapCode, TrapReason};
 pub use wasmparser;

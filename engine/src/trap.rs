@@ -217,6 +217,8 @@ pub(crate) struct FuncCode {
     pub stack_maps: Vec<(u32, Vec<u32>)>,
     /// Debug-hook code: (FP minus the locals' home slot, local count).
     pub debug_locals: Option<(u32, u32)>,
+    /// `DebugLocals::Live` code: its sites and where its locals are.
+    pub live: Option<Arc<crate::compile::LiveDebug>>,
 }
 
 /// One registered code region.
@@ -309,6 +311,34 @@ pub(crate) fn debug_locals_at(ret: usize) -> Option<(u32, u32, Option<Arc<Module
 /// count). Called from the signal handler: allocates nothing.
 pub(crate) fn debug_locals_of(pc: usize) -> Option<(u32, u32)> {
     with_code(pc, |info| info.func_at(pc)?.debug_locals)
+}
+
+/// For a PC in `DebugLocals::Live` code: the function's start address and
+/// its debug facts.
+pub(crate) fn live_debug_of(pc: usize) -> Option<(usize, Arc<crate::compile::LiveDebug>)> {
+    with_code(pc, |info| {
+        let func = info.func_at(pc)?;
+        Some((func.range.start, func.live.clone()?))
+    })
+}
+
+/// Where the locals of live debug code that trapped at `pc` are looked
+/// up: past the jump to an out-of-line trap, else `pc` itself.
+pub(crate) fn trap_lookup_pc(pc: usize) -> usize {
+    with_code(pc, |info| {
+        let func = info.func_at(pc)?;
+        let off = (pc - func.range.start) as u32;
+        let jumps = &func.live.as_ref()?.trap_jumps;
+        let i = jumps.binary_search_by_key(&off, |j| j.0).ok()?;
+        Some(func.range.start + jumps[i].1 as usize)
+    })
+    .unwrap_or(pc)
+}
+
+/// Whether `pc` lies in `DebugLocals::Live` code. Called from the signal
+/// handler: allocates nothing.
+pub(crate) fn is_live_debug(pc: usize) -> bool {
+    with_code(pc, |info| info.func_at(pc)?.live.as_ref().map(|_| ())).is_some()
 }
 
 /// Symbolizes a native PC. `is_return_address` moves the lookup back into

@@ -42,6 +42,11 @@ pub struct RunArgs {
     /// With --debug-hooks: a hook before every instruction, DWARF or not.
     #[arg(long, requires = "debug_hooks")]
     every_instruction: bool,
+    /// With --debug-hooks: keep no copy of the locals for the debugger; a
+    /// stop reads each where the optimized code has it (x86_64). Faster;
+    /// a dead local reads as unavailable.
+    #[arg(long, requires = "debug_hooks")]
+    live_locals: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -68,6 +73,9 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
     let mut config = Config::default();
     config.compile.debug_info = args.debug_info;
     config.compile.debug_hooks = args.debug_hooks;
+    if args.live_locals {
+        config.compile.debug_locals = wasmscope_engine::DebugLocals::Live;
+    }
     if args.debug_hooks && !args.every_instruction {
         let bytes = std::fs::read(&args.module)
             .with_context(|| format!("failed to read {}", args.module.display()))?;

@@ -284,12 +284,86 @@ unsafe fn redirect_to_trap_stop(ctx: *mut c_void, code: TrapCode, pc: usize, fp:
     {
         return false;
     }
+    if trap::is_live_debug(pc) {
+        // SAFETY: per the contract; live code never uses the red zone.
+        return unsafe { call_debug_trampoline(ctx, pc, 1 + code as usize) };
+    }
     let entry = crate::runtime::debug::trap_stop as *const () as usize;
     // SAFETY: per the contract; the new frame goes below the faulting
     // frame's stack pointer (past a red zone), which the JIT code no longer
     // uses once it is redirected.
     unsafe { set_call(ctx, entry, [vmctx as usize, pc, fp, code as usize]) };
     true
+}
+
+/// A `DebugLocals::Live` hook site's breakpoint at `pc` has fired (the
+/// store's debug flag is set): when the store has a debug handler, the thread goes on in
+/// `runtime::debug::debug_trampoline`, which saves every register, runs
+/// the handler and resumes at `resume`; otherwise it resumes at once.
+///
+/// # Safety
+/// `ctx` is the handler's ucontext, `pc` a hook site of live JIT code whose
+/// frame pointer is `fp`, on this thread, inside `catch_traps`.
+unsafe fn enter_debugger_at_site(ctx: *mut c_void, fp: usize, pc: usize, resume: usize) {
+    let handled = trap::debug_locals_of(pc)
+        .and_then(|(delta, _)| fp.checked_sub(delta as usize))
+        .is_some_and(|home| {
+            // SAFETY: live debug code stores its vmctx in its home slot at
+            // entry, before its first site.
+            let vmctx = unsafe { *(home as *const *mut u8) };
+            // SAFETY: the vmctx of the live frame.
+            let limits = unsafe { VMRuntimeLimits::of_vmctx(vmctx) };
+            limits.debug_handler.get().is_some()
+        });
+    // SAFETY: per the contract.
+    if !(handled && unsafe { call_debug_trampoline(ctx, resume, 0) }) {
+        // SAFETY: per the contract; `resume` follows the site's check.
+        unsafe { set_pc(ctx, resume) };
+    }
+}
+
+/// Makes the interrupted thread go on in the debug trampoline, which finds
+/// `ret` (where to resume, or the faulting PC) and `code` (0 for a hook
+/// site, 1 + `TrapCode` for a trap) on the stack: they are pushed as a
+/// call to it would push its return address, after one argument word.
+///
+/// # Safety
+/// `ctx` is the handler's ucontext, interrupting live-debug JIT code,
+/// which keeps nothing below its stack pointer.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn call_debug_trampoline(ctx: *mut c_void, ret: usize, code: usize) -> bool {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    let g = &mut uc.uc_mcontext.gregs;
+    let sp = g[libc::REG_RSP as usize] as usize - 16;
+    // SAFETY: below the interrupted stack pointer, in this thread's stack.
+    unsafe {
+        *(sp as *mut usize) = ret;
+        *((sp + 8) as *mut usize) = code;
+    }
+    g[libc::REG_RSP as usize] = sp as i64;
+    g[libc::REG_RIP as usize] = crate::runtime::debug::debug_trampoline_address() as i64;
+    true
+}
+
+/// Live debug code is compiled on x86_64 only.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+unsafe fn call_debug_trampoline(_ctx: *mut c_void, _ret: usize, _code: usize) -> bool {
+    false
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn set_pc(ctx: *mut c_void, pc: usize) {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    uc.uc_mcontext.gregs[libc::REG_RIP as usize] = pc as i64;
+}
+
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+unsafe fn set_pc(ctx: *mut c_void, pc: usize) {
+    // SAFETY: caller passes the handler's ucontext.
+    let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    uc.uc_mcontext.pc = pc as u64;
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -327,8 +401,14 @@ pub enum RaiseReason {
     Panic(Box<dyn Any + Send>),
 }
 
-const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
-static mut PREV_ACTIONS: [MaybeUninit<libc::sigaction>; 4] = [const { MaybeUninit::uninit() }; 4];
+const SIGNALS: [libc::c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGTRAP,
+];
+static mut PREV_ACTIONS: [MaybeUninit<libc::sigaction>; 5] = [const { MaybeUninit::uninit() }; 5];
 static INIT: Once = Once::new();
 
 fn init_handlers() {
@@ -355,6 +435,14 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
     if !state.is_null() {
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let (pc, fp) = unsafe { pc_and_fp(ctx) };
+        // A hook site's breakpoint (`int3`): the PC is past it. Live debug
+        // code has no other.
+        if sig == libc::SIGTRAP && cfg!(target_arch = "x86_64") && trap::is_live_debug(pc - 1) {
+            // SAFETY: the kernel's ucontext; `pc - 1` is a hook site's
+            // breakpoint in the live JIT frame at `fp`.
+            unsafe { enter_debugger_at_site(ctx, fp, pc - 1, pc) };
+            return;
+        }
         if let Some(code) = trap::trap_code_at(pc) {
             // SAFETY: the kernel's ucontext; `pc`/`fp` are the faulting JIT
             // frame's.

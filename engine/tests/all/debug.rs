@@ -5,18 +5,32 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wasmscope_engine::wasmparser::{self, Operator};
 use wasmscope_engine::{
-    CompileOptions, Config, Engine, Error, Instance, Module, Store, Trap, TrapCode, Val,
+    CompileOptions, Config, DebugLocals, Engine, Error, Instance, Module, Store, Trap, TrapCode,
+    Val,
 };
 
 fn debug_engine() -> Engine {
+    engine_with(DebugLocals::Mirrored)
+}
+
+fn engine_with(locals: DebugLocals) -> Engine {
     Engine::new(Config {
         compile: CompileOptions {
             debug_hooks: true,
+            debug_locals: locals,
             ..CompileOptions::default()
         },
         ..Config::default()
     })
     .unwrap()
+}
+
+/// Mirrored locals are all known.
+fn known(locals: Vec<Option<Val>>) -> Vec<Val> {
+    locals
+        .into_iter()
+        .map(|v| v.expect("a mirrored local"))
+        .collect()
 }
 
 const SUM: &str = r#"(module
@@ -33,7 +47,11 @@ const SUM: &str = r#"(module
   (func (export "spin") (loop $l (br $l))))"#;
 
 fn setup() -> (Store<()>, Instance) {
-    let engine = debug_engine();
+    setup_with(DebugLocals::Mirrored)
+}
+
+fn setup_with(locals: DebugLocals) -> (Store<()>, Instance) {
+    let engine = engine_with(locals);
     let module = Module::new(&engine, SUM.as_bytes()).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
@@ -67,8 +85,12 @@ fn every_instruction_stops_with_its_locals_and_frames() {
             .iter()
             .map(|f| f.func_name.clone().unwrap_or_default())
             .collect();
-        s.borrow_mut()
-            .push((stop.func_index(), stop.wasm_offset(), stop.locals(), frames));
+        s.borrow_mut().push((
+            stop.func_index(),
+            stop.wasm_offset(),
+            known(stop.locals()),
+            frames,
+        ));
         Ok(())
     });
     store.debug_interrupt().set(true);
@@ -99,7 +121,7 @@ fn the_handler_writes_locals_and_stops_the_guest() {
     let done = Rc::new(RefCell::new(false));
     let d = done.clone();
     store.set_debug_handler(move |stop| {
-        if stop.func_index() == 0 && !*d.borrow() && stop.locals()[1].unwrap_i32() == 1 {
+        if stop.func_index() == 0 && !*d.borrow() && known(stop.locals())[1].unwrap_i32() == 1 {
             stop.set_local(1, Val::I32(9)).unwrap();
             assert!(stop.set_local(1, Val::I64(9)).is_err(), "types are checked");
             *d.borrow_mut() = true;
@@ -158,7 +180,7 @@ fn functions_with_many_locals_have_read_only_locals() {
     store.set_debug_handler(move |stop| {
         let err = stop.set_local(0, Val::I32(1)).unwrap_err();
         assert!(err.to_string().contains("too many locals"), "{err}");
-        *l.borrow_mut() = stop.locals();
+        *l.borrow_mut() = known(stop.locals());
         Ok(())
     });
     store.debug_interrupt().set(true);
@@ -178,7 +200,7 @@ fn callers_locals_are_read_from_their_frames() {
     let s = seen.clone();
     store.set_debug_handler(move |stop| {
         if stop.func_index() == 1 && stop.frames().len() == 2 {
-            let caller = stop.frame_locals(1).expect("the caller's locals");
+            let caller = known(stop.frame_locals(1).expect("the caller's locals"));
             s.borrow_mut().push(caller);
             assert!(
                 stop.frame_locals(2).is_none(),
@@ -234,8 +256,8 @@ fn a_trap_stops_before_unwinding() {
             trap,
             stop.wasm_offset(),
             names,
-            stop.locals(),
-            stop.frame_locals(1),
+            known(stop.locals()),
+            stop.frame_locals(1).map(known),
         ));
         Ok(())
     });
@@ -310,4 +332,148 @@ fn offset_of(module: &Module, pick: impl Fn(&Operator) -> bool) -> u32 {
         }
     }
     panic!("no such operator");
+}
+
+// ------------------------------------------------- DebugLocals::Live
+
+/// Live code stops at every site with the registers it had, and reads a
+/// local where the optimized code keeps it: in `square`, `$x`; in `sum`
+/// (frame 1, through the registers `square` saved), `$n`, `$i` and `$acc`,
+/// all live across the call.
+#[test]
+fn live_locals_are_read_where_the_code_keeps_them() {
+    let (mut store, instance) = setup_with(DebugLocals::Live);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    store.set_debug_handler(move |stop| {
+        if stop.func_index() == 1 {
+            let frames: Vec<_> = stop.frames().iter().map(|f| f.func_index).collect();
+            s.borrow_mut()
+                .push((stop.locals(), stop.frame_locals(1), frames));
+        }
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 5);
+    let seen = seen.borrow();
+    // The first stop of each call to `square`: x = i, and sum's locals.
+    let firsts: Vec<_> = seen.iter().step_by(seen.len() / 3).cloned().collect();
+    assert_eq!(firsts.len(), 3, "{seen:?}");
+    for (i, (locals, caller, frames)) in firsts.iter().enumerate() {
+        assert_eq!(frames, &[1, 0]);
+        assert_eq!(locals, &[Some(Val::I32(i as i32))]);
+        let acc = [0, 0, 1][i];
+        assert_eq!(
+            caller.as_deref(),
+            Some(
+                &[
+                    Some(Val::I32(3)),
+                    Some(Val::I32(i as i32)),
+                    Some(Val::I32(acc))
+                ][..]
+            ),
+            "call {i}"
+        );
+    }
+}
+
+/// A live local held in a place of its own can be changed; the change is
+/// what the code goes on with.
+#[test]
+fn live_locals_can_be_written() {
+    let (mut store, instance) = setup_with(DebugLocals::Live);
+    let done = Rc::new(RefCell::new(false));
+    let d = done.clone();
+    store.set_debug_handler(move |stop| {
+        if stop.func_index() == 1 && !*d.borrow() && stop.locals()[0] == Some(Val::I32(1)) {
+            // square(1) computes 7 * 7 instead.
+            stop.set_local(0, Val::I32(7)).unwrap();
+            assert!(stop.set_local(0, Val::I64(7)).is_err(), "types are checked");
+            *d.borrow_mut() = true;
+        }
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    // 0 + 49 + 4.
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 53);
+    assert!(*done.borrow());
+    store.debug_interrupt().set(false);
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 5);
+}
+
+#[test]
+fn live_code_pauses_an_endless_loop() {
+    let (mut store, instance) = setup_with(DebugLocals::Live);
+    let interrupt = store.debug_interrupt();
+    store.set_debug_handler(|stop| {
+        assert_eq!(stop.frames()[0].func_index, 2);
+        Err(Trap::host("paused"))
+    });
+    let pauser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        interrupt.set(true);
+    });
+    let spin = instance
+        .get_typed_func::<(), (), _>(&store, "spin")
+        .unwrap();
+    let err = spin.call(&mut store, ()).unwrap_err();
+    assert!(err.to_string().contains("paused"), "{err}");
+    pauser.join().unwrap();
+    // The store goes on: hooks off, the guest runs to its end.
+    store.set_debug_handler(|_| Ok(()));
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+    assert_eq!(sum.call(&mut store, 4).unwrap(), 14);
+}
+
+/// A trap in live code stops on the faulting instruction with its live
+/// locals (`$a` is dead after the multiplication, and so is everything of
+/// the caller after the call) and the trap then goes on.
+#[test]
+fn a_trap_in_live_code_stops_with_its_live_locals() {
+    let engine = engine_with(DebugLocals::Live);
+    let module = Module::new(&engine, DIVIDE.as_bytes()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    store.set_debug_handler(move |stop| {
+        let trap = stop.trap().expect("only the trap stops");
+        let err = stop.set_local(1, Val::I32(1)).unwrap_err();
+        assert!(err.to_string().contains("trapped"), "{err}");
+        s.borrow_mut().push((
+            trap,
+            stop.wasm_offset(),
+            stop.locals(),
+            stop.frame_locals(1),
+        ));
+        Ok(())
+    });
+    store.debug_interrupt().set_trap_stops(true);
+    let run = instance
+        .get_typed_func::<i32, i32, _>(&store, "run")
+        .unwrap();
+    assert_eq!(run.call(&mut store, 2).unwrap(), 20);
+    let Err(Error::Trap(trap)) = run.call(&mut store, 0) else {
+        panic!("the division traps");
+    };
+    assert_eq!(trap.code(), Some(TrapCode::IntegerDivisionByZero), "{trap}");
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1);
+    let (code, offset, locals, caller) = &seen[0];
+    assert_eq!(*code, TrapCode::IntegerDivisionByZero);
+    assert_eq!(
+        *offset,
+        offset_of(&module, |op| matches!(op, Operator::I32DivS))
+    );
+    assert_eq!(locals, &[None, Some(Val::I32(0)), Some(Val::I32(40))]);
+    assert_eq!(caller.as_deref(), Some(&[None, None][..]));
+    assert_eq!(trap.backtrace.len(), 2);
 }
