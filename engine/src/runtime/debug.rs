@@ -226,11 +226,7 @@ unsafe extern "C" fn debug_entry(regs: *mut SavedRegs) {
         // SAFETY: as in `debug_hook`.
         Some(unsafe { (handler.call)(handler.store, &mut stop) })
     }));
-    let reason = match outcome {
-        Ok(None | Some(Ok(()))) => None,
-        Ok(Some(Err(trap))) => Some(RaiseReason::Trap(trap)),
-        Err(panic) => Some(RaiseReason::Panic(panic)),
-    };
+    let reason = raise_reason(outcome);
     // SAFETY: inside `catch_traps`; nothing of this frame needs dropping.
     unsafe {
         match (reason, trap) {
@@ -297,6 +293,17 @@ pub unsafe extern "C" fn debug_hook(
     unsafe { traphandlers::raise(reason, fp) }
 }
 
+/// What a stop's handler run (caught for panics; `None` when no handler
+/// ran) asks for: going on (`None`), or leaving the guest with its trap or
+/// panic.
+fn raise_reason(outcome: std::thread::Result<Option<Result<(), Trap>>>) -> Option<RaiseReason> {
+    match outcome {
+        Ok(None | Some(Ok(()))) => None,
+        Ok(Some(Err(trap))) => Some(RaiseReason::Trap(trap)),
+        Err(panic) => Some(RaiseReason::Panic(panic)),
+    }
+}
+
 /// Where a trap in debug-hook code goes when its store asks for trap stops
 /// (`traphandlers::redirect_to_trap_stop` makes the faulting instruction
 /// "call" this): runs the debug handler on the trapping frame, whose locals
@@ -332,11 +339,7 @@ pub unsafe extern "C" fn trap_stop(vmctx: *mut u8, pc: usize, fp: usize, code: u
         // wasm is running on this thread with no other borrow of it.
         Some(unsafe { (handler.call)(handler.store, &mut stop) })
     }));
-    let reason = match outcome {
-        Ok(None | Some(Ok(()))) => None,
-        Ok(Some(Err(trap))) => Some(RaiseReason::Trap(trap)),
-        Err(panic) => Some(RaiseReason::Panic(panic)),
-    };
+    let reason = raise_reason(outcome);
     // SAFETY: inside `catch_traps`; every value of this frame is gone.
     unsafe {
         match reason {
