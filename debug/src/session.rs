@@ -21,8 +21,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use wasmscope_engine::wasi::{self, WasiCtx};
 use wasmscope_engine::{
-    host, CompileOptions, Config, DebugInterrupt, DebugStop, Engine, Error, ExternType, Linker,
-    Module, Store, Trap, Val,
+    host, CompileOptions, Config, DebugInterrupt, DebugLocals, DebugStop, Engine, Error,
+    ExternType, Linker, Module, Store, Trap, Val,
 };
 
 /// What to run.
@@ -249,21 +249,16 @@ struct ActiveStep {
 
 impl Session {
     pub fn launch(config: LaunchConfig) -> Result<Session, String> {
-        let bytes = read_program(&config.program)?;
-        // Hooks where DWARF lines start; everywhere without DWARF (each
-        // instruction is a line of the listing) or when asked.
-        // The line table, read once: for placing breakpoints and for the
-        // hook sites.
-        let dwarf_lines = ModuleDwarf::from_binary(&bytes)
-            .map(|d| line_starts(&d))
-            .unwrap_or_default();
-        let sites = sites_of(&dwarf_lines).filter(|_| !config.every_instruction);
+        let (bytes, from_text) = read_program(&config.program)?;
+        // The DWARF, read once: the line table for placing breakpoints,
+        // and how to compile (`debug_compile_options`).
+        let dwarf = ModuleDwarf::from_binary(&bytes);
+        let dwarf_lines = dwarf.as_ref().map(line_starts).unwrap_or_default();
+        let compile = debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
+        drop(dwarf);
+        let sites = compile.debug_hook_sites.clone();
         let engine = Engine::new(Config {
-            compile: CompileOptions {
-                debug_hooks: true,
-                debug_hook_sites: sites.clone(),
-                ..CompileOptions::default()
-            },
+            compile,
             ..Config::default()
         })
         .map_err(|e| e.to_string())?;
@@ -476,11 +471,17 @@ impl Session {
                 }
                 let same_file =
                     |f: &str| f == file || Path::new(f).file_name() == Path::new(file).file_name();
-                // The nearest line at or after the one asked for that has code.
+                // The nearest line at or after the one asked for where a
+                // statement starts.
+                let is_site = |o: &u32| {
+                    self.sites
+                        .as_ref()
+                        .is_none_or(|s| s.binary_search(o).is_ok())
+                };
                 let best = self
                     .dwarf_lines
                     .iter()
-                    .filter(|(_, l)| same_file(&l.file) && l.line >= *line)
+                    .filter(|(o, l)| same_file(&l.file) && l.line >= *line && is_site(o))
                     .min_by_key(|(o, l)| (l.line, *o));
                 match best {
                     Some((o, l)) => Placed {
@@ -821,11 +822,33 @@ fn guest(
     };
 }
 
-/// Where a debug compile of `binary` puts hooks (see
-/// `CompileOptions::debug_hook_sites`): where each row of its DWARF line
-/// table starts; `None` (every instruction) without a line table.
-pub fn hook_sites(binary: &[u8]) -> Option<Arc<[u32]>> {
-    sites_of(&line_starts(&ModuleDwarf::from_binary(binary)?))
+/// How `wasmscope dap` compiles a module (`wasmscope run --debug-hooks`
+/// too), given its DWARF:
+/// - hooks where statements start (`sites_of`), or before every
+///   instruction without a line table, for a text program (each
+///   instruction is a statement of its own) or when asked;
+/// - locals: with DWARF, where the optimized code keeps them
+///   (`DebugLocals::Live`, the fast mode: source variables are found in
+///   linear memory through the frame base, which is kept); without DWARF
+///   or from text, the wasm locals are what the user reads, so each is
+///   kept exact (`DebugLocals::Mirrored`).
+pub fn debug_compile_options(
+    dwarf: Option<&ModuleDwarf>,
+    every_instruction: bool,
+    from_text: bool,
+) -> CompileOptions {
+    let source = dwarf.filter(|_| !from_text);
+    CompileOptions {
+        debug_hooks: true,
+        debug_hook_sites: source.and_then(sites_of).filter(|_| !every_instruction),
+        debug_locals: if source.is_some() {
+            DebugLocals::Live
+        } else {
+            DebugLocals::Mirrored
+        },
+        debug_keep_locals: source.map(|d| d.frame_base_locals().into()),
+        ..CompileOptions::default()
+    }
 }
 
 /// Where each row of the line table starts: module offset and position.
@@ -836,25 +859,29 @@ fn line_starts(d: &ModuleDwarf) -> Vec<(u32, SourceLocation)> {
         .collect()
 }
 
-/// The distinct offsets of `lines`, sorted; `None` when there are none.
-fn sites_of(lines: &[(u32, SourceLocation)]) -> Option<Arc<[u32]>> {
-    let mut starts: Vec<u32> = lines.iter().map(|l| l.0).collect();
-    starts.sort_unstable();
-    starts.dedup();
+/// The module offsets where statements start, sorted; `None` when there
+/// are none.
+fn sites_of(d: &ModuleDwarf) -> Option<Arc<[u32]>> {
+    let starts: Vec<u32> = d
+        .statement_starts()
+        .into_iter()
+        .map(|o| d.module_offset(o))
+        .collect();
     (!starts.is_empty()).then(|| starts.into())
 }
 
-/// Reads a `.wasm` program, or compiles a `.wat`/`.wast` one with a DWARF
-/// line table of its text, so that breakpoints by `.wat` line and stepping
+/// Reads a `.wasm` program, or compiles a `.wat`/`.wast` one (then the
+/// flag is set) with a DWARF line table of its text, so that breakpoints by `.wat` line and stepping
 /// through the text work like C source.
-fn read_program(path: &Path) -> Result<Vec<u8>, String> {
+fn read_program(path: &Path) -> Result<(Vec<u8>, bool), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.starts_with(b"\0asm") {
-        return Ok(bytes);
+        return Ok((bytes, false));
     }
     wat::Parser::new()
         .generate_dwarf(wat::GenerateDwarf::Lines)
         .parse_file(path)
+        .map(|b| (b, true))
         .map_err(|e| e.to_string())
 }
 

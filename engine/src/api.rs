@@ -1066,10 +1066,29 @@ impl<'a, T> DebugStop<'a, T> {
             return vec![None; types.len()];
         };
         let off = (pc - start) as u32;
+        // Kept locals are read from the home slot: exact at every stop.
+        let home = crate::trap::debug_locals_of(pc - 1)
+            .and_then(|(delta, _)| fp.checked_sub(delta as usize));
         types
             .iter()
             .enumerate()
             .map(|(i, &t)| {
+                if let (Some(k), Some(home)) =
+                    (live.kept.iter().position(|&l| l as usize == i), home)
+                {
+                    let mut bytes = [0u8; 16];
+                    // SAFETY: live code stores each kept local in its home
+                    // slot, 16 bytes apiece after the vmctx, at entry and at
+                    // every set (`FuncEnv::mirror_local`).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            (home + 16 * (k + 1)) as *const u8,
+                            bytes.as_mut_ptr(),
+                            val_size(t),
+                        )
+                    };
+                    return Val::from_raw(u128::from_le_bytes(bytes), t, id).ok();
+                }
                 let raw = match live.loc_of(i as u32, off)? {
                     ValueLoc::Gpr(r) => u128::from(regs.gpr[r as usize & 15]?),
                     ValueLoc::Vec(r) => {
@@ -1177,6 +1196,19 @@ impl<'a, T> DebugStop<'a, T> {
                     std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, val_size(ty))
                 };
             }
+        }
+        let home = crate::trap::debug_locals_of(pc - 1)
+            .and_then(|(delta, _)| self.raw.fp.checked_sub(delta as usize));
+        if let (Some(k), Some(home)) = (live.kept.iter().position(|&l| l == index), home) {
+            let bytes = raw.to_le_bytes();
+            // SAFETY: as in `live_locals`: the kept local's home-slot entry.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    (home + 16 * (k + 1)) as *mut u8,
+                    val_size(ty),
+                )
+            };
         }
         Ok(())
     }

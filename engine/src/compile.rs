@@ -40,6 +40,12 @@ pub struct CompileOptions {
     pub debug_hook_sites: Option<std::sync::Arc<[u32]>>,
     /// With `debug_hooks`: how a stop reads the frame's locals.
     pub debug_locals: DebugLocals,
+    /// With `DebugLocals::Live`: locals kept in the frame's home slot all
+    /// the same, as (a module offset within the function, local index),
+    /// sorted. A stop reads them even where the optimized code no longer
+    /// needs them; each `local.set` of one costs a store. Debuggers pass
+    /// each function's DWARF frame base.
+    pub debug_keep_locals: Option<std::sync::Arc<[(u32, u32)]>>,
     /// Number of threads used to compile a module's functions.
     pub parallelism: usize,
 }
@@ -51,6 +57,7 @@ impl Default for CompileOptions {
             debug_hooks: false,
             debug_hook_sites: None,
             debug_locals: DebugLocals::Mirrored,
+            debug_keep_locals: None,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -111,6 +118,13 @@ pub struct LiveDebug {
     /// Out-of-line traps: (trap offset, offset just past the jump to it),
     /// sorted; locals at such a trap are looked up past the jump.
     pub trap_jumps: Vec<(u32, u32)>,
+    /// Hook sites the same way: (the site's out-of-line trap, offset just
+    /// past the jump to it, where the site resumes), sorted.
+    pub site_jumps: Vec<(u32, u32)>,
+    /// Locals also kept in the home slot: the `k`th is at slot offset
+    /// `16 * (k + 1)` (the vmctx is at 0). See
+    /// `CompileOptions::debug_keep_locals`.
+    pub kept: Vec<u32>,
 }
 
 impl LiveDebug {
@@ -173,6 +187,9 @@ pub struct CompiledFunction {
     pub debug_locals: Option<(u32, u32)>,
     /// `DebugLocals::Live` compiles only.
     pub live: Option<LiveDebug>,
+    /// Hook sites' traps (`func_env::DEBUG_SITE_TRAP`), sorted; never in
+    /// `traps`.
+    pub site_traps: Vec<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,21 +354,84 @@ impl Compiler {
         translator: &mut FuncTranslator,
         ctx: &mut Context,
     ) -> Result<CompiledFunction, CompileError> {
+        let live = self.options.debug_hooks && self.live_locals();
+        let body = input.body.clone();
+        let f = self.compile_function_as(
+            (info, offsets, sig_ids, index),
+            &mut input.validator,
+            input.body,
+            translator,
+            ctx,
+            live,
+        )?;
+        // A site whose jump was not found could not resume: this function
+        // mirrors its locals instead (it never happened in our tests).
+        if f.live
+            .as_ref()
+            .is_none_or(|l| l.site_jumps.len() == f.site_traps.len())
+        {
+            return Ok(f);
+        }
+        let resources = input.validator.resources();
+        let func = input.validator.index();
+        let mut validator = wasmparser::FuncToValidate {
+            resources,
+            index: func,
+            ty: wasmparser::WasmModuleResources::type_index_of_function(resources, func)
+                .expect("a validated function has a type"),
+            features: crate::module_env::supported_features(),
+        }
+        .into_validator(Default::default());
+        self.compile_function_as(
+            (info, offsets, sig_ids, index),
+            &mut validator,
+            body,
+            translator,
+            ctx,
+            false,
+        )
+    }
+
+    fn compile_function_as(
+        &self,
+        (info, offsets, sig_ids, index): (&ModuleInfo, &VMOffsets, &[u32], FuncIndex),
+        validator: &mut wasmparser::FuncValidator<impl wasmparser::WasmModuleResources>,
+        body: wasmparser::FunctionBody<'_>,
+        translator: &mut FuncTranslator,
+        ctx: &mut Context,
+        live: bool,
+    ) -> Result<CompiledFunction, CompileError> {
         ctx.clear();
         ctx.func.signature = wasm_signature(self.isa(), info.func_type(index));
         ctx.func.name = UserFuncName::user(func_env::namespace::WASM_FUNC, index.as_u32());
-        let live = self.options.debug_hooks && self.live_locals();
         if self.options.debug_info || live {
             ctx.func.collect_debug_info();
         }
         let mut env = FuncEnv::new(self.isa(), info, offsets, sig_ids);
         env.set_function(index);
         if self.options.debug_hooks {
-            env.enable_debug_hooks(&input.body, self.options.debug_hook_sites.clone(), live)
+            let kept = if live {
+                let range = body.range();
+                let within = range.start.saturating_sub(5) as u32..range.end as u32;
+                let mut kept: Vec<u32> = self
+                    .options
+                    .debug_keep_locals
+                    .iter()
+                    .flat_map(|k| k.iter())
+                    .filter(|(o, _)| within.contains(o))
+                    .map(|k| k.1)
+                    .collect();
+                kept.dedup();
+                kept
+            } else {
+                Vec::new()
+            };
+            env.enable_debug_hooks(&body, self.options.debug_hook_sites.clone(), live, kept)
                 .map_err(cranelift_wasm::WasmError::from)?;
         }
-        translator.translate_body(&mut input.validator, input.body, &mut ctx.func, &mut env)?;
-        let mut f = self.finish(ctx, |name, params| match name {
+        translator.translate_body(validator, body, &mut ctx.func, &mut env)?;
+        let anchors = env.take_anchors();
+        let (mut f, code) = self.finish_with(ctx, &anchors, |name, params| match name {
             ir::ExternalName::User(r) => {
                 let n = &params.user_named_funcs()[*r];
                 (n.namespace == func_env::namespace::WASM_FUNC)
@@ -365,13 +445,16 @@ impl Compiler {
         // sized stack slots start `sized_stackslot_offsets` above its
         // bottom, so FP - slot = frame_size - slot offset on every frame
         // of this function (checked by the engine's debug tests).
-        if let (Some((slot, num_locals)), Some(code)) = (env.debug_slot(), ctx.compiled_code()) {
+        if let Some((slot, num_locals)) = env.debug_slot() {
             f.debug_locals = Some((
                 code.frame_size - code.sized_stackslot_offsets[slot],
                 num_locals,
             ));
             if live {
-                f.live = Some(live_debug(code, &f));
+                f.live = Some(LiveDebug {
+                    kept: env.kept_locals().to_vec(),
+                    ..live_debug(&code, &f)
+                });
             }
         }
         Ok(f)
@@ -388,11 +471,30 @@ impl Compiler {
         ctx: &mut Context,
         resolve: impl Fn(&ir::ExternalName, &ir::function::FunctionParameters) -> Option<RelocTarget>,
     ) -> Result<CompiledFunction, CompileError> {
+        Ok(self.finish_with(ctx, &[], resolve)?.0)
+    }
+
+    /// `finish`, settling a live debug compile's anchors between the
+    /// mid-end and lowering (see `settle_anchors`); also returns
+    /// Cranelift's output.
+    fn finish_with(
+        &self,
+        ctx: &mut Context,
+        anchors: &[(ir::Inst, u32)],
+        resolve: impl Fn(&ir::ExternalName, &ir::function::FunctionParameters) -> Option<RelocTarget>,
+    ) -> Result<(CompiledFunction, cranelift_codegen::CompiledCode), CompileError> {
         let mut ctrl = ControlPlane::default();
         let params = ctx.func.params.clone();
-        let compiled = ctx
-            .compile(self.isa(), &mut ctrl)
-            .map_err(|e| CompileError::Codegen(format!("{:?}", e.inner)))?;
+        let codegen = |e: cranelift_codegen::CodegenError| CompileError::Codegen(format!("{e:?}"));
+        // `Context::compile`, in its steps.
+        ctx.verify_if(self.isa()).map_err(codegen)?;
+        ctx.optimize(self.isa(), &mut ctrl).map_err(codegen)?;
+        settle_anchors(&mut ctx.func, anchors);
+        let compiled = self
+            .isa()
+            .compile_function(&ctx.func, &ctx.domtree, false, &mut ctrl)
+            .map_err(codegen)?
+            .apply_params(&ctx.func.params);
         let buffer = &compiled.buffer;
         let mut relocs = Vec::new();
         for r in buffer.relocs() {
@@ -415,12 +517,17 @@ impl Compiler {
                 addend: r.addend,
             });
         }
-        let mut traps: Vec<(u32, TrapCode)> = buffer
+        let (sites, traps): (Vec<_>, Vec<_>) = buffer
             .traps()
+            .iter()
+            .partition(|t| t.code == func_env::DEBUG_SITE_TRAP);
+        let mut traps: Vec<(u32, TrapCode)> = traps
             .iter()
             .map(|t| (t.offset, TrapCode::from_cranelift(t.code)))
             .collect();
         traps.sort_by_key(|t| t.0);
+        let mut site_traps: Vec<u32> = sites.iter().map(|t| t.offset).collect();
+        site_traps.sort_unstable();
         let srclocs = buffer
             .get_srclocs_sorted()
             .iter()
@@ -439,7 +546,7 @@ impl Compiler {
         let unwind = compiled
             .create_unwind_info(self.isa())
             .map_err(|e| CompileError::Codegen(e.to_string()))?;
-        Ok(CompiledFunction {
+        let f = CompiledFunction {
             code: buffer.data().to_vec(),
             relocs,
             traps,
@@ -450,7 +557,9 @@ impl Compiler {
             stack_maps,
             debug_locals: None,
             live: None,
-        })
+            site_traps,
+        };
+        Ok((f, compiled))
     }
 
     /// The host-to-wasm trampoline for functions of type `ty`:
@@ -572,6 +681,42 @@ impl Compiler {
     }
 }
 
+/// Takes a live debug compile's anchors (`FuncEnv::take_anchors`) out of
+/// the optimized function. Each held the value its local was last set to
+/// before a site, so the mid-end computed that value before the site; the
+/// local's value label goes onto the value the anchor ends up holding (the
+/// mid-end may have replaced the labelled one with an equivalent, and the
+/// label would be lost with it).
+fn settle_anchors(func: &mut ir::Function, anchors: &[(ir::Inst, u32)]) {
+    for &(inst, local) in anchors {
+        if func.layout.inst_block(inst).is_none() {
+            continue;
+        }
+        let mut v = func.dfg.resolve_aliases(func.dfg.inst_args(inst)[0]);
+        // Floats are anchored through a bitcast to an integer.
+        if let ir::ValueDef::Result(def, 0) = func.dfg.value_def(v) {
+            if func.dfg.insts[def].opcode() == ir::Opcode::Bitcast {
+                v = func.dfg.resolve_aliases(func.dfg.inst_args(def)[0]);
+            }
+        }
+        let from = func.srclocs[inst];
+        let label = ir::ValueLabel::from_u32(local);
+        let labels = func.dfg.values_labels.get_or_insert_with(Default::default);
+        match labels
+            .entry(v)
+            .or_insert_with(|| ir::ValueLabelAssignments::Starts(Vec::new()))
+        {
+            ir::ValueLabelAssignments::Starts(starts) => {
+                if !starts.iter().any(|s| s.label == label) {
+                    starts.push(ir::ValueLabelStart { from, label });
+                }
+            }
+            ir::ValueLabelAssignments::Alias { .. } => {}
+        }
+        func.layout.remove_inst(inst);
+    }
+}
+
 /// Size of one slot of a `ValRaw` array, enough for any wasm value.
 pub const VAL_RAW_SIZE: usize = 16;
 
@@ -632,34 +777,53 @@ fn live_debug(code: &cranelift_codegen::CompiledCode, f: &CompiledFunction) -> L
             _ => {}
         }
     }
+    let traps: Vec<u32> = f.traps.iter().map(|t| t.0).collect();
     LiveDebug {
         locals,
         saved_regs,
-        trap_jumps: trap_jumps(f),
+        trap_jumps: jumps_to(f, &traps),
+        site_jumps: jumps_to(f, &f.site_traps),
+        kept: Vec::new(),
     }
 }
 
-/// For each trap Cranelift placed out of line (x64 `TrapIf`: a `jcc rel32`,
-/// 0F 8x, to a `ud2` after the function's blocks, see cranelift's
-/// `one_way_jmp`): the offset just past the jump that reaches it, where
-/// the registers are as at the trap. Found by the jump's encoding; a trap
-/// that more than one such byte pattern points at (another instruction's
-/// bytes can look like a jump) is left out.
-fn trap_jumps(f: &CompiledFunction) -> Vec<(u32, u32)> {
+/// For each of `traps` that Cranelift placed out of line (x64 `TrapIf`: a
+/// `jcc rel32`, 0F 8x, to a `ud2` in an island after the blocks, see
+/// cranelift's `one_way_jmp`; each such trap has an island of its own):
+/// the offset just past the jump that reaches it, where the registers are
+/// as at the trap. Found by the jump's encoding, within code of the same
+/// wasm instruction as the trap; a trap that more than one such byte
+/// pattern points at (another instruction's bytes can look like a jump)
+/// is left out.
+fn jumps_to(f: &CompiledFunction, traps: &[u32]) -> Vec<(u32, u32)> {
     if !cfg!(target_arch = "x86_64") {
         return Vec::new();
     }
+    let wasm_offset = |off: u32| {
+        let i = f.srclocs.partition_point(|s| s.end <= off);
+        f.srclocs
+            .get(i)
+            .filter(|s| s.start <= off)
+            .map(|s| s.wasm_offset)
+    };
     let mut found: std::collections::HashMap<u32, Option<u32>> =
-        f.traps.iter().map(|t| (t.0, None)).collect();
+        traps.iter().map(|t| (*t, None)).collect();
     let mut ambiguous = Vec::new();
     for (i, w) in f.code.windows(6).enumerate() {
         if w[0] == 0x0F && w[1] & 0xF0 == 0x80 {
             let rel = i32::from_le_bytes([w[2], w[3], w[4], w[5]]);
             let target = i as i64 + 6 + i64::from(rel);
-            if let Some(slot) = u32::try_from(target).ok().and_then(|t| found.get_mut(&t)) {
-                if slot.replace(i as u32 + 6).is_some() {
-                    ambiguous.push(target as u32);
-                }
+            let Ok(target) = u32::try_from(target) else {
+                continue;
+            };
+            let Some(slot) = found.get_mut(&target) else {
+                continue;
+            };
+            if wasm_offset(i as u32) != wasm_offset(target) {
+                continue;
+            }
+            if slot.replace(i as u32 + 6).is_some() {
+                ambiguous.push(target);
             }
         }
     }

@@ -114,10 +114,22 @@ struct DebugHooks {
     /// many locals and instructions the function has; then the vmctx.
     /// With `live`, only the vmctx.
     slot: Option<ir::StackSlot>,
-    /// `DebugLocals::Live`: a site is a flag check and a breakpoint
-    /// instruction; locals stay where the optimized code keeps them.
+    /// `DebugLocals::Live`: a site is a flag check and a trap; locals
+    /// stay where the optimized code keeps them.
     live: bool,
+    /// Live: locals kept in the home slot anyway (see
+    /// `CompileOptions::debug_keep_locals`), in slot order.
+    kept: Vec<u32>,
+    /// Live: locals set since the last site.
+    set_since_site: Vec<u32>,
+    /// Live: each site's anchors (see `anchor_locals`): the anchoring
+    /// instruction and the local whose value it holds.
+    anchors: Vec<(ir::Inst, u32)>,
 }
+
+/// The trap code of a `DebugLocals::Live` hook site: never a wasm trap;
+/// the compiler lists these apart from the trap sites.
+pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
 
 /// Functions with more locals than this have read-only locals under the
 /// debugger: reloading every local after each hook would grow the code by
@@ -159,6 +171,7 @@ impl<'a> FuncEnv<'a> {
         body: &wasmparser::FunctionBody,
         sites: Option<std::sync::Arc<[u32]>>,
         live: bool,
+        kept: Vec<u32>,
     ) -> Result<(), wasmparser::BinaryReaderError> {
         let func_type = self.func_type.expect("set_function comes first");
         let mut local_is_ref: Vec<bool> = self.module.types[func_type.index()]
@@ -176,6 +189,12 @@ impl<'a> FuncEnv<'a> {
         while !ops.eof() {
             offsets.push(ops.read_with_offset()?.1 as u32);
         }
+        // Numbers only: a reference in the slot would be a root no stack
+        // map knows of.
+        let kept = kept
+            .into_iter()
+            .filter(|&l| local_is_ref.get(l as usize) == Some(&false))
+            .collect();
         self.debug = Some(DebugHooks {
             offsets,
             next: 0,
@@ -187,6 +206,9 @@ impl<'a> FuncEnv<'a> {
             limits: None,
             slot: None,
             live,
+            kept,
+            set_since_site: Vec::new(),
+            anchors: Vec::new(),
         });
         Ok(())
     }
@@ -203,6 +225,23 @@ impl<'a> FuncEnv<'a> {
                 d.local_is_ref.len() as u32
             },
         ))
+    }
+
+    /// Live: the locals kept in the home slot anyway, in slot order.
+    pub fn kept_locals(&self) -> &[u32] {
+        self.debug.as_ref().map_or(&[], |d| &d.kept)
+    }
+
+    /// Live sites' anchors: instructions that keep the value each local was
+    /// last set to computed before the site (Cranelift's mid-end would
+    /// otherwise sink it past the site, or rewrite it and drop its value
+    /// label). `compile` takes them out again before lowering, see
+    /// `compile::settle_anchors`.
+    pub fn take_anchors(&mut self) -> Vec<(ir::Inst, u32)> {
+        self.debug
+            .as_mut()
+            .map(|d| std::mem::take(&mut d.anchors))
+            .unwrap_or_default()
     }
 
     /// Before each reachable instruction: if the store's debug flag is set,
@@ -232,30 +271,36 @@ impl<'a> FuncEnv<'a> {
             return;
         };
         if debug.live {
-            // An atomic load: never merged with another site's load nor
-            // hoisted out of a loop (a plain load in a loop with no store
-            // would be, and a paused loop would spin on a stale flag).
-            let addr = builder
-                .ins()
-                .iadd_imm(limits, i64::from(vmoffsets::limits::DEBUG_FLAGS));
-            let flag = builder
-                .ins()
-                .atomic_load(types::I32, MemFlags::trusted(), addr);
-            // The breakpoint's signal enters the debugger with every
-            // register saved (`traphandlers::enter_debugger_at_site`);
-            // nothing here is a call, so no value is spilled for it.
-            // The breakpoint stays in line (not a cold block): value-label
-            // ranges cover code in its lowered order, and a block moved to
-            // the function's end would fall outside every range.
-            let stop = builder.create_block();
-            let cont = builder.create_block();
-            builder.ins().brif(flag, stop, &[], cont, &[]);
-            builder.switch_to_block(stop);
-            builder.seal_block(stop);
-            builder.ins().debugtrap();
-            builder.ins().jump(cont, &[]);
-            builder.switch_to_block(cont);
-            builder.seal_block(cont);
+            // A load and a conditional trap, nothing else: no block is
+            // split, nothing is spilled. The trap (`DEBUG_SITE_TRAP`, an
+            // out-of-line `ud2` Cranelift jumps to) enters the debugger
+            // with every register saved and resumes past the jump
+            // (`traphandlers::enter_debugger_at_site`); the locals are
+            // where the value-label ranges put them just past that jump.
+            // A trap is a memory fence to Cranelift's alias analysis, so
+            // no site's load is merged with an earlier one nor hoisted
+            // out of a loop: a paused loop sees the flag.
+            let set = std::mem::take(&mut debug.set_since_site);
+            for local in set {
+                let v = builder.use_var(cranelift_frontend::Variable::new(local as usize));
+                let ty = builder.func.dfg.value_type(v);
+                let word = match ty {
+                    types::F32 => builder.ins().bitcast(types::I32, MemFlags::new(), v),
+                    types::F64 => builder.ins().bitcast(types::I64, MemFlags::new(), v),
+                    types::I32 | types::I64 => v,
+                    _ => continue,
+                };
+                let anchor = builder.ins().set_pinned_reg(word);
+                let debug = self.debug.as_mut().expect("checked above");
+                debug.anchors.push((anchor, local));
+            }
+            let flag = builder.ins().load(
+                types::I32,
+                MemFlags::trusted(),
+                limits,
+                vmoffsets::limits::DEBUG_FLAGS as i32,
+            );
+            builder.ins().trapnz(flag, DEBUG_SITE_TRAP);
             return;
         }
         let flag = builder.ins().load(
@@ -310,6 +355,25 @@ impl<'a> FuncEnv<'a> {
         builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) {
+        if let Some(d) = self.debug.as_mut().filter(|d| d.live) {
+            if let wasmparser::Operator::LocalSet { local_index }
+            | wasmparser::Operator::LocalTee { local_index } = op
+            {
+                if !d.set_since_site.contains(local_index) {
+                    d.set_since_site.push(*local_index);
+                }
+                if let (Some(k), Some(slot), true) = (
+                    d.kept.iter().position(|l| l == local_index),
+                    d.slot,
+                    state.reachable(),
+                ) {
+                    let v =
+                        builder.use_var(cranelift_frontend::Variable::new(*local_index as usize));
+                    builder.ins().stack_store(v, slot, (16 * (k + 1)) as i32);
+                }
+            }
+            return;
+        }
         let Some(slot) = self.debug.as_ref().filter(|d| !d.live).and_then(|d| d.slot) else {
             return;
         };
@@ -758,17 +822,23 @@ impl FuncEnvironment for FuncEnv<'_> {
                 }
             }
             let num_locals = if d.live { 0 } else { d.local_is_ref.len() };
+            let kept = d.kept.clone();
             let ptr = self.ptr();
             let gv = self.vmctx_load_gv(builder.func, vmoffsets::vmctx::RUNTIME_LIMITS);
             let limits = builder.ins().global_value(ptr, gv);
             // One 16-byte entry per local, then the vmctx: a trap stop
             // finds its instance through the faulting frame (see
             // `runtime::debug::trap_stop`).
+            // Live code: the vmctx, then the kept locals.
             let slot = builder.create_sized_stack_slot(ir::StackSlotData::new(
                 ir::StackSlotKind::ExplicitSlot,
-                16 * (num_locals as u32 + 1),
+                16 * ((num_locals + kept.len()) as u32 + 1),
                 4,
             ));
+            for (k, &local) in kept.iter().enumerate() {
+                let v = builder.use_var(cranelift_frontend::Variable::new(local as usize));
+                builder.ins().stack_store(v, slot, (16 * (k + 1)) as i32);
+            }
             let mut local_types = Vec::with_capacity(num_locals);
             for i in 0..num_locals {
                 let v = builder.use_var(cranelift_frontend::Variable::new(i));

@@ -341,6 +341,19 @@ pub(crate) fn is_live_debug(pc: usize) -> bool {
     with_code(pc, |info| info.func_at(pc)?.live.as_ref().map(|_| ())).is_some()
 }
 
+/// If `pc` is a hook site's trap in `DebugLocals::Live` code: where the
+/// site resumes (just past its check). Called from the signal handler:
+/// allocates nothing.
+pub(crate) fn site_resume(pc: usize) -> Option<usize> {
+    with_code(pc, |info| {
+        let func = info.func_at(pc)?;
+        let off = (pc - func.range.start) as u32;
+        let jumps = &func.live.as_ref()?.site_jumps;
+        let i = jumps.binary_search_by_key(&off, |j| j.0).ok()?;
+        Some(func.range.start + jumps[i].1 as usize)
+    })
+}
+
 /// Symbolizes a native PC. `is_return_address` moves the lookup back into
 /// the call instruction.
 pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo> {

@@ -32,21 +32,20 @@ pub struct RunArgs {
     /// code's DWARF with gdb/lldb (GDB JIT interface).
     #[arg(short = 'g', long = "debug-info")]
     debug_info: bool,
-    /// Compile with the hooks `wasmscope dap` debugs through (a flag check
-    /// where each DWARF line starts, at function entries, loop heads and
-    /// call returns; before every instruction in code without DWARF),
-    /// without stopping anywhere: shows what debugging costs when nothing
-    /// is being looked at.
+    /// Compile as `wasmscope dap` does (a flag check where each source
+    /// statement starts, at function entries, loop heads and call returns;
+    /// before every instruction in code without DWARF), without stopping
+    /// anywhere: shows what debugging costs when nothing is being looked at.
     #[arg(long)]
     debug_hooks: bool,
     /// With --debug-hooks: a hook before every instruction, DWARF or not.
     #[arg(long, requires = "debug_hooks")]
     every_instruction: bool,
-    /// With --debug-hooks: keep no copy of the locals for the debugger; a
-    /// stop reads each where the optimized code has it (x86_64). Faster;
-    /// a dead local reads as unavailable.
+    /// With --debug-hooks: keep an exact copy of every local for the
+    /// debugger, as `wasmscope dap` does for modules without DWARF, instead
+    /// of reading locals where the optimized code keeps them.
     #[arg(long, requires = "debug_hooks")]
-    live_locals: bool,
+    mirrored_locals: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -72,14 +71,20 @@ pub fn run(args: RunArgs) -> ExitCode {
 fn execute(args: RunArgs) -> Result<ExitCode> {
     let mut config = Config::default();
     config.compile.debug_info = args.debug_info;
-    config.compile.debug_hooks = args.debug_hooks;
-    if args.live_locals {
-        config.compile.debug_locals = wasmscope_engine::DebugLocals::Live;
-    }
-    if args.debug_hooks && !args.every_instruction {
+    if args.debug_hooks {
         let bytes = std::fs::read(&args.module)
             .with_context(|| format!("failed to read {}", args.module.display()))?;
-        config.compile.debug_hook_sites = wasmscope_debug::session::hook_sites(&bytes);
+        let from_text = !bytes.starts_with(b"\0asm");
+        let dwarf = wasmscope_debug::dwarf::read::ModuleDwarf::from_binary(&bytes);
+        config.compile = wasmscope_debug::session::debug_compile_options(
+            dwarf.as_ref(),
+            args.every_instruction,
+            from_text,
+        );
+        config.compile.debug_info = args.debug_info;
+        if args.mirrored_locals {
+            config.compile.debug_locals = wasmscope_engine::DebugLocals::Mirrored;
+        }
     }
     let engine = Engine::new(config)?;
     let module = Module::from_file(&engine, &args.module)

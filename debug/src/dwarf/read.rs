@@ -136,6 +136,42 @@ impl ModuleDwarf {
         out
     }
 
+    /// Where statements start (code offsets, sorted): line-table rows
+    /// marked `is_stmt`, with a line, whose (file, line) differs from the
+    /// row before them in their sequence. A debugger stops here when it
+    /// steps by line or breaks at a line, as gdb and lldb do; rows that
+    /// only move the column or that the compiler did not mark as a
+    /// statement are left out. Malformed line programs yield what was read
+    /// before the error.
+    pub fn statement_starts(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut units = self.dwarf.units();
+        while let Ok(Some(header)) = units.next() {
+            let Ok(unit) = self.dwarf.unit(header) else {
+                continue;
+            };
+            let Some(program) = unit.line_program.clone() else {
+                continue;
+            };
+            let mut rows = program.rows();
+            let mut previous = None;
+            while let Ok(Some((_, row))) = rows.next_row() {
+                if row.end_sequence() {
+                    previous = None;
+                    continue;
+                }
+                let here = (row.file_index(), row.line());
+                if row.is_stmt() && here.1.is_some() && previous != Some(here) {
+                    out.push(row.address());
+                }
+                previous = Some(here);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Every line-table range of the module, sorted by offset.
     pub fn line_ranges(&self) -> Vec<LineRange> {
         let Ok(iter) = self.ctx.find_location_range(0, u64::MAX) else {

@@ -159,6 +159,44 @@ fn attr_u64(entry: &DebuggingInformationEntry<Reader>, at: gimli::DwAt) -> Optio
 }
 
 impl ModuleDwarf {
+    /// Each subprogram whose frame base is a wasm local: (module offset of
+    /// its code, that local). A debugger that keeps only what optimized
+    /// code keeps alive must keep these too: every `DW_OP_fbreg` variable
+    /// of the function is found through it, long after the code last
+    /// needs it.
+    pub fn frame_base_locals(&self) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for unit in self.units() {
+            let mut entries = unit.entries();
+            while let Ok(Some((_, e))) = entries.next_dfs() {
+                if e.tag() != gimli::DW_TAG_subprogram {
+                    continue;
+                }
+                let Ok(Some(AttributeValue::Exprloc(expr))) = e.attr_value(gimli::DW_AT_frame_base)
+                else {
+                    continue;
+                };
+                let Ok(Some(low)) = self.dwarf.attr_address(
+                    unit,
+                    match e.attr_value(gimli::DW_AT_low_pc) {
+                        Ok(Some(v)) => v,
+                        _ => continue,
+                    },
+                ) else {
+                    continue;
+                };
+                if let Ok(Some(Operation::WasmLocal { index })) =
+                    expr.operations(unit.encoding()).next()
+                {
+                    out.push((self.module_offset(low), index));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     fn units(&self) -> &[Unit<Reader>] {
         self.units.get_or_init(|| {
             let mut out = Vec::new();

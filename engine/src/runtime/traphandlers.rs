@@ -296,7 +296,7 @@ unsafe fn redirect_to_trap_stop(ctx: *mut c_void, code: TrapCode, pc: usize, fp:
     true
 }
 
-/// A `DebugLocals::Live` hook site's breakpoint at `pc` has fired (the
+/// A `DebugLocals::Live` hook site's trap at `pc` has fired (the
 /// store's debug flag is set): when the store has a debug handler, the thread goes on in
 /// `runtime::debug::debug_trampoline`, which saves every register, runs
 /// the handler and resumes at `resume`; otherwise it resumes at once.
@@ -401,14 +401,8 @@ pub enum RaiseReason {
     Panic(Box<dyn Any + Send>),
 }
 
-const SIGNALS: [libc::c_int; 5] = [
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGTRAP,
-];
-static mut PREV_ACTIONS: [MaybeUninit<libc::sigaction>; 5] = [const { MaybeUninit::uninit() }; 5];
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+static mut PREV_ACTIONS: [MaybeUninit<libc::sigaction>; 4] = [const { MaybeUninit::uninit() }; 4];
 static INIT: Once = Once::new();
 
 fn init_handlers() {
@@ -435,13 +429,14 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
     if !state.is_null() {
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let (pc, fp) = unsafe { pc_and_fp(ctx) };
-        // A hook site's breakpoint (`int3`): the PC is past it. Live debug
-        // code has no other.
-        if sig == libc::SIGTRAP && cfg!(target_arch = "x86_64") && trap::is_live_debug(pc - 1) {
-            // SAFETY: the kernel's ucontext; `pc - 1` is a hook site's
-            // breakpoint in the live JIT frame at `fp`.
-            unsafe { enter_debugger_at_site(ctx, fp, pc - 1, pc) };
-            return;
+        // A hook site's trap: the store's debug flag is set.
+        if sig == libc::SIGILL {
+            if let Some(resume) = trap::site_resume(pc) {
+                // SAFETY: the kernel's ucontext; `pc` is a hook site's trap
+                // in the live JIT frame at `fp`, `resume` just past its check.
+                unsafe { enter_debugger_at_site(ctx, fp, pc, resume) };
+                return;
+            }
         }
         if let Some(code) = trap::trap_code_at(pc) {
             // SAFETY: the kernel's ucontext; `pc`/`fp` are the faulting JIT
