@@ -78,14 +78,12 @@ impl Runner {
         let mut store = Store::new(engine, ());
         if engine.config().compile.debug_hooks {
             // Every instruction goes through the debugger's hook, which
-            // reads the frame and lets the guest go on; every trap (but
-            // stack overflow) stops first, reads its frames and locals, and
+            // reads the frames and locals and lets the guest go on; every
+            // trap (but stack overflow) stops first, reads them too, and
             // goes on to be the trap the test expects.
             store.set_debug_handler(|stop| {
                 std::hint::black_box(stop.frames());
-                if stop.trap().is_some() {
-                    std::hint::black_box(stop.locals());
-                }
+                std::hint::black_box(stop.locals());
                 Ok(())
             });
             store.debug_interrupt().set(true);
@@ -505,38 +503,44 @@ fn main() {
     println!("spec: {} passed, {} failed", total_pass, total_fail);
 
     // The same core files with every instruction instrumented and the
-    // debug hook taken at each one: instrumentation must not change what
-    // any program computes.
-    let debug = Engine::new(wasmscope_engine::Config {
-        compile: wasmscope_engine::CompileOptions {
-            debug_hooks: true,
+    // debug hook taken at each one, with each way of keeping locals:
+    // instrumentation must not change what any program computes.
+    for (mode, locals) in [
+        ("", wasmscope_engine::DebugLocals::Mirrored),
+        (" (live locals)", wasmscope_engine::DebugLocals::Live),
+    ] {
+        let debug = Engine::new(wasmscope_engine::Config {
+            compile: wasmscope_engine::CompileOptions {
+                debug_hooks: true,
+                debug_locals: locals,
+                ..Default::default()
+            },
             ..Default::default()
-        },
-        ..Default::default()
-    })
-    .expect("engine");
-    let (mut debug_pass, mut debug_fail) = (0, 0);
-    for (name, text) in files.iter().filter(|(n, _)| n.starts_with("wasm-v2/")) {
-        if filter.as_deref().is_some_and(|f| !name.contains(f))
-            || EXPECTED_FAIL.iter().any(|(n, _)| n == name)
-        {
-            continue;
+        })
+        .expect("engine");
+        let (mut debug_pass, mut debug_fail) = (0, 0);
+        for (name, text) in files.iter().filter(|(n, _)| n.starts_with("wasm-v2/")) {
+            if filter.as_deref().is_some_and(|f| !name.contains(f))
+                || EXPECTED_FAIL.iter().any(|(n, _)| n == name)
+            {
+                continue;
+            }
+            let r = run_file(&debug, text);
+            debug_pass += r.passed;
+            debug_fail += r.failed;
+            if r.failed > 0 {
+                bad_files.push(format!("{name} (with debug hooks{mode})"));
+                println!(
+                    "{:>16}  {name} with debug hooks{mode}: {}",
+                    "FAIL",
+                    r.first_failure.unwrap_or_default()
+                );
+            }
         }
-        let r = run_file(&debug, text);
-        debug_pass += r.passed;
-        debug_fail += r.failed;
-        if r.failed > 0 {
-            bad_files.push(format!("{name} (with debug hooks)"));
-            println!(
-                "{:>16}  {name} with debug hooks: {}",
-                "FAIL",
-                r.first_failure.unwrap_or_default()
-            );
-        }
+        println!(
+            "spec with debug hooks on every instruction{mode}: {debug_pass} passed, {debug_fail} failed"
+        );
     }
-    println!(
-        "spec with debug hooks on every instruction: {debug_pass} passed, {debug_fail} failed"
-    );
     for b in &bad_files {
         println!("failing file: {b}");
     }
