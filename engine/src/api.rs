@@ -1066,23 +1066,20 @@ impl<'a, T> DebugStop<'a, T> {
             return vec![None; types.len()];
         };
         let off = (pc - start) as u32;
-        // Kept locals are read from the home slot: exact at every stop.
-        let home = crate::trap::debug_locals_of(pc - 1)
-            .and_then(|(delta, _)| fp.checked_sub(delta as usize));
         types
             .iter()
             .enumerate()
             .map(|(i, &t)| {
-                if let (Some(k), Some(home)) =
-                    (live.kept.iter().position(|&l| l as usize == i), home)
-                {
+                // Kept locals are read from the home slot: exact at every
+                // stop.
+                if let Some(addr) = kept_local_addr(&live, i as u32, pc, fp) {
                     let mut bytes = [0u8; 16];
                     // SAFETY: live code stores each kept local in its home
-                    // slot, 16 bytes apiece after the vmctx, at entry and at
-                    // every set (`FuncEnv::mirror_local`).
+                    // slot entry at entry and at every set
+                    // (`FuncEnv::mirror_local`).
                     unsafe {
                         std::ptr::copy_nonoverlapping(
-                            (home + 16 * (k + 1)) as *const u8,
+                            addr as *const u8,
                             bytes.as_mut_ptr(),
                             val_size(t),
                         )
@@ -1197,18 +1194,10 @@ impl<'a, T> DebugStop<'a, T> {
                 };
             }
         }
-        let home = crate::trap::debug_locals_of(pc - 1)
-            .and_then(|(delta, _)| self.raw.fp.checked_sub(delta as usize));
-        if let (Some(k), Some(home)) = (live.kept.iter().position(|&l| l == index), home) {
+        if let Some(addr) = kept_local_addr(&live, index, pc, self.raw.fp) {
             let bytes = raw.to_le_bytes();
             // SAFETY: as in `live_locals`: the kept local's home-slot entry.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    bytes.as_ptr(),
-                    (home + 16 * (k + 1)) as *mut u8,
-                    val_size(ty),
-                )
-            };
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, val_size(ty)) };
         }
         Ok(())
     }
@@ -1430,6 +1419,18 @@ impl RegFile {
 }
 
 /// Bytes a value of type `ty` takes in a spill slot.
+/// The address of kept local `local` (see `LiveDebug::kept_offset`) of the
+/// live frame at `fp` paused at `pc`, if it is kept.
+fn kept_local_addr(
+    live: &crate::compile::LiveDebug,
+    local: u32,
+    pc: usize,
+    fp: usize,
+) -> Option<usize> {
+    let (delta, _) = crate::trap::debug_locals_of(pc - 1)?;
+    Some(fp.checked_sub(delta as usize)? + live.kept_offset(local)?)
+}
+
 fn val_size(ty: ValType) -> usize {
     match ty {
         ValType::I32 | ValType::F32 => 4,

@@ -120,13 +120,18 @@ pub struct LiveDebug {
     /// Hook sites the same way: (the site's out-of-line trap, offset just
     /// past the jump to it, where the site resumes), sorted.
     pub site_jumps: Vec<(u32, u32)>,
-    /// Locals also kept in the home slot: the `k`th is at slot offset
-    /// `16 * (k + 1)` (the vmctx is at 0). See
-    /// `CompileOptions::debug_keep_locals`.
+    /// Locals also kept in the home slot, in slot order (see
+    /// `kept_offset`, `CompileOptions::debug_keep_locals`).
     pub kept: Vec<u32>,
 }
 
 impl LiveDebug {
+    /// Where kept local `local` is in the home slot, if it is kept.
+    pub fn kept_offset(&self, local: u32) -> Option<usize> {
+        let k = self.kept.iter().position(|&l| l == local)?;
+        Some(func_env::kept_slot_offset(k))
+    }
+
     /// Where `local` is when the last completed instruction ends at `off`.
     pub fn loc_of(&self, local: u32, off: u32) -> Option<ValueLoc> {
         let first = self.locals.partition_point(|l| l.local < local);
@@ -450,10 +455,7 @@ impl Compiler {
                 num_locals,
             ));
             if live {
-                f.live = Some(LiveDebug {
-                    kept: env.kept_locals().to_vec(),
-                    ..live_debug(&code, &f)
-                });
+                f.live = Some(live_debug(&code, &f, env.kept_locals().to_vec()));
             }
         }
         Ok(f)
@@ -720,8 +722,13 @@ fn settle_anchors(func: &mut ir::Function, anchors: &[(ir::Inst, u32)]) {
 pub const VAL_RAW_SIZE: usize = 16;
 
 /// Collects a `DebugLocals::Live` function's local locations, saved
-/// registers and where its out-of-line traps are jumped to from.
-fn live_debug(code: &cranelift_codegen::CompiledCode, f: &CompiledFunction) -> LiveDebug {
+/// registers, where its out-of-line traps are jumped to from, and its
+/// kept locals.
+fn live_debug(
+    code: &cranelift_codegen::CompiledCode,
+    f: &CompiledFunction,
+    kept: Vec<u32>,
+) -> LiveDebug {
     use cranelift_codegen::isa::unwind::UnwindInst;
     use cranelift_codegen::LabelValueLoc;
     use cranelift_codegen::Reg;
@@ -782,7 +789,7 @@ fn live_debug(code: &cranelift_codegen::CompiledCode, f: &CompiledFunction) -> L
         saved_regs,
         trap_jumps: jumps_to(f, &traps),
         site_jumps: jumps_to(f, &f.site_traps),
-        kept: Vec::new(),
+        kept,
     }
 }
 

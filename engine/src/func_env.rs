@@ -127,6 +127,12 @@ struct DebugHooks {
     anchors: Vec<(ir::Inst, u32)>,
 }
 
+/// Offset in a live function's home slot of its `k`th kept local (the
+/// vmctx is at 0).
+pub fn kept_slot_offset(k: usize) -> usize {
+    16 * (k + 1)
+}
+
 /// The trap code of a `DebugLocals::Live` hook site: never a wasm trap;
 /// the compiler lists these apart from the trap sites.
 pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
@@ -369,12 +375,14 @@ impl<'a> FuncEnv<'a> {
                 ) {
                     let v =
                         builder.use_var(cranelift_frontend::Variable::new(*local_index as usize));
-                    builder.ins().stack_store(v, slot, (16 * (k + 1)) as i32);
+                    builder
+                        .ins()
+                        .stack_store(v, slot, kept_slot_offset(k) as i32);
                 }
             }
             return;
         }
-        let Some(slot) = self.debug.as_ref().filter(|d| !d.live).and_then(|d| d.slot) else {
+        let Some(slot) = self.debug.as_ref().and_then(|d| d.slot) else {
             return;
         };
         let (wasmparser::Operator::LocalSet { local_index }
@@ -837,7 +845,9 @@ impl FuncEnvironment for FuncEnv<'_> {
             ));
             for (k, &local) in kept.iter().enumerate() {
                 let v = builder.use_var(cranelift_frontend::Variable::new(local as usize));
-                builder.ins().stack_store(v, slot, (16 * (k + 1)) as i32);
+                builder
+                    .ins()
+                    .stack_store(v, slot, kept_slot_offset(k) as i32);
             }
             let mut local_types = Vec::with_capacity(num_locals);
             for i in 0..num_locals {

@@ -325,14 +325,23 @@ pub(crate) fn live_debug_of(pc: usize) -> Option<(usize, Arc<crate::compile::Liv
 /// Where the locals of live debug code that trapped at `pc` are looked
 /// up: past the jump to an out-of-line trap, else `pc` itself.
 pub(crate) fn trap_lookup_pc(pc: usize) -> usize {
+    past_jump(pc, |live| &live.trap_jumps).unwrap_or(pc)
+}
+
+/// For `pc`, an out-of-line trap of live debug code listed in `jumps` (one
+/// of `LiveDebug`'s jump tables): the address just past the jump to it.
+/// Allocates nothing.
+fn past_jump(
+    pc: usize,
+    jumps: impl FnOnce(&crate::compile::LiveDebug) -> &[(u32, u32)],
+) -> Option<usize> {
     with_code(pc, |info| {
         let func = info.func_at(pc)?;
         let off = (pc - func.range.start) as u32;
-        let jumps = &func.live.as_ref()?.trap_jumps;
+        let jumps = jumps(func.live.as_ref()?);
         let i = jumps.binary_search_by_key(&off, |j| j.0).ok()?;
         Some(func.range.start + jumps[i].1 as usize)
     })
-    .unwrap_or(pc)
 }
 
 /// Whether `pc` lies in `DebugLocals::Live` code. Called from the signal
@@ -345,13 +354,7 @@ pub(crate) fn is_live_debug(pc: usize) -> bool {
 /// site resumes (just past its check). Called from the signal handler:
 /// allocates nothing.
 pub(crate) fn site_resume(pc: usize) -> Option<usize> {
-    with_code(pc, |info| {
-        let func = info.func_at(pc)?;
-        let off = (pc - func.range.start) as u32;
-        let jumps = &func.live.as_ref()?.site_jumps;
-        let i = jumps.binary_search_by_key(&off, |j| j.0).ok()?;
-        Some(func.range.start + jumps[i].1 as usize)
-    })
+    past_jump(pc, |live| &live.site_jumps)
 }
 
 /// Symbolizes a native PC. `is_return_address` moves the lookup back into

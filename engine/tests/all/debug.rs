@@ -148,6 +148,12 @@ fn the_handler_writes_locals_and_stops_the_guest() {
 #[test]
 fn another_thread_pauses_an_endless_loop() {
     let (mut store, instance) = setup();
+    pause_spin_from_another_thread(&mut store, &instance);
+}
+
+/// Runs `spin` and sets the debug flag from another thread after 50 ms:
+/// the handler sees `spin` stopped and ends the call.
+fn pause_spin_from_another_thread(store: &mut Store<()>, instance: &Instance) {
     let interrupt = store.debug_interrupt();
     store.set_debug_handler(|stop| {
         assert_eq!(stop.frames()[0].func_index, 2);
@@ -158,9 +164,9 @@ fn another_thread_pauses_an_endless_loop() {
         interrupt.set(true);
     });
     let spin = instance
-        .get_typed_func::<(), (), _>(&store, "spin")
+        .get_typed_func::<(), (), _>(&*store, "spin")
         .unwrap();
-    let err = spin.call(&mut store, ()).unwrap_err();
+    let err = spin.call(&mut *store, ()).unwrap_err();
     assert!(err.to_string().contains("paused"), "{err}");
     pauser.join().unwrap();
 }
@@ -410,21 +416,7 @@ fn live_locals_can_be_written() {
 #[test]
 fn live_code_pauses_an_endless_loop() {
     let (mut store, instance) = setup_with(DebugLocals::Live);
-    let interrupt = store.debug_interrupt();
-    store.set_debug_handler(|stop| {
-        assert_eq!(stop.frames()[0].func_index, 2);
-        Err(Trap::host("paused"))
-    });
-    let pauser = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        interrupt.set(true);
-    });
-    let spin = instance
-        .get_typed_func::<(), (), _>(&store, "spin")
-        .unwrap();
-    let err = spin.call(&mut store, ()).unwrap_err();
-    assert!(err.to_string().contains("paused"), "{err}");
-    pauser.join().unwrap();
+    pause_spin_from_another_thread(&mut store, &instance);
     // The store goes on: hooks off, the guest runs to its end.
     store.set_debug_handler(|_| Ok(()));
     let sum = instance
