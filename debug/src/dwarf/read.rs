@@ -145,11 +145,7 @@ impl ModuleDwarf {
     /// before the error.
     pub fn statement_starts(&self) -> Vec<u64> {
         let mut out = Vec::new();
-        let mut units = self.dwarf.units();
-        while let Ok(Some(header)) = units.next() {
-            let Ok(unit) = self.dwarf.unit(header) else {
-                continue;
-            };
+        for unit in self.units() {
             let Some(program) = unit.line_program.clone() else {
                 continue;
             };

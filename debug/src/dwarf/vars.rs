@@ -197,7 +197,8 @@ impl ModuleDwarf {
         out
     }
 
-    fn units(&self) -> &[Unit<Reader>] {
+    /// The units, parsed once.
+    pub(crate) fn units(&self) -> &[Unit<Reader>] {
         self.units.get_or_init(|| {
             let mut out = Vec::new();
             let mut headers = self.dwarf.units();
