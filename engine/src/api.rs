@@ -484,6 +484,12 @@ pub struct FunctionDebugInfo {
     /// Value-label ranges (label = wasm local index); debug compiles only.
     pub value_labels: cranelift_codegen::ValueLabelsRanges,
     pub frame_size: u32,
+    /// Debug-hook compiles: the wasm locals this function stores in its
+    /// home slot at entry and at every `local.set`/`local.tee` (every local
+    /// under `DebugLocals::Mirrored`, the kept ones under `Live`), as
+    /// (local, offset of its 16-byte slot from the frame pointer), sorted
+    /// by local. Valid once the prologue has run.
+    pub local_slots: Vec<(u32, i32)>,
 }
 
 struct ModuleInner {
@@ -497,6 +503,9 @@ struct ModuleInner {
     /// Native entry of each defined function.
     func_starts: Vec<usize>,
     debug: Vec<FunctionDebugInfo>,
+    /// The `VMContext` of this module's most recent instance, for native
+    /// debuggers (see `Module::debug_vmctx_cell`).
+    debug_vmctx: Box<std::sync::atomic::AtomicUsize>,
 }
 
 /// A compiled module.
@@ -588,6 +597,7 @@ impl Module {
                 traps: f.traps,
                 value_labels: f.value_labels,
                 frame_size: f.frame_size,
+                local_slots: local_slots(&f.debug_locals, f.live.as_ref()),
             })
             .collect();
         Ok(Module {
@@ -600,6 +610,7 @@ impl Module {
                 func_starts: ranges.iter().map(|r| r.start).collect(),
                 _code: code,
                 debug,
+                debug_vmctx: Default::default(),
             }),
         })
     }
@@ -621,6 +632,22 @@ impl Module {
     /// Per-function facts for debuggers, one per defined function.
     pub fn functions_debug_info(&self) -> &[FunctionDebugInfo] {
         &self.inner.debug
+    }
+
+    /// The address of a word holding the `VMContext` of this module's most
+    /// recent instance (0 before the first), set before its start function
+    /// runs. Native debuggers reach wasm globals and linear memory from it
+    /// without a frame (see [`Module::vmctx_layout`]).
+    pub fn debug_vmctx_cell(&self) -> usize {
+        &*self.inner.debug_vmctx as *const std::sync::atomic::AtomicUsize as usize
+    }
+
+    /// Where a `VMContext` points at this module's memories and globals:
+    /// `vmctx + memory_ptr(i)` holds a pointer to a word holding memory
+    /// `i`'s base address; `vmctx + global_ptr(i)` holds a pointer to
+    /// global `i`'s storage (little-endian, at offset 0).
+    pub fn vmctx_layout(&self) -> &VMOffsets {
+        &self.inner.offsets
     }
 
     /// The imports, as (module, field, kind) triples.
@@ -1421,6 +1448,29 @@ impl RegFile {
 /// Bytes a value of type `ty` takes in a spill slot.
 /// The address of kept local `local` (see `LiveDebug::kept_offset`) of the
 /// live frame at `fp` paused at `pc`, if it is kept.
+/// `FunctionDebugInfo::local_slots` from the compiler's facts: the home
+/// slot sits `delta` below the frame pointer; `Mirrored` code keeps local
+/// `i` at `16 * i`, `Live` code keeps its kept locals after the vmctx.
+fn local_slots(
+    debug_locals: &Option<(u32, u32)>,
+    live: Option<&crate::compile::LiveDebug>,
+) -> Vec<(u32, i32)> {
+    let Some((delta, num_locals)) = *debug_locals else {
+        return Vec::new();
+    };
+    let base = -(delta as i32);
+    let mut out: Vec<(u32, i32)> = match live {
+        Some(live) => live
+            .kept
+            .iter()
+            .filter_map(|&l| Some((l, base + live.kept_offset(l)? as i32)))
+            .collect(),
+        None => (0..num_locals).map(|i| (i, base + 16 * i as i32)).collect(),
+    };
+    out.sort_unstable();
+    out
+}
+
 fn kept_local_addr(
     live: &crate::compile::LiveDebug,
     local: u32,
@@ -2149,6 +2199,8 @@ impl Instance {
 
         // Functions first: globals and tables may refer to them.
         let vmctx_ptr = vmctx.as_ptr();
+        m.debug_vmctx
+            .store(vmctx_ptr as usize, std::sync::atomic::Ordering::Relaxed);
         for (i, ty) in info.functions.iter().enumerate() {
             let fr = if i < info.num_imported_funcs {
                 let Extern::Func(f) = imports

@@ -70,7 +70,12 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 fn execute(args: RunArgs) -> Result<ExitCode> {
     let mut config = Config::default();
-    config.compile.debug_info = args.debug_info;
+    if args.debug_info && !args.debug_hooks {
+        let bytes = std::fs::read(&args.module)
+            .with_context(|| format!("failed to read {}", args.module.display()))?;
+        let dwarf = wasmscope_debug::dwarf::read::ModuleDwarf::from_binary(&bytes);
+        config.compile = wasmscope_debug::jit::compile_options(dwarf.as_ref());
+    }
     if args.debug_hooks {
         let bytes = std::fs::read(&args.module)
             .with_context(|| format!("failed to read {}", args.module.display()))?;

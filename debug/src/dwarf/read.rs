@@ -103,6 +103,16 @@ impl ModuleDwarf {
         u64::from(module_offset).checked_sub(self.code_section_offset)
     }
 
+    /// Like `module_offset`, but `None` for a code offset that is no code:
+    /// the linker's tombstone for a discarded function (`-1` or `-2`) and
+    /// offsets that overflow the module.
+    pub fn live_module_offset(&self, code_offset: u64) -> Option<u32> {
+        if code_offset >= 0xffff_fffe {
+            return None;
+        }
+        u32::try_from(code_offset + self.code_section_offset).ok()
+    }
+
     /// Converts a code offset (as DWARF counts) to a module offset.
     pub fn module_offset(&self, code_offset: u64) -> u32 {
         (code_offset + self.code_section_offset) as u32
@@ -161,6 +171,26 @@ impl ModuleDwarf {
                     out.push(row.address());
                 }
                 previous = Some(here);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Code offsets of the line-table rows marked `prologue_end` (where a
+    /// function's body starts, after its arguments are spilled), sorted.
+    pub fn prologue_ends(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for unit in self.units() {
+            let Some(program) = unit.line_program.clone() else {
+                continue;
+            };
+            let mut rows = program.rows();
+            while let Ok(Some((_, row))) = rows.next_row() {
+                if row.prologue_end() && !row.end_sequence() {
+                    out.push(row.address());
+                }
             }
         }
         out.sort_unstable();

@@ -185,10 +185,71 @@ impl ModuleDwarf {
                 ) else {
                     continue;
                 };
-                if let Ok(Some(Operation::WasmLocal { index })) =
-                    expr.operations(unit.encoding()).next()
-                {
-                    out.push((self.module_offset(low), index));
+                if let (Ok(Some(Operation::WasmLocal { index })), Some(low)) = (
+                    expr.operations(unit.encoding()).next(),
+                    self.live_module_offset(low),
+                ) {
+                    out.push((low, index));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Every wasm local that a location of a subprogram's variables, or
+    /// its frame base, names (`DW_OP_WASM_location 0x0`), as (module
+    /// offset of the subprogram's code, local), sorted. A native debugger
+    /// reads exactly these, so the JIT keeps them where it can find them.
+    pub fn located_locals(&self) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for unit in self.units() {
+            let mut entries = unit.entries();
+            let mut depth = 0isize;
+            // (depth, module offset) of the enclosing subprograms.
+            let mut subprograms: Vec<(isize, u32)> = Vec::new();
+            while let Ok(Some((delta, e))) = entries.next_dfs() {
+                depth += delta;
+                while subprograms.last().is_some_and(|s| s.0 >= depth) {
+                    subprograms.pop();
+                }
+                if e.tag() == gimli::DW_TAG_subprogram {
+                    let low = e
+                        .attr_value(gimli::DW_AT_low_pc)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| self.dwarf.attr_address(unit, v).ok().flatten());
+                    if let Some(low) = low.and_then(|l| self.live_module_offset(l)) {
+                        subprograms.push((depth, low));
+                    }
+                }
+                let Some(&(_, func)) = subprograms.last() else {
+                    continue;
+                };
+                for at in [gimli::DW_AT_location, gimli::DW_AT_frame_base] {
+                    let mut exprs = Vec::new();
+                    match e.attr_value(at) {
+                        Ok(Some(AttributeValue::Exprloc(x))) => exprs.push(x),
+                        Ok(Some(v)) => {
+                            if let Ok(Some(offset)) = self.dwarf.attr_locations_offset(unit, v) {
+                                if let Ok(mut list) = self.dwarf.locations(unit, offset) {
+                                    while let Ok(Some(entry)) = list.next() {
+                                        exprs.push(entry.data);
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                    for x in exprs {
+                        let mut ops = x.operations(unit.encoding());
+                        while let Ok(Some(op)) = ops.next() {
+                            if let Operation::WasmLocal { index } = op {
+                                out.push((func, index));
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -14,15 +14,13 @@
 //! described yet.
 
 use crate::dwarf::read::{LineRange, ModuleDwarf, SourceLocation};
+use crate::dwarf::transform::{self, Files, ModuleFacts, NativeModule, ENCODING};
 use crate::listing::Listing;
-use gimli::write::{
-    Address, AttributeValue, DwarfUnit, EndianVec, LineProgram, LineString, Sections,
-};
-use gimli::{Encoding, Format, LineEncoding, RunTimeEndian};
-use std::collections::HashMap;
+use gimli::write::{Address, AttributeValue, EndianVec, LineProgram, LineString, Sections};
+use gimli::{LineEncoding, RunTimeEndian};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use wasmscope_engine::Module;
+use wasmscope_engine::{FunctionDebugInfo, Module};
 
 #[repr(C)]
 struct JitCodeEntry {
@@ -128,6 +126,24 @@ fn register_image(image: Box<[u8]>, listing_path: Option<PathBuf>) -> JitRegistr
     }
 }
 
+/// How `wasmscope run -g` compiles: no optimization (stepping follows the
+/// source) and, for a module with DWARF, every wasm local that a variable
+/// location or a frame base names kept in the frame's home slot, where the
+/// image's locations read it (always current, at every instruction).
+pub fn compile_options(dwarf: Option<&ModuleDwarf>) -> wasmscope_engine::CompileOptions {
+    let mut options = wasmscope_engine::CompileOptions {
+        debug_info: true,
+        ..Default::default()
+    };
+    if let Some(dwarf) = dwarf {
+        options.debug_hooks = true;
+        options.debug_hook_sites = Some(std::sync::Arc::from(Vec::new()));
+        options.debug_locals = wasmscope_engine::DebugLocals::Live;
+        options.debug_keep_locals = Some(dwarf.located_locals().into());
+    }
+    options
+}
+
 /// Builds and registers the debug image of `module` (compiled with debug
 /// info). `module_path` names the module in the debugger and decides where
 /// the generated listing goes.
@@ -185,52 +201,54 @@ fn build_image(
 ) -> Result<Vec<u8>, String> {
     let info = module.info();
     let funcs = module.functions_debug_info();
-    let encoding = Encoding {
-        format: Format::Dwarf32,
-        version: 4,
-        address_size: 8,
+    let layout = module.vmctx_layout();
+    let native = NativeModule {
+        funcs,
+        vmctx_cell: module.debug_vmctx_cell() as u64,
+        memory_ptr: (!info.memories.is_empty()).then(|| layout.memory_ptr(0)),
+        global_ptrs: (0..info.globals.len() as u32)
+            .map(|g| layout.global_ptr(g))
+            .collect(),
+        facts: ModuleFacts::read(module.binary()),
     };
-    let mut unit = DwarfUnit::new(encoding);
+    let mut out = gimli::write::Dwarf::new();
+    let mut units = dwarf
+        .map(|d| transform::transform(d, &native, &mut out))
+        .unwrap_or_default();
+    let prologue_ends = dwarf.map(|d| d.prologue_ends()).unwrap_or_default();
+    let rows = Rows {
+        ranges,
+        dwarf,
+        listing,
+        prologue_ends: &prologue_ends,
+    };
+    for unit in &mut units {
+        let program = &mut out.units.get_mut(unit.id).line_program;
+        for &f in &unit.funcs {
+            rows.function(program, &mut unit.files, &funcs[f]);
+        }
+    }
+
+    // Everything no DWARF unit describes: functions without DWARF (their
+    // lines are the listing's) and the engine's trampolines.
+    let owned: std::collections::HashSet<usize> =
+        units.iter().flat_map(|u| u.funcs.iter().copied()).collect();
     let name = module_path.display().to_string();
     let comp_dir = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    let mut program = LineProgram::new(
-        encoding,
+    let program = LineProgram::new(
+        ENCODING,
         LineEncoding::default(),
         LineString::String(comp_dir.clone().into_bytes()),
         LineString::String(name.clone().into_bytes()),
         None,
     );
-    let mut files: HashMap<String, gimli::write::FileId> = HashMap::new();
-    let mut file_id = |program: &mut LineProgram, path: &str| -> gimli::write::FileId {
-        if let Some(id) = files.get(path) {
-            return *id;
-        }
-        let p = Path::new(path);
-        let dir = p
-            .parent()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default();
-        let base = p
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.into());
-        let dir_id = program.add_directory(LineString::String(dir.into_bytes()));
-        let id = program.add_file(LineString::String(base.into_bytes()), dir_id, None);
-        files.insert(path.to_string(), id);
-        id
-    };
-    let glue = module.engine().trampoline_code();
-    let (low, high) = funcs
-        .iter()
-        .map(|f| f.code.clone())
-        .chain(glue.iter().map(|g| g.1.clone()))
-        .fold((usize::MAX, 0), |(lo, hi), r| {
-            (lo.min(r.start), hi.max(r.end))
-        });
-    let root = unit.unit.root();
-    let e = unit.unit.get_mut(root);
+    let id = out.units.add(gimli::write::Unit::new(ENCODING, program));
+    let mut files = Files::default();
+    let unit = out.units.get_mut(id);
+    let root = unit.root();
+    let e = unit.get_mut(root);
     e.set(
         gimli::DW_AT_producer,
         AttributeValue::String(b"wasmscope".to_vec()),
@@ -246,52 +264,23 @@ fn build_image(
     );
     e.set(
         gimli::DW_AT_low_pc,
-        AttributeValue::Address(Address::Constant(low as u64)),
-    );
-    e.set(
-        gimli::DW_AT_high_pc,
-        AttributeValue::Udata((high.saturating_sub(low)) as u64),
+        AttributeValue::Address(Address::Constant(0)),
     );
     let mut symbols = Vec::new();
-    for f in funcs {
+    let mut covered = Vec::new();
+    for (i, f) in funcs.iter().enumerate() {
         let fname = info
             .func_name_by_index(f.func_index)
             .map(str::to_string)
             .unwrap_or_else(|| format!("wasm-function[{}]", f.func_index));
         symbols.push((fname.clone(), f.code.start as u64, f.code.len() as u64));
-        program.begin_sequence(Some(Address::Constant(f.code.start as u64)));
-        let mut last: Option<(gimli::write::FileId, u32)> = None;
-        for s in &f.srclocs {
-            let loc = dwarf
-                .and_then(|d| d.code_offset(s.wasm_offset))
-                .and_then(|off| lookup(ranges, off))
-                .map(|l| (file_id(&mut program, &l.file), l.line, l.column));
-            let loc = loc.or_else(|| {
-                let (listing, path) = listing?;
-                let line = listing.line_of(s.wasm_offset)?;
-                Some((file_id(&mut program, &path.display().to_string()), line, 0))
-            });
-            let Some((file, line, column)) = loc else {
-                continue;
-            };
-            let row = program.row();
-            // The first row covers the native prologue too, so a breakpoint
-            // on the function's address has a line.
-            row.address_offset = if last.is_none() {
-                0
-            } else {
-                u64::from(s.start)
-            };
-            row.file = file;
-            row.line = u64::from(line);
-            row.column = u64::from(column);
-            row.is_statement = last != Some((file, line));
-            program.generate_row();
-            last = Some((file, line));
+        if owned.contains(&i) {
+            continue;
         }
-        program.end_sequence(f.code.len() as u64);
-        let sub = unit.unit.add(root, gimli::DW_TAG_subprogram);
-        let e = unit.unit.get_mut(sub);
+        covered.push(f.code.clone());
+        rows.function(&mut unit.line_program, &mut files, f);
+        let sub = unit.add(root, gimli::DW_TAG_subprogram);
+        let e = unit.get_mut(sub);
         e.set(
             gimli::DW_AT_name,
             AttributeValue::String(fname.into_bytes()),
@@ -309,11 +298,17 @@ fn build_image(
         let mut fb = gimli::write::Expression::new();
         fb.op_reg(gimli::X86_64::RBP);
         e.set(gimli::DW_AT_frame_base, AttributeValue::Exprloc(fb));
+        e.set(
+            gimli::DW_AT_calling_convention,
+            AttributeValue::CallingConvention(gimli::DW_CC_nocall),
+        );
     }
+    let glue = module.engine().trampoline_code();
     for (gname, range) in &glue {
         symbols.push((gname.clone(), range.start as u64, range.len() as u64));
-        let sub = unit.unit.add(root, gimli::DW_TAG_subprogram);
-        let e = unit.unit.get_mut(sub);
+        covered.push(range.clone());
+        let sub = unit.add(root, gimli::DW_TAG_subprogram);
+        let e = unit.get_mut(sub);
         e.set(
             gimli::DW_AT_name,
             AttributeValue::String(gname.clone().into_bytes()),
@@ -328,9 +323,30 @@ fn build_image(
             AttributeValue::Udata(range.len() as u64),
         );
     }
-    unit.unit.line_program = program;
+    covered.sort_by_key(|r| r.start);
+    if !covered.is_empty() {
+        let list = gimli::write::RangeList(
+            covered
+                .iter()
+                .map(|r| gimli::write::Range::StartEnd {
+                    begin: Address::Constant(r.start as u64),
+                    end: Address::Constant(r.end as u64),
+                })
+                .collect(),
+        );
+        let list = unit.ranges.add(list);
+        unit.get_mut(root)
+            .set(gimli::DW_AT_ranges, AttributeValue::RangeListRef(list));
+    }
+    let (low, high) = funcs
+        .iter()
+        .map(|f| f.code.clone())
+        .chain(glue.iter().map(|g| g.1.clone()))
+        .fold((usize::MAX, 0), |(lo, hi), r| {
+            (lo.min(r.start), hi.max(r.end))
+        });
     let mut sections = Sections::new(EndianVec::new(RunTimeEndian::Little));
-    unit.write(&mut sections)
+    out.write(&mut sections)
         .map_err(|e| format!("writing DWARF: {e}"))?;
     let mut debug = Vec::new();
     sections
@@ -343,10 +359,76 @@ fn build_image(
         .map_err(|e| format!("writing DWARF: {e}"))?;
     Ok(crate::jit::elf::write(
         low as u64,
-        (high - low) as u64,
+        high.saturating_sub(low) as u64,
         &debug,
         &symbols,
     ))
+}
+
+/// Builds line rows: each native instruction gets the source line of its
+/// wasm instruction (the module's line table, else the listing).
+struct Rows<'a> {
+    ranges: &'a [LineRange],
+    dwarf: Option<&'a ModuleDwarf>,
+    listing: Option<(&'a Listing, &'a Path)>,
+    /// Code offsets the module's line table marks `prologue_end`, sorted.
+    prologue_ends: &'a [u64],
+}
+
+impl Rows<'_> {
+    fn function(&self, program: &mut LineProgram, files: &mut Files, f: &FunctionDebugInfo) {
+        program.begin_sequence(Some(Address::Constant(f.code.start as u64)));
+        let mut last: Option<(gimli::write::FileId, u32)> = None;
+        // Where the compiler ended the wasm prologue (the argument spills):
+        // a breakpoint on the function stops at the first native code of
+        // that wasm instruction, or of the first one after it with code.
+        let code_offsets = || {
+            f.srclocs
+                .iter()
+                .filter_map(|s| self.dwarf?.code_offset(s.wasm_offset))
+        };
+        let mut prologue_end = code_offsets().min().and_then(|lo| {
+            let hi = code_offsets().max()?;
+            let i = self.prologue_ends.partition_point(|&p| p <= lo);
+            self.prologue_ends.get(i).copied().filter(|&p| p <= hi)
+        });
+        for s in &f.srclocs {
+            let code_offset = self.dwarf.and_then(|d| d.code_offset(s.wasm_offset));
+            let loc = code_offset
+                .and_then(|off| lookup(self.ranges, off))
+                .map(|l| (files.id(program, &l.file), l.line, l.column));
+            let loc = loc.or_else(|| {
+                let (listing, path) = self.listing?;
+                let line = listing.line_of(s.wasm_offset)?;
+                Some((files.id(program, &path.display().to_string()), line, 0))
+            });
+            let Some((file, line, column)) = loc else {
+                continue;
+            };
+            let row = program.row();
+            // The first row covers the native prologue too, so a breakpoint
+            // on the function's address has a line.
+            row.address_offset = if last.is_none() {
+                0
+            } else {
+                u64::from(s.start)
+            };
+            row.file = file;
+            row.line = u64::from(line);
+            row.column = u64::from(column);
+            row.is_statement = last != Some((file, line));
+            if let Some(end) = prologue_end {
+                if last.is_some() && code_offset.is_some_and(|o| o >= end) {
+                    row.prologue_end = true;
+                    row.is_statement = true;
+                    prologue_end = None;
+                }
+            }
+            program.generate_row();
+            last = Some((file, line));
+        }
+        program.end_sequence(f.code.len() as u64);
+    }
 }
 
 mod elf;

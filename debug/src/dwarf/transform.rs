@@ -1,0 +1,1081 @@
+//! The module's DWARF rewritten for the JIT code: the same units, scopes,
+//! variables and types, with native addresses and native locations, so a
+//! native debugger (gdb, lldb through the GDB JIT interface) shows C
+//! variables of wasm code as it would for native code.
+//!
+//! # Addresses
+//! A subprogram covers its whole native function. Lexical blocks, inlined
+//! subroutines and location-list entries cover the native instructions
+//! whose wasm instruction lies in their wasm ranges (the engine's
+//! native-to-wasm map), so they stay exact when Cranelift reorders code.
+//!
+//! # Locations
+//! Native debuggers read memory and registers, not wasm state. Each wasm
+//! location becomes a native one:
+//! - a wasm local: the 16-byte slot where the function keeps it for
+//!   debuggers (`FunctionDebugInfo::local_slots`: stored at entry and at
+//!   every `local.set`, so always current), at a fixed offset from the frame
+//!   pointer: `DW_OP_breg6 OFF`. A local without a slot (the compile did
+//!   not keep it) makes the variable `<optimized out>`;
+//! - a wasm global: its storage, reached from the instance's `VMContext`;
+//! - a linear-memory address (`DW_OP_addr`, `DW_OP_fbreg`, `DW_OP_deref`
+//!   of a wasm pointer): the address plus memory 0's base, read from the
+//!   `VMContext` each time (the memory never moves, but this is also right
+//!   for a memory that is not yet allocated when the image is registered).
+//!
+//!   The `VMContext` comes from a word the engine keeps per module
+//!   (`Module::debug_vmctx_cell`): the module's latest instance. Reading it
+//!   needs no frame, so globals print in any frame, even a host one.
+//! - the operand stack, entry values, registers, branches, DWARF calls:
+//!   not expressible here; the variable reads as `<optimized out>`.
+//!
+//! # Pointers
+//! A C pointer in wasm32 holds a 4-byte linear-memory address; a native
+//! debugger would dereference it as a native address. Every pointer type
+//! (and C++ reference type) is retargeted at a copy of its pointee type
+//! that carries `DW_AT_data_location` = the object's address plus the
+//! memory base. gdb reads any object of such a type at its data location,
+//! so `print *p`, `p->field`, `p->next->field` and `p[3]` show the guest's
+//! data with no setup, while `print p` shows the wasm address the program
+//! holds. gdb (13) applies a data location only to aggregates (structs,
+//! unions, classes, arrays): a qualifier or typedef on the way is dropped
+//! in the copy (`const struct s *` shows as `struct s *`), and a pointer
+//! to a scalar or to a pointer (`int *`, `char *`, `char **`) keeps its
+//! target, so gdb reports the wasm address it holds as unreadable
+//! ("Cannot access memory at address 0x114fc"): never a wrong value. Objects that already have a native address (variables) keep the
+//! original types, so `&var` and `*&var` stay native. Debuggers that ignore
+//! `DW_AT_data_location` (lldb) read the wasm address itself and report
+//! that it cannot be read, rather than a wrong value.
+//!
+//! # Robustness
+//! Unknown forms, attributes and operations are dropped (a variable
+//! without a location prints as optimized out); nothing here panics or
+//! fails the transform on malformed DWARF.
+
+use super::read::{ModuleDwarf, Reader};
+use gimli::write::{
+    self as w, Address, AttributeValue as W, Expression, FileId, LineProgram, LineString,
+    UnitEntryId, UnitId,
+};
+use gimli::{constants as c, AttributeValue, Operation, Reader as _, Unit, X86_64};
+use std::collections::HashMap;
+use std::ops::Range;
+use wasmscope_engine::wasmparser::{self, Payload, TypeRef};
+use wasmscope_engine::FunctionDebugInfo;
+
+/// The compiled module, as the transform needs it.
+pub struct NativeModule<'a> {
+    /// Defined functions, in index order.
+    pub funcs: &'a [FunctionDebugInfo],
+    /// Address of the word holding the latest instance's `VMContext`.
+    pub vmctx_cell: u64,
+    /// `VMContext` offset of memory 0's definition pointer, if any.
+    pub memory_ptr: Option<u32>,
+    /// `VMContext` offset of each global's storage pointer.
+    pub global_ptrs: Vec<u32>,
+    /// Facts read from the binary.
+    pub facts: ModuleFacts,
+}
+
+/// What the transform reads from the binary itself.
+#[derive(Default)]
+pub struct ModuleFacts {
+    /// Each defined function's body as module offsets, in index order.
+    pub bodies: Vec<Range<u32>>,
+    /// Byte size of each defined function's locals (parameters first).
+    pub local_sizes: Vec<Vec<u8>>,
+    /// Byte size of each global's value (imported first).
+    pub global_sizes: Vec<u8>,
+}
+
+impl ModuleFacts {
+    /// Reads a valid module's function bodies, locals and globals.
+    pub fn read(binary: &[u8]) -> ModuleFacts {
+        fn size(t: wasmparser::ValType) -> u8 {
+            match t {
+                wasmparser::ValType::I32 | wasmparser::ValType::F32 => 4,
+                wasmparser::ValType::V128 => 16,
+                _ => 8,
+            }
+        }
+        let mut facts = ModuleFacts::default();
+        let mut types: Vec<Vec<u8>> = Vec::new();
+        let mut func_types: Vec<u32> = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(binary) {
+            let Ok(payload) = payload else { break };
+            match payload {
+                Payload::TypeSection(s) => {
+                    for t in s.into_iter_err_on_gc_types() {
+                        let params = t
+                            .map(|t| t.params().iter().map(|&p| size(p)).collect())
+                            .unwrap_or_default();
+                        types.push(params);
+                    }
+                }
+                Payload::ImportSection(s) => {
+                    for i in s.into_iter().flatten() {
+                        if let TypeRef::Global(g) = i.ty {
+                            facts.global_sizes.push(size(g.content_type));
+                        }
+                    }
+                }
+                Payload::FunctionSection(s) => func_types.extend(s.into_iter().flatten()),
+                Payload::GlobalSection(s) => {
+                    for g in s.into_iter().flatten() {
+                        facts.global_sizes.push(size(g.ty.content_type));
+                    }
+                }
+                Payload::CodeSectionEntry(body) => {
+                    let i = facts.bodies.len();
+                    let range = body.range();
+                    facts.bodies.push(range.start as u32..range.end as u32);
+                    let mut locals = func_types
+                        .get(i)
+                        .and_then(|&t| types.get(t as usize))
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Ok(reader) = body.get_locals_reader() {
+                        for (n, t) in reader.into_iter().flatten() {
+                            locals.extend(std::iter::repeat(size(t)).take(n as usize));
+                        }
+                    }
+                    facts.local_sizes.push(locals);
+                }
+                _ => {}
+            }
+        }
+        facts
+    }
+}
+
+impl NativeModule<'_> {
+    /// The defined function (index into `funcs`) whose body contains a
+    /// module offset; DWARF's `DW_AT_low_pc` of a function points at its
+    /// body's local declarations, a few bytes before the first
+    /// instruction.
+    pub fn function_at(&self, module_offset: u32) -> Option<usize> {
+        let bodies = &self.facts.bodies;
+        let i = bodies.partition_point(|b| b.end <= module_offset);
+        let b = bodies.get(i)?;
+        (b.start.saturating_sub(5) <= module_offset && i < self.funcs.len()).then_some(i)
+    }
+
+    /// The native ranges of function `f` whose wasm instruction lies in
+    /// `wasm` (module offsets), merged and in address order.
+    fn native_ranges(&self, f: usize, wasm: &Range<u32>) -> Vec<Range<u64>> {
+        let func = &self.funcs[f];
+        let base = func.code.start as u64;
+        let mut out: Vec<Range<u64>> = Vec::new();
+        for s in &func.srclocs {
+            if !wasm.contains(&s.wasm_offset) || s.start >= s.end {
+                continue;
+            }
+            let r = base + u64::from(s.start)..base + u64::from(s.end);
+            match out.last_mut() {
+                Some(last) if last.end == r.start => last.end = r.end,
+                _ => out.push(r),
+            }
+        }
+        out
+    }
+
+    /// Pushes the `VMContext` of the module's latest instance.
+    fn vmctx(&self, e: &mut Expression) {
+        e.op_constu(self.vmctx_cell);
+        e.op_deref();
+    }
+
+    /// Pushes memory 0's base address.
+    fn memory_base(&self, e: &mut Expression) -> Option<()> {
+        let ptr = self.memory_ptr?;
+        self.vmctx(e);
+        e.op_plus_uconst(u64::from(ptr));
+        e.op_deref();
+        e.op_deref();
+        Some(())
+    }
+
+    /// Pushes the address of global `index`'s storage.
+    fn global_storage(&self, e: &mut Expression, index: u32) -> Option<()> {
+        let ptr = *self.global_ptrs.get(index as usize)?;
+        self.vmctx(e);
+        e.op_plus_uconst(u64::from(ptr));
+        e.op_deref();
+        Some(())
+    }
+
+    /// The `DW_AT_data_location` of a pointee copy: its wasm address plus
+    /// the memory base.
+    fn data_location(&self) -> Option<Expression> {
+        let mut e = Expression::new();
+        e.op(c::DW_OP_push_object_address);
+        self.memory_base(&mut e)?;
+        e.op(c::DW_OP_plus);
+        Some(e)
+    }
+}
+
+/// The function a variable belongs to, for its locals and frame base.
+#[derive(Clone)]
+struct Frame {
+    func: usize,
+    frame_base: Option<gimli::Expression<Reader>>,
+}
+
+/// A unit of the output, for the caller to complete with line rows.
+pub struct OutUnit {
+    pub id: UnitId,
+    /// Defined functions (indices into `NativeModule::funcs`) whose code
+    /// this unit's subprograms describe; their line rows belong here.
+    pub funcs: Vec<usize>,
+    pub files: Files,
+}
+
+/// A line program's file table, keyed by full path.
+#[derive(Default)]
+pub struct Files(HashMap<String, FileId>);
+
+impl Files {
+    pub fn id(&mut self, program: &mut LineProgram, path: &str) -> FileId {
+        if let Some(id) = self.0.get(path) {
+            return *id;
+        }
+        let p = std::path::Path::new(path);
+        let dir = p
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let base = p
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.into());
+        let dir_id = program.add_directory(LineString::String(dir.into_bytes()));
+        let id = program.add_file(LineString::String(base.into_bytes()), dir_id, None);
+        self.0.insert(path.to_string(), id);
+        id
+    }
+}
+
+/// The output encoding: DWARF 4, 64-bit addresses.
+pub const ENCODING: gimli::Encoding = gimli::Encoding {
+    format: gimli::Format::Dwarf32,
+    version: 4,
+    address_size: 8,
+};
+
+/// Rewrites every compile unit of `dwarf` into `out`.
+pub fn transform(dwarf: &ModuleDwarf, native: &NativeModule, out: &mut w::Dwarf) -> Vec<OutUnit> {
+    let mut result = Vec::new();
+    // Absolute .debug_info offsets of every copied entry, for
+    // cross-unit references.
+    let mut global: HashMap<usize, (UnitId, UnitEntryId)> = HashMap::new();
+    let mut cross_refs = Vec::new();
+    for unit in dwarf.units() {
+        let mut t = UnitTransform::new(dwarf, unit, native, out);
+        t.copy_entries();
+        t.resolve_unit_refs();
+        t.retarget_pointers();
+        t.set_unit_ranges();
+        let UnitTransform {
+            id,
+            funcs,
+            files,
+            map,
+            cross,
+            ..
+        } = t;
+        if let Some(base) = unit.header.offset().as_debug_info_offset() {
+            for (off, entry) in map {
+                global.insert(base.0 + off, (id, entry));
+            }
+        }
+        cross_refs.extend(cross.into_iter().map(|(e, n, o)| (id, e, n, o)));
+        result.push(OutUnit { id, funcs, files });
+    }
+    for (unit, entry, name, target) in cross_refs {
+        if let Some(&(u, e)) = global.get(&target) {
+            let value = if u == unit {
+                W::UnitRef(e)
+            } else {
+                W::DebugInfoRef(w::Reference::Entry(u, e))
+            };
+            out.units.get_mut(unit).get_mut(entry).set(name, value);
+        }
+    }
+    result
+}
+
+struct UnitTransform<'a> {
+    dwarf: &'a ModuleDwarf,
+    unit: &'a Unit<Reader>,
+    native: &'a NativeModule<'a>,
+    out: &'a mut w::Dwarf,
+    id: UnitId,
+    /// Read entry offset (within the unit) to its copy.
+    map: HashMap<usize, UnitEntryId>,
+    /// References to resolve once every entry exists: (entry, attribute,
+    /// target offset within the unit).
+    refs: Vec<(UnitEntryId, c::DwAt, usize)>,
+    /// References into other units: (entry, attribute, .debug_info offset).
+    cross: Vec<(UnitEntryId, c::DwAt, usize)>,
+    /// Pointer and reference types.
+    pointers: Vec<UnitEntryId>,
+    funcs: Vec<usize>,
+    files: Files,
+    /// The read line program's file index to our file, on first use.
+    file_map: HashMap<u64, Option<FileId>>,
+}
+
+impl<'a> UnitTransform<'a> {
+    fn new(
+        dwarf: &'a ModuleDwarf,
+        unit: &'a Unit<Reader>,
+        native: &'a NativeModule<'a>,
+        out: &'a mut w::Dwarf,
+    ) -> Self {
+        let string = |v: Option<Reader>| {
+            v.and_then(|s| s.to_string_lossy().ok().map(|s| s.into_owned()))
+                .unwrap_or_default()
+        };
+        let comp_dir = string(unit.comp_dir.clone());
+        let name = string(unit.name.clone());
+        let program = LineProgram::new(
+            ENCODING,
+            gimli::LineEncoding::default(),
+            LineString::String(comp_dir.into_bytes()),
+            LineString::String(name.into_bytes()),
+            None,
+        );
+        let id = out.units.add(w::Unit::new(ENCODING, program));
+        UnitTransform {
+            dwarf,
+            unit,
+            native,
+            out,
+            id,
+            map: HashMap::new(),
+            refs: Vec::new(),
+            cross: Vec::new(),
+            pointers: Vec::new(),
+            funcs: Vec::new(),
+            files: Files::default(),
+            file_map: HashMap::new(),
+        }
+    }
+
+    fn wunit(&mut self) -> &mut w::Unit {
+        self.out.units.get_mut(self.id)
+    }
+
+    /// Copies the entry tree, converting attributes; references are
+    /// recorded for `resolve_unit_refs`.
+    fn copy_entries(&mut self) {
+        let unit = self.unit;
+        let mut cursor = unit.entries();
+        // (depth, copy, the frame in effect below it) of the open entries.
+        let mut stack: Vec<(isize, UnitEntryId, Option<Frame>)> = Vec::new();
+        let mut depth = 0isize;
+        // Depth at which a skipped subtree started.
+        let mut skipping: Option<isize> = None;
+        while let Ok(Some((delta, entry))) = cursor.next_dfs() {
+            depth += delta;
+            if skipping.is_some_and(|d| depth > d) {
+                continue;
+            }
+            skipping = None;
+            while stack.last().is_some_and(|s| s.0 >= depth) {
+                stack.pop();
+            }
+            let tag = entry.tag();
+            if matches!(tag, c::DW_TAG_call_site | c::DW_TAG_GNU_call_site) {
+                skipping = Some(depth);
+                continue;
+            }
+            let parent_frame = stack.last().and_then(|s| s.2.clone());
+            let id = match stack.last() {
+                None => self.wunit().root(),
+                Some(&(_, parent, _)) => self.wunit().add(parent, tag),
+            };
+            self.map.insert(entry.offset().0, id);
+            if matches!(
+                tag,
+                c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type
+            ) {
+                self.pointers.push(id);
+                // Without a size a pointer has the unit's address size:
+                // 4 in the module, 8 in the image.
+                if entry.attr(c::DW_AT_byte_size).ok().flatten().is_none() {
+                    let size = self.unit.encoding().address_size;
+                    self.wunit()
+                        .get_mut(id)
+                        .set(c::DW_AT_byte_size, W::Data1(size));
+                }
+            }
+            let frame = self.scope(entry, id, parent_frame);
+            let mut attrs = entry.attrs();
+            while let Ok(Some(attr)) = attrs.next() {
+                self.copy_attr(id, tag, attr.name(), attr.value(), frame.as_ref());
+            }
+            stack.push((depth, id, frame));
+        }
+    }
+
+    /// Sets a scope's native addresses; returns the frame for the entries
+    /// below it.
+    fn scope(
+        &mut self,
+        entry: &gimli::DebuggingInformationEntry<Reader>,
+        id: UnitEntryId,
+        parent: Option<Frame>,
+    ) -> Option<Frame> {
+        let tag = entry.tag();
+        if tag == c::DW_TAG_subprogram {
+            let low = entry
+                .attr_value(c::DW_AT_low_pc)
+                .ok()
+                .flatten()
+                .and_then(|v| self.dwarf.dwarf.attr_address(self.unit, v).ok().flatten());
+            let func = low
+                .and_then(|l| self.dwarf.live_module_offset(l))
+                .and_then(|l| self.native.function_at(l));
+            let Some(func) = func else {
+                return parent;
+            };
+            let code = self.native.funcs[func].code.clone();
+            let e = self.wunit().get_mut(id);
+            e.set(
+                c::DW_AT_low_pc,
+                W::Address(Address::Constant(code.start as u64)),
+            );
+            e.set(c::DW_AT_high_pc, W::Udata(code.len() as u64));
+            // Variables are located without it (`DW_OP_fbreg` is rewritten
+            // through the wasm frame base); the frame pointer is what a
+            // native frame base would be.
+            let mut fb = Expression::new();
+            fb.op_reg(X86_64::RBP);
+            e.set(c::DW_AT_frame_base, W::Exprloc(fb));
+            // The wasm signature is not the native one (the vmctx comes
+            // first): a debugger must not call it.
+            e.set(
+                c::DW_AT_calling_convention,
+                W::CallingConvention(c::DW_CC_nocall),
+            );
+            if !self.funcs.contains(&func) {
+                self.funcs.push(func);
+            }
+            let frame_base = match entry.attr_value(c::DW_AT_frame_base) {
+                Ok(Some(AttributeValue::Exprloc(e))) => Some(e),
+                _ => None,
+            };
+            return Some(Frame { func, frame_base });
+        }
+        let Some(frame) = parent else {
+            return None;
+        };
+        if matches!(
+            tag,
+            c::DW_TAG_lexical_block | c::DW_TAG_inlined_subroutine | c::DW_TAG_try_block
+        ) {
+            let mut native: Vec<Range<u64>> = Vec::new();
+            if let Ok(mut ranges) = self.dwarf.dwarf.die_ranges(self.unit, entry) {
+                while let Ok(Some(r)) = ranges.next() {
+                    if let Some(wasm) = self.wasm_range(r.begin, r.end) {
+                        native.extend(self.native.native_ranges(frame.func, &wasm));
+                    }
+                }
+            }
+            native.sort_by_key(|r| r.start);
+            self.set_ranges(id, native);
+        }
+        Some(frame)
+    }
+
+    /// `DW_AT_low_pc`/`DW_AT_high_pc` for one range, `DW_AT_ranges` for
+    /// several; nothing for none (the scope covers no code).
+    fn set_ranges(&mut self, id: UnitEntryId, ranges: Vec<Range<u64>>) {
+        let unit = self.wunit();
+        match ranges.as_slice() {
+            [] => {}
+            [r] => {
+                let e = unit.get_mut(id);
+                e.set(c::DW_AT_low_pc, W::Address(Address::Constant(r.start)));
+                e.set(c::DW_AT_high_pc, W::Udata(r.end - r.start));
+            }
+            _ => {
+                let list = w::RangeList(
+                    ranges
+                        .iter()
+                        .map(|r| w::Range::StartEnd {
+                            begin: Address::Constant(r.start),
+                            end: Address::Constant(r.end),
+                        })
+                        .collect(),
+                );
+                let list = unit.ranges.add(list);
+                unit.get_mut(id).set(c::DW_AT_ranges, W::RangeListRef(list));
+            }
+        }
+    }
+
+    fn copy_attr(
+        &mut self,
+        id: UnitEntryId,
+        tag: c::DwTag,
+        name: c::DwAt,
+        value: AttributeValue<Reader>,
+        frame: Option<&Frame>,
+    ) {
+        let converted = match name {
+            // Addresses and ranges are set by `scope`; the line program is
+            // the caller's; the rest name read-side tables.
+            c::DW_AT_low_pc
+            | c::DW_AT_high_pc
+            | c::DW_AT_ranges
+            | c::DW_AT_entry_pc
+            | c::DW_AT_frame_base
+            | c::DW_AT_stmt_list
+            | c::DW_AT_sibling
+            | c::DW_AT_str_offsets_base
+            | c::DW_AT_addr_base
+            | c::DW_AT_rnglists_base
+            | c::DW_AT_loclists_base
+            | c::DW_AT_GNU_all_call_sites
+            | c::DW_AT_call_all_calls => return,
+            // Subprograms are marked not callable (see `scope`).
+            c::DW_AT_calling_convention if tag == c::DW_TAG_subprogram => return,
+            c::DW_AT_location => {
+                self.location(id, value, frame);
+                return;
+            }
+            c::DW_AT_decl_file | c::DW_AT_call_file => match value {
+                AttributeValue::FileIndex(i) => W::FileIndex(self.file(i)),
+                _ => return,
+            },
+            _ => match self.convert(id, name, value) {
+                Some(v) => v,
+                None => return,
+            },
+        };
+        self.wunit().get_mut(id).set(name, converted);
+    }
+
+    /// Attribute values with no address or location meaning.
+    fn convert(
+        &mut self,
+        id: UnitEntryId,
+        name: c::DwAt,
+        value: AttributeValue<Reader>,
+    ) -> Option<W> {
+        Some(match value {
+            AttributeValue::Block(b) => W::Block(b.to_slice().ok()?.into_owned()),
+            AttributeValue::Data1(v) => W::Data1(v),
+            AttributeValue::Data2(v) => W::Data2(v),
+            AttributeValue::Data4(v) => W::Data4(v),
+            AttributeValue::Data8(v) => W::Data8(v),
+            AttributeValue::Sdata(v) => W::Sdata(v),
+            AttributeValue::Udata(v) => W::Udata(v),
+            AttributeValue::Flag(v) => W::Flag(v),
+            AttributeValue::Exprloc(e) => W::Exprloc(plain_expression(&e, self.unit.encoding())?),
+            AttributeValue::UnitRef(o) => {
+                self.refs.push((id, name, o.0));
+                return None;
+            }
+            AttributeValue::DebugInfoRef(o) => {
+                self.cross.push((id, name, o.0));
+                return None;
+            }
+            AttributeValue::String(_)
+            | AttributeValue::DebugStrRef(_)
+            | AttributeValue::DebugStrOffsetsIndex(_)
+            | AttributeValue::DebugLineStrRef(_) => {
+                let s = self.dwarf.dwarf.attr_string(self.unit, value).ok()?;
+                let s = s.to_slice().ok()?.into_owned();
+                W::StringRef(self.out.strings.add(s))
+            }
+            AttributeValue::Encoding(v) => W::Encoding(v),
+            AttributeValue::DecimalSign(v) => W::DecimalSign(v),
+            AttributeValue::Endianity(v) => W::Endianity(v),
+            AttributeValue::Accessibility(v) => W::Accessibility(v),
+            AttributeValue::Visibility(v) => W::Visibility(v),
+            AttributeValue::Virtuality(v) => W::Virtuality(v),
+            AttributeValue::Language(v) => W::Language(v),
+            AttributeValue::AddressClass(v) => W::AddressClass(v),
+            AttributeValue::IdentifierCase(v) => W::IdentifierCase(v),
+            AttributeValue::CallingConvention(v) => W::CallingConvention(v),
+            AttributeValue::Inline(v) => W::Inline(v),
+            AttributeValue::Ordering(v) => W::Ordering(v),
+            _ => return None,
+        })
+    }
+
+    /// Our file for the read line program's file `index`.
+    fn file(&mut self, index: u64) -> Option<FileId> {
+        if let Some(f) = self.file_map.get(&index) {
+            return *f;
+        }
+        let path = self.file_path(index);
+        let id = path.map(|p| {
+            let program = &mut self.out.units.get_mut(self.id).line_program;
+            self.files.id(program, &p)
+        });
+        self.file_map.insert(index, id);
+        id
+    }
+
+    /// The full path of a file of the unit's line program, built as
+    /// addr2line builds the paths of line rows (so both name one file).
+    fn file_path(&self, index: u64) -> Option<String> {
+        let program = self.unit.line_program.as_ref()?;
+        let header = program.header();
+        let file = header.file(index)?;
+        let string = |v| {
+            self.dwarf
+                .dwarf
+                .attr_string(self.unit, v)
+                .ok()
+                .and_then(|s| s.to_string_lossy().ok().map(|s| s.into_owned()))
+        };
+        let mut path = self
+            .unit
+            .comp_dir
+            .as_ref()
+            .and_then(|d| d.to_string_lossy().ok().map(|s| s.into_owned()))
+            .unwrap_or_default();
+        if file.directory_index() != 0 {
+            if let Some(dir) = file.directory(header).and_then(string) {
+                push_path(&mut path, &dir);
+            }
+        }
+        push_path(&mut path, &string(file.path_name())?);
+        Some(path)
+    }
+
+    /// `DW_AT_location`, an expression or a location list, made native;
+    /// left out (the variable is optimized out) where it cannot be.
+    fn location(&mut self, id: UnitEntryId, value: AttributeValue<Reader>, frame: Option<&Frame>) {
+        let located = match value {
+            AttributeValue::Exprloc(e) => match self.expression(&e, frame) {
+                Some(x) => W::Exprloc(x),
+                None => return,
+            },
+            _ => {
+                let Some(frame) = frame else { return };
+                let Ok(Some(offset)) = self.dwarf.dwarf.attr_locations_offset(self.unit, value)
+                else {
+                    return;
+                };
+                let Ok(mut entries) = self.dwarf.dwarf.locations(self.unit, offset) else {
+                    return;
+                };
+                let mut list = Vec::new();
+                while let Ok(Some(entry)) = entries.next() {
+                    let Some(x) = self.expression(&entry.data, Some(frame)) else {
+                        continue;
+                    };
+                    let Some(wasm) = self.wasm_range(entry.range.begin, entry.range.end) else {
+                        continue;
+                    };
+                    for r in self.native.native_ranges(frame.func, &wasm) {
+                        list.push(w::Location::StartEnd {
+                            begin: Address::Constant(r.start),
+                            end: Address::Constant(r.end),
+                            data: x.clone(),
+                        });
+                    }
+                }
+                if list.is_empty() {
+                    return;
+                }
+                W::LocationListRef(self.wunit().locations.add(w::LocationList(list)))
+            }
+        };
+        self.wunit().get_mut(id).set(c::DW_AT_location, located);
+    }
+
+    /// A DWARF code range as module offsets; `None` for discarded code.
+    fn wasm_range(&self, begin: u64, end: u64) -> Option<Range<u32>> {
+        let begin = self.dwarf.live_module_offset(begin)?;
+        let end = self.dwarf.live_module_offset(end).unwrap_or(u32::MAX);
+        (begin < end).then_some(begin..end)
+    }
+
+    /// A wasm location expression made native (see the module doc).
+    fn expression(
+        &self,
+        e: &gimli::Expression<Reader>,
+        frame: Option<&Frame>,
+    ) -> Option<Expression> {
+        let ops = self.operations(e)?;
+        let mut out = Expression::new();
+        let mut pieces = ops.split(|op| matches!(op, Operation::Piece { .. }));
+        let piece_ops: Vec<&Operation<Reader>> = ops
+            .iter()
+            .filter(|op| matches!(op, Operation::Piece { .. }))
+            .collect();
+        if piece_ops.is_empty() {
+            self.piece(&ops, frame, &mut out)?;
+            return Some(out);
+        }
+        for piece in piece_ops {
+            let part = pieces.next()?;
+            if !part.is_empty() {
+                self.piece(part, frame, &mut out)?;
+            }
+            if let Operation::Piece {
+                size_in_bits,
+                bit_offset,
+            } = *piece
+            {
+                match bit_offset {
+                    None if size_in_bits % 8 == 0 => out.op_piece(size_in_bits / 8),
+                    _ => out.op_bit_piece(size_in_bits, bit_offset.unwrap_or(0)),
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn operations(&self, e: &gimli::Expression<Reader>) -> Option<Vec<Operation<Reader>>> {
+        let mut ops = e.clone().operations(self.unit.encoding());
+        let mut out = Vec::new();
+        loop {
+            match ops.next() {
+                Ok(Some(op)) => out.push(op),
+                Ok(None) => return Some(out),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// One piece's location: a wasm local's slot, a global's storage, a
+    /// linear-memory address, or a computed value.
+    fn piece(
+        &self,
+        ops: &[Operation<Reader>],
+        frame: Option<&Frame>,
+        out: &mut Expression,
+    ) -> Option<()> {
+        match ops {
+            [] => None,
+            [Operation::WasmLocal { index }]
+            | [Operation::WasmLocal { index }, Operation::StackValue] => {
+                let slot = self.local_slot(frame?, *index)?;
+                out.op_breg(X86_64::RBP, slot.into());
+                Some(())
+            }
+            [Operation::WasmGlobal { index }]
+            | [Operation::WasmGlobal { index }, Operation::StackValue] => {
+                self.native.global_storage(out, *index)
+            }
+            [Operation::ImplicitValue { data }] => {
+                out.op_implicit_value(data.to_slice().ok()?.into_owned().into());
+                Some(())
+            }
+            [body @ .., Operation::StackValue] => {
+                self.values(body, frame, out)?;
+                out.op(c::DW_OP_stack_value);
+                Some(())
+            }
+            _ => {
+                // What is left is a linear-memory address.
+                self.values(ops, frame, out)?;
+                self.native.memory_base(out)?;
+                out.op(c::DW_OP_plus);
+                Some(())
+            }
+        }
+    }
+
+    /// Emits operations that leave the same values as the wasm ones
+    /// (addresses stay wasm addresses).
+    fn values(
+        &self,
+        ops: &[Operation<Reader>],
+        frame: Option<&Frame>,
+        out: &mut Expression,
+    ) -> Option<()> {
+        for op in ops {
+            match *op {
+                Operation::Address { address } => out.op_constu(address),
+                Operation::AddressIndex { index } | Operation::ConstantIndex { index } => {
+                    out.op_constu(self.dwarf.dwarf.address(self.unit, index).ok()?)
+                }
+                Operation::FrameOffset { offset } => {
+                    let frame = frame?;
+                    let base = self.operations(frame.frame_base.as_ref()?)?;
+                    let base = match base.as_slice() {
+                        [b @ .., Operation::StackValue] => b,
+                        b => b,
+                    };
+                    if base
+                        .iter()
+                        .any(|op| matches!(op, Operation::FrameOffset { .. }))
+                    {
+                        return None;
+                    }
+                    self.values(base, Some(frame), out)?;
+                    if offset >= 0 {
+                        out.op_plus_uconst(offset as u64);
+                    } else {
+                        out.op_consts(offset);
+                        out.op(c::DW_OP_plus);
+                    }
+                }
+                Operation::WasmLocal { index } => {
+                    let frame = frame?;
+                    let slot = self.local_slot(frame, index)?;
+                    let size = *self
+                        .native
+                        .facts
+                        .local_sizes
+                        .get(frame.func)?
+                        .get(index as usize)?;
+                    out.op_breg(X86_64::RBP, slot.into());
+                    out.op_deref_size(size.min(8));
+                }
+                Operation::WasmGlobal { index } => {
+                    self.native.global_storage(out, index)?;
+                    let size = *self.native.facts.global_sizes.get(index as usize)?;
+                    out.op_deref_size(size.min(8));
+                }
+                Operation::Deref {
+                    base_type,
+                    size,
+                    space: false,
+                } if base_type.0 == 0 => {
+                    self.native.memory_base(out)?;
+                    out.op(c::DW_OP_plus);
+                    out.op_deref_size(size);
+                }
+                ref other => {
+                    if !simple_op(other, out) {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The frame-pointer offset of wasm local `index`'s slot in `frame`.
+    fn local_slot(&self, frame: &Frame, index: u32) -> Option<i32> {
+        let slots = &self.native.funcs[frame.func].local_slots;
+        let i = slots.binary_search_by_key(&index, |s| s.0).ok()?;
+        Some(slots[i].1)
+    }
+
+    fn resolve_unit_refs(&mut self) {
+        let refs = std::mem::take(&mut self.refs);
+        for (entry, name, target) in refs {
+            if let Some(&t) = self.map.get(&target) {
+                self.wunit().get_mut(entry).set(name, W::UnitRef(t));
+            }
+        }
+    }
+
+    /// Points every pointer type at a pointee copy that lives in linear
+    /// memory (see the module doc).
+    fn retarget_pointers(&mut self) {
+        let Some(location) = self.native.data_location() else {
+            return;
+        };
+        let pointers = std::mem::take(&mut self.pointers);
+        let unit = self.out.units.get_mut(self.id);
+        let targets: HashMap<UnitEntryId, UnitEntryId> = pointers
+            .iter()
+            .filter_map(|&p| match unit.get(p).get(c::DW_AT_type) {
+                Some(W::UnitRef(t)) => Some((p, *t)),
+                _ => None,
+            })
+            .collect();
+        let mut copies = Copies {
+            unit,
+            done: HashMap::new(),
+            location,
+        };
+        for p in pointers {
+            if let Some(&t) = targets.get(&p) {
+                if let Some(copy) = copies.pointee(t, 0) {
+                    copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
+                }
+            }
+        }
+    }
+
+    /// The unit's code: the native ranges of its functions.
+    fn set_unit_ranges(&mut self) {
+        let mut ranges: Vec<Range<u64>> = self
+            .funcs
+            .iter()
+            .map(|&f| {
+                let code = &self.native.funcs[f].code;
+                code.start as u64..code.end as u64
+            })
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        let root = self.wunit().root();
+        self.wunit()
+            .get_mut(root)
+            .set(c::DW_AT_low_pc, W::Address(Address::Constant(0)));
+        if ranges.is_empty() {
+            return;
+        }
+        let list = w::RangeList(
+            ranges
+                .iter()
+                .map(|r| w::Range::StartEnd {
+                    begin: Address::Constant(r.start),
+                    end: Address::Constant(r.end),
+                })
+                .collect(),
+        );
+        let unit = self.wunit();
+        let list = unit.ranges.add(list);
+        unit.get_mut(root)
+            .set(c::DW_AT_ranges, W::RangeListRef(list));
+    }
+}
+
+/// Copies of pointee types that read their data from linear memory.
+struct Copies<'u> {
+    unit: &'u mut w::Unit,
+    /// Pointee to its copy (`None`: it needs none or cannot have one).
+    done: HashMap<UnitEntryId, Option<UnitEntryId>>,
+    location: Expression,
+}
+
+impl Copies<'_> {
+    fn pointee(&mut self, t: UnitEntryId, depth: u32) -> Option<UnitEntryId> {
+        if let Some(&d) = self.done.get(&t) {
+            return d;
+        }
+        if depth > 16 {
+            return None;
+        }
+        // A cycle through qualifiers ends here.
+        self.done.insert(t, None);
+        let tag = self.unit.get(t).tag();
+        let copy = match tag {
+            // gdb resolves a data location only on the type itself, not
+            // through a qualifier or a typedef (it stops on an internal
+            // error): the copy is of the type underneath, so `const char *`
+            // shows as `char *` and `node_t *` as `struct node *`.
+            c::DW_TAG_typedef
+            | c::DW_TAG_const_type
+            | c::DW_TAG_volatile_type
+            | c::DW_TAG_restrict_type
+            | c::DW_TAG_atomic_type => {
+                let inner = match self.unit.get(t).get(c::DW_AT_type) {
+                    Some(W::UnitRef(i)) => *i,
+                    _ => return None,
+                };
+                self.pointee(inner, depth + 1)?
+            }
+            // gdb 13 applies a data location to aggregates only: on a
+            // scalar read through a pointer it stops on an internal error.
+            // A pointer to a scalar (`int *`, `char *`) keeps its target,
+            // and gdb reports the wasm address it holds as unreadable.
+            c::DW_TAG_structure_type
+            | c::DW_TAG_union_type
+            | c::DW_TAG_class_type
+            | c::DW_TAG_enumeration_type
+            | c::DW_TAG_array_type => {
+                let copy = self.deep_copy(t, self.unit.root(), true);
+                self.unit
+                    .get_mut(copy)
+                    .set(c::DW_AT_data_location, W::Exprloc(self.location.clone()));
+                copy
+            }
+            _ => return None,
+        };
+        self.done.insert(t, Some(copy));
+        Some(copy)
+    }
+
+    /// A copy of entry `t` (with its children if `children`) under `parent`.
+    fn deep_copy(&mut self, t: UnitEntryId, parent: UnitEntryId, children: bool) -> UnitEntryId {
+        let tag = self.unit.get(t).tag();
+        let attrs: Vec<(c::DwAt, W)> = self
+            .unit
+            .get(t)
+            .attrs()
+            .map(|a| (a.name(), a.get().clone()))
+            .collect();
+        let copy = self.unit.add(parent, tag);
+        for (name, value) in attrs {
+            self.unit.get_mut(copy).set(name, value);
+        }
+        if children {
+            let kids: Vec<UnitEntryId> = self.unit.get(t).children().copied().collect();
+            for k in kids {
+                self.deep_copy(k, copy, true);
+            }
+        }
+        copy
+    }
+}
+
+/// An expression with no address, register or wasm operation (member
+/// offsets, array bounds), copied as is; `None` if it has any.
+fn plain_expression(
+    e: &gimli::Expression<Reader>,
+    encoding: gimli::Encoding,
+) -> Option<Expression> {
+    let mut out = Expression::new();
+    let mut ops = e.clone().operations(encoding);
+    while let Ok(Some(op)) = ops.next() {
+        if !simple_op(&op, &mut out) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Emits an operation that means the same natively; false if it has no
+/// such meaning.
+fn simple_op(op: &Operation<Reader>, out: &mut Expression) -> bool {
+    match *op {
+        Operation::UnsignedConstant { value } => out.op_constu(value),
+        Operation::SignedConstant { value } => out.op_consts(value),
+        Operation::PlusConstant { value } => out.op_plus_uconst(value),
+        Operation::Pick { index } => out.op_pick(index),
+        Operation::Drop => out.op(c::DW_OP_drop),
+        Operation::Swap => out.op(c::DW_OP_swap),
+        Operation::Rot => out.op(c::DW_OP_rot),
+        Operation::Abs => out.op(c::DW_OP_abs),
+        Operation::And => out.op(c::DW_OP_and),
+        Operation::Div => out.op(c::DW_OP_div),
+        Operation::Minus => out.op(c::DW_OP_minus),
+        Operation::Mod => out.op(c::DW_OP_mod),
+        Operation::Mul => out.op(c::DW_OP_mul),
+        Operation::Neg => out.op(c::DW_OP_neg),
+        Operation::Not => out.op(c::DW_OP_not),
+        Operation::Or => out.op(c::DW_OP_or),
+        Operation::Plus => out.op(c::DW_OP_plus),
+        Operation::Shl => out.op(c::DW_OP_shl),
+        Operation::Shr => out.op(c::DW_OP_shr),
+        Operation::Shra => out.op(c::DW_OP_shra),
+        Operation::Xor => out.op(c::DW_OP_xor),
+        Operation::Eq => out.op(c::DW_OP_eq),
+        Operation::Ge => out.op(c::DW_OP_ge),
+        Operation::Gt => out.op(c::DW_OP_gt),
+        Operation::Le => out.op(c::DW_OP_le),
+        Operation::Lt => out.op(c::DW_OP_lt),
+        Operation::Ne => out.op(c::DW_OP_ne),
+        Operation::Nop => {}
+        _ => return false,
+    }
+    true
+}
+
+/// `path_push` as addr2line does it: an absolute part replaces the path.
+fn push_path(path: &mut String, part: &str) {
+    if part.starts_with('/') {
+        *path = part.to_string();
+    } else {
+        if !path.is_empty() && !path.ends_with('/') {
+            path.push('/');
+        }
+        path.push_str(part);
+    }
+}
