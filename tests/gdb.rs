@@ -175,9 +175,15 @@ fn a_full_run_under_gdb_stops_on_no_signal() {
     }
 }
 
-/// Every line that gdb prints for `print`-like commands, after `marker`.
+/// Every line that gdb prints for `print`, `info args` and `info locals`.
 fn values_of(out: &str) -> Vec<&str> {
     out.lines()
+        // Source lines (`21\t    int a = ...`) are not values.
+        .filter(|l| {
+            l.split('\t')
+                .next()
+                .is_none_or(|n| n.parse::<u32>().is_err())
+        })
         .filter(|l| l.starts_with('$') || l.contains(" = "))
         .collect()
 }
@@ -279,4 +285,108 @@ fn optimized_code_reads_what_survives_and_says_optimized_out_otherwise() {
     assert!(out.contains("<optimized out>"), "{out}");
     assert!(!out.contains("internal-error"), "{out}");
     assert!(out.contains("exited normally"), "{out}");
+}
+
+/// Runs `commands` under gdb against a native build of `dbg/app.c` (clang
+/// from the host) and returns gdb's output.
+fn gdb_native(commands: &[&str], opt: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let exe = dir.join(format!("app-native-{opt}"));
+    let status = Command::new("clang")
+        .args(["-g", &format!("-{opt}"), "-o"])
+        .arg(&exe)
+        .arg(fixture("dbg/app.c"))
+        .status()
+        .expect("clang is installed by .ci/setup");
+    assert!(status.success());
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-batch", "-nx", "-ex", "set breakpoint pending on"]);
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    cmd.arg("--args").arg(&exe);
+    let o = cmd.output().expect("gdb");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The printed values, addresses masked (they differ between a native
+/// process and linear memory).
+fn masked_values(out: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for line in values_of(out) {
+        let mut s = String::new();
+        let mut rest = line;
+        while let Some(i) = rest.find("0x") {
+            s.push_str(&rest[..i]);
+            s.push_str("ADDR");
+            rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+        }
+        s.push_str(rest);
+        v.push(s);
+    }
+    v
+}
+
+/// The same script, natively and on wasm: at -O0 every value matches.
+/// Prints the table the closing note quotes (`--nocapture`).
+#[test]
+fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
+    let script = [
+        format!("break app.c:{}", line_of("int a = p->x * p->y;")),
+        format!(
+            "break app.c:{} if total == 30",
+            line_of("total += head->value;")
+        ),
+        format!(
+            "break app.c:{} if n == 17",
+            line_of("if (n <= 1) return 1;")
+        ),
+        format!("break app.c:{}", line_of("global_counter += s;")),
+        "run".into(),
+        "info args".into(),
+        "print *p".into(),
+        "print p->x".into(),
+        "print p->y".into(),
+        "print global_counter".into(),
+        "print file_scale".into(),
+        "continue".into(),
+        "print total".into(),
+        "print *head".into(),
+        "print head->value".into(),
+        "print head->next".into(),
+        "continue".into(),
+        "print n".into(),
+        "print n * 2".into(),
+        "continue".into(),
+        "print p".into(),
+        "print a".into(),
+        "print n3".into(),
+        "print n2.value".into(),
+        "print n1.next->value".into(),
+        "print n1.next->next->value".into(),
+        "print *n1.next".into(),
+        "print s".into(),
+        "print f".into(),
+        "print scaled".into(),
+        "print scaled / 4".into(),
+        "print global_counter + s".into(),
+        "continue".into(),
+    ];
+    let script: Vec<&str> = script.iter().map(String::as_str).collect();
+    let mut table = String::from("| build | values | matching |\n|---|---|---|\n");
+    for opt in ["O0", "O2"] {
+        let native = masked_values(&gdb_native(&script, opt));
+        let wasm = masked_values(&gdb(&script, &format!("dbg/app-{opt}.wasm"), &[]));
+        let matching = native.iter().zip(&wasm).filter(|(a, b)| a == b).count();
+        table.push_str(&format!(
+            "| gdb -{opt} | native {} / wasm {} | {matching} |\n",
+            native.len(),
+            wasm.len()
+        ));
+        if opt == "O0" {
+            assert!(native.len() >= 24, "{native:#?}");
+            assert_eq!(native, wasm, "every value matches at -O0");
+        }
+    }
+    println!("{table}");
 }

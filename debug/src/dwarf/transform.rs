@@ -136,7 +136,7 @@ impl ModuleFacts {
                         .unwrap_or_default();
                     if let Ok(reader) = body.get_locals_reader() {
                         for (n, t) in reader.into_iter().flatten() {
-                            locals.extend(std::iter::repeat(size(t)).take(n as usize));
+                            locals.extend(std::iter::repeat_n(size(t), n as usize));
                         }
                     }
                     facts.local_sizes.push(locals);
@@ -469,9 +469,7 @@ impl<'a> UnitTransform<'a> {
             };
             return Some(Frame { func, frame_base });
         }
-        let Some(frame) = parent else {
-            return None;
-        };
+        let frame = parent?;
         if matches!(
             tag,
             c::DW_TAG_lexical_block | c::DW_TAG_inlined_subroutine | c::DW_TAG_try_block
