@@ -2,21 +2,16 @@
 //! `gdb --args wasmscope run -g app.wasm`. Batch scripts, matched against
 //! what gdb prints.
 
+mod debugger;
+
+use debugger::{fixture, line_of};
 use std::path::PathBuf;
 use std::process::Command;
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// Runs gdb in batch mode with `commands` against `wasmscope run -g MODULE ARGS`.
 fn gdb(commands: &[&str], module: &str, args: &[&str]) -> String {
     let mut cmd = Command::new("gdb");
-    let sources = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbg");
+    let sources = debugger::sources();
     let substitute = format!(
         "set substitute-path /wasmscope-fixtures {}",
         sources.display()
@@ -37,20 +32,9 @@ fn gdb(commands: &[&str], module: &str, args: &[&str]) -> String {
         .arg(fixture(module))
         .args(args);
     // Keep the generated listings out of the user's cache.
-    cmd.env(
-        "XDG_CACHE_HOME",
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache"),
-    );
+    cmd.env("XDG_CACHE_HOME", debugger::cache_dir());
     let o = cmd.output().expect("gdb is installed by .ci/setup");
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn line_of(needle: &str) -> usize {
-    let src = std::fs::read_to_string(fixture("dbg/app.c")).unwrap();
-    src.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle in app.c")
-        + 1
 }
 
 #[test]

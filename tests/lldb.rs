@@ -1,28 +1,14 @@
 //! The real lldb (Debian's lldb 14) debugging wasm source through the GDB
 //! JIT interface: `lldb -- wasmscope run -g app.wasm`, in batch mode.
 
-use std::path::PathBuf;
+mod debugger;
+
+use debugger::{fixture, line_of};
 use std::process::Command;
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn line_of(needle: &str) -> usize {
-    let src = std::fs::read_to_string(fixture("dbg/app.c")).unwrap();
-    src.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle in app.c")
-        + 1
-}
 
 /// Runs lldb in batch mode with `commands` against `wasmscope run -g MODULE`.
 fn lldb(commands: &[&str], module: &str) -> String {
-    let sources = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbg");
+    let sources = debugger::sources();
     let mut cmd = Command::new("lldb");
     cmd.arg("--batch")
         // lldb 14 reads JIT images only when asked.
@@ -44,10 +30,7 @@ fn lldb(commands: &[&str], module: &str) -> String {
         "PYTHONPATH",
         "/usr/lib/llvm-14/lib/python3.11/dist-packages",
     );
-    cmd.env(
-        "XDG_CACHE_HOME",
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache"),
-    );
+    cmd.env("XDG_CACHE_HOME", debugger::cache_dir());
     let o = cmd.output().expect("lldb is installed by .ci/setup");
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }

@@ -69,40 +69,44 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 fn execute(args: RunArgs) -> Result<ExitCode> {
+    use wasmscope_debug::dwarf::read::ModuleDwarf;
     let mut config = Config::default();
-    if args.debug_info && !args.debug_hooks {
+    // A debug compile is decided by the module's DWARF, read once from the
+    // file before compiling and used again for the JIT image and for trap
+    // backtraces.
+    let early_dwarf = if args.debug_info || args.debug_hooks {
         let bytes = std::fs::read(&args.module)
             .with_context(|| format!("failed to read {}", args.module.display()))?;
-        let dwarf = wasmscope_debug::dwarf::read::ModuleDwarf::from_binary(&bytes);
-        config.compile = wasmscope_debug::jit::compile_options(dwarf.as_ref());
-    }
-    if args.debug_hooks {
-        let bytes = std::fs::read(&args.module)
-            .with_context(|| format!("failed to read {}", args.module.display()))?;
-        let from_text = !bytes.starts_with(b"\0asm");
-        let dwarf = wasmscope_debug::dwarf::read::ModuleDwarf::from_binary(&bytes);
-        config.compile = wasmscope_debug::session::debug_compile_options(
-            dwarf.as_ref(),
-            args.every_instruction,
-            from_text,
-        );
-        config.compile.debug_info = args.debug_info;
-        if args.mirrored_locals {
-            config.compile.debug_locals = wasmscope_engine::DebugLocals::Mirrored;
+        let dwarf = ModuleDwarf::from_binary(&bytes);
+        if args.debug_hooks {
+            config.compile = wasmscope_debug::session::debug_compile_options(
+                dwarf.as_ref(),
+                args.every_instruction,
+                !bytes.starts_with(b"\0asm"),
+            );
+            config.compile.debug_info = args.debug_info;
+            if args.mirrored_locals {
+                config.compile.debug_locals = wasmscope_engine::DebugLocals::Mirrored;
+            }
+        } else {
+            config.compile = wasmscope_debug::jit::compile_options(dwarf.as_ref());
         }
-    }
+        Some(dwarf)
+    } else {
+        None
+    };
     let engine = Engine::new(config)?;
     let module = Module::from_file(&engine, &args.module)
         .with_context(|| format!("failed to load {}", args.module.display()))?;
+    let dwarf = early_dwarf.unwrap_or_else(|| ModuleDwarf::parse(module.binary(), module.info()));
     let _jit = if args.debug_info {
         Some(
-            wasmscope_debug::jit::register(&module, &args.module)
+            wasmscope_debug::jit::register(&module, &args.module, dwarf.as_ref())
                 .map_err(|e| anyhow!("cannot describe the JIT code to debuggers: {e}"))?,
         )
     } else {
         None
     };
-    let dwarf = wasmscope_debug::dwarf::read::ModuleDwarf::parse(module.binary(), module.info());
     match run_module(&args, &module, &engine) {
         Err(e) => match e.downcast::<Error>() {
             Ok(Error::Trap(t)) if t.exit_status().is_none() => {

@@ -154,41 +154,44 @@ impl ModuleDwarf {
     /// statement are left out. Malformed line programs yield what was read
     /// before the error.
     pub fn statement_starts(&self) -> Vec<u64> {
-        let mut out = Vec::new();
-        for unit in self.units() {
-            let Some(program) = unit.line_program.clone() else {
-                continue;
-            };
-            let mut rows = program.rows();
-            let mut previous = None;
-            while let Ok(Some((_, row))) = rows.next_row() {
-                if row.end_sequence() {
-                    previous = None;
-                    continue;
-                }
-                let here = (row.file_index(), row.line());
-                if row.is_stmt() && here.1.is_some() && previous != Some(here) {
-                    out.push(row.address());
-                }
-                previous = Some(here);
+        let mut previous = None;
+        self.row_addresses(|new_unit, row| {
+            if new_unit {
+                previous = None;
             }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
+            if row.end_sequence() {
+                previous = None;
+                return false;
+            }
+            let here = (row.file_index(), row.line());
+            let start = row.is_stmt() && here.1.is_some() && previous != Some(here);
+            previous = Some(here);
+            start
+        })
     }
 
     /// Code offsets of the line-table rows marked `prologue_end` (where a
     /// function's body starts, after its arguments are spilled), sorted.
     pub fn prologue_ends(&self) -> Vec<u64> {
+        self.row_addresses(|_, row| row.prologue_end() && !row.end_sequence())
+    }
+
+    /// The addresses of the line-table rows `keep` accepts, sorted and
+    /// deduplicated; `keep` sees every row of every unit in order, told
+    /// whether the row is its unit's first. Malformed line programs yield
+    /// what was read before the error.
+    fn row_addresses(&self, mut keep: impl FnMut(bool, &gimli::LineRow) -> bool) -> Vec<u64> {
         let mut out = Vec::new();
         for unit in self.units() {
             let Some(program) = unit.line_program.clone() else {
                 continue;
             };
             let mut rows = program.rows();
+            let mut new_unit = true;
             while let Ok(Some((_, row))) = rows.next_row() {
-                if row.prologue_end() && !row.end_sequence() {
+                let kept = keep(new_unit, row);
+                new_unit = false;
+                if kept {
                     out.push(row.address());
                 }
             }

@@ -442,24 +442,7 @@ impl<'a> UnitTransform<'a> {
                 return parent;
             };
             let code = self.native.funcs[func].code.clone();
-            let e = self.wunit().get_mut(id);
-            e.set(
-                c::DW_AT_low_pc,
-                W::Address(Address::Constant(code.start as u64)),
-            );
-            e.set(c::DW_AT_high_pc, W::Udata(code.len() as u64));
-            // Variables are located without it (`DW_OP_fbreg` is rewritten
-            // through the wasm frame base); the frame pointer is what a
-            // native frame base would be.
-            let mut fb = Expression::new();
-            fb.op_reg(X86_64::RBP);
-            e.set(c::DW_AT_frame_base, W::Exprloc(fb));
-            // The wasm signature is not the native one (the vmctx comes
-            // first): a debugger must not call it.
-            e.set(
-                c::DW_AT_calling_convention,
-                W::CallingConvention(c::DW_CC_nocall),
-            );
+            native_function(self.wunit().get_mut(id), &code);
             if !self.funcs.contains(&func) {
                 self.funcs.push(func);
             }
@@ -500,16 +483,7 @@ impl<'a> UnitTransform<'a> {
                 e.set(c::DW_AT_high_pc, W::Udata(r.end - r.start));
             }
             _ => {
-                let list = w::RangeList(
-                    ranges
-                        .iter()
-                        .map(|r| w::Range::StartEnd {
-                            begin: Address::Constant(r.start),
-                            end: Address::Constant(r.end),
-                        })
-                        .collect(),
-                );
-                let list = unit.ranges.add(list);
+                let list = range_list(unit, &ranges);
                 unit.get_mut(id).set(c::DW_AT_ranges, W::RangeListRef(list));
             }
         }
@@ -705,30 +679,28 @@ impl<'a> UnitTransform<'a> {
     ) -> Option<Expression> {
         let ops = self.operations(e)?;
         let mut out = Expression::new();
-        let mut pieces = ops.split(|op| matches!(op, Operation::Piece { .. }));
-        let piece_ops: Vec<&Operation<Reader>> = ops
-            .iter()
-            .filter(|op| matches!(op, Operation::Piece { .. }))
-            .collect();
-        if piece_ops.is_empty() {
+        if !ops.iter().any(|op| matches!(op, Operation::Piece { .. })) {
             self.piece(&ops, frame, &mut out)?;
             return Some(out);
         }
-        for piece in piece_ops {
-            let part = pieces.next()?;
+        let mut start = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let Operation::Piece {
+                size_in_bits,
+                bit_offset,
+            } = *op
+            else {
+                continue;
+            };
+            let part = &ops[start..i];
             if !part.is_empty() {
                 self.piece(part, frame, &mut out)?;
             }
-            if let Operation::Piece {
-                size_in_bits,
-                bit_offset,
-            } = *piece
-            {
-                match bit_offset {
-                    None if size_in_bits % 8 == 0 => out.op_piece(size_in_bits / 8),
-                    _ => out.op_bit_piece(size_in_bits, bit_offset.unwrap_or(0)),
-                }
+            match bit_offset {
+                None if size_in_bits % 8 == 0 => out.op_piece(size_in_bits / 8),
+                _ => out.op_bit_piece(size_in_bits, bit_offset.unwrap_or(0)),
             }
+            start = i + 1;
         }
         Some(out)
     }
@@ -878,24 +850,17 @@ impl<'a> UnitTransform<'a> {
             return;
         };
         let pointers = std::mem::take(&mut self.pointers);
-        let unit = self.out.units.get_mut(self.id);
-        let targets: HashMap<UnitEntryId, UnitEntryId> = pointers
-            .iter()
-            .filter_map(|&p| match unit.get(p).get(c::DW_AT_type) {
-                Some(W::UnitRef(t)) => Some((p, *t)),
-                _ => None,
-            })
-            .collect();
         let mut copies = Copies {
-            unit,
+            unit: self.out.units.get_mut(self.id),
             done: HashMap::new(),
             location,
         };
         for p in pointers {
-            if let Some(&t) = targets.get(&p) {
-                if let Some(copy) = copies.pointee(t, 0) {
-                    copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
-                }
+            let Some(&W::UnitRef(t)) = copies.unit.get(p).get(c::DW_AT_type) else {
+                continue;
+            };
+            if let Some(copy) = copies.pointee(t, 0) {
+                copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
             }
         }
     }
@@ -918,17 +883,8 @@ impl<'a> UnitTransform<'a> {
         if ranges.is_empty() {
             return;
         }
-        let list = w::RangeList(
-            ranges
-                .iter()
-                .map(|r| w::Range::StartEnd {
-                    begin: Address::Constant(r.start),
-                    end: Address::Constant(r.end),
-                })
-                .collect(),
-        );
         let unit = self.wunit();
-        let list = unit.ranges.add(list);
+        let list = range_list(unit, &ranges);
         unit.get_mut(root)
             .set(c::DW_AT_ranges, W::RangeListRef(list));
     }
@@ -1011,6 +967,39 @@ impl Copies<'_> {
         }
         copy
     }
+}
+
+/// Describes a subprogram as the native function at `code`: its address
+/// range, the frame pointer as its frame base (variables are located
+/// without it: `DW_OP_fbreg` is rewritten through the wasm frame base), and
+/// `DW_CC_nocall`, since the native signature is not the wasm one (the
+/// vmctx comes first) and a debugger must not call it.
+pub fn native_function(e: &mut w::DebuggingInformationEntry, code: &Range<usize>) {
+    e.set(
+        c::DW_AT_low_pc,
+        W::Address(Address::Constant(code.start as u64)),
+    );
+    e.set(c::DW_AT_high_pc, W::Udata(code.len() as u64));
+    let mut fb = Expression::new();
+    fb.op_reg(X86_64::RBP);
+    e.set(c::DW_AT_frame_base, W::Exprloc(fb));
+    e.set(
+        c::DW_AT_calling_convention,
+        W::CallingConvention(c::DW_CC_nocall),
+    );
+}
+
+/// Adds sorted native address ranges to `unit` as a range list.
+pub fn range_list(unit: &mut w::Unit, ranges: &[Range<u64>]) -> w::RangeListId {
+    unit.ranges.add(w::RangeList(
+        ranges
+            .iter()
+            .map(|r| w::Range::StartEnd {
+                begin: Address::Constant(r.start),
+                end: Address::Constant(r.end),
+            })
+            .collect(),
+    ))
 }
 
 /// An expression with no address, register or wasm operation (member

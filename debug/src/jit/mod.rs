@@ -145,13 +145,15 @@ pub fn compile_options(dwarf: Option<&ModuleDwarf>) -> wasmscope_engine::Compile
 }
 
 /// Builds and registers the debug image of `module` (compiled with debug
-/// info). `module_path` names the module in the debugger and decides where
-/// the generated listing goes.
-pub fn register(module: &Module, module_path: &Path) -> Result<JitRegistration, String> {
-    let info = module.info();
+/// info), whose DWARF is `dwarf`. `module_path` names the module in the
+/// debugger and decides where the generated listing goes.
+pub fn register(
+    module: &Module,
+    module_path: &Path,
+    dwarf: Option<&ModuleDwarf>,
+) -> Result<JitRegistration, String> {
     let binary = module.binary();
-    let dwarf = ModuleDwarf::parse(binary, info);
-    let ranges = dwarf.as_ref().map(|d| d.line_ranges()).unwrap_or_default();
+    let ranges = dwarf.map(|d| d.line_ranges()).unwrap_or_default();
     let listing = Listing::generate(binary);
     let listing_path = listing
         .as_ref()
@@ -159,7 +161,7 @@ pub fn register(module: &Module, module_path: &Path) -> Result<JitRegistration, 
     let image = build_image(
         module,
         &ranges,
-        dwarf.as_ref(),
+        dwarf,
         listing.as_ref().zip(listing_path.as_deref()),
         module_path,
     )?;
@@ -277,7 +279,7 @@ fn build_image(
         if owned.contains(&i) {
             continue;
         }
-        covered.push(f.code.clone());
+        covered.push(f.code.start as u64..f.code.end as u64);
         rows.function(&mut unit.line_program, &mut files, f);
         let sub = unit.add(root, gimli::DW_TAG_subprogram);
         let e = unit.get_mut(sub);
@@ -286,27 +288,12 @@ fn build_image(
             AttributeValue::String(fname.into_bytes()),
         );
         e.set(gimli::DW_AT_external, AttributeValue::Flag(true));
-        e.set(
-            gimli::DW_AT_low_pc,
-            AttributeValue::Address(Address::Constant(f.code.start as u64)),
-        );
-        e.set(
-            gimli::DW_AT_high_pc,
-            AttributeValue::Udata(f.code.len() as u64),
-        );
-        // The frame base is the frame pointer (all JIT code keeps it).
-        let mut fb = gimli::write::Expression::new();
-        fb.op_reg(gimli::X86_64::RBP);
-        e.set(gimli::DW_AT_frame_base, AttributeValue::Exprloc(fb));
-        e.set(
-            gimli::DW_AT_calling_convention,
-            AttributeValue::CallingConvention(gimli::DW_CC_nocall),
-        );
+        transform::native_function(e, &f.code);
     }
     let glue = module.engine().trampoline_code();
     for (gname, range) in &glue {
         symbols.push((gname.clone(), range.start as u64, range.len() as u64));
-        covered.push(range.clone());
+        covered.push(range.start as u64..range.end as u64);
         let sub = unit.add(root, gimli::DW_TAG_subprogram);
         let e = unit.get_mut(sub);
         e.set(
@@ -325,16 +312,7 @@ fn build_image(
     }
     covered.sort_by_key(|r| r.start);
     if !covered.is_empty() {
-        let list = gimli::write::RangeList(
-            covered
-                .iter()
-                .map(|r| gimli::write::Range::StartEnd {
-                    begin: Address::Constant(r.start as u64),
-                    end: Address::Constant(r.end as u64),
-                })
-                .collect(),
-        );
-        let list = unit.ranges.add(list);
+        let list = transform::range_list(unit, &covered);
         unit.get_mut(root)
             .set(gimli::DW_AT_ranges, AttributeValue::RangeListRef(list));
     }
