@@ -31,21 +31,28 @@
 //!
 //! # Pointers
 //! A C pointer in wasm32 holds a 4-byte linear-memory address; a native
-//! debugger would dereference it as a native address. Every pointer type
-//! (and C++ reference type) is retargeted at a copy of its pointee type
-//! that carries `DW_AT_data_location` = the object's address plus the
-//! memory base. gdb reads any object of such a type at its data location,
-//! so `print *p`, `p->field`, `p->next->field` and `p[3]` show the guest's
-//! data with no setup, while `print p` shows the wasm address the program
-//! holds. gdb (13) applies a data location only to aggregates (structs,
-//! unions, classes, arrays): a qualifier or typedef on the way is dropped
-//! in the copy (`const struct s *` shows as `struct s *`), and a pointer
-//! to a scalar or to a pointer (`int *`, `char *`, `char **`) keeps its
-//! target, so gdb reports the wasm address it holds as unreadable
-//! ("Cannot access memory at address 0x114fc"): never a wrong value. Objects that already have a native address (variables) keep the
-//! original types, so `&var` and `*&var` stay native. Debuggers that ignore
-//! `DW_AT_data_location` (lldb) read the wasm address itself and report
-//! that it cannot be read, rather than a wrong value.
+//! debugger would dereference it as a native address. Two cases:
+//! - a variable (local, argument, global) that holds a pointer reads as
+//!   the native pointer to the same object: its location becomes a
+//!   computed value, the wasm address plus the memory base (null stays
+//!   null), and its type a native 8-byte pointer to the original target.
+//!   `print p`, `print *p`, `p->field`, `p[3]`, `print text` (the string)
+//!   and the arguments in `bt` work like native code in gdb and lldb;
+//!   `print p` shows a native address, and a computed value is not an
+//!   lvalue (`set var p = ...` is refused; `set var p->x = ...` works).
+//! - a pointer stored in linear memory (a struct member, an array
+//!   element, `*argv`) keeps its 4 bytes. Its pointer type is retargeted at
+//!   a copy of its target type that carries `DW_AT_data_location` = the
+//!   object's address plus the memory base. gdb reads any object of such a
+//!   type at its data location, so `p->next->field`, `*n.next` and
+//!   `n.next->next->value` show the guest's data with no setup. gdb 13
+//!   applies a data location to aggregates only (structs, unions, classes,
+//!   arrays, enums; on a scalar it stops on an internal error): a
+//!   qualifier or typedef on the way is dropped in the copy, and a stored
+//!   pointer to a scalar or a pointer (`argv[1]`, a `char *` member) keeps
+//!   its target, so gdb shows the wasm address it holds and reports it as
+//!   unreadable ("Cannot access memory at address 0x114fc"): never a
+//!   wrong value.
 //!
 //! # Robustness
 //! Unknown forms, attributes and operations are dropped (a variable
@@ -61,7 +68,7 @@ use gimli::{constants as c, AttributeValue, Operation, Reader as _, Unit, X86_64
 use std::collections::HashMap;
 use std::ops::Range;
 use wasmscope_engine::wasmparser::{self, Payload, TypeRef};
-use wasmscope_engine::FunctionDebugInfo;
+use wasmscope_engine::{vmoffsets, FunctionDebugInfo};
 
 /// The compiled module, as the transform needs it.
 pub struct NativeModule<'a> {
@@ -71,10 +78,43 @@ pub struct NativeModule<'a> {
     pub vmctx_cell: u64,
     /// `VMContext` offset of memory 0's definition pointer, if any.
     pub memory_ptr: Option<u32>,
+    /// `VMContext` offset of table 0's definition pointer, if any.
+    pub table_ptr: Option<u32>,
     /// `VMContext` offset of each global's storage pointer.
     pub global_ptrs: Vec<u32>,
     /// Facts read from the binary.
     pub facts: ModuleFacts,
+    /// The debugger the image is for.
+    pub debugger: Debugger,
+}
+
+/// Debuggers differ in the pointer types they can read (see the module
+/// doc); the image is made for the one attached, gdb's when none is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Debugger {
+    #[default]
+    Gdb,
+    Lldb,
+}
+
+impl Debugger {
+    /// The debugger tracing this process: lldb if the tracer's name says
+    /// so (`lldb`, `lldb-server`), gdb's flavour otherwise.
+    pub fn attached() -> Debugger {
+        let tracer = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("TracerPid:"))
+                    .and_then(|p| p.trim().parse::<u32>().ok())
+            })
+            .filter(|&pid| pid != 0);
+        let name = tracer.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok());
+        match name {
+            Some(n) if n.contains("lldb") => Debugger::Lldb,
+            _ => Debugger::Gdb,
+        }
+    }
 }
 
 /// What the transform reads from the binary itself.
@@ -195,6 +235,15 @@ impl NativeModule<'_> {
         Some(())
     }
 
+    /// Pushes the address of table 0's `VMTableDefinition`.
+    fn table(&self, e: &mut Expression) -> Option<()> {
+        let ptr = self.table_ptr?;
+        self.vmctx(e);
+        e.op_plus_uconst(u64::from(ptr));
+        e.op_deref();
+        Some(())
+    }
+
     /// Pushes the address of global `index`'s storage.
     fn global_storage(&self, e: &mut Expression, index: u32) -> Option<()> {
         let ptr = *self.global_ptrs.get(index as usize)?;
@@ -213,6 +262,31 @@ impl NativeModule<'_> {
         e.op(c::DW_OP_plus);
         Some(e)
     }
+}
+
+/// What converting a variable's attributes needs.
+#[derive(Clone, Copy)]
+struct Var<'f> {
+    frame: Option<&'f Frame>,
+    /// The wasm pointer the variable holds, if it holds one.
+    pointer: Option<WasmPointer>,
+}
+
+/// The pointer or reference a variable holds.
+#[derive(Clone, Copy)]
+struct WasmPointer {
+    /// Its byte size: 4 in wasm32.
+    size: u8,
+    /// It points to a function: it holds an index into table 0.
+    function: bool,
+}
+
+/// The native types made for pointer variables: a variable's type to its
+/// native version, a native pointer's target to its copy.
+#[derive(Default)]
+struct NativeTypes {
+    types: HashMap<UnitEntryId, UnitEntryId>,
+    targets: HashMap<UnitEntryId, UnitEntryId>,
 }
 
 /// The function a variable belongs to, for its locals and frame base.
@@ -274,6 +348,7 @@ pub fn transform(dwarf: &ModuleDwarf, native: &NativeModule, out: &mut w::Dwarf)
         let mut t = UnitTransform::new(dwarf, unit, native, out);
         t.copy_entries();
         t.resolve_unit_refs();
+        t.native_pointer_types();
         t.retarget_pointers();
         t.set_unit_ranges();
         let UnitTransform {
@@ -320,6 +395,8 @@ struct UnitTransform<'a> {
     cross: Vec<(UnitEntryId, c::DwAt, usize)>,
     /// Pointer and reference types.
     pointers: Vec<UnitEntryId>,
+    /// Variables that hold a pointer; they get native pointer types.
+    pointer_vars: Vec<UnitEntryId>,
     funcs: Vec<usize>,
     files: Files,
     /// The read line program's file index to our file, on first use.
@@ -357,6 +434,7 @@ impl<'a> UnitTransform<'a> {
             refs: Vec::new(),
             cross: Vec::new(),
             pointers: Vec::new(),
+            pointer_vars: Vec::new(),
             funcs: Vec::new(),
             files: Files::default(),
             file_map: HashMap::new(),
@@ -412,12 +490,191 @@ impl<'a> UnitTransform<'a> {
                 }
             }
             let frame = self.scope(entry, id, parent_frame);
+            let pointer = match tag {
+                c::DW_TAG_variable | c::DW_TAG_formal_parameter => self.wasm_pointer(entry),
+                _ => None,
+            };
             let mut attrs = entry.attrs();
             while let Ok(Some(attr)) = attrs.next() {
-                self.copy_attr(id, tag, attr.name(), attr.value(), frame.as_ref());
+                let v = Var {
+                    frame: frame.as_ref(),
+                    pointer,
+                };
+                self.copy_attr(id, tag, attr.name(), attr.value(), v);
             }
             stack.push((depth, id, frame));
         }
+    }
+
+    /// The pointer a variable holds: its type, through typedefs and
+    /// qualifiers, is a pointer or reference. `None` for a variable with a
+    /// constant value (the constant is the wasm address; it keeps its type).
+    fn wasm_pointer(
+        &self,
+        entry: &gimli::DebuggingInformationEntry<Reader>,
+    ) -> Option<WasmPointer> {
+        if entry.attr(c::DW_AT_const_value).ok().flatten().is_some() {
+            return None;
+        }
+        let type_of =
+            |e: &gimli::DebuggingInformationEntry<Reader>| match e.attr_value(c::DW_AT_type) {
+                Ok(Some(AttributeValue::UnitRef(o))) => Some(o),
+                _ => None,
+            };
+        let mut t = type_of(entry)?;
+        for _ in 0..16 {
+            let e = self.unit.entry(t).ok()?;
+            match e.tag() {
+                c::DW_TAG_pointer_type
+                | c::DW_TAG_reference_type
+                | c::DW_TAG_rvalue_reference_type => {
+                    let size = match e.attr_value(c::DW_AT_byte_size) {
+                        Ok(Some(v)) => v.udata_value()?,
+                        _ => u64::from(self.unit.encoding().address_size),
+                    };
+                    return matches!(size, 4 | 8).then(|| WasmPointer {
+                        size: size as u8,
+                        function: type_of(&e).is_some_and(|p| self.is_function(p)),
+                    });
+                }
+                c::DW_TAG_typedef
+                | c::DW_TAG_const_type
+                | c::DW_TAG_volatile_type
+                | c::DW_TAG_restrict_type
+                | c::DW_TAG_atomic_type => t = type_of(&e)?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Whether type `t`, through typedefs and qualifiers, is a function type.
+    fn is_function(&self, mut t: gimli::UnitOffset) -> bool {
+        for _ in 0..16 {
+            let Ok(e) = self.unit.entry(t) else {
+                return false;
+            };
+            match e.tag() {
+                c::DW_TAG_subroutine_type => return true,
+                c::DW_TAG_typedef
+                | c::DW_TAG_const_type
+                | c::DW_TAG_volatile_type
+                | c::DW_TAG_restrict_type
+                | c::DW_TAG_atomic_type => match e.attr_value(c::DW_AT_type) {
+                    Ok(Some(AttributeValue::UnitRef(o))) => t = o,
+                    _ => return false,
+                },
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Gives each variable that holds a pointer the native pointer type
+    /// its computed value has: its type with the pointer (under any
+    /// typedefs and qualifiers) replaced by an 8-byte one with the same
+    /// target. Runs before `retarget_pointers`, on the original targets.
+    fn native_pointer_types(&mut self) {
+        let vars = std::mem::take(&mut self.pointer_vars);
+        let mut done = NativeTypes::default();
+        for var in vars {
+            let Some(&W::UnitRef(t)) = self.wunit().get(var).get(c::DW_AT_type) else {
+                continue;
+            };
+            let native = self.native_type(t, &mut done, 0);
+            self.wunit()
+                .get_mut(var)
+                .set(c::DW_AT_type, W::UnitRef(native));
+        }
+    }
+
+    /// `t` (a variable's type, down to its pointer) with a native pointer.
+    fn native_type(&mut self, t: UnitEntryId, done: &mut NativeTypes, depth: u32) -> UnitEntryId {
+        if let Some(&native) = done.types.get(&t) {
+            return native;
+        }
+        if depth > 16 {
+            return t;
+        }
+        let unit = self.wunit();
+        let root = unit.root();
+        let tag = unit.get(t).tag();
+        let native = deep_copy(unit, t, root, false);
+        let inner = match unit.get(native).get(c::DW_AT_type) {
+            Some(&W::UnitRef(inner)) => Some(inner),
+            _ => None,
+        };
+        if matches!(
+            tag,
+            c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type
+        ) {
+            unit.get_mut(native)
+                .set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
+            if let Some(target) = inner {
+                let target = self.native_target(target, &mut done.targets, 0);
+                self.wunit()
+                    .get_mut(native)
+                    .set(c::DW_AT_type, W::UnitRef(target));
+            }
+        } else if let Some(inner) = inner {
+            let inner = self.native_type(inner, done, depth + 1);
+            self.wunit()
+                .get_mut(native)
+                .set(c::DW_AT_type, W::UnitRef(inner));
+        }
+        done.types.insert(t, native);
+        native
+    }
+
+    /// The target of a native pointer: a type no wasm pointer type
+    /// targets, since gdb keeps one pointer type per target type (a 4-byte
+    /// and an 8-byte pointer to one `char` would get one size).
+    /// Aggregates need no copy: wasm pointers target their data-location
+    /// copies (`retarget_pointers`).
+    fn native_target(
+        &mut self,
+        t: UnitEntryId,
+        done: &mut HashMap<UnitEntryId, UnitEntryId>,
+        depth: u32,
+    ) -> UnitEntryId {
+        if let Some(&copy) = done.get(&t) {
+            return copy;
+        }
+        if depth > 16 {
+            return t;
+        }
+        let unit = self.wunit();
+        let root = unit.root();
+        let copy = match unit.get(t).tag() {
+            c::DW_TAG_structure_type
+            | c::DW_TAG_union_type
+            | c::DW_TAG_class_type
+            | c::DW_TAG_array_type
+            | c::DW_TAG_enumeration_type => t,
+            c::DW_TAG_typedef
+            | c::DW_TAG_const_type
+            | c::DW_TAG_volatile_type
+            | c::DW_TAG_restrict_type
+            | c::DW_TAG_atomic_type => {
+                let copy = deep_copy(unit, t, root, false);
+                if let Some(&W::UnitRef(inner)) = unit.get(copy).get(c::DW_AT_type) {
+                    let inner = self.native_target(inner, done, depth + 1);
+                    self.wunit()
+                        .get_mut(copy)
+                        .set(c::DW_AT_type, W::UnitRef(inner));
+                }
+                copy
+            }
+            // A wasm pointer (`char **` to `char *`): retargeted like any.
+            c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type => {
+                let copy = deep_copy(unit, t, root, false);
+                self.pointers.push(copy);
+                copy
+            }
+            _ => deep_copy(unit, t, root, true),
+        };
+        done.insert(t, copy);
+        copy
     }
 
     /// Sets a scope's native addresses; returns the frame for the entries
@@ -495,7 +752,7 @@ impl<'a> UnitTransform<'a> {
         tag: c::DwTag,
         name: c::DwAt,
         value: AttributeValue<Reader>,
-        frame: Option<&Frame>,
+        var: Var,
     ) {
         let converted = match name {
             // Addresses and ranges are set by `scope`; the line program is
@@ -516,8 +773,15 @@ impl<'a> UnitTransform<'a> {
             // Subprograms are marked not callable (see `scope`).
             c::DW_AT_calling_convention if tag == c::DW_TAG_subprogram => return,
             c::DW_AT_location => {
-                self.location(id, value, frame);
+                self.location(id, value, var);
                 return;
+            }
+            c::DW_AT_type if var.pointer.is_some() => {
+                self.pointer_vars.push(id);
+                match self.convert(id, name, value) {
+                    Some(v) => v,
+                    None => return,
+                }
             }
             c::DW_AT_decl_file | c::DW_AT_call_file => match value {
                 AttributeValue::FileIndex(i) => W::FileIndex(self.file(i)),
@@ -624,9 +888,10 @@ impl<'a> UnitTransform<'a> {
 
     /// `DW_AT_location`, an expression or a location list, made native;
     /// left out (the variable is optimized out) where it cannot be.
-    fn location(&mut self, id: UnitEntryId, value: AttributeValue<Reader>, frame: Option<&Frame>) {
+    fn location(&mut self, id: UnitEntryId, value: AttributeValue<Reader>, var: Var) {
+        let Var { frame, pointer } = var;
         let located = match value {
-            AttributeValue::Exprloc(e) => match self.expression(&e, frame) {
+            AttributeValue::Exprloc(e) => match self.expression(&e, frame, pointer) {
                 Some(x) => W::Exprloc(x),
                 None => return,
             },
@@ -641,7 +906,7 @@ impl<'a> UnitTransform<'a> {
                 };
                 let mut list = Vec::new();
                 while let Ok(Some(entry)) = entries.next() {
-                    let Some(x) = self.expression(&entry.data, Some(frame)) else {
+                    let Some(x) = self.expression(&entry.data, Some(frame), pointer) else {
                         continue;
                     };
                     let Some(wasm) = self.wasm_range(entry.range.begin, entry.range.end) else {
@@ -672,14 +937,26 @@ impl<'a> UnitTransform<'a> {
     }
 
     /// A wasm location expression made native (see the module doc).
+    /// A location expression for native code; with `pointer` (the wasm
+    /// pointer the variable holds), the native pointer's value.
     fn expression(
         &self,
         e: &gimli::Expression<Reader>,
         frame: Option<&Frame>,
+        pointer: Option<WasmPointer>,
     ) -> Option<Expression> {
         let ops = self.operations(e)?;
         let mut out = Expression::new();
-        if !ops.iter().any(|op| matches!(op, Operation::Piece { .. })) {
+        let pieces = ops.iter().any(|op| matches!(op, Operation::Piece { .. }));
+        if let Some(p) = pointer {
+            // A pointer split into pieces is not worth a native value.
+            if pieces {
+                return None;
+            }
+            self.pointer_value(&ops, frame, p, &mut out)?;
+            return Some(out);
+        }
+        if !pieces {
             self.piece(&ops, frame, &mut out)?;
             return Some(out);
         }
@@ -754,6 +1031,72 @@ impl<'a> UnitTransform<'a> {
                 Some(())
             }
         }
+    }
+
+    /// The native address a wasm pointer variable designates: for data,
+    /// its wasm value plus the memory base; for a function (a table-0
+    /// index), the native code of the function at that index. Null stays
+    /// null, so a debugger reports it as null, not as the memory's first
+    /// byte; an index outside the table stays as it is.
+    fn pointer_value(
+        &self,
+        ops: &[Operation<Reader>],
+        frame: Option<&Frame>,
+        p: WasmPointer,
+        out: &mut Expression,
+    ) -> Option<()> {
+        match ops {
+            [] => return None,
+            [Operation::ImplicitValue { data }] => {
+                let bytes = data.to_slice().ok()?;
+                let mut value = [0u8; 8];
+                let n = bytes.len().min(usize::from(p.size));
+                value[..n].copy_from_slice(&bytes[..n]);
+                out.op_constu(u64::from_le_bytes(value));
+            }
+            [body @ .., Operation::StackValue] => self.values(body, frame, out)?,
+            _ => {
+                self.piece(ops, frame, out)?;
+                out.op_deref_size(p.size);
+            }
+        }
+        let mut ends = Vec::new();
+        if p.function {
+            // In range: v < the table's current length.
+            out.op(c::DW_OP_dup);
+            self.native.table(out)?;
+            out.op_plus_uconst(u64::from(vmoffsets::table::CURRENT_ELEMENTS));
+            out.op_deref_size(4);
+            out.op(c::DW_OP_lt);
+            let inside = out.op_bra();
+            ends.push(out.op_skip());
+            out.set_target(inside, out.next_index());
+            // The element: a `VMFuncRef` pointer, or null.
+            self.native.table(out)?;
+            out.op_plus_uconst(u64::from(vmoffsets::table::BASE));
+            out.op_deref();
+            out.op(c::DW_OP_swap);
+            out.op_constu(u64::from(vmoffsets::table::ELEMENT_SIZE));
+            out.op(c::DW_OP_mul);
+            out.op(c::DW_OP_plus);
+            out.op_deref();
+        }
+        out.op(c::DW_OP_dup);
+        let nonzero = out.op_bra();
+        ends.push(out.op_skip());
+        out.set_target(nonzero, out.next_index());
+        if p.function {
+            out.op_plus_uconst(u64::from(vmoffsets::funcref::WASM_CALL));
+            out.op_deref();
+        } else {
+            self.native.memory_base(out)?;
+            out.op(c::DW_OP_plus);
+        }
+        for end in ends {
+            out.set_target(end, out.next_index());
+        }
+        out.op(c::DW_OP_stack_value);
+        Some(())
     }
 
     /// Emits operations that leave the same values as the wasm ones
@@ -846,6 +1189,10 @@ impl<'a> UnitTransform<'a> {
     /// Points every pointer type at a pointee copy that lives in linear
     /// memory (see the module doc).
     fn retarget_pointers(&mut self) {
+        if self.native.debugger == Debugger::Lldb {
+            self.pointers_as_addresses();
+            return;
+        }
         let Some(location) = self.native.data_location() else {
             return;
         };
@@ -862,6 +1209,53 @@ impl<'a> UnitTransform<'a> {
             if let Some(copy) = copies.pointee(t, 0) {
                 copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
             }
+        }
+    }
+
+    /// For lldb, which gives every pointer the target's size and ignores
+    /// `DW_AT_byte_size` and `DW_AT_data_location`: each 4-byte pointer
+    /// stored in linear memory becomes a 4-byte unsigned integer, its wasm
+    /// address, so members and elements after it keep their values.
+    fn pointers_as_addresses(&mut self) {
+        let pointers = std::mem::take(&mut self.pointers);
+        let unit = self.wunit();
+        let root = unit.root();
+        let mut address = None;
+        let mut replaced = HashMap::new();
+        for p in pointers {
+            if unit.get(p).get(c::DW_AT_byte_size) != Some(&W::Data1(4)) {
+                continue;
+            }
+            let a = *address.get_or_insert_with(|| {
+                // lldb names a base type after its size (`unsigned int`);
+                // a typedef keeps the name.
+                let base = unit.add(root, c::DW_TAG_base_type);
+                let e = unit.get_mut(base);
+                e.set(c::DW_AT_name, W::String(b"unsigned int".to_vec()));
+                e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_unsigned));
+                e.set(c::DW_AT_byte_size, W::Data1(4));
+                let a = unit.add(root, c::DW_TAG_typedef);
+                let e = unit.get_mut(a);
+                e.set(c::DW_AT_name, W::String(b"wasm_addr32".to_vec()));
+                e.set(c::DW_AT_type, W::UnitRef(base));
+                a
+            });
+            replaced.insert(p, a);
+        }
+        if replaced.is_empty() {
+            return;
+        }
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let e = unit.get_mut(id);
+            for attr in e.attrs_mut() {
+                if let W::UnitRef(t) = attr.get() {
+                    if let Some(&a) = replaced.get(t) {
+                        attr.set(W::UnitRef(a));
+                    }
+                }
+            }
+            stack.extend(unit.get(id).children().copied());
         }
     }
 
@@ -934,7 +1328,8 @@ impl Copies<'_> {
             | c::DW_TAG_class_type
             | c::DW_TAG_enumeration_type
             | c::DW_TAG_array_type => {
-                let copy = self.deep_copy(t, self.unit.root(), true);
+                let root = self.unit.root();
+                let copy = deep_copy(self.unit, t, root, true);
                 self.unit
                     .get_mut(copy)
                     .set(c::DW_AT_data_location, W::Exprloc(self.location.clone()));
@@ -945,28 +1340,32 @@ impl Copies<'_> {
         self.done.insert(t, Some(copy));
         Some(copy)
     }
+}
 
-    /// A copy of entry `t` (with its children if `children`) under `parent`.
-    fn deep_copy(&mut self, t: UnitEntryId, parent: UnitEntryId, children: bool) -> UnitEntryId {
-        let tag = self.unit.get(t).tag();
-        let attrs: Vec<(c::DwAt, W)> = self
-            .unit
-            .get(t)
-            .attrs()
-            .map(|a| (a.name(), a.get().clone()))
-            .collect();
-        let copy = self.unit.add(parent, tag);
-        for (name, value) in attrs {
-            self.unit.get_mut(copy).set(name, value);
-        }
-        if children {
-            let kids: Vec<UnitEntryId> = self.unit.get(t).children().copied().collect();
-            for k in kids {
-                self.deep_copy(k, copy, true);
-            }
-        }
-        copy
+/// A copy of entry `t` (with its children if `children`) under `parent`.
+fn deep_copy(
+    unit: &mut w::Unit,
+    t: UnitEntryId,
+    parent: UnitEntryId,
+    children: bool,
+) -> UnitEntryId {
+    let tag = unit.get(t).tag();
+    let attrs: Vec<(c::DwAt, W)> = unit
+        .get(t)
+        .attrs()
+        .map(|a| (a.name(), a.get().clone()))
+        .collect();
+    let copy = unit.add(parent, tag);
+    for (name, value) in attrs {
+        unit.get_mut(copy).set(name, value);
     }
+    if children {
+        let kids: Vec<UnitEntryId> = unit.get(t).children().copied().collect();
+        for k in kids {
+            deep_copy(unit, k, copy, true);
+        }
+    }
+    copy
 }
 
 /// Describes a subprogram as the native function at `code`: its address

@@ -14,7 +14,7 @@
 //! described yet.
 
 use crate::dwarf::read::{LineRange, ModuleDwarf, SourceLocation};
-use crate::dwarf::transform::{self, Files, ModuleFacts, NativeModule, ENCODING};
+use crate::dwarf::transform::{self, Debugger, Files, ModuleFacts, NativeModule, ENCODING};
 use crate::listing::Listing;
 use gimli::write::{Address, AttributeValue, EndianVec, LineProgram, LineString, Sections};
 use gimli::{LineEncoding, RunTimeEndian};
@@ -208,10 +208,12 @@ fn build_image(
         funcs,
         vmctx_cell: module.debug_vmctx_cell() as u64,
         memory_ptr: (!info.memories.is_empty()).then(|| layout.memory_ptr(0)),
+        table_ptr: (!info.tables.is_empty()).then(|| layout.table_ptr(0)),
         global_ptrs: (0..info.globals.len() as u32)
             .map(|g| layout.global_ptr(g))
             .collect(),
         facts: ModuleFacts::read(module.binary()),
+        debugger: Debugger::attached(),
     };
     let mut out = gimli::write::Dwarf::new();
     let mut units = dwarf
@@ -357,6 +359,7 @@ impl Rows<'_> {
     fn function(&self, program: &mut LineProgram, files: &mut Files, f: &FunctionDebugInfo) {
         program.begin_sequence(Some(Address::Constant(f.code.start as u64)));
         let mut last: Option<(gimli::write::FileId, u32)> = None;
+        let mut last_column = 0;
         // Where the compiler ended the wasm prologue (the argument spills):
         // a breakpoint on the function stops at the first native code of
         // that wasm instruction, or of the first one after it with code.
@@ -383,6 +386,13 @@ impl Rows<'_> {
             let Some((file, line, column)) = loc else {
                 continue;
             };
+            let at_prologue_end = prologue_end
+                .is_some_and(|end| last.is_some() && code_offset.is_some_and(|o| o >= end));
+            // One row per change of position: lldb looks for `prologue_end`
+            // in the first few rows of a function only.
+            if last == Some((file, line)) && last_column == column && !at_prologue_end {
+                continue;
+            }
             let row = program.row();
             // The first row covers the native prologue too, so a breakpoint
             // on the function's address has a line.
@@ -395,15 +405,14 @@ impl Rows<'_> {
             row.line = u64::from(line);
             row.column = u64::from(column);
             row.is_statement = last != Some((file, line));
-            if let Some(end) = prologue_end {
-                if last.is_some() && code_offset.is_some_and(|o| o >= end) {
-                    row.prologue_end = true;
-                    row.is_statement = true;
-                    prologue_end = None;
-                }
+            if at_prologue_end {
+                row.prologue_end = true;
+                row.is_statement = true;
+                prologue_end = None;
             }
             program.generate_row();
             last = Some((file, line));
+            last_column = column;
         }
         program.end_sequence(f.code.len() as u64);
     }
