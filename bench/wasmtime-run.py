@@ -1,7 +1,10 @@
 """Runs a WASI command module under Wasmtime (the PyPI `wasmtime` wheel),
 the way `wasmscope run` does, for whole-process comparisons:
 
-    python3 bench/wasmtime-run.py [--dir HOST::GUEST]... MODULE [ARGS...]
+    python3 bench/wasmtime-run.py [--debug-info] [--dir HOST::GUEST]... MODULE [ARGS...]
+
+`--debug-info` compiles as `wasmtime run -D debug-info` does: the module's
+DWARF transformed for the native code and registered for gdb and lldb.
 """
 import os
 import sys
@@ -11,13 +14,17 @@ import wasmtime
 
 def main() -> int:
     argv = sys.argv[1:]
+    config = wasmtime.Config()
+    if argv and argv[0] == "--debug-info":
+        config.debug_info = True
+        argv = argv[1:]
     preopens = []
     while argv and argv[0] == "--dir":
         host, _, guest = argv[1].partition("::")
         preopens.append((host, guest or host))
         argv = argv[2:]
     module_path, args = argv[0], argv[1:]
-    engine = wasmtime.Engine()
+    engine = wasmtime.Engine(config)
     store = wasmtime.Store(engine)
     wasi = wasmtime.WasiConfig()
     wasi.argv = [os.path.basename(module_path), *args]

@@ -3,36 +3,70 @@
 
 mod debugger;
 
-use debugger::{fixture, line_of};
-use std::process::Command;
+use debugger::{
+    check, compare, fixture, line_in, line_of, mask, merged_output, native_build, Block, FULL_RUNS,
+};
+use std::path::Path;
 
-/// Runs lldb in batch mode with `commands` against `wasmscope run -g MODULE`.
-fn lldb(commands: &[&str], module: &str) -> String {
+/// lldb's batch arguments for `commands` against `program`.
+fn lldb_args(commands: &[String], program: &[String]) -> Vec<String> {
     let sources = debugger::sources();
-    let mut cmd = Command::new("lldb");
-    cmd.arg("--batch")
+    let mut args: Vec<String> = vec![
+        "--batch".into(),
+        // Batch mode stops at the first failing command otherwise.
+        "-o".into(),
+        "settings set interpreter.stop-command-source-on-error false".into(),
         // lldb 14 reads JIT images only when asked.
-        .args(["-o", "settings set plugin.jit-loader.gdb.enable on"])
-        .args([
-            "-o",
-            &format!(
-                "settings set target.source-map /wasmscope-fixtures {}",
-                sources.display()
-            ),
-        ]);
+        "-o".into(),
+        "settings set plugin.jit-loader.gdb.enable on".into(),
+        "-o".into(),
+        format!(
+            "settings set target.source-map /wasmscope-fixtures {}",
+            sources.display()
+        ),
+    ];
     for c in commands {
-        cmd.args(["-o", c]);
+        args.extend(["-o".into(), c.clone()]);
     }
-    cmd.args(["--", env!("CARGO_BIN_EXE_wasmscope"), "run", "-g"])
-        .arg(fixture(module));
-    // Debian's lldb 14 finds its Python module only there.
-    cmd.env(
-        "PYTHONPATH",
-        "/usr/lib/llvm-14/lib/python3.11/dist-packages",
-    );
-    cmd.env("XDG_CACHE_HOME", debugger::cache_dir());
-    let o = cmd.output().expect("lldb is installed by .ci/setup");
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    args.push("--".into());
+    args.extend(program.iter().cloned());
+    args
+}
+
+/// The environment lldb runs in: Debian's lldb 14 finds its Python
+/// module only with this path; the listings stay out of the user's cache.
+fn lldb_env() -> [(&'static str, String); 2] {
+    [
+        (
+            "PYTHONPATH",
+            "/usr/lib/llvm-14/lib/python3.11/dist-packages".into(),
+        ),
+        (
+            "XDG_CACHE_HOME",
+            debugger::cache_dir().display().to_string(),
+        ),
+    ]
+}
+
+fn wasm_program(module: &str, args: &[&str]) -> Vec<String> {
+    let mut p: Vec<String> = vec![
+        env!("CARGO_BIN_EXE_wasmscope").into(),
+        "run".into(),
+        "-g".into(),
+        fixture(module),
+    ];
+    p.extend(args.iter().map(|a| a.to_string()));
+    p
+}
+
+/// Runs lldb in batch mode with `commands` against `wasmscope run -g MODULE ARGS`.
+fn lldb(commands: &[&str], module: &str, args: &[&str]) -> String {
+    let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
+    merged_output(
+        Path::new("lldb"),
+        &lldb_args(&commands, &wasm_program(module, args)),
+        &lldb_env(),
+    )
 }
 
 #[test]
@@ -41,32 +75,260 @@ fn breaks_reads_locals_and_globals_and_finishes_with_the_value() {
     let out = lldb(
         &[
             &format!("breakpoint set -f app.c -l {line} -c 'total == 30'"),
+            "breakpoint set -n factorial -c 'n == 17'",
             "run",
             "frame variable total",
+            "print *head",
+            "print head->value",
             "target variable global_counter file_scale",
+            "finish",
+            "continue",
+            "bt 3",
             "finish",
             "continue",
         ],
         "dbg/app-O0.wasm",
+        &[],
     );
     assert!(out.contains("`sum_list(head=0x"), "{out}");
     assert!(out.contains(&format!("at app.c:{line}:")), "{out}");
     assert!(out.contains("(int) total = 30"), "{out}");
+    assert!(out.contains("(node) $0 = (value = 30, next = 0)"), "{out}");
+    assert!(out.contains("(int) $1 = 30"), "{out}");
     assert!(out.contains("(int) global_counter = 7"), "{out}");
     assert!(out.contains("(double) file_scale = 1.5"), "{out}");
-    assert!(out.contains("Return value: (int) $0 = 60"), "{out}");
+    assert!(out.contains("Return value: (int) $2 = 60"), "{out}");
+    // The conditional breakpoint by function name stops after the
+    // prologue, where `n` is readable.
+    assert!(out.contains("`factorial(n=17) at app.c:"), "{out}");
+    assert!(out.contains("`factorial(n=18) at app.c:"), "{out}");
+    assert!(
+        out.contains("Return value: (uint64_t) $3 = 355687428096000"),
+        "{out}"
+    );
+    assert!(out.contains("exited with status = 0"), "{out}");
+}
+
+#[test]
+fn steps_and_prints_strings_function_pointers_and_stored_pointers() {
+    let line = line_in("kinds.c", "int p = tri.measure(&tri);");
+    let out = lldb(
+        &[
+            &format!("breakpoint set -f kinds.c -l {line}"),
+            "breakpoint set -n apply",
+            "run",
+            "frame variable label word tri.measure r",
+            "target variable greeting ops",
+            "step",
+            "next",
+            "continue",
+            "frame variable op x y",
+            "continue",
+            "continue",
+        ],
+        "dbg/kinds-O0.wasm",
+        &[],
+    );
+    assert!(out.contains("(const char *) label = 0x"), "{out}");
+    assert!(out.contains(" \"triangle\"\n"), "{out}");
+    assert!(out.contains("(char[8]) word = \"wasm"), "{out}");
+    // A stored function pointer names its function; a stored data pointer
+    // is its wasm address (lldb reads pointers at 8 bytes: never guess).
+    assert!(out.contains("tri.measure = perimeter"), "{out}");
+    assert!(out.contains("(refs) r = (color = 7"), "{out}");
+    assert!(out.contains("\"hello, wasm\""), "{out}");
+    assert!(
+        out.contains("(binop[2]) ops = ([0] = add, [1] = mul)"),
+        "{out}"
+    );
+    // `step` enters perimeter through the function pointer.
+    assert!(out.contains("`perimeter(s=0x"), "{out}");
+    assert!(out.contains("`add at kinds.c:"), "{out}");
+    assert!(
+        out.contains("(int) x = 5") && out.contains("(int) y = 7"),
+        "{out}"
+    );
+    assert!(out.contains("count=5"), "{out}");
     assert!(out.contains("exited with status = 0"), "{out}");
 }
 
 #[test]
 fn a_full_run_under_lldb_stops_on_no_signal() {
-    for m in ["dbg/app-O0.wasm", "dbg/app-O2.wasm"] {
-        let out = lldb(&["run"], m);
+    for m in FULL_RUNS {
+        let output = debugger::plain_run(m);
+        // The guest writes to lldb's terminal, which ends lines in CRLF.
+        let out = lldb(&["run"], m, &[]).replace("\r\n", "\n");
         assert!(!out.contains("stop reason = signal"), "{m}: {out}");
         assert!(
-            out.contains("area=12 sum=60 fact=2432902008176640000 scaled=18.0 counter=67"),
-            "{m}: {out}"
+            out.contains(&output),
+            "the same output as without the debugger\n{m}: {out}"
         );
         assert!(out.contains("exited with status = 0"), "{m}: {out}");
     }
+}
+
+/// Whether lldb prints values for `cmd` (the differential compares those).
+fn prints_values(cmd: &str) -> bool {
+    ["frame variable", "target variable", "print", "finish"]
+        .iter()
+        .any(|p| cmd.starts_with(p))
+}
+
+/// Each value command's printed values, masked; lldb echoes every
+/// command as `(lldb) CMD`.
+fn lldb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
+    let out = merged_output(Path::new("lldb"), &lldb_args(script, program), &lldb_env());
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut open = false;
+    for line in out.lines() {
+        if let Some(cmd) = line.strip_prefix("(lldb) ") {
+            open = prints_values(cmd) && script.iter().any(|c| c == cmd);
+            if open {
+                blocks.push((cmd.to_string(), Vec::new()));
+            }
+        } else if open {
+            // Values, not the stop report (`* thread ...`) or source lines.
+            let line = line.trim();
+            let source = line.starts_with(|c: char| c.is_ascii_digit() || c == '*')
+                || line.starts_with("->");
+            let value = line.contains(" = ") || line.starts_with("error:");
+            if value && !source {
+                blocks.last_mut().unwrap().1.push(mask(line));
+            }
+        }
+    }
+    blocks
+}
+
+fn differential(name: &str, args: &[&str], script: &[String], known: &[&str]) -> String {
+    let mut rows = String::new();
+    for opt in ["O0", "O2"] {
+        let mut native = vec![native_build(name, opt).display().to_string()];
+        native.extend(args.iter().map(|a| a.to_string()));
+        let wasm = wasm_program(&format!("dbg/{name}-{opt}.wasm"), args);
+        let native = lldb_blocks(script, &native);
+        let wasm = lldb_blocks(script, &wasm);
+        let c = compare(&native, &wasm);
+        rows.push_str(&check(
+            &format!("{name}.c lldb"),
+            opt,
+            &c,
+            known,
+            &native,
+            &wasm,
+        ));
+    }
+    rows
+}
+
+/// The same lldb scripts natively and on wasm (see gdb.rs for gdb's).
+#[test]
+fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
+    let app = |needle: &str| line_in("app.c", needle);
+    let script: Vec<String> = [
+        format!("breakpoint set -f app.c -l {}", app("int a = p->x * p->y;")),
+        format!(
+            "breakpoint set -f app.c -l {} -c 'total == 30'",
+            app("total += head->value;")
+        ),
+        "breakpoint set -n factorial -c 'n == 17'".into(),
+        format!("breakpoint set -f app.c -l {}", app("global_counter += s;")),
+        format!(
+            "breakpoint set -f app.c -l {}",
+            app("while (text[length]) length++;")
+        ),
+        "run".into(),
+        "frame variable p".into(),
+        "print *p".into(),
+        "print p->x * p->y".into(),
+        "target variable global_counter file_scale".into(),
+        "continue".into(),
+        "frame variable total".into(),
+        "print *head".into(),
+        "print head->value".into(),
+        "finish".into(),
+        "continue".into(),
+        "frame variable n".into(),
+        // (`n * 2` would differ in its type's name: `uint64_t` is
+        // `unsigned long` natively, `unsigned long long` in wasm32.)
+        "print n == 17".into(),
+        "finish".into(),
+        "continue".into(),
+        "frame variable a s f scaled".into(),
+        "frame variable n3 n2.value".into(),
+        "print n1.value + n2.value".into(),
+        "print argc".into(),
+        "continue".into(),
+        "frame variable text divisor".into(),
+        "print *text".into(),
+        "print text[4]".into(),
+        "continue".into(),
+    ]
+    .into();
+    // `*head`, `n3`: a stored pointer (`next`) is a `wasm_addr32` under
+    // lldb (see debug/src/dwarf/transform.rs, Pointers).
+    let mut table =
+        String::from("| fixture, debugger, build | values | matching |\n|---|---|---|\n");
+    table += &differential(
+        "app",
+        &["hello", "3"],
+        &script,
+        &["print *head", "frame variable n3 n2.value"],
+    );
+
+    let kinds = |needle: &str| line_in("kinds.c", needle);
+    let script: Vec<String> = [
+        format!(
+            "breakpoint set -f kinds.c -l {}",
+            kinds("int p = tri.measure(&tri);")
+        ),
+        format!(
+            "breakpoint set -f kinds.c -l {}",
+            kinds("for (int i = 0; i < 3; i++)")
+        ),
+        format!(
+            "breakpoint set -f kinds.c -l {}",
+            kinds("int r = op(x, y);")
+        ),
+        "run".into(),
+        "frame variable tri.name tri.sides tri.tag tri.color c word label".into(),
+        "frame variable big neg half grid".into(),
+        "frame variable tri.measure r".into(),
+        "frame variable label[3]".into(),
+        "print (unsigned long long)(big - 1)".into(),
+        "print (long long)(neg / 2)".into(),
+        "print half * 3".into(),
+        "print grid[1][2]".into(),
+        "print c == GREEN".into(),
+        "frame variable r.tag".into(),
+        "target variable primes greeting offset ratio".into(),
+        "target variable ops".into(),
+        "continue".into(),
+        "frame variable s".into(),
+        "print s->sides[1] + s->sides[2]".into(),
+        "finish".into(),
+        "continue".into(),
+        "frame variable x y".into(),
+        "print x + y".into(),
+        "finish".into(),
+        "continue".into(),
+        "continue".into(),
+    ]
+    .into();
+    // `tri.measure`, `ops`: stored function pointers name the function; `r`
+    // and `r.tag`: stored data pointers are `wasm_addr32`. (No command may
+    // fail: lldb's batch mode stops at the first error.)
+    // (`uint64_t` is `unsigned long` natively, `unsigned long long` in
+    // wasm32: the casts keep the types' names apart from the values.)
+    table += &differential(
+        "kinds",
+        &[],
+        &script,
+        &[
+            "frame variable tri.measure r",
+            "frame variable r.tag",
+            "target variable ops",
+        ],
+    );
+    println!("{table}");
 }

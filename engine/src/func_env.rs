@@ -103,6 +103,9 @@ struct DebugHooks {
     /// The next operator gets a hook whatever `sites` says: it heads a
     /// loop or follows a call.
     force_next: bool,
+    /// Whether entries, loop heads and call returns are forced sites
+    /// (`CompileOptions::debug_forced_sites`).
+    forced: bool,
     /// Per local: whether it holds a reference (never written back).
     local_is_ref: Vec<bool>,
     /// Per local: its Cranelift type (set at function entry).
@@ -175,7 +178,7 @@ impl<'a> FuncEnv<'a> {
     pub fn enable_debug_hooks(
         &mut self,
         body: &wasmparser::FunctionBody,
-        sites: Option<std::sync::Arc<[u32]>>,
+        (sites, forced): (Option<std::sync::Arc<[u32]>>, bool),
         live: bool,
         kept: Vec<u32>,
     ) -> Result<(), wasmparser::BinaryReaderError> {
@@ -206,7 +209,8 @@ impl<'a> FuncEnv<'a> {
             next: 0,
             sites,
             // The function's first instruction.
-            force_next: true,
+            force_next: forced,
+            forced,
             local_is_ref,
             local_types: Vec::new(),
             limits: None,
@@ -880,10 +884,11 @@ impl FuncEnvironment for FuncEnv<'_> {
         self.emit_debug_hook(builder, state);
         if let Some(d) = self.debug.as_mut() {
             use wasmparser::Operator as O;
-            d.force_next = matches!(
-                op,
-                O::Loop { .. } | O::Call { .. } | O::CallIndirect { .. } | O::CallRef { .. }
-            );
+            d.force_next = d.forced
+                && matches!(
+                    op,
+                    O::Loop { .. } | O::Call { .. } | O::CallIndirect { .. } | O::CallRef { .. }
+                );
         }
         Ok(())
     }

@@ -25,6 +25,6 @@ pub use api::{
     Val, ValType, WasmParams, WasmResults, WasmTy,
 };
 pub use compile::{CompileError, CompileOptions, DebugLocals, SrcLoc};
-pub use module_env::{supported_features, ModuleInfo};
+pub use module_env::{supported_features, ElemItem, ElemKind, ModuleInfo};
 pub use trap::{FrameInfo, Trap, TrapCode, TrapReason};
 pub use wasmparser;

@@ -1,7 +1,11 @@
 //! What the native-debugger tests (`gdb.rs`, `lldb.rs`) share: the
-//! fixtures and the lines of `dbg/app.c` they break on.
+//! fixtures, the lines they break on, and the differential check (one
+//! script, natively and on wasm, value by value).
 
-use std::path::PathBuf;
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub fn fixture(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -11,13 +15,39 @@ pub fn fixture(name: &str) -> String {
         .to_string()
 }
 
-/// The 1-based line of `dbg/app.c` that contains `needle`.
-pub fn line_of(needle: &str) -> usize {
-    let src = std::fs::read_to_string(fixture("dbg/app.c")).unwrap();
+/// The 1-based line of `dbg/FILE` that contains `needle`.
+pub fn line_in(file: &str, needle: &str) -> usize {
+    let src = std::fs::read_to_string(fixture(&format!("dbg/{file}"))).unwrap();
     src.lines()
         .position(|l| l.contains(needle))
-        .expect("needle in app.c")
+        .unwrap_or_else(|| panic!("`{needle}` in {file}"))
         + 1
+}
+
+/// The 1-based line of `dbg/app.c` that contains `needle`.
+pub fn line_of(needle: &str) -> usize {
+    line_in("app.c", needle)
+}
+
+/// Every debugger fixture.
+pub const FULL_RUNS: [&str; 4] = [
+    "dbg/app-O0.wasm",
+    "dbg/app-O2.wasm",
+    "dbg/kinds-O0.wasm",
+    "dbg/kinds-O2.wasm",
+];
+
+/// What `wasmscope run MODULE` prints without a debugger.
+pub fn plain_run(module: &str) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmscope"))
+        .arg("run")
+        .arg(fixture(module))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!out.is_empty());
+    out
 }
 
 /// Where the tests keep the listings that `run -g` writes, out of the
@@ -26,8 +56,138 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache")
 }
 
-/// The directory of `dbg/app.c`, which the fixtures name
+/// The directory of the `dbg/` sources, which the fixtures name
 /// `/wasmscope-fixtures` (see `tests/fixtures/dbg/build.sh`).
 pub fn sources() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dbg")
+}
+
+/// `dbg/NAME.c` built natively with the host's clang at `-OPT`.
+pub fn native_build(name: &str, opt: &str) -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-native-{opt}"));
+    let status = Command::new("clang")
+        .args(["-g", &format!("-{opt}"), "-o"])
+        .arg(&exe)
+        .arg(fixture(&format!("dbg/{name}.c")))
+        .status()
+        .expect("clang is installed by .ci/setup");
+    assert!(status.success());
+    exe
+}
+
+/// Runs `program` with its stdout and stderr in one stream, so a
+/// debugger's error messages stay in order with its output.
+pub fn merged_output(program: &Path, args: &[String], envs: &[(&str, String)]) -> String {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" \"$@\" 2>&1")
+        .arg(program)
+        .args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let o = cmd
+        .output()
+        .expect("the debugger is installed by .ci/setup");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One command's printed values, masked.
+pub type Block = (String, Vec<String>);
+
+/// Masks what differs between a native process and linear memory:
+/// addresses, value-history numbers (`$3`) and module names before a
+/// backtick (`kinds` or `JIT(0x55..)` in lldb's `kinds\`add`).
+pub fn mask(line: &str) -> String {
+    let mut s = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("0x") {
+        s.push_str(&rest[..i]);
+        s.push_str("ADDR");
+        rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    s.push_str(rest);
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' {
+            while chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                chars.next();
+            }
+        }
+    }
+    // `(kinds`add at ...` and `(JIT(ADDR)`add at ...`.
+    while let Some(tick) = out.find('`') {
+        let start = out[..tick].rfind('(').map_or(0, |open| {
+            // `JIT(ADDR)`: the module name opens before `JIT`.
+            if out[..open].ends_with("JIT") {
+                out[..open].rfind('(').map_or(open, |o| o + 1)
+            } else {
+                open + 1
+            }
+        });
+        out.replace_range(start..=tick, "MODULE:");
+    }
+    out
+}
+
+/// How one script compared natively and on wasm.
+pub struct Comparison {
+    pub values: usize,
+    pub matching: usize,
+    /// Commands with at least one differing value.
+    pub differing: Vec<String>,
+}
+
+/// Compares the blocks command by command. A command one run did not
+/// reach (an optimized build may skip a breakpoint) counts as differing.
+pub fn compare(native: &[Block], wasm: &[Block]) -> Comparison {
+    let mut c = Comparison {
+        values: 0,
+        matching: 0,
+        differing: Vec::new(),
+    };
+    let mut rest = wasm;
+    for (cmd, n) in native {
+        c.values += n.len();
+        let w = match rest.iter().position(|b| &b.0 == cmd) {
+            Some(i) => {
+                let w = &rest[i].1;
+                rest = &rest[i + 1..];
+                w
+            }
+            None => {
+                c.differing.push(cmd.clone());
+                continue;
+            }
+        };
+        let same = n.iter().zip(w).filter(|(a, b)| a == b).count();
+        c.matching += same;
+        if same != n.len() || n.len() != w.len() {
+            c.differing.push(cmd.clone());
+        }
+    }
+    c
+}
+
+/// Checks a comparison at `-opt`: at -O0 exactly the `known` commands
+/// differ (each for a reason its caller states); returns the table row.
+pub fn check(
+    row: &str,
+    opt: &str,
+    c: &Comparison,
+    known: &[&str],
+    native: &[Block],
+    wasm: &[Block],
+) -> String {
+    if opt == "O0" {
+        let differing: Vec<&str> = c.differing.iter().map(String::as_str).collect();
+        assert_eq!(
+            differing, known,
+            "{row}: at -O0 only the known commands differ\nnative: {native:#?}\nwasm: {wasm:#?}"
+        );
+        assert!(c.values >= 20, "{row}: {native:#?}");
+    }
+    format!("| {row} -{opt} | {} | {} |\n", c.values, c.matching)
 }

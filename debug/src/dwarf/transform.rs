@@ -47,12 +47,26 @@
 //!   type at its data location, so `p->next->field`, `*n.next` and
 //!   `n.next->next->value` show the guest's data with no setup. gdb 13
 //!   applies a data location to aggregates only (structs, unions, classes,
-//!   arrays, enums; on a scalar it stops on an internal error): a
+//!   arrays; on a scalar or an enum it stops on an internal error): a
 //!   qualifier or typedef on the way is dropped in the copy, and a stored
 //!   pointer to a scalar or a pointer (`argv[1]`, a `char *` member) keeps
 //!   its target, so gdb shows the wasm address it holds and reports it as
 //!   unreadable ("Cannot access memory at address 0x114fc"): never a
-//!   wrong value.
+//!   wrong value. (gdb's Python could follow it, but gdb declines
+//!   scripts from images outside its auto-load safe path.)
+//! - a function pointer holds an index into table 0. A variable holding
+//!   one reads as the native code of the function at that index (through
+//!   the instance's table), so gdb and lldb print `0x7f.. <add>` as for
+//!   native code; a stored one becomes the enumeration `wasm_function`
+//!   whose enumerators name the functions the element segments put in the
+//!   table (`measure = perimeter`).
+//!
+//! lldb (14 and 19) gives every pointer type the target's 8 bytes,
+//! whatever `DW_AT_byte_size` says, and ignores `DW_AT_data_location`; a
+//! 4-byte pointer stored in memory would read 4 bytes of its neighbour.
+//! When lldb is the debugger attached ([`Debugger::attached`]), stored
+//! data pointers become `wasm_addr32`, a 4-byte unsigned: the wasm
+//! address, right but not followable; pointer variables, as above, are.
 //!
 //! # Robustness
 //! Unknown forms, attributes and operations are dropped (a variable
@@ -86,6 +100,9 @@ pub struct NativeModule<'a> {
     pub facts: ModuleFacts,
     /// The debugger the image is for.
     pub debugger: Debugger,
+    /// Table 0's elements as the module initializes them: (index, name of
+    /// the function there).
+    pub table_functions: Vec<(u32, String)>,
 }
 
 /// Debuggers differ in the pointer types they can read (see the module
@@ -1189,6 +1206,7 @@ impl<'a> UnitTransform<'a> {
     /// Points every pointer type at a pointee copy that lives in linear
     /// memory (see the module doc).
     fn retarget_pointers(&mut self) {
+        self.function_pointers_as_names();
         if self.native.debugger == Debugger::Lldb {
             self.pointers_as_addresses();
             return;
@@ -1210,6 +1228,31 @@ impl<'a> UnitTransform<'a> {
                 copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
             }
         }
+    }
+
+    /// A function pointer stored in linear memory holds a table-0 index,
+    /// which no native debugger can resolve: it becomes an enumeration
+    /// whose enumerators name the functions the module puts in the table,
+    /// so `print s.callback` shows `perimeter` (an index outside them
+    /// shows as a number).
+    fn function_pointers_as_names(&mut self) {
+        if self.native.table_functions.is_empty() {
+            return;
+        }
+        let unit = self.out.units.get_mut(self.id);
+        let mut names = None;
+        let mut replaced = HashMap::new();
+        self.pointers.retain(|&p| {
+            let function = unit.get(p).get(c::DW_AT_byte_size) == Some(&W::Data1(4))
+                && points_to_function(unit, p);
+            if function {
+                let e =
+                    *names.get_or_insert_with(|| function_enum(unit, &self.native.table_functions));
+                replaced.insert(p, e);
+            }
+            !function
+        });
+        replace_refs(unit, &replaced);
     }
 
     /// For lldb, which gives every pointer the target's size and ignores
@@ -1242,21 +1285,7 @@ impl<'a> UnitTransform<'a> {
             });
             replaced.insert(p, a);
         }
-        if replaced.is_empty() {
-            return;
-        }
-        let mut stack = vec![root];
-        while let Some(id) = stack.pop() {
-            let e = unit.get_mut(id);
-            for attr in e.attrs_mut() {
-                if let W::UnitRef(t) = attr.get() {
-                    if let Some(&a) = replaced.get(t) {
-                        attr.set(W::UnitRef(a));
-                    }
-                }
-            }
-            stack.extend(unit.get(id).children().copied());
-        }
+        replace_refs(unit, &replaced);
     }
 
     /// The unit's code: the native ranges of its functions.
@@ -1320,13 +1349,13 @@ impl Copies<'_> {
                 self.pointee(inner, depth + 1)?
             }
             // gdb 13 applies a data location to aggregates only: on a
-            // scalar read through a pointer it stops on an internal error.
-            // A pointer to a scalar (`int *`, `char *`) keeps its target,
-            // and gdb reports the wasm address it holds as unreadable.
+            // scalar (an enum too) read through a pointer it stops on an
+            // internal error. A pointer to a scalar (`int *`, `char *`)
+            // keeps its target, and gdb reports the wasm address it holds
+            // as unreadable.
             c::DW_TAG_structure_type
             | c::DW_TAG_union_type
             | c::DW_TAG_class_type
-            | c::DW_TAG_enumeration_type
             | c::DW_TAG_array_type => {
                 let root = self.unit.root();
                 let copy = deep_copy(self.unit, t, root, true);
@@ -1340,6 +1369,68 @@ impl Copies<'_> {
         self.done.insert(t, Some(copy));
         Some(copy)
     }
+}
+
+/// Points every reference to a key of `replaced` at its value.
+fn replace_refs(unit: &mut w::Unit, replaced: &HashMap<UnitEntryId, UnitEntryId>) {
+    if replaced.is_empty() {
+        return;
+    }
+    let mut stack = vec![unit.root()];
+    while let Some(id) = stack.pop() {
+        for attr in unit.get_mut(id).attrs_mut() {
+            if let W::UnitRef(t) = attr.get() {
+                if let Some(&r) = replaced.get(t) {
+                    attr.set(W::UnitRef(r));
+                }
+            }
+        }
+        stack.extend(unit.get(id).children().copied());
+    }
+}
+
+/// Whether pointer type `p` points, through typedefs and qualifiers, to
+/// a function type.
+fn points_to_function(unit: &w::Unit, p: UnitEntryId) -> bool {
+    let mut t = p;
+    for _ in 0..16 {
+        let Some(&W::UnitRef(next)) = unit.get(t).get(c::DW_AT_type) else {
+            return false;
+        };
+        t = next;
+        match unit.get(t).tag() {
+            c::DW_TAG_subroutine_type => return true,
+            c::DW_TAG_typedef
+            | c::DW_TAG_const_type
+            | c::DW_TAG_volatile_type
+            | c::DW_TAG_restrict_type
+            | c::DW_TAG_atomic_type => {}
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The 4-byte enumeration `wasm_function` naming table-0 indices.
+fn function_enum(unit: &mut w::Unit, functions: &[(u32, String)]) -> UnitEntryId {
+    let root = unit.root();
+    let base = unit.add(root, c::DW_TAG_base_type);
+    let e = unit.get_mut(base);
+    e.set(c::DW_AT_name, W::String(b"unsigned int".to_vec()));
+    e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_unsigned));
+    e.set(c::DW_AT_byte_size, W::Data1(4));
+    let id = unit.add(root, c::DW_TAG_enumeration_type);
+    let e = unit.get_mut(id);
+    e.set(c::DW_AT_name, W::String(b"wasm_function".to_vec()));
+    e.set(c::DW_AT_byte_size, W::Data1(4));
+    e.set(c::DW_AT_type, W::UnitRef(base));
+    for (index, name) in functions {
+        let k = unit.add(id, c::DW_TAG_enumerator);
+        let e = unit.get_mut(k);
+        e.set(c::DW_AT_name, W::String(name.clone().into_bytes()));
+        e.set(c::DW_AT_const_value, W::Udata(u64::from(*index)));
+    }
+    id
 }
 
 /// A copy of entry `t` (with its children if `children`) under `parent`.

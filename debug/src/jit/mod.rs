@@ -138,6 +138,7 @@ pub fn compile_options(dwarf: Option<&ModuleDwarf>) -> wasmscope_engine::Compile
     if let Some(dwarf) = dwarf {
         options.debug_hooks = true;
         options.debug_hook_sites = Some(std::sync::Arc::from(Vec::new()));
+        options.debug_forced_sites = false;
         options.debug_locals = wasmscope_engine::DebugLocals::Live;
         options.debug_keep_locals = Some(dwarf.located_locals().into());
     }
@@ -152,6 +153,18 @@ pub fn register(
     module_path: &Path,
     dwarf: Option<&ModuleDwarf>,
 ) -> Result<JitRegistration, String> {
+    let (image, listing_path) = image(module, module_path, dwarf)?;
+    Ok(register_image(image.into_boxed_slice(), listing_path))
+}
+
+/// What `register` registers: the ELF image with the module's DWARF
+/// transformed for its native code (and the listing's line table), and
+/// where the listing was written. Public for the transform's benchmark.
+pub fn image(
+    module: &Module,
+    module_path: &Path,
+    dwarf: Option<&ModuleDwarf>,
+) -> Result<(Vec<u8>, Option<PathBuf>), String> {
     let binary = module.binary();
     let ranges = dwarf.map(|d| d.line_ranges()).unwrap_or_default();
     let listing = Listing::generate(binary);
@@ -165,7 +178,7 @@ pub fn register(
         listing.as_ref().zip(listing_path.as_deref()),
         module_path,
     )?;
-    Ok(register_image(image.into_boxed_slice(), listing_path))
+    Ok((image, listing_path))
 }
 
 /// Writes the listing to the cache dir (`$XDG_CACHE_HOME/wasmscope` or
@@ -194,17 +207,12 @@ fn lookup(ranges: &[LineRange], code_offset: u64) -> Option<&SourceLocation> {
     (code_offset < r.start + r.len.max(1)).then_some(&r.location)
 }
 
-fn build_image(
-    module: &Module,
-    ranges: &[LineRange],
-    dwarf: Option<&ModuleDwarf>,
-    listing: Option<(&Listing, &Path)>,
-    module_path: &Path,
-) -> Result<Vec<u8>, String> {
+/// What the DWARF transform needs of the compiled `module`.
+pub fn native_module(module: &Module) -> NativeModule<'_> {
     let info = module.info();
     let funcs = module.functions_debug_info();
     let layout = module.vmctx_layout();
-    let native = NativeModule {
+    NativeModule {
         funcs,
         vmctx_cell: module.debug_vmctx_cell() as u64,
         memory_ptr: (!info.memories.is_empty()).then(|| layout.memory_ptr(0)),
@@ -214,7 +222,51 @@ fn build_image(
             .collect(),
         facts: ModuleFacts::read(module.binary()),
         debugger: Debugger::attached(),
-    };
+        table_functions: table_functions(module),
+    }
+}
+
+/// Table 0's function elements as the module's active element segments
+/// with constant offsets put them, with the functions' names.
+fn table_functions(module: &Module) -> Vec<(u32, String)> {
+    use wasmscope_engine::{ElemItem, ElemKind};
+    let info = module.info();
+    let mut out = Vec::new();
+    for segment in &info.elems {
+        let ElemKind::Active {
+            table,
+            base: None,
+            offset,
+        } = segment.kind
+        else {
+            continue;
+        };
+        if table.as_u32() != 0 {
+            continue;
+        }
+        for (i, item) in segment.elements.iter().enumerate() {
+            if let ElemItem::Func(f) = item {
+                let name = info
+                    .func_name_by_index(f.as_u32())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("wasm-function[{}]", f.as_u32()));
+                out.push((offset.saturating_add(i as u32), name));
+            }
+        }
+    }
+    out
+}
+
+fn build_image(
+    module: &Module,
+    ranges: &[LineRange],
+    dwarf: Option<&ModuleDwarf>,
+    listing: Option<(&Listing, &Path)>,
+    module_path: &Path,
+) -> Result<Vec<u8>, String> {
+    let info = module.info();
+    let native = native_module(module);
+    let funcs = native.funcs;
     let mut out = gimli::write::Dwarf::new();
     let mut units = dwarf
         .map(|d| transform::transform(d, &native, &mut out))
