@@ -60,8 +60,10 @@ fn main() {
         std::process::exit(1);
     });
     let dwarf = ModuleDwarf::from_binary(&bytes);
-    let mut config = Config::default();
-    config.compile = jit::compile_options(dwarf.as_ref());
+    let config = Config {
+        compile: jit::compile_options(dwarf.as_ref()),
+        ..Default::default()
+    };
     let engine = Engine::new(config).expect("engine");
     let module = Module::new(&engine, &bytes).unwrap_or_else(|e| {
         eprintln!("error: {path}: {e}");
