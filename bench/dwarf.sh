@@ -29,14 +29,7 @@ echo "== in process"
 
 echo "== whole process (compress 1 MB at level 1)"
 mkdir -p "$out/data"
-python3 - "$out/data/input.txt" <<'PY'
-import random, sys
-random.seed(7)
-words = ["".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9))) for _ in range(3000)]
-with open(sys.argv[1], "w") as f:
-    for _ in range(20000):
-        f.write(" ".join(random.choice(words) for _ in range(8)) + "\n")
-PY
+python3 "$root/bench/text.py" 20000 "$out/data/input.txt"
 dir="--dir $out/data::/data"
 a="/data/input.txt /data 1"
 names=(wasmscope wasmscope-g)

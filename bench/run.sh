@@ -21,14 +21,7 @@ trap 'rm -rf "$out"' EXIT
 # The zstd input: 8 MB of deterministic text in a preopened directory.
 data="$out/data"
 mkdir -p "$data"
-python3 - "$data/input.txt" <<'PY'
-import random, sys
-random.seed(7)
-words = ["".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9))) for _ in range(3000)]
-with open(sys.argv[1], "w") as f:
-    for _ in range(160000):
-        f.write(" ".join(random.choice(words) for _ in range(8)) + "\n")
-PY
+python3 "$root/bench/text.py" 160000 "$data/input.txt"
 
 declare -A wasm args
 cases=()

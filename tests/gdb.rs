@@ -4,9 +4,7 @@
 
 mod debugger;
 
-use debugger::{
-    check, compare, fixture, line_in, line_of, mask, merged_output, native_build, Block, FULL_RUNS,
-};
+use debugger::{differential, fixture, line_in, line_of, mask, merged_output, Block, FULL_RUNS};
 use std::path::Path;
 use std::process::Command;
 
@@ -338,35 +336,6 @@ fn gdb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
     blocks
 }
 
-/// The same script natively and on wasm, for `fixture` (`dbg/NAME.c`):
-/// the table rows; at -O0 only the `known` commands differ.
-fn differential(name: &str, args: &[&str], script: &[String], known: &[&str]) -> String {
-    let mut rows = String::new();
-    for opt in ["O0", "O2"] {
-        let mut native = vec![native_build(name, opt).display().to_string()];
-        native.extend(args.iter().map(|a| a.to_string()));
-        let mut wasm: Vec<String> = vec![
-            env!("CARGO_BIN_EXE_wasmscope").into(),
-            "run".into(),
-            "-g".into(),
-            fixture(&format!("dbg/{name}-{opt}.wasm")),
-        ];
-        wasm.extend(args.iter().map(|a| a.to_string()));
-        let native = gdb_blocks(script, &native);
-        let wasm = gdb_blocks(script, &wasm);
-        let c = compare(&native, &wasm);
-        rows.push_str(&check(
-            &format!("{name}.c gdb"),
-            opt,
-            &c,
-            known,
-            &native,
-            &wasm,
-        ));
-    }
-    rows
-}
-
 /// The same scripts natively and on wasm: at -O0 every value matches but
 /// those of the known commands, each with its reason. Prints the table
 /// the closing note quotes (`--nocapture`).
@@ -427,7 +396,13 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     // unreadable to gdb (see debug/src/dwarf/transform.rs, Pointers).
     let mut table =
         String::from("| fixture, debugger, build | values | matching |\n|---|---|---|\n");
-    table += &differential("app", &["hello", "3"], &script, &["print argv[1]"]);
+    table += &differential(
+        "gdb",
+        gdb_blocks,
+        ("app", &["hello", "3"]),
+        &script,
+        &["print argv[1]"],
+    );
 
     let kinds = |needle: &str| line_in("kinds.c", needle);
     let script: Vec<String> = [
@@ -488,8 +463,9 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     // `*r.count`: a stored `int *` (as `argv[1]`). `finish`: the functions
     // are marked not callable, so gdb does not read the returned value.
     table += &differential(
-        "kinds",
-        &[],
+        "gdb",
+        gdb_blocks,
+        ("kinds", &[]),
         &script,
         &[
             "info locals",

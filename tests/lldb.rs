@@ -4,7 +4,7 @@
 mod debugger;
 
 use debugger::{
-    check, compare, fixture, line_in, line_of, mask, merged_output, native_build, Block, FULL_RUNS,
+    differential, line_in, line_of, mask, merged_output, wasm_program, Block, FULL_RUNS,
 };
 use std::path::Path;
 
@@ -46,17 +46,6 @@ fn lldb_env() -> [(&'static str, String); 2] {
             debugger::cache_dir().display().to_string(),
         ),
     ]
-}
-
-fn wasm_program(module: &str, args: &[&str]) -> Vec<String> {
-    let mut p: Vec<String> = vec![
-        env!("CARGO_BIN_EXE_wasmscope").into(),
-        "run".into(),
-        "-g".into(),
-        fixture(module),
-    ];
-    p.extend(args.iter().map(|a| a.to_string()));
-    p
 }
 
 /// Runs lldb in batch mode with `commands` against `wasmscope run -g MODULE ARGS`.
@@ -200,27 +189,6 @@ fn lldb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
     blocks
 }
 
-fn differential(name: &str, args: &[&str], script: &[String], known: &[&str]) -> String {
-    let mut rows = String::new();
-    for opt in ["O0", "O2"] {
-        let mut native = vec![native_build(name, opt).display().to_string()];
-        native.extend(args.iter().map(|a| a.to_string()));
-        let wasm = wasm_program(&format!("dbg/{name}-{opt}.wasm"), args);
-        let native = lldb_blocks(script, &native);
-        let wasm = lldb_blocks(script, &wasm);
-        let c = compare(&native, &wasm);
-        rows.push_str(&check(
-            &format!("{name}.c lldb"),
-            opt,
-            &c,
-            known,
-            &native,
-            &wasm,
-        ));
-    }
-    rows
-}
-
 /// The same lldb scripts natively and on wasm (see gdb.rs for gdb's).
 #[test]
 fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
@@ -270,8 +238,9 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     let mut table =
         String::from("| fixture, debugger, build | values | matching |\n|---|---|---|\n");
     table += &differential(
-        "app",
-        &["hello", "3"],
+        "lldb",
+        lldb_blocks,
+        ("app", &["hello", "3"]),
         &script,
         &["print *head", "frame variable n3 n2.value"],
     );
@@ -321,8 +290,9 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     // (`uint64_t` is `unsigned long` natively, `unsigned long long` in
     // wasm32: the casts keep the types' names apart from the values.)
     table += &differential(
-        "kinds",
-        &[],
+        "lldb",
+        lldb_blocks,
+        ("kinds", &[]),
         &script,
         &[
             "frame variable tri.measure r",

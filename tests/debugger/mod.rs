@@ -171,9 +171,45 @@ pub fn compare(native: &[Block], wasm: &[Block]) -> Comparison {
     c
 }
 
+/// `wasmscope run -g MODULE ARGS` as a command line.
+pub fn wasm_program(module: &str, args: &[&str]) -> Vec<String> {
+    let mut p: Vec<String> = vec![
+        env!("CARGO_BIN_EXE_wasmscope").into(),
+        "run".into(),
+        "-g".into(),
+        fixture(module),
+    ];
+    p.extend(args.iter().map(|a| a.to_string()));
+    p
+}
+
+/// The same script under `debugger` natively and on wasm, for `dbg/NAME.c`
+/// at -O0 and -O2: the table rows. `blocks` runs the debugger with a
+/// script against a command line. At -O0 only the `known` commands differ.
+pub fn differential(
+    debugger: &str,
+    blocks: impl Fn(&[String], &[String]) -> Vec<Block>,
+    (name, args): (&str, &[&str]),
+    script: &[String],
+    known: &[&str],
+) -> String {
+    let mut rows = String::new();
+    for opt in ["O0", "O2"] {
+        let mut native = vec![native_build(name, opt).display().to_string()];
+        native.extend(args.iter().map(|a| a.to_string()));
+        let wasm = wasm_program(&format!("dbg/{name}-{opt}.wasm"), args);
+        let native = blocks(script, &native);
+        let wasm = blocks(script, &wasm);
+        let c = compare(&native, &wasm);
+        let row = format!("{name}.c {debugger}");
+        rows.push_str(&check(&row, opt, &c, known, &native, &wasm));
+    }
+    rows
+}
+
 /// Checks a comparison at `-opt`: at -O0 exactly the `known` commands
 /// differ (each for a reason its caller states); returns the table row.
-pub fn check(
+fn check(
     row: &str,
     opt: &str,
     c: &Comparison,

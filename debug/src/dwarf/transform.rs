@@ -492,10 +492,7 @@ impl<'a> UnitTransform<'a> {
                 Some(&(_, parent, _)) => self.wunit().add(parent, tag),
             };
             self.map.insert(entry.offset().0, id);
-            if matches!(
-                tag,
-                c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type
-            ) {
+            if is_pointer(tag) {
                 self.pointers.push(id);
                 // Without a size a pointer has the unit's address size:
                 // 4 in the module, 8 in the image.
@@ -511,13 +508,13 @@ impl<'a> UnitTransform<'a> {
                 c::DW_TAG_variable | c::DW_TAG_formal_parameter => self.wasm_pointer(entry),
                 _ => None,
             };
+            let var = Var {
+                frame: frame.as_ref(),
+                pointer,
+            };
             let mut attrs = entry.attrs();
             while let Ok(Some(attr)) = attrs.next() {
-                let v = Var {
-                    frame: frame.as_ref(),
-                    pointer,
-                };
-                self.copy_attr(id, tag, attr.name(), attr.value(), v);
+                self.copy_attr(id, tag, attr.name(), attr.value(), var);
             }
             stack.push((depth, id, frame));
         }
@@ -542,9 +539,7 @@ impl<'a> UnitTransform<'a> {
         for _ in 0..16 {
             let e = self.unit.entry(t).ok()?;
             match e.tag() {
-                c::DW_TAG_pointer_type
-                | c::DW_TAG_reference_type
-                | c::DW_TAG_rvalue_reference_type => {
+                q if is_pointer(q) => {
                     let size = match e.attr_value(c::DW_AT_byte_size) {
                         Ok(Some(v)) => v.udata_value()?,
                         _ => u64::from(self.unit.encoding().address_size),
@@ -554,11 +549,7 @@ impl<'a> UnitTransform<'a> {
                         function: type_of(&e).is_some_and(|p| self.is_function(p)),
                     });
                 }
-                c::DW_TAG_typedef
-                | c::DW_TAG_const_type
-                | c::DW_TAG_volatile_type
-                | c::DW_TAG_restrict_type
-                | c::DW_TAG_atomic_type => t = type_of(&e)?,
+                q if is_qualifier(q) => t = type_of(&e)?,
                 _ => return None,
             }
         }
@@ -573,11 +564,7 @@ impl<'a> UnitTransform<'a> {
             };
             match e.tag() {
                 c::DW_TAG_subroutine_type => return true,
-                c::DW_TAG_typedef
-                | c::DW_TAG_const_type
-                | c::DW_TAG_volatile_type
-                | c::DW_TAG_restrict_type
-                | c::DW_TAG_atomic_type => match e.attr_value(c::DW_AT_type) {
+                q if is_qualifier(q) => match e.attr_value(c::DW_AT_type) {
                     Ok(Some(AttributeValue::UnitRef(o))) => t = o,
                     _ => return false,
                 },
@@ -621,10 +608,7 @@ impl<'a> UnitTransform<'a> {
             Some(&W::UnitRef(inner)) => Some(inner),
             _ => None,
         };
-        if matches!(
-            tag,
-            c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type
-        ) {
+        if is_pointer(tag) {
             unit.get_mut(native)
                 .set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
             if let Some(target) = inner {
@@ -668,11 +652,7 @@ impl<'a> UnitTransform<'a> {
             | c::DW_TAG_class_type
             | c::DW_TAG_array_type
             | c::DW_TAG_enumeration_type => t,
-            c::DW_TAG_typedef
-            | c::DW_TAG_const_type
-            | c::DW_TAG_volatile_type
-            | c::DW_TAG_restrict_type
-            | c::DW_TAG_atomic_type => {
+            q if is_qualifier(q) => {
                 let copy = deep_copy(unit, t, root, false);
                 if let Some(&W::UnitRef(inner)) = unit.get(copy).get(c::DW_AT_type) {
                     let inner = self.native_target(inner, done, depth + 1);
@@ -683,7 +663,7 @@ impl<'a> UnitTransform<'a> {
                 copy
             }
             // A wasm pointer (`char **` to `char *`): retargeted like any.
-            c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type => {
+            q if is_pointer(q) => {
                 let copy = deep_copy(unit, t, root, false);
                 self.pointers.push(copy);
                 copy
@@ -953,9 +933,9 @@ impl<'a> UnitTransform<'a> {
         (begin < end).then_some(begin..end)
     }
 
-    /// A wasm location expression made native (see the module doc).
-    /// A location expression for native code; with `pointer` (the wasm
-    /// pointer the variable holds), the native pointer's value.
+    /// A wasm location expression made native (see the module doc); with
+    /// `pointer` (the wasm pointer the variable holds), the native
+    /// pointer's value.
     fn expression(
         &self,
         e: &gimli::Expression<Reader>,
@@ -1272,11 +1252,7 @@ impl<'a> UnitTransform<'a> {
             let a = *address.get_or_insert_with(|| {
                 // lldb names a base type after its size (`unsigned int`);
                 // a typedef keeps the name.
-                let base = unit.add(root, c::DW_TAG_base_type);
-                let e = unit.get_mut(base);
-                e.set(c::DW_AT_name, W::String(b"unsigned int".to_vec()));
-                e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_unsigned));
-                e.set(c::DW_AT_byte_size, W::Data1(4));
+                let base = unsigned32(unit);
                 let a = unit.add(root, c::DW_TAG_typedef);
                 let e = unit.get_mut(a);
                 e.set(c::DW_AT_name, W::String(b"wasm_addr32".to_vec()));
@@ -1337,11 +1313,7 @@ impl Copies<'_> {
             // through a qualifier or a typedef (it stops on an internal
             // error): the copy is of the type underneath, so `const char *`
             // shows as `char *` and `node_t *` as `struct node *`.
-            c::DW_TAG_typedef
-            | c::DW_TAG_const_type
-            | c::DW_TAG_volatile_type
-            | c::DW_TAG_restrict_type
-            | c::DW_TAG_atomic_type => {
+            q if is_qualifier(q) => {
                 let inner = match self.unit.get(t).get(c::DW_AT_type) {
                     Some(W::UnitRef(i)) => *i,
                     _ => return None,
@@ -1369,6 +1341,37 @@ impl Copies<'_> {
         self.done.insert(t, Some(copy));
         Some(copy)
     }
+}
+
+/// Tags that name another type with a qualifier or a new name.
+fn is_qualifier(tag: c::DwTag) -> bool {
+    matches!(
+        tag,
+        c::DW_TAG_typedef
+            | c::DW_TAG_const_type
+            | c::DW_TAG_volatile_type
+            | c::DW_TAG_restrict_type
+            | c::DW_TAG_atomic_type
+    )
+}
+
+/// Pointer and C++ reference types: what holds a wasm address.
+fn is_pointer(tag: c::DwTag) -> bool {
+    matches!(
+        tag,
+        c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type
+    )
+}
+
+/// A new 4-byte `unsigned int` base type.
+fn unsigned32(unit: &mut w::Unit) -> UnitEntryId {
+    let root = unit.root();
+    let base = unit.add(root, c::DW_TAG_base_type);
+    let e = unit.get_mut(base);
+    e.set(c::DW_AT_name, W::String(b"unsigned int".to_vec()));
+    e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_unsigned));
+    e.set(c::DW_AT_byte_size, W::Data1(4));
+    base
 }
 
 /// Points every reference to a key of `replaced` at its value.
@@ -1400,11 +1403,7 @@ fn points_to_function(unit: &w::Unit, p: UnitEntryId) -> bool {
         t = next;
         match unit.get(t).tag() {
             c::DW_TAG_subroutine_type => return true,
-            c::DW_TAG_typedef
-            | c::DW_TAG_const_type
-            | c::DW_TAG_volatile_type
-            | c::DW_TAG_restrict_type
-            | c::DW_TAG_atomic_type => {}
+            q if is_qualifier(q) => {}
             _ => return false,
         }
     }
@@ -1413,12 +1412,8 @@ fn points_to_function(unit: &w::Unit, p: UnitEntryId) -> bool {
 
 /// The 4-byte enumeration `wasm_function` naming table-0 indices.
 fn function_enum(unit: &mut w::Unit, functions: &[(u32, String)]) -> UnitEntryId {
+    let base = unsigned32(unit);
     let root = unit.root();
-    let base = unit.add(root, c::DW_TAG_base_type);
-    let e = unit.get_mut(base);
-    e.set(c::DW_AT_name, W::String(b"unsigned int".to_vec()));
-    e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_unsigned));
-    e.set(c::DW_AT_byte_size, W::Data1(4));
     let id = unit.add(root, c::DW_TAG_enumeration_type);
     let e = unit.get_mut(id);
     e.set(c::DW_AT_name, W::String(b"wasm_function".to_vec()));
