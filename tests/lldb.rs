@@ -123,11 +123,11 @@ fn steps_and_prints_strings_function_pointers_and_stored_pointers() {
     assert!(out.contains("(char[8]) word = \"wasm"), "{out}");
     // A stored function pointer names its function; a stored data pointer
     // is its wasm address (lldb reads pointers at 8 bytes: never guess).
-    assert!(out.contains("tri.measure = perimeter"), "{out}");
+    assert!(out.contains("tri.measure = 0x3 <perimeter>"), "{out}");
     assert!(out.contains("(refs) r = (color = 7"), "{out}");
     assert!(out.contains("\"hello, wasm\""), "{out}");
     assert!(
-        out.contains("(binop[2]) ops = ([0] = add, [1] = mul)"),
+        out.contains("(binop[2]) ops = ([0] = 0x1 <add>, [1] = 0x2 <mul>)"),
         "{out}"
     );
     // `step` enters perimeter through the function pointer.

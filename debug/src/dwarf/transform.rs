@@ -44,22 +44,41 @@
 //!   element, `*argv`) keeps its 4 bytes. Its pointer type is retargeted at
 //!   a copy of its target type that carries `DW_AT_data_location` = the
 //!   object's address plus the memory base. gdb reads any object of such a
-//!   type at its data location, so `p->next->field`, `*n.next` and
-//!   `n.next->next->value` show the guest's data with no setup. gdb 13
-//!   applies a data location to aggregates only (structs, unions, classes,
-//!   arrays; on a scalar or an enum it stops on an internal error): a
-//!   qualifier or typedef on the way is dropped in the copy, and a stored
-//!   pointer to a scalar or a pointer (`argv[1]`, a `char *` member) keeps
-//!   its target, so gdb shows the wasm address it holds and reports it as
-//!   unreadable ("Cannot access memory at address 0x114fc"): never a
-//!   wrong value. (gdb's Python could follow it, but gdb declines
-//!   scripts from images outside its auto-load safe path.)
+//!   type at its data location, so `p->next->field`, `*n.next`,
+//!   `n.next->next->value` and `*r.count` show the guest's data with no
+//!   setup. gdb 13 resolves a data location only on the types it copies
+//!   while resolving one (structs, unions, classes, arrays, subranges; on
+//!   a plain scalar or an enum it stops on an internal error), so a scalar
+//!   or enum target is copied as a subrange of itself, which gdb prints
+//!   as the scalar; a qualifier or typedef on the way is dropped in the
+//!   copy. A character target is not copied: gdb prints a `char *` by
+//!   reading a string at the pointer's raw value, which no DWARF can
+//!   relocate, so `argv[1]` shows the wasm address it holds as unreadable
+//!   ("Cannot access memory at address 0x114fc"): never a wrong value.
+//!   (gdb's Python could follow it, but gdb loads no script for a JIT
+//!   image, nor from a binary outside its auto-load safe path.) A stored
+//!   pointer to a pointer keeps its target the same way.
 //! - a function pointer holds an index into table 0. A variable holding
 //!   one reads as the native code of the function at that index (through
 //!   the instance's table), so gdb and lldb print `0x7f.. <add>` as for
 //!   native code; a stored one becomes the enumeration `wasm_function`
 //!   whose enumerators name the functions the element segments put in the
-//!   table (`measure = perimeter`).
+//!   table as gdb shows a function pointer, value and name
+//!   (`measure = 0x3 <perimeter>`): the value is the C pointer's own, and
+//!   the name, not an identifier, cannot shadow the function's.
+//!
+//! # Calls
+//! A compiled function takes the callee's and the caller's `VMContext`
+//! before the wasm parameters. For gdb each subprogram gets two unnamed
+//! parameters of type `struct wasm_vmctx *` first, so its type is its
+//! native signature: `finish` reads the returned value from the native
+//! return register, as for native code, and `call f(3)` is refused ("Too
+//! few arguments in function call.") rather than run with 3 as the
+//! context. A function whose wasm type has no single result (a struct
+//! returned through memory) is `DW_CC_nocall`: gdb then says it cannot
+//! determine the returned value. lldb shows unnamed parameters in every
+//! frame, so its image has none; lldb runs `expression f(3)` anyway, the
+//! call faults on the bad context, and lldb puts the process back.
 //!
 //! lldb (14 and 19) gives every pointer type the target's 8 bytes,
 //! whatever `DW_AT_byte_size` says, and ignores `DW_AT_data_location`; a
@@ -143,6 +162,8 @@ pub struct ModuleFacts {
     pub local_sizes: Vec<Vec<u8>>,
     /// Byte size of each global's value (imported first).
     pub global_sizes: Vec<u8>,
+    /// Number of results of each defined function.
+    pub result_counts: Vec<usize>,
 }
 
 impl ModuleFacts {
@@ -156,17 +177,23 @@ impl ModuleFacts {
             }
         }
         let mut facts = ModuleFacts::default();
-        let mut types: Vec<Vec<u8>> = Vec::new();
+        // Per type: its parameters' sizes and its number of results.
+        let mut types: Vec<(Vec<u8>, usize)> = Vec::new();
         let mut func_types: Vec<u32> = Vec::new();
         for payload in wasmparser::Parser::new(0).parse_all(binary) {
             let Ok(payload) = payload else { break };
             match payload {
                 Payload::TypeSection(s) => {
                     for t in s.into_iter_err_on_gc_types() {
-                        let params = t
-                            .map(|t| t.params().iter().map(|&p| size(p)).collect())
+                        let t = t
+                            .map(|t| {
+                                (
+                                    t.params().iter().map(|&p| size(p)).collect(),
+                                    t.results().len(),
+                                )
+                            })
                             .unwrap_or_default();
-                        types.push(params);
+                        types.push(t);
                     }
                 }
                 Payload::ImportSection(s) => {
@@ -186,11 +213,12 @@ impl ModuleFacts {
                     let i = facts.bodies.len();
                     let range = body.range();
                     facts.bodies.push(range.start as u32..range.end as u32);
-                    let mut locals = func_types
+                    let (mut locals, results) = func_types
                         .get(i)
                         .and_then(|&t| types.get(t as usize))
                         .cloned()
                         .unwrap_or_default();
+                    facts.result_counts.push(results);
                     if let Ok(reader) = body.get_locals_reader() {
                         for (n, t) in reader.into_iter().flatten() {
                             locals.extend(std::iter::repeat_n(size(t), n as usize));
@@ -418,6 +446,9 @@ struct UnitTransform<'a> {
     files: Files,
     /// The read line program's file index to our file, on first use.
     file_map: HashMap<u64, Option<FileId>>,
+    /// `struct wasm_vmctx *`, the type of every function's hidden
+    /// parameters, once made.
+    vmctx_pointer: Option<UnitEntryId>,
 }
 
 impl<'a> UnitTransform<'a> {
@@ -455,6 +486,7 @@ impl<'a> UnitTransform<'a> {
             funcs: Vec::new(),
             files: Files::default(),
             file_map: HashMap::new(),
+            vmctx_pointer: None,
         }
     }
 
@@ -696,7 +728,14 @@ impl<'a> UnitTransform<'a> {
                 return parent;
             };
             let code = self.native.funcs[func].code.clone();
-            native_function(self.wunit().get_mut(id), &code);
+            // A C function returns its value in the native return
+            // register when the wasm function has one result; a struct
+            // returned through memory (no result) cannot be read back.
+            let returns = self.returns_value(entry);
+            let results = self.native.facts.result_counts.get(func).copied();
+            let callable = !returns || results == Some(1);
+            native_function(self.wunit().get_mut(id), &code, callable);
+            self.hidden_parameters(id);
             if !self.funcs.contains(&func) {
                 self.funcs.push(func);
             }
@@ -723,6 +762,64 @@ impl<'a> UnitTransform<'a> {
             self.set_ranges(id, native);
         }
         Some(frame)
+    }
+
+    /// Whether a subprogram returns a value: it has a type, itself or
+    /// through its abstract origin or specification (as debuggers read it).
+    fn returns_value(&self, entry: &gimli::DebuggingInformationEntry<Reader>) -> bool {
+        let mut entry = entry.clone();
+        for _ in 0..4 {
+            if entry.attr(c::DW_AT_type).ok().flatten().is_some() {
+                return true;
+            }
+            let origin = [c::DW_AT_abstract_origin, c::DW_AT_specification]
+                .into_iter()
+                .find_map(|a| match entry.attr_value(a) {
+                    Ok(Some(AttributeValue::UnitRef(o))) => Some(o),
+                    _ => None,
+                });
+            match origin.and_then(|o| self.unit.entry(o).ok()) {
+                Some(e) => entry = e,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// The two parameters every compiled function takes before the wasm
+    /// ones, the callee's and the caller's `VMContext`, as unnamed
+    /// parameters of `subprogram`: debuggers show no variable for them,
+    /// but the function's type is its native signature, so gdb and lldb
+    /// refuse `call f(3)` ("too few arguments") instead of calling it with
+    /// 3 as the context. gdb only: lldb shows unnamed parameters in every
+    /// frame (`(null)=<unavailable>`), artificial or not, and calls a
+    /// function whatever its type says (the call faults, and lldb puts
+    /// the process back as it was).
+    fn hidden_parameters(&mut self, subprogram: UnitEntryId) {
+        if self.native.debugger == Debugger::Lldb {
+            return;
+        }
+        let pointer = match self.vmctx_pointer {
+            Some(p) => p,
+            None => {
+                let unit = self.wunit();
+                let root = unit.root();
+                let s = unit.add(root, c::DW_TAG_structure_type);
+                let name = W::String(b"wasm_vmctx".to_vec());
+                unit.get_mut(s).set(c::DW_AT_name, name);
+                unit.get_mut(s).set(c::DW_AT_declaration, W::Flag(true));
+                let p = unit.add(root, c::DW_TAG_pointer_type);
+                unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(s));
+                unit.get_mut(p)
+                    .set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
+                *self.vmctx_pointer.insert(p)
+            }
+        };
+        let unit = self.wunit();
+        for _ in 0..2 {
+            let param = unit.add(subprogram, c::DW_TAG_formal_parameter);
+            unit.get_mut(param).set(c::DW_AT_type, W::UnitRef(pointer));
+        }
     }
 
     /// `DW_AT_low_pc`/`DW_AT_high_pc` for one range, `DW_AT_ranges` for
@@ -1197,6 +1294,7 @@ impl<'a> UnitTransform<'a> {
         let pointers = std::mem::take(&mut self.pointers);
         let mut copies = Copies {
             unit: self.out.units.get_mut(self.id),
+            strings: &mut self.out.strings,
             done: HashMap::new(),
             location,
         };
@@ -1292,6 +1390,7 @@ impl<'a> UnitTransform<'a> {
 /// Copies of pointee types that read their data from linear memory.
 struct Copies<'u> {
     unit: &'u mut w::Unit,
+    strings: &'u mut w::StringTable,
     /// Pointee to its copy (`None`: it needs none or cannot have one).
     done: HashMap<UnitEntryId, Option<UnitEntryId>>,
     location: Expression,
@@ -1320,11 +1419,35 @@ impl Copies<'_> {
                 };
                 self.pointee(inner, depth + 1)?
             }
-            // gdb 13 applies a data location to aggregates only: on a
-            // scalar (an enum too) read through a pointer it stops on an
-            // internal error. A pointer to a scalar (`int *`, `char *`)
-            // keeps its target, and gdb reports the wasm address it holds
-            // as unreadable.
+            // gdb 13 resolves a data location only on the types it
+            // copies when resolving (aggregates, subranges); on a plain
+            // scalar or an enum it stops on an internal error. A scalar
+            // target becomes a subrange of itself, which gdb prints as
+            // the scalar (`*r.count` is `5`, `*r.color` is `GREEN`). Not a
+            // character type: gdb prints a `char *` as a string read at
+            // the address the pointer holds, and would print a subrange
+            // pointer as a bare address; `char *` keeps its target and
+            // gdb reports the wasm address it holds as unreadable.
+            c::DW_TAG_base_type | c::DW_TAG_enumeration_type if !self.is_character(t) => {
+                let root = self.unit.root();
+                let copy = self.unit.add(root, c::DW_TAG_subrange_type);
+                // gdb names a subrange as it is named: a C enum keeps its
+                // `enum` (`(enum color *) 0x11344`).
+                let name = match self.unit.get(t).get(c::DW_AT_name) {
+                    Some(W::StringRef(n)) if tag == c::DW_TAG_enumeration_type => {
+                        let named = [&b"enum "[..], self.strings.get(*n)].concat();
+                        Some(W::StringRef(self.strings.add(named)))
+                    }
+                    other => other.cloned(),
+                };
+                let e = self.unit.get_mut(copy);
+                if let Some(name) = name {
+                    e.set(c::DW_AT_name, name);
+                }
+                e.set(c::DW_AT_type, W::UnitRef(t));
+                e.set(c::DW_AT_data_location, W::Exprloc(self.location.clone()));
+                copy
+            }
             c::DW_TAG_structure_type
             | c::DW_TAG_union_type
             | c::DW_TAG_class_type
@@ -1340,6 +1463,24 @@ impl Copies<'_> {
         };
         self.done.insert(t, Some(copy));
         Some(copy)
+    }
+
+    /// A type gdb prints as text through a pointer: one byte, or a
+    /// character encoding.
+    fn is_character(&self, t: UnitEntryId) -> bool {
+        let e = self.unit.get(t);
+        let encoding = match e.get(c::DW_AT_encoding) {
+            Some(W::Encoding(x)) => Some(*x),
+            _ => None,
+        };
+        e.tag() == c::DW_TAG_base_type
+            && (matches!(
+                e.get(c::DW_AT_byte_size),
+                Some(W::Data1(1)) | Some(W::Udata(1))
+            ) || matches!(
+                encoding,
+                Some(c::DW_ATE_signed_char | c::DW_ATE_unsigned_char | c::DW_ATE_UTF)
+            ))
     }
 }
 
@@ -1422,7 +1563,11 @@ fn function_enum(unit: &mut w::Unit, functions: &[(u32, String)]) -> UnitEntryId
     for (index, name) in functions {
         let k = unit.add(id, c::DW_TAG_enumerator);
         let e = unit.get_mut(k);
-        e.set(c::DW_AT_name, W::String(name.clone().into_bytes()));
+        // The pointer's value, the table index, and the function, as gdb
+        // shows a function pointer: not an identifier, so it cannot
+        // shadow the function's own name in expressions.
+        let shown = format!("{index:#x} <{name}>");
+        e.set(c::DW_AT_name, W::String(shown.into_bytes()));
         e.set(c::DW_AT_const_value, W::Udata(u64::from(*index)));
     }
     id
@@ -1455,11 +1600,12 @@ fn deep_copy(
 }
 
 /// Describes a subprogram as the native function at `code`: its address
-/// range, the frame pointer as its frame base (variables are located
-/// without it: `DW_OP_fbreg` is rewritten through the wasm frame base), and
-/// `DW_CC_nocall`, since the native signature is not the wasm one (the
-/// vmctx comes first) and a debugger must not call it.
-pub fn native_function(e: &mut w::DebuggingInformationEntry, code: &Range<usize>) {
+/// range and the frame pointer as its frame base (variables are located
+/// without it: `DW_OP_fbreg` is rewritten through the wasm frame base).
+/// A function that is not `callable` (its parameters or its returned
+/// value are not where the native calling convention has them) is
+/// `DW_CC_nocall`: gdb neither calls it nor reads its returned value.
+pub fn native_function(e: &mut w::DebuggingInformationEntry, code: &Range<usize>, callable: bool) {
     e.set(
         c::DW_AT_low_pc,
         W::Address(Address::Constant(code.start as u64)),
@@ -1468,10 +1614,12 @@ pub fn native_function(e: &mut w::DebuggingInformationEntry, code: &Range<usize>
     let mut fb = Expression::new();
     fb.op_reg(X86_64::RBP);
     e.set(c::DW_AT_frame_base, W::Exprloc(fb));
-    e.set(
-        c::DW_AT_calling_convention,
-        W::CallingConvention(c::DW_CC_nocall),
-    );
+    if !callable {
+        e.set(
+            c::DW_AT_calling_convention,
+            W::CallingConvention(c::DW_CC_nocall),
+        );
+    }
 }
 
 /// Adds sorted native address ranges to `unit` as a range list.

@@ -342,7 +342,8 @@ fn build_image(
             AttributeValue::String(fname.into_bytes()),
         );
         e.set(gimli::DW_AT_external, AttributeValue::Flag(true));
-        transform::native_function(e, &f.code);
+        // No DWARF: its parameters and result are unknown to a debugger.
+        transform::native_function(e, &f.code, false);
     }
     let glue = module.engine().trampoline_code();
     for (gname, range) in &glue {
