@@ -15,22 +15,22 @@ pub struct Listing {
 
 impl Listing {
     pub fn generate(binary: &[u8]) -> Option<Listing> {
-        let mut storage = String::new();
-        let config = wasmprinter::Config::new();
-        let mut lines = Vec::new();
-        let mut text = String::new();
-        let mut line_starts = Vec::new();
-        let iter = config.offsets_and_lines(binary, &mut storage).ok()?;
-        for (i, (offset, line)) in iter.enumerate() {
-            if let Some(o) = offset {
-                lines.push((o as u32, i as u32 + 1));
-            }
-            line_starts.push(text.len());
-            text.push_str(line.trim_end_matches('\n'));
+        let mut out = Recorder::default();
+        wasmprinter::Config::new().print(binary, &mut out).ok()?;
+        let Recorder {
+            mut text,
+            mut lines,
+            mut line_starts,
+        } = out;
+        if !text.ends_with('\n') {
             text.push('\n');
         }
         lines.sort_by_key(|l| l.0);
         lines.dedup_by_key(|l| l.0);
+        // Kept for the whole session: no room left from doubling.
+        text.shrink_to_fit();
+        lines.shrink_to_fit();
+        line_starts.shrink_to_fit();
         Some(Listing {
             text,
             lines,
@@ -66,6 +66,51 @@ impl Listing {
             .copied()
             .unwrap_or(self.text.len());
         Some(self.text[start..end].trim())
+    }
+}
+
+/// What the printer writes: the text, where each line starts and the
+/// module offset of the lines that have one. DWARF sections (`.debug_*`)
+/// are one comment line each, not their escaped bytes (which were most of
+/// a small `-g` module's text).
+#[derive(Default)]
+struct Recorder {
+    text: String,
+    /// (module offset, 1-based line).
+    lines: Vec<(u32, u32)>,
+    line_starts: Vec<usize>,
+}
+
+impl wasmprinter::Print for Recorder {
+    fn write_str(&mut self, s: &str) -> std::io::Result<()> {
+        self.text.push_str(s);
+        Ok(())
+    }
+
+    fn start_line(&mut self, offset: Option<usize>) {
+        self.line_starts.push(self.text.len());
+        if let Some(o) = offset {
+            self.lines.push((o as u32, self.line_starts.len() as u32));
+        }
+    }
+
+    fn print_custom_section(
+        &mut self,
+        name: &str,
+        offset: usize,
+        data: &[u8],
+    ) -> std::io::Result<bool> {
+        if !name.starts_with(".debug_") {
+            return Ok(false);
+        }
+        self.newline()?;
+        self.start_line(Some(offset));
+        let size = data.len();
+        write!(
+            self,
+            "  ;; custom section {name:?}: {size} bytes of DWARF, not shown"
+        )?;
+        Ok(true)
     }
 }
 
@@ -155,5 +200,46 @@ mod tests {
         // A line above the code moves to the first instruction.
         let first = listing.offset_at_or_after(1, &offsets).unwrap();
         assert_eq!(first.0, offsets[0]);
+    }
+
+    /// Appends a custom section to a module.
+    fn custom(binary: &mut Vec<u8>, name: &str, data: &[u8]) {
+        let size = 1 + name.len() + data.len();
+        assert!(size < 128, "one-byte sizes");
+        binary.extend([0, size as u8, name.len() as u8]);
+        binary.extend(name.as_bytes());
+        binary.extend(data);
+    }
+
+    #[test]
+    fn dwarf_is_one_comment_line_and_offsets_stay() {
+        let mut binary = wat::parse_str(
+            r#"(module (func $add_two (result i32) i32.const 1 i32.const 2 i32.add))"#,
+        )
+        .unwrap();
+        custom(&mut binary, ".debug_info", b"\x01\x02DWARF-BYTES");
+        custom(&mut binary, "kept", b"KEPT-BYTES");
+        let listing = Listing::generate(&binary).unwrap();
+        assert!(!listing.text.contains("DWARF-BYTES"), "{}", listing.text);
+        assert!(
+            listing
+                .text
+                .contains("\n  ;; custom section \".debug_info\": 13 bytes of DWARF, not shown\n"),
+            "{}",
+            listing.text
+        );
+        assert!(listing.text.contains("KEPT-BYTES"), "{}", listing.text);
+        assert!(listing.text.contains("$add_two"), "{}", listing.text);
+        let add = instructions(&binary)[2].offset;
+        let line = listing.line_of(add).unwrap();
+        assert_eq!(listing.line_text(line), Some("i32.add"));
+        // The written text has the same line numbers (debuggers show it).
+        let nth = listing.text.lines().nth(line as usize - 1);
+        assert_eq!(nth.map(str::trim), Some("i32.add"));
+        assert!(
+            wat::parse_str(&listing.text).is_ok(),
+            "the listing stays valid text:\n{}",
+            listing.text
+        );
     }
 }
