@@ -48,13 +48,16 @@
 //!   `n.next->next->value` and `*r.count` show the guest's data with no
 //!   setup. gdb 13 resolves a data location only on the types it copies
 //!   while resolving one (structs, unions, classes, arrays, subranges; on
-//!   a plain scalar or an enum it stops on an internal error), so a scalar
-//!   or enum target is copied as a subrange of itself, which gdb prints
-//!   as the scalar; a qualifier or typedef on the way is dropped in the
-//!   copy. A character target is not copied: gdb prints a `char *` by
-//!   reading a string at the pointer's raw value, which no DWARF can
-//!   relocate, so `argv[1]` shows the wasm address it holds as unreadable
-//!   ("Cannot access memory at address 0x114fc"): never a wrong value.
+//!   a plain scalar or an enum it stops on an internal error), so an
+//!   integer, boolean or enum target is copied as a subrange of itself,
+//!   which gdb prints as the target; a qualifier or typedef on the way is
+//!   dropped in the copy. A character target is not copied: gdb prints a
+//!   `char *` by reading a string at the pointer's raw value, which no
+//!   DWARF can relocate, so `argv[1]` shows the wasm address it holds as
+//!   unreadable ("Cannot access memory at address 0x114fc"): never a
+//!   wrong value. Nor is a float (gdb widens a subrange through an
+//!   integer, which would turn 5.5 into its bits): a stored `double *`
+//!   is unreadable the same way.
 //!   (gdb's Python could follow it, but gdb loads no script for a JIT
 //!   image, nor from a binary outside its auto-load safe path.) A stored
 //!   pointer to a pointer keeps its target the same way.
@@ -1421,14 +1424,13 @@ impl Copies<'_> {
             }
             // gdb 13 resolves a data location only on the types it
             // copies when resolving (aggregates, subranges); on a plain
-            // scalar or an enum it stops on an internal error. A scalar
-            // target becomes a subrange of itself, which gdb prints as
-            // the scalar (`*r.count` is `5`, `*r.color` is `GREEN`). Not a
-            // character type: gdb prints a `char *` as a string read at
-            // the address the pointer holds, and would print a subrange
-            // pointer as a bare address; `char *` keeps its target and
-            // gdb reports the wasm address it holds as unreadable.
-            c::DW_TAG_base_type | c::DW_TAG_enumeration_type if !self.is_character(t) => {
+            // scalar or an enum it stops on an internal error. An integer
+            // or enum target becomes a subrange of itself, which gdb
+            // prints as the scalar (`*r.count` is `5`, `*r.color` is
+            // `GREEN`). A character or float target is not copied (see
+            // `prints_as_subrange`): gdb reports the wasm address the
+            // pointer holds as unreadable.
+            c::DW_TAG_base_type | c::DW_TAG_enumeration_type if self.prints_as_subrange(t) => {
                 let root = self.unit.root();
                 let copy = self.unit.add(root, c::DW_TAG_subrange_type);
                 // gdb names a subrange as it is named: a C enum keeps its
@@ -1465,22 +1467,29 @@ impl Copies<'_> {
         Some(copy)
     }
 
-    /// A type gdb prints as text through a pointer: one byte, or a
-    /// character encoding.
-    fn is_character(&self, t: UnitEntryId) -> bool {
+    /// Whether gdb prints a subrange of `t` as it prints `t`: integers
+    /// and booleans (widened to the subrange's target), enums. Not a
+    /// character type (gdb prints a `char *` as a string read at the
+    /// pointer's raw value, a subrange pointer as a bare address), nor a
+    /// float (gdb would widen its bits as an integer: a wrong value).
+    fn prints_as_subrange(&self, t: UnitEntryId) -> bool {
         let e = self.unit.get(t);
+        if e.tag() == c::DW_TAG_enumeration_type {
+            return true;
+        }
         let encoding = match e.get(c::DW_AT_encoding) {
-            Some(W::Encoding(x)) => Some(*x),
-            _ => None,
+            Some(W::Encoding(x)) => *x,
+            _ => return false,
         };
-        e.tag() == c::DW_TAG_base_type
-            && (matches!(
-                e.get(c::DW_AT_byte_size),
-                Some(W::Data1(1)) | Some(W::Udata(1))
-            ) || matches!(
-                encoding,
-                Some(c::DW_ATE_signed_char | c::DW_ATE_unsigned_char | c::DW_ATE_UTF)
-            ))
+        let one_byte = matches!(
+            e.get(c::DW_AT_byte_size),
+            Some(W::Data1(1)) | Some(W::Udata(1))
+        );
+        match encoding {
+            c::DW_ATE_boolean => true,
+            c::DW_ATE_signed | c::DW_ATE_unsigned => !one_byte,
+            _ => false,
+        }
     }
 }
 
