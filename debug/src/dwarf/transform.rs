@@ -1448,6 +1448,13 @@ impl Copies<'_> {
                 }
                 e.set(c::DW_AT_type, W::UnitRef(t));
                 e.set(c::DW_AT_data_location, W::Exprloc(self.location.clone()));
+                // gdb takes a subrange's sign from its bounds (a lower
+                // bound of 0 makes it unsigned, and `*p + 1` of -5 would
+                // be 4294967292): the bounds of the target's own range.
+                let (low, high) = self.bounds(t);
+                let e = self.unit.get_mut(copy);
+                e.set(c::DW_AT_lower_bound, W::Sdata(low));
+                e.set(c::DW_AT_upper_bound, W::Sdata(high));
                 copy
             }
             c::DW_TAG_structure_type
@@ -1465,6 +1472,39 @@ impl Copies<'_> {
         };
         self.done.insert(t, Some(copy));
         Some(copy)
+    }
+
+    /// The values of integer, boolean or enum type `t`: signed by its
+    /// encoding, or for an enum by its underlying type's (clang's is
+    /// `unsigned int` when no enumerator is negative; signed without one).
+    /// An unsigned 64-bit range ends at `i64::MAX`: gdb reads it unsigned
+    /// anyway, from its unsigned target.
+    fn bounds(&self, t: UnitEntryId) -> (i64, i64) {
+        let e = self.unit.get(t);
+        let size = match e.get(c::DW_AT_byte_size) {
+            Some(W::Data1(n)) => u32::from(*n),
+            Some(W::Data2(n)) => u32::from(*n),
+            Some(W::Udata(n)) => *n as u32,
+            _ => 4,
+        }
+        .clamp(1, 8);
+        let base = match (e.tag(), e.get(c::DW_AT_type)) {
+            (c::DW_TAG_enumeration_type, Some(W::UnitRef(u))) => *u,
+            _ => t,
+        };
+        let signed = match self.unit.get(base).get(c::DW_AT_encoding) {
+            Some(W::Encoding(x)) => *x == c::DW_ATE_signed || *x == c::DW_ATE_signed_char,
+            _ => e.tag() == c::DW_TAG_enumeration_type,
+        };
+        let bits = size * 8;
+        if signed {
+            let high = i64::MAX >> (64 - bits);
+            (-high - 1, high)
+        } else if bits == 64 {
+            (0, i64::MAX)
+        } else {
+            (0, (1i64 << bits) - 1)
+        }
     }
 
     /// Whether gdb prints a subrange of `t` as it prints `t`: integers
