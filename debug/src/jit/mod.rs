@@ -133,6 +133,8 @@ fn register_image(image: Box<[u8]>, listing_path: Option<PathBuf>) -> JitRegistr
 pub fn compile_options(dwarf: Option<&ModuleDwarf>) -> wasmscope_engine::CompileOptions {
     let mut options = wasmscope_engine::CompileOptions {
         debug_info: true,
+        // The image reads locals from their home slots only.
+        debug_value_labels: false,
         ..Default::default()
     };
     if let Some(dwarf) = dwarf {
