@@ -515,3 +515,35 @@ fn kept_locals_are_read_at_every_stop() {
     assert_eq!(at_nop.1, Some(Val::I32(6)));
     assert_eq!(seen.first().unwrap().1, Some(Val::I32(5)));
 }
+
+/// `debug_info` keeps where each local lives (value-label ranges) unless
+/// `debug_value_labels` is off, as `run -g` compiles; the code runs the
+/// same either way.
+#[test]
+fn value_labels_are_collected_only_when_asked() {
+    let labels = |wanted: bool| {
+        let engine = Engine::new(Config {
+            compile: CompileOptions {
+                debug_info: true,
+                debug_value_labels: wanted,
+                ..CompileOptions::default()
+            },
+            ..Config::default()
+        })
+        .unwrap();
+        let module = Module::new(&engine, SUM.as_bytes()).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let sum = instance
+            .get_typed_func::<i32, i32, _>(&store, "sum")
+            .unwrap();
+        assert_eq!(sum.call(&mut store, 4).unwrap(), 14);
+        module
+            .functions_debug_info()
+            .iter()
+            .map(|f| f.value_labels.len())
+            .sum::<usize>()
+    };
+    assert!(labels(true) > 0);
+    assert_eq!(labels(false), 0);
+}
