@@ -198,6 +198,7 @@ fn prints_locals_args_structs_through_pointers_and_globals_at_o0() {
             "print head->next",
             "print head->value",
             "up",
+            "print __wasm_memory + (long)argv[0]",
             "print n1.next->next->value",
             "print *n1.next",
             "print p",
@@ -221,10 +222,12 @@ fn prints_locals_args_structs_through_pointers_and_globals_at_o0() {
         "$6 = {value = 30, next = 0x0}",
         "$7 = (struct node *) 0x0",
         "$8 = 30",
-        "$9 = 30",
-        "$10 = {value = 20, next = 0x",
+        // `argv[0]`, a stored `char *`, through the memory's base.
+        "app-O0.wasm\"",
+        "$10 = 30",
+        "$11 = {value = 20, next = 0x",
         // The write through the pointer reached the guest: area = 5 * 4.
-        "$11 = {x = 5, y = 4}",
+        "$12 = {x = 5, y = 4}",
         "n = 17",
     ] {
         assert!(values.contains(expected), "missing `{expected}`:\n{out}");
@@ -515,6 +518,7 @@ fn prints_every_kind_of_value() {
             "print *r.count",
             "print *r.color",
             "print *r.side",
+            "print *(double *)(__wasm_memory + (long)r.side)",
             "continue",
             "print op",
             "break split",
@@ -557,11 +561,13 @@ fn prints_every_kind_of_value() {
         "{out}"
     );
     // A stored pointer to a double: gdb could only widen its bits as an
-    // integer, so it shows the wasm address as unreadable.
+    // integer, so it shows the wasm address as unreadable; the memory's
+    // base turns it into a native one.
     assert!(
         out.contains("Cannot access memory at address 0x") && !values.contains("e+"),
         "{out}"
     );
+    assert!(values.contains("$14 = 5.5"), "{out}");
     // `split` returns its struct through memory, not where the native
     // convention has it: gdb neither reads the value nor calls it.
     assert!(

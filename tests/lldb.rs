@@ -108,6 +108,8 @@ fn steps_and_prints_strings_function_pointers_and_stored_pointers() {
             "run",
             "frame variable label word tri.measure r",
             "target variable greeting ops",
+            "print *(double *)(__wasm_memory + r.side)",
+            "print *(enum color *)(__wasm_memory + r.color)",
             "step",
             "next",
             "continue",
@@ -126,6 +128,9 @@ fn steps_and_prints_strings_function_pointers_and_stored_pointers() {
     assert!(out.contains("tri.measure = 0x3 <perimeter>"), "{out}");
     assert!(out.contains("(refs) r = (color = 7"), "{out}");
     assert!(out.contains("\"hello, wasm\""), "{out}");
+    // The memory's base follows a stored pointer by hand.
+    assert!(out.contains("(double) $0 = 5.5"), "{out}");
+    assert!(out.contains("(enum color) $1 = GREEN"), "{out}");
     assert!(
         out.contains("(binop[2]) ops = ([0] = 0x1 <add>, [1] = 0x2 <mul>)"),
         "{out}"

@@ -83,6 +83,11 @@
 //! frame, so its image has none; lldb runs `expression f(3)` anyway, the
 //! call faults on the bad context, and lldb puts the process back.
 //!
+//! - every image has `char *__wasm_memory`, memory 0's native base
+//!   ([`memory_variable`]), to follow by hand what the types cannot:
+//!   `print __wasm_memory + (long)argv[1]` in gdb, `print *(double
+//!   *)(__wasm_memory + r.side)` in lldb.
+//!
 //! lldb (14 and 19) gives every pointer type the target's 8 bytes,
 //! whatever `DW_AT_byte_size` says, and ignores `DW_AT_data_location`; a
 //! 4-byte pointer stored in memory would read 4 bytes of its neighbour.
@@ -666,7 +671,10 @@ impl<'a> UnitTransform<'a> {
     /// targets, since gdb keeps one pointer type per target type (a 4-byte
     /// and an 8-byte pointer to one `char` would get one size).
     /// Aggregates need no copy: wasm pointers target their data-location
-    /// copies (`retarget_pointers`).
+    /// copies (`retarget_pointers`). lldb needs none at all (its pointers
+    /// all have the target's size, and stored ones become integers), and a
+    /// copied typedef or base type would make its name ambiguous in lldb
+    /// expressions (`(node *)`).
     fn native_target(
         &mut self,
         t: UnitEntryId,
@@ -676,7 +684,7 @@ impl<'a> UnitTransform<'a> {
         if let Some(&copy) = done.get(&t) {
             return copy;
         }
-        if depth > 16 {
+        if depth > 16 || self.native.debugger == Debugger::Lldb {
             return t;
         }
         let unit = self.wunit();
@@ -1669,6 +1677,43 @@ pub fn native_function(e: &mut w::DebuggingInformationEntry, code: &Range<usize>
             W::CallingConvention(c::DW_CC_nocall),
         );
     }
+}
+
+/// The name of the variable that holds linear memory's native base.
+pub const MEMORY_VARIABLE: &str = "__wasm_memory";
+
+/// Adds `char *__wasm_memory` to `unit`: the native address of memory 0
+/// (a computed value read through the instance, like the globals), so
+/// any wasm address turns into a native one in an expression, in every
+/// frame and in both debuggers: `print __wasm_memory + (long)argv[1]`
+/// shows the string a stored `char *` points to, and under lldb `print
+/// *(node *)(__wasm_memory + n.next)` follows a stored pointer. Nothing
+/// for a module without memory.
+pub fn memory_variable(unit: &mut w::Unit, native: &NativeModule) {
+    let mut location = Expression::new();
+    if native.memory_base(&mut location).is_none() {
+        return;
+    }
+    location.op(c::DW_OP_stack_value);
+    let root = unit.root();
+    let char_type = unit.add(root, c::DW_TAG_base_type);
+    let e = unit.get_mut(char_type);
+    e.set(c::DW_AT_name, W::String(b"char".to_vec()));
+    e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_signed_char));
+    e.set(c::DW_AT_byte_size, W::Data1(1));
+    let pointer = unit.add(root, c::DW_TAG_pointer_type);
+    let e = unit.get_mut(pointer);
+    e.set(c::DW_AT_type, W::UnitRef(char_type));
+    e.set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
+    let var = unit.add(root, c::DW_TAG_variable);
+    let e = unit.get_mut(var);
+    e.set(
+        c::DW_AT_name,
+        W::String(MEMORY_VARIABLE.as_bytes().to_vec()),
+    );
+    e.set(c::DW_AT_type, W::UnitRef(pointer));
+    e.set(c::DW_AT_external, W::Flag(true));
+    e.set(c::DW_AT_location, W::Exprloc(location));
 }
 
 /// Adds sorted native address ranges to `unit` as a range list.

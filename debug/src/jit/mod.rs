@@ -324,6 +324,8 @@ fn build_image(
         gimli::DW_AT_low_pc,
         AttributeValue::Address(Address::Constant(0)),
     );
+    transform::memory_variable(unit, &native);
+    let unit = out.units.get_mut(id);
     let mut symbols = Vec::new();
     let mut covered = Vec::new();
     for (i, f) in funcs.iter().enumerate() {
