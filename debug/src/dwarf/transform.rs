@@ -69,6 +69,10 @@
 //!   table as gdb shows a function pointer, value and name
 //!   (`measure = 0x3 <perimeter>`): the value is the C pointer's own, and
 //!   the name, not an identifier, cannot shadow the function's.
+//! - every image has `char *__wasm_memory`, memory 0's native base
+//!   ([`memory_variable`]), to follow by hand what the types cannot:
+//!   `print __wasm_memory + (long)argv[1]` in gdb, `print *(double
+//!   *)(__wasm_memory + r.side)` in lldb.
 //!
 //! # Calls
 //! A compiled function takes the callee's and the caller's `VMContext`
@@ -82,11 +86,6 @@
 //! determine the returned value. lldb shows unnamed parameters in every
 //! frame, so its image has none; lldb runs `expression f(3)` anyway, the
 //! call faults on the bad context, and lldb puts the process back.
-//!
-//! - every image has `char *__wasm_memory`, memory 0's native base
-//!   ([`memory_variable`]), to follow by hand what the types cannot:
-//!   `print __wasm_memory + (long)argv[1]` in gdb, `print *(double
-//!   *)(__wasm_memory + r.side)` in lldb.
 //!
 //! lldb (14 and 19) gives every pointer type the target's 8 bytes,
 //! whatever `DW_AT_byte_size` says, and ignores `DW_AT_data_location`; a
@@ -819,10 +818,7 @@ impl<'a> UnitTransform<'a> {
                 let name = W::String(b"wasm_vmctx".to_vec());
                 unit.get_mut(s).set(c::DW_AT_name, name);
                 unit.get_mut(s).set(c::DW_AT_declaration, W::Flag(true));
-                let p = unit.add(root, c::DW_TAG_pointer_type);
-                unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(s));
-                unit.get_mut(p)
-                    .set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
+                let p = native_pointer_to(unit, s);
                 *self.vmctx_pointer.insert(p)
             }
         };
@@ -1489,13 +1485,7 @@ impl Copies<'_> {
     /// anyway, from its unsigned target.
     fn bounds(&self, t: UnitEntryId) -> (i64, i64) {
         let e = self.unit.get(t);
-        let size = match e.get(c::DW_AT_byte_size) {
-            Some(W::Data1(n)) => u32::from(*n),
-            Some(W::Data2(n)) => u32::from(*n),
-            Some(W::Udata(n)) => *n as u32,
-            _ => 4,
-        }
-        .clamp(1, 8);
+        let size = byte_size(e).unwrap_or(4).clamp(1, 8) as u32;
         let base = match (e.tag(), e.get(c::DW_AT_type)) {
             (c::DW_TAG_enumeration_type, Some(W::UnitRef(u))) => *u,
             _ => t,
@@ -1529,10 +1519,7 @@ impl Copies<'_> {
             Some(W::Encoding(x)) => *x,
             _ => return false,
         };
-        let one_byte = matches!(
-            e.get(c::DW_AT_byte_size),
-            Some(W::Data1(1)) | Some(W::Udata(1))
-        );
+        let one_byte = byte_size(e) == Some(1);
         match encoding {
             c::DW_ATE_boolean => true,
             c::DW_ATE_signed | c::DW_ATE_unsigned => !one_byte,
@@ -1563,13 +1550,39 @@ fn is_pointer(tag: c::DwTag) -> bool {
 
 /// A new 4-byte `unsigned int` base type.
 fn unsigned32(unit: &mut w::Unit) -> UnitEntryId {
+    base_type(unit, b"unsigned int", c::DW_ATE_unsigned, 4)
+}
+
+/// A new base type.
+fn base_type(unit: &mut w::Unit, name: &[u8], encoding: c::DwAte, size: u8) -> UnitEntryId {
     let root = unit.root();
     let base = unit.add(root, c::DW_TAG_base_type);
     let e = unit.get_mut(base);
-    e.set(c::DW_AT_name, W::String(b"unsigned int".to_vec()));
-    e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_unsigned));
-    e.set(c::DW_AT_byte_size, W::Data1(4));
+    e.set(c::DW_AT_name, W::String(name.to_vec()));
+    e.set(c::DW_AT_encoding, W::Encoding(encoding));
+    e.set(c::DW_AT_byte_size, W::Data1(size));
     base
+}
+
+/// A new native (8-byte) pointer type to `target`.
+fn native_pointer_to(unit: &mut w::Unit, target: UnitEntryId) -> UnitEntryId {
+    let root = unit.root();
+    let p = unit.add(root, c::DW_TAG_pointer_type);
+    let e = unit.get_mut(p);
+    e.set(c::DW_AT_type, W::UnitRef(target));
+    e.set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
+    p
+}
+
+/// An entry's constant `DW_AT_byte_size`.
+fn byte_size(e: &w::DebuggingInformationEntry) -> Option<u64> {
+    match e.get(c::DW_AT_byte_size)? {
+        W::Data1(n) => Some(u64::from(*n)),
+        W::Data2(n) => Some(u64::from(*n)),
+        W::Data4(n) => Some(u64::from(*n)),
+        W::Data8(n) | W::Udata(n) => Some(*n),
+        _ => None,
+    }
 }
 
 /// Points every reference to a key of `replaced` at its value.
@@ -1679,15 +1692,12 @@ pub fn native_function(e: &mut w::DebuggingInformationEntry, code: &Range<usize>
     }
 }
 
-/// The name of the variable that holds linear memory's native base.
-pub const MEMORY_VARIABLE: &str = "__wasm_memory";
-
 /// Adds `char *__wasm_memory` to `unit`: the native address of memory 0
 /// (a computed value read through the instance, like the globals), so
 /// any wasm address turns into a native one in an expression, in every
 /// frame and in both debuggers: `print __wasm_memory + (long)argv[1]`
 /// shows the string a stored `char *` points to, and under lldb `print
-/// *(node *)(__wasm_memory + n.next)` follows a stored pointer. Nothing
+/// *(double *)(__wasm_memory + r.side)` follows a stored pointer. Nothing
 /// for a module without memory.
 pub fn memory_variable(unit: &mut w::Unit, native: &NativeModule) {
     let mut location = Expression::new();
@@ -1695,22 +1705,12 @@ pub fn memory_variable(unit: &mut w::Unit, native: &NativeModule) {
         return;
     }
     location.op(c::DW_OP_stack_value);
+    let char_type = base_type(unit, b"char", c::DW_ATE_signed_char, 1);
+    let pointer = native_pointer_to(unit, char_type);
     let root = unit.root();
-    let char_type = unit.add(root, c::DW_TAG_base_type);
-    let e = unit.get_mut(char_type);
-    e.set(c::DW_AT_name, W::String(b"char".to_vec()));
-    e.set(c::DW_AT_encoding, W::Encoding(c::DW_ATE_signed_char));
-    e.set(c::DW_AT_byte_size, W::Data1(1));
-    let pointer = unit.add(root, c::DW_TAG_pointer_type);
-    let e = unit.get_mut(pointer);
-    e.set(c::DW_AT_type, W::UnitRef(char_type));
-    e.set(c::DW_AT_byte_size, W::Data1(ENCODING.address_size));
     let var = unit.add(root, c::DW_TAG_variable);
     let e = unit.get_mut(var);
-    e.set(
-        c::DW_AT_name,
-        W::String(MEMORY_VARIABLE.as_bytes().to_vec()),
-    );
+    e.set(c::DW_AT_name, W::String(b"__wasm_memory".to_vec()));
     e.set(c::DW_AT_type, W::UnitRef(pointer));
     e.set(c::DW_AT_external, W::Flag(true));
     e.set(c::DW_AT_location, W::Exprloc(location));

@@ -325,7 +325,6 @@ fn build_image(
         AttributeValue::Address(Address::Constant(0)),
     );
     transform::memory_variable(unit, &native);
-    let unit = out.units.get_mut(id);
     let mut symbols = Vec::new();
     let mut covered = Vec::new();
     for (i, f) in funcs.iter().enumerate() {
