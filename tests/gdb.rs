@@ -7,10 +7,12 @@ mod debugger;
 use debugger::{differential, line_in, line_of, mask, merged_output, Block, FULL_RUNS};
 use std::path::Path;
 
-/// Runs gdb in batch mode with `commands` against `wasmscope run -g MODULE
-/// ARGS`; its output and error messages in one stream.
-fn gdb(commands: &[&str], module: &str, args: &[&str]) -> String {
-    let mut all: Vec<String> = [
+/// Runs gdb in batch mode with `commands` against `program`; its output
+/// and error messages in one stream. The fixtures' sources are mapped
+/// back from their build prefix, as the native builds name them where
+/// they are (else gdb prints no source line, e.g. after `finish`).
+fn gdb_output(commands: &[String], program: &[String]) -> String {
+    let mut args: Vec<String> = [
         "-batch",
         "-nx",
         "-ex",
@@ -21,21 +23,28 @@ fn gdb(commands: &[&str], module: &str, args: &[&str]) -> String {
     ]
     .map(String::from)
     .to_vec();
-    all.push(format!(
+    args.push(format!(
         "set substitute-path /wasmscope-fixtures {}",
         debugger::sources().display()
     ));
     for c in commands {
-        all.extend(["-ex".to_string(), c.to_string()]);
+        args.extend(["-ex".to_string(), c.clone()]);
     }
-    all.push("--args".into());
-    all.extend(debugger::wasm_program(module, args));
+    args.push("--args".into());
+    args.extend(program.iter().cloned());
     // Keep the generated listings out of the user's cache.
     let cache = (
         "XDG_CACHE_HOME",
         debugger::cache_dir().display().to_string(),
     );
-    merged_output(Path::new("gdb"), &all, &[cache])
+    merged_output(Path::new("gdb"), &args, &[cache])
+}
+
+/// Runs gdb in batch mode with `commands` against `wasmscope run -g MODULE
+/// ARGS`.
+fn gdb(commands: &[&str], module: &str, args: &[&str]) -> String {
+    let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
+    gdb_output(&commands, &debugger::wasm_program(module, args))
 }
 
 #[test]
@@ -290,47 +299,12 @@ fn prints_values(cmd: &str) -> bool {
 /// an `echo` marker, so the output splits per command; errors ("Cannot
 /// access memory ...") count as the command's value.
 fn gdb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
-    let mut args: Vec<String> = [
-        "-batch",
-        "-nx",
-        "-ex",
-        "set breakpoint pending on",
-        "-ex",
-        "set pagination off",
-        "-ex",
-        "set width 0",
-    ]
-    .map(String::from)
-    .to_vec();
-    // The native build names the sources where they are; so must the
-    // module, or gdb prints no source line after `finish` (whose line
-    // holds a ` = ` like a value).
-    args.extend([
-        "-ex".into(),
-        format!(
-            "set substitute-path /wasmscope-fixtures {}",
-            debugger::sources().display()
-        ),
-    ]);
+    let mut commands = vec!["set width 0".to_string()];
     for c in script {
         let mark = if prints_values(c) { "@@" } else { "@@-" };
-        args.extend([
-            "-ex".into(),
-            format!("echo {mark} {c}\\n"),
-            "-ex".into(),
-            c.clone(),
-        ]);
+        commands.extend([format!("echo {mark} {c}\\n"), c.clone()]);
     }
-    args.push("--args".into());
-    args.extend(program.iter().cloned());
-    let out = merged_output(
-        Path::new("gdb"),
-        &args,
-        &[(
-            "XDG_CACHE_HOME",
-            debugger::cache_dir().display().to_string(),
-        )],
-    );
+    let out = gdb_output(&commands, program);
     let mut blocks: Vec<Block> = Vec::new();
     let mut open = false;
     for line in out.lines() {
