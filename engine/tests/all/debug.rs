@@ -14,12 +14,16 @@ fn debug_engine() -> Engine {
 }
 
 fn engine_with(locals: DebugLocals) -> Engine {
+    engine_compiling(CompileOptions {
+        debug_hooks: true,
+        debug_locals: locals,
+        ..CompileOptions::default()
+    })
+}
+
+fn engine_compiling(compile: CompileOptions) -> Engine {
     Engine::new(Config {
-        compile: CompileOptions {
-            debug_hooks: true,
-            debug_locals: locals,
-            ..CompileOptions::default()
-        },
+        compile,
         ..Config::default()
     })
     .unwrap()
@@ -483,16 +487,12 @@ fn kept_locals_are_read_at_every_stop() {
         (local.get $x)))"#;
     let probe = Module::new(&engine_with(DebugLocals::Live), wat.as_bytes()).unwrap();
     let nop = offset_of(&probe, |op| matches!(op, Operator::Nop));
-    let engine = Engine::new(Config {
-        compile: CompileOptions {
-            debug_hooks: true,
-            debug_locals: DebugLocals::Live,
-            debug_keep_locals: Some(vec![(nop, 0)].into()),
-            ..CompileOptions::default()
-        },
-        ..Config::default()
-    })
-    .unwrap();
+    let engine = engine_compiling(CompileOptions {
+        debug_hooks: true,
+        debug_locals: DebugLocals::Live,
+        debug_keep_locals: Some(vec![(nop, 0)].into()),
+        ..CompileOptions::default()
+    });
     let module = Module::new(&engine, wat.as_bytes()).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
@@ -522,15 +522,11 @@ fn kept_locals_are_read_at_every_stop() {
 #[test]
 fn value_labels_are_collected_only_when_asked() {
     let labels = |wanted: bool| {
-        let engine = Engine::new(Config {
-            compile: CompileOptions {
-                debug_info: true,
-                debug_value_labels: wanted,
-                ..CompileOptions::default()
-            },
-            ..Config::default()
-        })
-        .unwrap();
+        let engine = engine_compiling(CompileOptions {
+            debug_info: true,
+            debug_value_labels: wanted,
+            ..CompileOptions::default()
+        });
         let module = Module::new(&engine, SUM.as_bytes()).unwrap();
         let mut store = Store::new(&engine, ());
         let instance = Instance::new(&mut store, &module, &[]).unwrap();
