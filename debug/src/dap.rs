@@ -697,7 +697,7 @@ fn disassemble(state: &State, args: &Value) -> Result<Value, String> {
             });
             item["symbol"] = json!(session
                 .function_name(func)
-                .map_or_else(|| format!("func[{func}]"), str::to_string));
+                .map_or_else(|| format!("func[{func}]"), crate::dwarf::names::demangle));
             // The source position, given when it changes (as clients expect).
             let (source, line) = match session.location(offset) {
                 Some(l) => (state.sources.source(&l.file), Some(l.line)),

@@ -9,11 +9,12 @@
 //! on the command channel, answering inspection requests until a resume
 //! command (or `terminate`, which ends the guest with a trap).
 
+use crate::dwarf::names;
 use crate::dwarf::read::{ModuleDwarf, SourceLocation};
 use crate::inspect::{Inspector, WasmNames};
 pub use crate::inspect::{ScopeView, VarView};
 use crate::listing::{self, Listing};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +58,13 @@ pub enum StopReason {
     /// The instruction trapped (with the trap's description); the stack is
     /// still there to inspect. Resuming lets the trap end the guest.
     Trap(String),
+}
+
+/// A function's names, for function breakpoints.
+struct FunctionName {
+    symbol: String,
+    qualified: String,
+    offset: u32,
 }
 
 /// One frame of a stopped guest, innermost first.
@@ -190,7 +198,7 @@ pub struct Session {
     /// Module facts for placing breakpoints.
     dwarf_lines: Vec<(u32, SourceLocation)>,
     /// Each named function's first instruction, built on first use.
-    functions: std::cell::OnceCell<HashMap<String, u32>>,
+    functions: std::cell::OnceCell<Vec<FunctionName>>,
     module: Module,
     /// Built on first use: a large module's listing takes a while.
     listing: std::cell::OnceCell<Option<Listing>>,
@@ -227,7 +235,9 @@ impl Frame {
                 .wasm_offset
                 .and_then(|o| dwarf.and_then(|d| d.location(o))),
             func_index: f.func_index,
-            func_name: f.func_name.clone(),
+            // As the source language writes it (Rust and C++ symbols
+            // demangled).
+            func_name: f.func_name.as_deref().map(names::demangle),
             wasm_offset: f.wasm_offset,
         }
     }
@@ -334,20 +344,57 @@ impl Session {
             .get_or_init(|| listing::instructions(self.module.binary()))
     }
 
-    fn functions(&self) -> &HashMap<String, u32> {
+    /// Each function's entry offset, by its symbol and by its demangled
+    /// name without parameters (`inventory::Item::total`,
+    /// `Shop::total`).
+    fn functions(&self) -> &[FunctionName] {
         self.functions.get_or_init(|| {
-            let mut first = HashMap::new();
+            let mut out = Vec::new();
             let mut previous = None;
             for i in self.instructions() {
                 if previous != Some(i.func) {
                     previous = Some(i.func);
                     if let Some(name) = self.function_name(i.func) {
-                        first.insert(name.to_string(), i.offset);
+                        let demangled = names::demangle(name);
+                        out.push(FunctionName {
+                            symbol: name.to_string(),
+                            qualified: names::without_parameters(&demangled).to_string(),
+                            offset: i.offset,
+                        });
                     }
                 }
             }
-            first
+            out
         })
+    }
+
+    /// The entry of the function a breakpoint names: its symbol, its
+    /// demangled name, or a `::`-separated tail of it (`total`,
+    /// `Item::total`). Among several, a function with source lines from
+    /// the program (not the language's runtime library) and an exact
+    /// match come first.
+    fn find_function(&self, name: &str) -> Option<u32> {
+        let name = name.trim();
+        let wanted = names::without_parameters(name);
+        let from_library = |o: u32| {
+            self.location(o).is_none_or(|l| {
+                l.file.starts_with("/rustc/")
+                    || l.file.contains("/lib/libcxx")
+                    || l.file.contains("/std/")
+            })
+        };
+        self.functions()
+            .iter()
+            .filter_map(|f| {
+                let exact = f.symbol == name || f.qualified == wanted;
+                let tail = f
+                    .qualified
+                    .strip_suffix(wanted)
+                    .is_some_and(|head| head.ends_with("::"));
+                (exact || tail).then_some((from_library(f.offset), !exact, f.offset))
+            })
+            .min()
+            .map(|(_, _, o)| o)
     }
 
     /// Whether the instruction at `offset` has a debug hook (can stop).
@@ -461,8 +508,8 @@ impl Session {
                     None => none(format!("no instruction at or after listing line {line}")),
                 }
             }
-            BreakpointSpec::Function(name) => match self.functions().get(name) {
-                Some(&o) => at(o),
+            BreakpointSpec::Function(name) => match self.find_function(name) {
+                Some(o) => at(o),
                 None => none(format!("no function named `{name}`")),
             },
             BreakpointSpec::Line { file, line } => {

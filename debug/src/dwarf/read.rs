@@ -43,6 +43,10 @@ pub struct ModuleDwarf {
         std::cell::RefCell<std::collections::HashMap<String, Option<crate::dwarf::vars::TypeId>>>,
     /// Module offset of the code section's contents.
     code_section_offset: u64,
+    /// Parent entries, for qualified names (`dwarf::names`).
+    pub(crate) names: crate::dwarf::names::NameCache,
+    /// Types, static-member definitions (`dwarf::vars`).
+    pub(crate) types: crate::dwarf::vars::TypeCache,
 }
 
 impl ModuleDwarf {
@@ -94,6 +98,8 @@ impl ModuleDwarf {
             units: std::cell::OnceCell::new(),
             pointer_types: Default::default(),
             code_section_offset: info.code_section_offset,
+            names: Default::default(),
+            types: Default::default(),
         })
     }
 

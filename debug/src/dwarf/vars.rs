@@ -15,8 +15,11 @@
 //! offset) makes the variable `<optimized out>` or `<unavailable: why>`:
 //! fewer answers, never a panic.
 
+use super::formatters;
+use super::names::Lang;
 use super::read::{ModuleDwarf, Reader};
 use gimli::{AttributeValue, DebuggingInformationEntry, Operation, Reader as _, Unit, UnitOffset};
+use std::rc::Rc;
 
 /// What a paused guest offers for evaluating locations and reading values.
 pub trait Target {
@@ -36,6 +39,15 @@ pub trait Target {
 pub struct TypeId {
     unit: usize,
     offset: usize,
+}
+
+impl TypeId {
+    pub(crate) fn unit(self) -> usize {
+        self.unit
+    }
+    pub(crate) fn offset(self) -> usize {
+        self.offset
+    }
 }
 
 /// Where a value is.
@@ -108,20 +120,74 @@ impl Scalar {
 }
 
 #[derive(Clone, Debug)]
-struct Member {
-    name: String,
-    offset: u64,
-    ty: Option<TypeId>,
+pub(crate) struct Member {
+    pub(crate) name: String,
+    pub(crate) offset: u64,
+    pub(crate) ty: Option<TypeId>,
     /// (bit offset from the member's storage start, bit size) of bitfields.
     bits: Option<(u64, u64)>,
 }
 
+/// A static data member: no storage in the object. Its value is the
+/// member's `DW_AT_const_value`, or the variable that defines it
+/// (`DW_AT_specification` pointing at the declaration).
 #[derive(Clone, Debug)]
-enum Kind {
+pub(crate) struct Static {
+    name: String,
+    ty: Option<TypeId>,
+    unit: usize,
+    decl: usize,
+}
+
+/// A Rust enum's `DW_TAG_variant_part`: the discriminant and, per variant,
+/// the discriminant value that selects it (`None`: the default variant)
+/// and the member (a struct of the variant's fields).
+#[derive(Clone, Debug)]
+pub(crate) struct Variants {
+    discr: Option<Member>,
+    cases: Vec<(Option<u64>, Member)>,
+}
+
+/// A struct, class or union: its data members, static members, variant
+/// part and template type parameters.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Aggregate {
+    pub(crate) members: Vec<Member>,
+    statics: Vec<Static>,
+    variants: Option<Variants>,
+    pub(crate) params: Vec<(String, Option<TypeId>)>,
+}
+
+impl Aggregate {
+    pub(crate) fn param(&self, name: &str) -> Option<TypeId> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|p| p.1)
+    }
+    /// The first template type parameter, whatever its name.
+    pub(crate) fn first_param(&self) -> Option<TypeId> {
+        self.params.first().and_then(|p| p.1)
+    }
+}
+
+/// Types and static-member definitions, computed once per module.
+#[derive(Default)]
+pub(crate) struct TypeCache {
+    types: std::cell::RefCell<std::collections::HashMap<TypeId, Ty>>,
+    langs: std::cell::RefCell<std::collections::HashMap<usize, Lang>>,
+    /// Per unit: declaration entry -> the entry that defines it.
+    definitions: std::cell::RefCell<
+        std::collections::HashMap<usize, Rc<std::collections::HashMap<usize, usize>>>,
+    >,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
     Void,
     Base(gimli::DwAte),
     Pointer(Option<TypeId>),
-    Struct(Vec<Member>),
+    Struct(Box<Aggregate>),
     Array {
         elem: Option<TypeId>,
         dims: Vec<Option<u64>>,
@@ -134,10 +200,11 @@ enum Kind {
 }
 
 #[derive(Clone, Debug)]
-struct Ty {
-    name: String,
-    size: u64,
-    kind: Kind,
+pub(crate) struct Ty {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) kind: Kind,
+    pub(crate) lang: Lang,
 }
 
 /// Most elements shown in an array preview, and most bytes read for a
@@ -149,8 +216,19 @@ const TYPE_DEPTH_MAX: usize = 32;
 
 type Result<T> = std::result::Result<T, String>;
 
-/// A variable as declared: name, type and location attribute.
-type Declared = (String, Option<TypeId>, Option<AttributeValue<Reader>>);
+/// A variable as declared: name, type, location and constant value.
+struct Declared {
+    name: String,
+    ty: Option<TypeId>,
+    loc: Option<AttributeValue<Reader>>,
+    constant: Option<Vec<u8>>,
+}
+
+/// Globals are evaluated with no code offset: a location list (which
+/// globals do not have) matches nothing.
+fn pc_none() -> u64 {
+    u64::MAX
+}
 
 fn attr_u64(entry: &DebuggingInformationEntry<Reader>, at: gimli::DwAt) -> Option<u64> {
     let v = entry.attr_value(at).ok()??;
@@ -303,7 +381,7 @@ impl ModuleDwarf {
         None
     }
 
-    fn type_of(
+    pub(crate) fn type_of(
         &self,
         unit_index: usize,
         entry: &DebuggingInformationEntry<Reader>,
@@ -365,6 +443,104 @@ impl ModuleDwarf {
         false
     }
 
+    /// The chain of scopes covering code offset `pc` in `unit`: the
+    /// subprogram, then its lexical blocks and inlined subroutines down to
+    /// the innermost, found through namespaces and types (Rust nests
+    /// functions in modules and impls, C++ in namespaces and classes).
+    fn scope_chain(&self, unit: &Unit<Reader>, pc: u64) -> Vec<UnitOffset> {
+        let mut chain = Vec::new();
+        let Ok(mut tree) = unit.entries_tree(None) else {
+            return chain;
+        };
+        let Ok(root) = tree.root() else { return chain };
+        self.find_scopes(unit, root, pc, &mut chain, 0);
+        chain
+    }
+
+    fn find_scopes(
+        &self,
+        unit: &Unit<Reader>,
+        node: gimli::EntriesTreeNode<Reader>,
+        pc: u64,
+        chain: &mut Vec<UnitOffset>,
+        depth: usize,
+    ) -> bool {
+        if depth > TYPE_DEPTH_MAX {
+            return false;
+        }
+        let mut children = node.children();
+        while let Ok(Some(child)) = children.next() {
+            let e = child.entry();
+            match e.tag() {
+                gimli::DW_TAG_subprogram
+                | gimli::DW_TAG_lexical_block
+                | gimli::DW_TAG_inlined_subroutine => {
+                    let inside = !chain.is_empty() || e.tag() == gimli::DW_TAG_subprogram;
+                    if inside && self.die_covers(unit, e, pc) {
+                        chain.push(e.offset());
+                        self.find_scopes(unit, child, pc, chain, depth + 1);
+                        return true;
+                    }
+                }
+                gimli::DW_TAG_namespace
+                | gimli::DW_TAG_module
+                | gimli::DW_TAG_structure_type
+                | gimli::DW_TAG_class_type
+                | gimli::DW_TAG_union_type
+                    if chain.is_empty() =>
+                {
+                    if self.find_scopes(unit, child, pc, chain, depth + 1) {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// The variables declared directly in scope entry `scope`.
+    fn declared_in(&self, ui: usize, unit: &Unit<Reader>, scope: UnitOffset) -> Vec<Declared> {
+        let mut vars = Vec::new();
+        let Ok(mut tree) = unit.entries_tree(Some(scope)) else {
+            return vars;
+        };
+        let Ok(root) = tree.root() else { return vars };
+        let mut children = root.children();
+        while let Ok(Some(child)) = children.next() {
+            let e = child.entry();
+            if matches!(
+                e.tag(),
+                gimli::DW_TAG_formal_parameter | gimli::DW_TAG_variable
+            ) {
+                if let Some(name) = self.name_of(unit, e) {
+                    vars.push(Declared {
+                        name,
+                        ty: self.type_of(ui, e),
+                        loc: e.attr_value(gimli::DW_AT_location).ok().flatten(),
+                        constant: self.const_of(unit, e),
+                    });
+                }
+            }
+        }
+        vars
+    }
+
+    /// A variable's `DW_AT_const_value`, here or on its abstract origin.
+    fn const_of(
+        &self,
+        unit: &Unit<Reader>,
+        e: &DebuggingInformationEntry<Reader>,
+    ) -> Option<Vec<u8>> {
+        if let Some(b) = const_bytes(e) {
+            return Some(b);
+        }
+        match e.attr_value(gimli::DW_AT_abstract_origin).ok()?? {
+            AttributeValue::UnitRef(o) => const_bytes(&unit.entry(o).ok()?),
+            _ => None,
+        }
+    }
+
     /// The source variables (locals and parameters) in scope at a module
     /// offset, innermost scope first, shadowed names dropped; their places
     /// are evaluated against `target` (the frame's wasm locals).
@@ -376,61 +552,15 @@ impl ModuleDwarf {
             return Vec::new();
         };
         let unit = &self.units()[ui];
-        let Ok(mut tree) = unit.entries_tree(None) else {
-            return Vec::new();
-        };
-        let Ok(root) = tree.root() else {
-            return Vec::new();
-        };
-        // Scopes from the unit down to the innermost one covering `pc`,
-        // each with its variables; frame base from the innermost
-        // subprogram.
-        let mut scopes: Vec<Vec<Declared>> = Vec::new();
-        let mut frame_base = None;
-        let mut node = root;
-        let mut first = true;
-        loop {
-            let mut children = node.children();
-            let mut next = None;
-            let mut vars = Vec::new();
-            while let Ok(Some(child)) = children.next() {
-                let e = child.entry();
-                match e.tag() {
-                    gimli::DW_TAG_formal_parameter | gimli::DW_TAG_variable => {
-                        if let Some(name) = self.name_of(unit, e) {
-                            vars.push((
-                                name,
-                                self.type_of(ui, e),
-                                e.attr_value(gimli::DW_AT_location).ok().flatten(),
-                            ));
-                        }
-                    }
-                    gimli::DW_TAG_subprogram
-                    | gimli::DW_TAG_lexical_block
-                    | gimli::DW_TAG_inlined_subroutine
-                        if next.is_none() && self.die_covers(unit, e, pc) =>
-                    {
-                        if e.tag() == gimli::DW_TAG_subprogram {
-                            frame_base = e.attr_value(gimli::DW_AT_frame_base).ok().flatten();
-                        }
-                        next = Some(child.entry().offset());
-                    }
-                    _ => {}
-                }
-            }
-            // The unit's own variables are globals (see `globals`).
-            if !first {
-                scopes.push(vars);
-            }
-            first = false;
-            let Some(offset) = next else { break };
-            let Ok(t) = unit.entries_tree(Some(offset)) else {
-                break;
-            };
-            tree = t;
-            let Ok(r) = tree.root() else { break };
-            node = r;
-        }
+        let chain = self.scope_chain(unit, pc);
+        // The frame base comes from the subprogram (the chain's first).
+        let frame_base = chain.first().and_then(|&o| {
+            unit.entry(o)
+                .ok()?
+                .attr_value(gimli::DW_AT_frame_base)
+                .ok()
+                .flatten()
+        });
         let fb = frame_base.and_then(|fb| match fb {
             AttributeValue::Exprloc(e) => match self.eval(unit, e, None, target) {
                 Place::Bytes(b) => Some(le_u64(&b)),
@@ -441,21 +571,32 @@ impl ModuleDwarf {
         });
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for (name, ty, loc) in scopes.into_iter().rev().flatten() {
-            if !seen.insert(name.clone()) {
-                continue;
+        for scope in chain.into_iter().rev() {
+            for d in self.declared_in(ui, unit, scope) {
+                if !seen.insert(d.name.clone()) {
+                    continue;
+                }
+                let place = match d.constant {
+                    Some(bytes) if d.loc.is_none() => Place::Bytes(bytes),
+                    _ => self.place(unit, d.loc, pc, fb, target),
+                };
+                out.push(Variable {
+                    name: d.name,
+                    value: Value {
+                        ty: d.ty,
+                        dims: 0,
+                        place,
+                    },
+                });
             }
-            let place = self.place(unit, loc, pc, fb, target);
-            out.push(Variable {
-                name,
-                value: Value { ty, dims: 0, place },
-            });
         }
         out
     }
 
-    /// The C globals and file statics of the unit that covers a module
-    /// offset.
+    /// The globals and statics of the unit that covers a module offset:
+    /// C globals and file statics; C++ and Rust statics in namespaces
+    /// (with their qualified names); constants (`DW_AT_const_value`).
+    /// Compiler-made variables (Rust vtables) are left out.
     pub fn globals(&self, module_offset: u32, target: &dyn Target) -> Vec<Variable> {
         let Some(pc) = self.code_offset(module_offset) else {
             return Vec::new();
@@ -469,28 +610,77 @@ impl ModuleDwarf {
             return out;
         };
         let Ok(root) = tree.root() else { return out };
-        let mut children = root.children();
+        let qualify = !self.lang(ui).keyword_types();
+        self.collect_globals(ui, unit, root, qualify, target, &mut out, 0);
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn collect_globals(
+        &self,
+        ui: usize,
+        unit: &Unit<Reader>,
+        node: gimli::EntriesTreeNode<Reader>,
+        qualify: bool,
+        target: &dyn Target,
+        out: &mut Vec<Variable>,
+        depth: usize,
+    ) {
+        if depth > TYPE_DEPTH_MAX {
+            return;
+        }
+        let mut children = node.children();
         while let Ok(Some(child)) = children.next() {
             let e = child.entry();
-            if e.tag() != gimli::DW_TAG_variable {
-                continue;
+            match e.tag() {
+                gimli::DW_TAG_namespace | gimli::DW_TAG_module => {
+                    self.collect_globals(ui, unit, child, qualify, target, out, depth + 1);
+                }
+                gimli::DW_TAG_variable => {
+                    if matches!(
+                        e.attr_value(gimli::DW_AT_artificial),
+                        Ok(Some(AttributeValue::Flag(true)))
+                    ) {
+                        continue;
+                    }
+                    let loc = e.attr_value(gimli::DW_AT_location).ok().flatten();
+                    let constant = const_bytes(e);
+                    if loc.is_none() && constant.is_none() {
+                        continue;
+                    }
+                    let Some(name) = self.name_of(unit, e) else {
+                        continue;
+                    };
+                    if name.contains("{vtable}") {
+                        continue;
+                    }
+                    // A static member's definition is named by the member
+                    // it defines, in its class.
+                    let declared_at = match e.attr_value(gimli::DW_AT_specification) {
+                        Ok(Some(AttributeValue::UnitRef(o))) => o.0,
+                        _ => e.offset().0,
+                    };
+                    let name = if qualify {
+                        self.qualified(ui, declared_at, &name)
+                    } else {
+                        name
+                    };
+                    let place = match constant {
+                        Some(bytes) if loc.is_none() => Place::Bytes(bytes),
+                        _ => self.place(unit, loc, pc_none(), None, target),
+                    };
+                    out.push(Variable {
+                        name,
+                        value: Value {
+                            ty: self.type_of(ui, e),
+                            dims: 0,
+                            place,
+                        },
+                    });
+                }
+                _ => {}
             }
-            let Some(loc) = e.attr_value(gimli::DW_AT_location).ok().flatten() else {
-                continue;
-            };
-            let Some(name) = self.name_of(unit, e) else {
-                continue;
-            };
-            out.push(Variable {
-                name,
-                value: Value {
-                    ty: self.type_of(ui, e),
-                    dims: 0,
-                    place: self.place(unit, Some(loc), pc, None, target),
-                },
-            });
         }
-        out
     }
 
     fn place(
@@ -691,17 +881,50 @@ impl ModuleDwarf {
         }
     }
 
-    fn ty(&self, id: TypeId) -> Option<Ty> {
-        self.ty_depth(id, 0)
+    pub(crate) fn ty(&self, id: TypeId) -> Option<Ty> {
+        if let Some(t) = self.types.types.borrow().get(&id) {
+            return Some(t.clone());
+        }
+        let t = self.ty_depth(id, 0)?;
+        self.types.types.borrow_mut().insert(id, t.clone());
+        Some(t)
+    }
+
+    /// The language of unit `unit`, computed once.
+    pub(crate) fn lang(&self, unit: usize) -> Lang {
+        if let Some(&l) = self.types.langs.borrow().get(&unit) {
+            return l;
+        }
+        let l = self
+            .units()
+            .get(unit)
+            .map_or(Lang::Other, |u| self.unit_lang(u));
+        self.types.langs.borrow_mut().insert(unit, l);
+        l
     }
 
     fn ty_depth(&self, id: TypeId, depth: usize) -> Option<Ty> {
         if depth > TYPE_DEPTH_MAX {
             return None;
         }
+        if depth > 0 {
+            if let Some(t) = self.types.types.borrow().get(&id) {
+                return Some(t.clone());
+            }
+        }
         let unit = self.units().get(id.unit)?;
+        let lang = self.lang(id.unit);
         let e = unit.entry(UnitOffset(id.offset)).ok()?;
         let name = self.name_of(unit, &e);
+        // C names aggregates with a keyword; C++, Rust and Zig by their
+        // qualified names.
+        let qualified = |n: &str| -> String {
+            if lang.keyword_types() {
+                n.to_string()
+            } else {
+                self.qualified(id.unit, id.offset, n)
+            }
+        };
         let size = attr_u64(&e, gimli::DW_AT_byte_size);
         let target = self.type_of(id.unit, &e);
         let inner = |prefix: &str| -> Option<Ty> {
@@ -711,6 +934,7 @@ impl ModuleDwarf {
                     name: "void".into(),
                     size: 0,
                     kind: Kind::Void,
+                    lang,
                 },
             };
             t.name = format!("{prefix}{}", t.name);
@@ -726,29 +950,51 @@ impl ModuleDwarf {
                     name: name.unwrap_or_else(|| "?".into()),
                     size: size.unwrap_or(0),
                     kind: Kind::Base(enc),
+                    lang,
                 }
             }
             gimli::DW_TAG_unspecified_type => Ty {
                 name: name.unwrap_or_else(|| "void".into()),
                 size: 0,
                 kind: Kind::Void,
+                lang,
             },
             gimli::DW_TAG_pointer_type
             | gimli::DW_TAG_reference_type
             | gimli::DW_TAG_rvalue_reference_type => {
-                let pointee = match target {
-                    Some(t) => self.type_name_depth(t, depth + 1),
-                    None => "void".into(),
+                // Rust names its pointer types (`&str` is a struct, but
+                // `&u32`, `*const u8` and `Box<T>` are pointers).
+                let shown = match name {
+                    Some(n) if !lang.keyword_types() => qualified(&n),
+                    _ => {
+                        let pointee = match target {
+                            Some(t) => self.type_name_depth(t, depth + 1),
+                            None => "void".into(),
+                        };
+                        let sigil = match e.tag() {
+                            gimli::DW_TAG_reference_type => "&",
+                            gimli::DW_TAG_rvalue_reference_type => "&&",
+                            _ => "*",
+                        };
+                        format!("{pointee} {sigil}")
+                    }
                 };
                 Ty {
-                    name: format!("{pointee} *"),
+                    name: shown,
                     size: size.unwrap_or(4),
                     kind: Kind::Pointer(target),
+                    lang,
                 }
             }
+            gimli::DW_TAG_ptr_to_member_type => Ty {
+                name: "member pointer".into(),
+                size: size.unwrap_or(4),
+                kind: Kind::Base(gimli::DW_ATE_unsigned),
+                lang,
+            },
             gimli::DW_TAG_typedef => {
                 let mut t = inner("")?;
-                t.name = name.unwrap_or(t.name);
+                t.name = name.map(|n| qualified(&n)).unwrap_or(t.name);
                 t
             }
             gimli::DW_TAG_const_type => inner("const ")?,
@@ -760,43 +1006,16 @@ impl ModuleDwarf {
                     gimli::DW_TAG_class_type => "class",
                     _ => "struct",
                 };
-                let mut members = Vec::new();
-                let mut tree = unit.entries_tree(Some(e.offset())).ok()?;
-                let root = tree.root().ok()?;
-                let mut children = root.children();
-                while let Ok(Some(child)) = children.next() {
-                    let m = child.entry();
-                    if m.tag() != gimli::DW_TAG_member {
-                        continue;
-                    }
-                    let mut offset = attr_u64(m, gimli::DW_AT_data_member_location).unwrap_or(0);
-                    // Bitfields: (shift within the 8 bytes at `offset`, size).
-                    let bits = attr_u64(m, gimli::DW_AT_bit_size).map(|bit_size| {
-                        if let Some(data_bit) = attr_u64(m, gimli::DW_AT_data_bit_offset) {
-                            // DWARF 5: bits from the start of the struct.
-                            offset = data_bit / 8;
-                            (data_bit % 8, bit_size)
-                        } else {
-                            // DWARF 4: counted from the storage unit's most
-                            // significant bit (little-endian target).
-                            let storage = attr_u64(m, gimli::DW_AT_byte_size).unwrap_or(4);
-                            let from_top = attr_u64(m, gimli::DW_AT_bit_offset).unwrap_or(0);
-                            ((storage * 8).saturating_sub(from_top + bit_size), bit_size)
-                        }
-                    });
-                    members.push(Member {
-                        name: self
-                            .name_of(unit, m)
-                            .unwrap_or_else(|| "<anonymous>".into()),
-                        offset,
-                        ty: self.type_of(id.unit, m),
-                        bits,
-                    });
-                }
+                let agg = self.aggregate(id.unit, unit, &e);
+                let shown = match name {
+                    Some(n) if !lang.keyword_types() => qualified(&n),
+                    n => format!("{word} {}", n.unwrap_or_else(|| "<anonymous>".into())),
+                };
                 Ty {
-                    name: format!("{word} {}", name.unwrap_or_else(|| "<anonymous>".into())),
+                    name: shown,
                     size: size.unwrap_or(0),
-                    kind: Kind::Struct(members),
+                    kind: Kind::Struct(Box::new(agg)),
+                    lang,
                 }
             }
             gimli::DW_TAG_array_type => {
@@ -835,6 +1054,7 @@ impl ModuleDwarf {
                         dims.iter().map(|d| d.unwrap_or(0)).product::<u64>() * elem_size
                     }),
                     kind: Kind::Array { elem: target, dims },
+                    lang,
                 }
             }
             gimli::DW_TAG_enumeration_type => {
@@ -863,19 +1083,266 @@ impl ModuleDwarf {
                     items.push((self.name_of(unit, en).unwrap_or_default(), v));
                 }
                 Ty {
-                    name: format!("enum {}", name.unwrap_or_else(|| "<anonymous>".into())),
+                    name: match name {
+                        Some(n) if !lang.keyword_types() => qualified(&n),
+                        n => format!("enum {}", n.unwrap_or_else(|| "<anonymous>".into())),
+                    },
                     size: size.unwrap_or(4),
                     kind: Kind::Enum { items, signed },
+                    lang,
                 }
             }
             gimli::DW_TAG_subroutine_type => Ty {
                 name: "function".into(),
                 size: 0,
                 kind: Kind::Function,
+                lang,
             },
             _ => return None,
         };
         Some(ty)
+    }
+
+    /// The members, static members, variant part and template parameters
+    /// of a struct, class or union entry.
+    fn aggregate(
+        &self,
+        unit_index: usize,
+        unit: &Unit<Reader>,
+        e: &DebuggingInformationEntry<Reader>,
+    ) -> Aggregate {
+        let mut agg = Aggregate::default();
+        let Ok(mut tree) = unit.entries_tree(Some(e.offset())) else {
+            return agg;
+        };
+        let Ok(root) = tree.root() else { return agg };
+        let mut children = root.children();
+        while let Ok(Some(child)) = children.next() {
+            let m = child.entry();
+            match m.tag() {
+                gimli::DW_TAG_member | gimli::DW_TAG_variable => {
+                    let flag =
+                        |at| matches!(m.attr_value(at), Ok(Some(AttributeValue::Flag(true))));
+                    let is_static = m.tag() == gimli::DW_TAG_variable
+                        || flag(gimli::DW_AT_external)
+                        || flag(gimli::DW_AT_declaration);
+                    let name = self
+                        .name_of(unit, m)
+                        .unwrap_or_else(|| "<anonymous>".into());
+                    if is_static {
+                        agg.statics.push(Static {
+                            name,
+                            ty: self.type_of(unit_index, m),
+                            unit: unit_index,
+                            decl: m.offset().0,
+                        });
+                    } else {
+                        agg.members.push(self.member_of(unit_index, m, name));
+                    }
+                }
+                gimli::DW_TAG_inheritance => {
+                    // A base class is a member named after its type.
+                    let ty = self.type_of(unit_index, m);
+                    let name = ty
+                        .and_then(|t| self.ty(t))
+                        .map_or_else(|| "<base>".into(), |t| t.name);
+                    agg.members.push(Member {
+                        name,
+                        offset: attr_u64(m, gimli::DW_AT_data_member_location).unwrap_or(0),
+                        ty,
+                        bits: None,
+                    });
+                }
+                gimli::DW_TAG_template_type_parameter => {
+                    let name = self.name_of(unit, m).unwrap_or_default();
+                    agg.params.push((name, self.type_of(unit_index, m)));
+                }
+                gimli::DW_TAG_variant_part => {
+                    agg.variants = Some(self.variant_part(unit_index, unit, m));
+                }
+                _ => {}
+            }
+        }
+        agg
+    }
+
+    fn member_of(
+        &self,
+        unit_index: usize,
+        m: &DebuggingInformationEntry<Reader>,
+        name: String,
+    ) -> Member {
+        let mut offset = attr_u64(m, gimli::DW_AT_data_member_location).unwrap_or(0);
+        // Bitfields: (shift within the 8 bytes at `offset`, size).
+        let bits = attr_u64(m, gimli::DW_AT_bit_size).map(|bit_size| {
+            if let Some(data_bit) = attr_u64(m, gimli::DW_AT_data_bit_offset) {
+                // DWARF 5: bits from the start of the struct.
+                offset = data_bit / 8;
+                (data_bit % 8, bit_size)
+            } else {
+                // DWARF 4: counted from the storage unit's most
+                // significant bit (little-endian target).
+                let storage = attr_u64(m, gimli::DW_AT_byte_size).unwrap_or(4);
+                let from_top = attr_u64(m, gimli::DW_AT_bit_offset).unwrap_or(0);
+                ((storage * 8).saturating_sub(from_top + bit_size), bit_size)
+            }
+        });
+        Member {
+            name,
+            offset,
+            ty: self.type_of(unit_index, m),
+            bits,
+        }
+    }
+
+    fn variant_part(
+        &self,
+        unit_index: usize,
+        unit: &Unit<Reader>,
+        part: &DebuggingInformationEntry<Reader>,
+    ) -> Variants {
+        let discr_at = match part.attr_value(gimli::DW_AT_discr) {
+            Ok(Some(AttributeValue::UnitRef(o))) => Some(o),
+            _ => None,
+        };
+        let mut out = Variants {
+            discr: None,
+            cases: Vec::new(),
+        };
+        let Ok(mut tree) = unit.entries_tree(Some(part.offset())) else {
+            return out;
+        };
+        let Ok(root) = tree.root() else { return out };
+        let mut children = root.children();
+        while let Ok(Some(child)) = children.next() {
+            let e = child.entry();
+            match e.tag() {
+                gimli::DW_TAG_member if Some(e.offset()) == discr_at => {
+                    out.discr = Some(self.member_of(unit_index, e, "<discriminant>".into()));
+                }
+                gimli::DW_TAG_variant => {
+                    let value = e
+                        .attr_value(gimli::DW_AT_discr_value)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| match v {
+                            AttributeValue::Sdata(s) => Some(s as u64),
+                            v => v.udata_value(),
+                        });
+                    let mut members = child.children();
+                    while let Ok(Some(m)) = members.next() {
+                        let m = m.entry();
+                        if m.tag() == gimli::DW_TAG_member {
+                            let name = self.name_of(unit, m).unwrap_or_default();
+                            out.cases.push((value, self.member_of(unit_index, m, name)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Which variant of an enum with a variant part a value holds: its
+    /// member (a struct of the variant's fields).
+    pub(crate) fn active_variant(
+        &self,
+        v: &Value,
+        variants: &Variants,
+        target: &dyn Target,
+    ) -> Result<Member> {
+        let value = match &variants.discr {
+            Some(d) => {
+                let dv = self.member_value(v, d, target)?;
+                let size = d.ty.and_then(|t| self.ty(t)).map_or(4, |t| t.size).min(8);
+                let raw = le_u64(&self.bytes(&dv, size, target)?);
+                Some(raw)
+            }
+            None => None,
+        };
+        let mask = |x: u64| -> u64 {
+            let size = variants
+                .discr
+                .as_ref()
+                .and_then(|d| d.ty)
+                .and_then(|t| self.ty(t))
+                .map_or(8, |t| t.size);
+            if size >= 8 {
+                x
+            } else {
+                x & ((1u64 << (size * 8)) - 1)
+            }
+        };
+        let chosen = variants
+            .cases
+            .iter()
+            .find(|(dv, _)| dv.is_some() && dv.map(mask) == value.map(mask))
+            .or_else(|| variants.cases.iter().find(|(dv, _)| dv.is_none()))
+            .or_else(|| {
+                // An enum with a single variant has no discriminant.
+                (variants.cases.len() == 1).then(|| &variants.cases[0])
+            });
+        chosen
+            .map(|(_, m)| m.clone())
+            .ok_or_else(|| format!("no variant for discriminant {}", value.unwrap_or(0)))
+    }
+
+    /// Each declaration's defining entry in unit `unit` (through
+    /// `DW_AT_specification`), computed once.
+    fn definitions(&self, unit: usize) -> Rc<std::collections::HashMap<usize, usize>> {
+        if let Some(d) = self.types.definitions.borrow().get(&unit) {
+            return d.clone();
+        }
+        let mut map = std::collections::HashMap::new();
+        if let Some(u) = self.units().get(unit) {
+            let mut entries = u.entries();
+            while let Ok(Some((_, e))) = entries.next_dfs() {
+                if let Ok(Some(AttributeValue::UnitRef(o))) =
+                    e.attr_value(gimli::DW_AT_specification)
+                {
+                    map.insert(o.0, e.offset().0);
+                }
+            }
+        }
+        let map = Rc::new(map);
+        self.types
+            .definitions
+            .borrow_mut()
+            .insert(unit, map.clone());
+        map
+    }
+
+    /// The value of a static data member: its constant, or the variable
+    /// that defines it.
+    fn static_value(&self, s: &Static, target: &dyn Target) -> Value {
+        let value = |place| Value {
+            ty: s.ty,
+            dims: 0,
+            place,
+        };
+        let Some(unit) = self.units().get(s.unit) else {
+            return value(Place::Unavailable("no unit".into()));
+        };
+        let Ok(decl) = unit.entry(UnitOffset(s.decl)) else {
+            return value(Place::Unavailable("bad DWARF reference".into()));
+        };
+        if let Some(bytes) = const_bytes(&decl) {
+            return value(Place::Bytes(bytes));
+        }
+        let Some(&def) = self.definitions(s.unit).get(&s.decl) else {
+            return value(Place::Unavailable(
+                "static member not defined in this module".into(),
+            ));
+        };
+        let Ok(def) = unit.entry(UnitOffset(def)) else {
+            return value(Place::Unavailable("bad DWARF reference".into()));
+        };
+        if let Some(bytes) = const_bytes(&def) {
+            return value(Place::Bytes(bytes));
+        }
+        let loc = def.attr_value(gimli::DW_AT_location).ok().flatten();
+        value(self.place(unit, loc, 0, None, target))
     }
 
     fn type_name_depth(&self, id: TypeId, depth: usize) -> String {
@@ -885,7 +1352,7 @@ impl ModuleDwarf {
 
     /// The effective type of a value: the array's element type (with
     /// fewer dimensions) when dimensions were indexed away.
-    fn value_ty(&self, v: &Value) -> Option<Ty> {
+    pub(crate) fn value_ty(&self, v: &Value) -> Option<Ty> {
         let mut t = self.ty(v.ty?)?;
         if v.dims > 0 {
             let Kind::Array { elem, dims } = &t.kind else {
@@ -909,12 +1376,13 @@ impl ModuleDwarf {
                 name: format!("{}{shape}", elem_ty.map_or("?".into(), |e| e.name)),
                 size: rest.iter().map(|d| d.unwrap_or(0)).product::<u64>() * elem_size,
                 kind: Kind::Array { elem, dims: rest },
+                lang: t.lang,
             };
         }
         Some(t)
     }
 
-    fn bytes(&self, v: &Value, size: u64, target: &dyn Target) -> Result<Vec<u8>> {
+    pub(crate) fn bytes(&self, v: &Value, size: u64, target: &dyn Target) -> Result<Vec<u8>> {
         match &v.place {
             Place::Memory(a) => target
                 .read(*a, size as usize)
@@ -995,6 +1463,19 @@ impl ModuleDwarf {
             r.value = unavailable_text(why);
             return r;
         }
+        // A value the language's library gives a shape (a string, a
+        // vector, a map, a smart pointer) shows that shape; when its
+        // internals do not hold together (uninitialized, or a library
+        // version we do not know), the raw value shows instead.
+        if let Some(Ok(s)) = formatters::synthetic(self, v, &t, target) {
+            r.value = s.summary().to_string();
+            r.expandable = s.has_children();
+            r.indexed = s.indexed();
+            if let Some(a) = s.address() {
+                r.memory_address = Some(a);
+            }
+            return r;
+        }
         match &t.kind {
             Kind::Void => r.value = "void".into(),
             Kind::Function => r.value = "<function>".into(),
@@ -1043,15 +1524,34 @@ impl ModuleDwarf {
                     }
                 }
             }
-            Kind::Struct(members) => {
-                r.expandable = !members.is_empty();
+            Kind::Struct(agg) => {
+                if let Some(variants) = &agg.variants {
+                    match self.active_variant(v, variants, target) {
+                        Ok(m) => match self.member_value(v, &m, target) {
+                            Ok(inner) => {
+                                r.value = self.variant_text(&m.name, &inner, target);
+                                r.expandable =
+                                    self.struct_members(&inner).is_some_and(|m| !m.is_empty());
+                            }
+                            Err(e) => r.value = format!("<error: {e}>"),
+                        },
+                        Err(e) => r.value = format!("<error: {e}>"),
+                    }
+                    return r;
+                }
+                let members = &agg.members;
+                r.expandable = !members.is_empty() || !agg.statics.is_empty();
                 let parts: Vec<String> = members
                     .iter()
                     .take(PREVIEW_ITEMS)
                     .filter_map(|m| {
                         let child = self.member_value(v, m, target).ok()?;
                         let shown = self.render_shallow(&child, target);
-                        Some(format!("{}: {shown}", m.name))
+                        Some(if is_tuple_field(&m.name) {
+                            shown
+                        } else {
+                            format!("{}: {shown}", m.name)
+                        })
                     })
                     .collect();
                 let more = if members.len() > PREVIEW_ITEMS {
@@ -1059,7 +1559,13 @@ impl ModuleDwarf {
                 } else {
                     ""
                 };
-                r.value = format!("{{{}{more}}}", parts.join(", "));
+                // Rust tuples and tuple structs show as `(a, b)`.
+                r.value = if !members.is_empty() && members.iter().all(|m| is_tuple_field(&m.name))
+                {
+                    format!("({}{more})", parts.join(", "))
+                } else {
+                    format!("{{{}{more}}}", parts.join(", "))
+                };
             }
             Kind::Array { elem, dims } => {
                 let count = dims.first().copied().flatten();
@@ -1096,15 +1602,66 @@ impl ModuleDwarf {
 
     /// One line for an aggregate's preview: scalars in full, aggregates
     /// elided.
-    fn render_shallow(&self, v: &Value, target: &dyn Target) -> String {
-        match self.value_ty(v).map(|t| t.kind) {
-            Some(Kind::Struct(_)) => "{…}".into(),
-            Some(Kind::Array { .. }) => "[…]".into(),
+    /// A Rust enum's variant as Rust writes it: `None`, `Some(5)`,
+    /// `Circle { r: 1.5 }`.
+    fn variant_text(&self, name: &str, inner: &Value, target: &dyn Target) -> String {
+        let Some(members) = self.struct_members(inner) else {
+            return name.to_string();
+        };
+        if members.is_empty() {
+            return name.to_string();
+        }
+        let shown: Vec<(String, String)> = members
+            .iter()
+            .map(|m| {
+                let text = self
+                    .member_value(inner, m, target)
+                    .map(|c| self.render_shallow(&c, target))
+                    .unwrap_or_else(|e| format!("<error: {e}>"));
+                (m.name.clone(), text)
+            })
+            .collect();
+        if members.iter().all(|m| is_tuple_field(&m.name)) {
+            let parts: Vec<String> = shown.into_iter().map(|(_, t)| t).collect();
+            format!("{name}({})", parts.join(", "))
+        } else {
+            let parts: Vec<String> = shown
+                .into_iter()
+                .map(|(n, t)| format!("{n}: {t}"))
+                .collect();
+            format!("{name} {{ {} }}", parts.join(", "))
+        }
+    }
+
+    /// The data members of a struct value's type.
+    pub(crate) fn struct_members(&self, v: &Value) -> Option<Vec<Member>> {
+        match self.value_ty(v)?.kind {
+            Kind::Struct(agg) => Some(agg.members),
+            _ => None,
+        }
+    }
+
+    /// Whether a member is a base-class subobject (named after its type).
+    fn is_base(&self, m: &Member) -> bool {
+        m.ty.and_then(|t| self.ty(t))
+            .is_some_and(|t| t.name == m.name)
+    }
+
+    pub(crate) fn render_shallow(&self, v: &Value, target: &dyn Target) -> String {
+        let Some(t) = self.value_ty(v) else {
+            return self.render(v, target).value;
+        };
+        if let Some(Ok(s)) = formatters::synthetic(self, v, &t, target) {
+            return s.summary().to_string();
+        }
+        match t.kind {
+            Kind::Struct(agg) if agg.variants.is_none() => "{…}".into(),
+            Kind::Array { .. } => "[…]".into(),
             _ => self.render(v, target).value,
         }
     }
 
-    fn member_value(&self, v: &Value, m: &Member, target: &dyn Target) -> Result<Value> {
+    pub(crate) fn member_value(&self, v: &Value, m: &Member, target: &dyn Target) -> Result<Value> {
         let place = match &v.place {
             Place::Memory(a) => Place::Memory(a + m.offset),
             Place::Bytes(b) => Place::Bytes(b.get(m.offset as usize..).unwrap_or(&[]).to_vec()),
@@ -1164,16 +1721,36 @@ impl ModuleDwarf {
         let Some(t) = self.value_ty(v) else {
             return Vec::new();
         };
+        if let Some(Ok(s)) = formatters::synthetic(self, v, &t, target) {
+            return s.children(self, start, count);
+        }
         match &t.kind {
-            Kind::Struct(members) => members
-                .iter()
-                .filter_map(|m| {
-                    Some(Variable {
-                        name: m.name.clone(),
-                        value: self.member_value(v, m, target).ok()?,
+            Kind::Struct(agg) => {
+                if let Some(variants) = &agg.variants {
+                    return match self
+                        .active_variant(v, variants, target)
+                        .and_then(|m| self.member_value(v, &m, target))
+                    {
+                        Ok(inner) => self.children(&inner, target, start, count),
+                        Err(_) => Vec::new(),
+                    };
+                }
+                let mut out: Vec<Variable> = agg
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        Some(Variable {
+                            name: m.name.clone(),
+                            value: self.member_value(v, m, target).ok()?,
+                        })
                     })
-                })
-                .collect(),
+                    .collect();
+                out.extend(agg.statics.iter().map(|s| Variable {
+                    name: format!("static {}", s.name),
+                    value: self.static_value(s, target),
+                }));
+                out
+            }
             Kind::Array { dims, .. } => {
                 let n = dims.first().copied().flatten().unwrap_or(0);
                 (start..n.min(start.saturating_add(count)))
@@ -1207,21 +1784,54 @@ impl ModuleDwarf {
     pub fn member(&self, v: &Value, name: &str, target: &dyn Target) -> Result<Value> {
         let t = self.value_ty(v).ok_or("unknown type")?;
         match &t.kind {
-            Kind::Struct(members) => {
-                let m = members
+            Kind::Struct(agg) => {
+                if let Some(m) = agg.members.iter().find(|m| m.name == name) {
+                    return self.member_value(v, m, target);
+                }
+                if let Some(s) = agg.statics.iter().find(|s| s.name == name) {
+                    return Ok(self.static_value(s, target));
+                }
+                if let Some(variants) = &agg.variants {
+                    // A field of the variant the enum holds.
+                    let m = self.active_variant(v, variants, target)?;
+                    let inner = self.member_value(v, &m, target)?;
+                    return self.member(&inner, name, target);
+                }
+                // A base class's member, as C++ names it.
+                for m in agg
+                    .members
                     .iter()
-                    .find(|m| m.name == name)
-                    .ok_or_else(|| format!("`{}` has no member `{name}`", t.name))?;
-                self.member_value(v, m, target)
+                    .filter(|m| m.name == "<base>" || self.is_base(m))
+                {
+                    if let Ok(found) = self
+                        .member_value(v, m, target)
+                        .and_then(|b| self.member(&b, name, target))
+                    {
+                        return Ok(found);
+                    }
+                }
+                Err(format!("`{}` has no member `{name}`", t.name))
             }
             Kind::Pointer(_) => self.member(&self.deref(v, target)?, name, target),
             _ => Err(format!("`{}` is not a struct or union", t.name)),
         }
     }
 
+    /// `v.name` on the type's own members (what formatters read).
+    pub(crate) fn member_raw(&self, v: &Value, name: &str, target: &dyn Target) -> Result<Value> {
+        self.member(v, name, target)
+    }
+
     /// `v[i]` for arrays and pointers.
     pub fn index(&self, v: &Value, i: u64, target: &dyn Target) -> Result<Value> {
         let t = self.value_ty(v).ok_or("unknown type")?;
+        // `items[1]` on a vector, a slice or a string indexes the
+        // formatter's elements.
+        if let Some(Ok(s)) = formatters::synthetic(self, v, &t, target) {
+            return s
+                .element(self, i)
+                .ok_or_else(|| format!("index {i} is out of bounds of `{}`", t.name));
+        }
         match &t.kind {
             Kind::Array { elem, dims } => {
                 let elem_ty = elem
@@ -1352,6 +1962,27 @@ impl ModuleDwarf {
         };
         Ok((addr, bytes))
     }
+}
+
+/// A `DW_AT_const_value` as little-endian bytes (integers widened to 16
+/// bytes, sign-extended when signed).
+fn const_bytes(e: &DebuggingInformationEntry<Reader>) -> Option<Vec<u8>> {
+    match e.attr_value(gimli::DW_AT_const_value).ok()?? {
+        AttributeValue::Block(b) => b.to_slice().ok().map(|b| b.to_vec()),
+        AttributeValue::Sdata(v) => Some(i128::from(v).to_le_bytes().to_vec()),
+        AttributeValue::Data1(v) => Some(u128::from(v).to_le_bytes().to_vec()),
+        AttributeValue::Data2(v) => Some(u128::from(v).to_le_bytes().to_vec()),
+        AttributeValue::Data4(v) => Some(u128::from(v).to_le_bytes().to_vec()),
+        AttributeValue::Data8(v) => Some(u128::from(v).to_le_bytes().to_vec()),
+        AttributeValue::Udata(v) => Some(u128::from(v).to_le_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// Rust names the fields of tuples and tuple structs `__0`, `__1`, ...
+fn is_tuple_field(name: &str) -> bool {
+    name.strip_prefix("__")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn unavailable_text(why: &str) -> String {

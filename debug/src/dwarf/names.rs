@@ -1,0 +1,217 @@
+//! Names as the source language writes them: demangled symbols (Rust
+//! legacy and v0, Itanium C++), and the qualified names of DWARF entries
+//! (`alloc::string::String`, `std::__1::basic_string<char>`), found by
+//! walking up through namespaces and enclosing types.
+
+use super::read::{ModuleDwarf, Reader};
+use gimli::{AttributeValue, Unit, UnitOffset};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// The source language of a compile unit, as far as display goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    C,
+    Cpp,
+    Rust,
+    Zig,
+    Other,
+}
+
+impl Lang {
+    /// Whether aggregate type names carry a keyword (`struct point`), as
+    /// C writes them; other languages show the qualified name alone.
+    pub fn keyword_types(self) -> bool {
+        matches!(self, Lang::C | Lang::Other)
+    }
+}
+
+/// A function name as its language writes it: Rust symbols (legacy
+/// `_ZN...17h<hash>E` and v0 `_R...`) without their hash, Itanium C++
+/// symbols with their parameter types; anything else unchanged.
+pub fn demangle(name: &str) -> String {
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        // `{:#}` leaves out the hash, as backtraces print Rust frames.
+        return format!("{d:#}");
+    }
+    if name.starts_with("_Z") {
+        if let Ok(sym) = cpp_demangle::Symbol::new(name) {
+            if let Ok(text) = sym.demangle() {
+                return text;
+            }
+        }
+    }
+    name.to_string()
+}
+
+/// A demangled C++ function name without its parameter list
+/// (`ns::Shop::total(int) const` is `ns::Shop::total`), for matching
+/// function breakpoints written the way people type them.
+pub fn without_parameters(name: &str) -> &str {
+    // The parameter list is the last top-level `(...)`; template
+    // arguments may hold parentheses of their own, so count depth.
+    let bytes = name.as_bytes();
+    let mut depth = 0i32;
+    let mut cut = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'<' => depth += 1,
+            b'>' => depth -= 1,
+            b'(' if depth == 0 && cut.is_none() && i > 0 => cut = Some(i),
+            _ => {}
+        }
+    }
+    match cut {
+        // `operator()` keeps its own parentheses.
+        Some(i) if !name[..i].ends_with("operator") => &name[..i],
+        _ => name,
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct NameCache {
+    /// Per unit: each entry's parent entry.
+    parents: std::cell::RefCell<HashMap<usize, Rc<HashMap<usize, usize>>>>,
+}
+
+impl ModuleDwarf {
+    /// The language of unit `unit` (`DW_AT_language`, or the producer for
+    /// compilers that claim another language).
+    pub fn unit_lang(&self, unit: &Unit<Reader>) -> Lang {
+        let mut entries = unit.entries();
+        let Ok(Some((_, root))) = entries.next_dfs() else {
+            return Lang::Other;
+        };
+        if let Ok(Some(v)) = root.attr_value(gimli::DW_AT_producer) {
+            if let Ok(s) = self.dwarf.attr_string(unit, v) {
+                if gimli::Reader::to_string_lossy(&s).is_ok_and(|p| p.starts_with("zig ")) {
+                    return Lang::Zig;
+                }
+            }
+        }
+        match root.attr_value(gimli::DW_AT_language) {
+            Ok(Some(AttributeValue::Language(l))) => match l {
+                gimli::DW_LANG_Rust => Lang::Rust,
+                gimli::DW_LANG_C_plus_plus
+                | gimli::DW_LANG_C_plus_plus_03
+                | gimli::DW_LANG_C_plus_plus_11
+                | gimli::DW_LANG_C_plus_plus_14 => Lang::Cpp,
+                gimli::DW_LANG_C89 | gimli::DW_LANG_C | gimli::DW_LANG_C99 | gimli::DW_LANG_C11 => {
+                    Lang::C
+                }
+                _ if l.0 == 0x21 || l.0 == 0x2a => Lang::Cpp, // C++17, C++20
+                _ if l.0 == 0x2c || l.0 == 0x1d => Lang::C,   // C17, C11
+                _ => Lang::Other,
+            },
+            _ => Lang::Other,
+        }
+    }
+
+    /// Each entry's parent in unit `unit_index`, computed once.
+    fn parents(&self, unit_index: usize) -> Rc<HashMap<usize, usize>> {
+        if let Some(p) = self.names.parents.borrow().get(&unit_index) {
+            return p.clone();
+        }
+        let mut map = HashMap::new();
+        if let Some(unit) = self.units().get(unit_index) {
+            let mut entries = unit.entries();
+            let mut stack: Vec<usize> = Vec::new();
+            let mut depth = 0isize;
+            while let Ok(Some((delta, e))) = entries.next_dfs() {
+                depth += delta;
+                stack.truncate(depth.max(0) as usize);
+                if let Some(&parent) = stack.last() {
+                    map.insert(e.offset().0, parent);
+                }
+                stack.push(e.offset().0);
+            }
+        }
+        let map = Rc::new(map);
+        self.names
+            .parents
+            .borrow_mut()
+            .insert(unit_index, map.clone());
+        map
+    }
+
+    /// The `::`-joined names of the namespaces and types enclosing entry
+    /// `offset` (empty at the unit's top level).
+    pub(crate) fn scope_prefix(&self, unit_index: usize, offset: usize) -> String {
+        let Some(unit) = self.units().get(unit_index) else {
+            return String::new();
+        };
+        let parents = self.parents(unit_index);
+        let mut parts = Vec::new();
+        let mut at = offset;
+        for _ in 0..32 {
+            let Some(&p) = parents.get(&at) else { break };
+            let Ok(e) = unit.entry(UnitOffset(p)) else {
+                break;
+            };
+            match e.tag() {
+                gimli::DW_TAG_namespace
+                | gimli::DW_TAG_structure_type
+                | gimli::DW_TAG_class_type
+                | gimli::DW_TAG_union_type
+                | gimli::DW_TAG_enumeration_type => {
+                    let name = e
+                        .attr_value(gimli::DW_AT_name)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| self.dwarf.attr_string(unit, v).ok())
+                        .and_then(|s| {
+                            gimli::Reader::to_string_lossy(&s)
+                                .ok()
+                                .map(|s| s.into_owned())
+                        });
+                    // An anonymous namespace is `(anonymous namespace)` in
+                    // C++ debuggers.
+                    parts.push(name.unwrap_or_else(|| "(anonymous namespace)".into()));
+                }
+                gimli::DW_TAG_compile_unit | gimli::DW_TAG_partial_unit => break,
+                _ => {}
+            }
+            at = p;
+        }
+        parts.reverse();
+        parts.join("::")
+    }
+
+    /// An entry's name qualified by its enclosing namespaces and types.
+    pub(crate) fn qualified(&self, unit_index: usize, offset: usize, name: &str) -> String {
+        let prefix = self.scope_prefix(unit_index, offset);
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}::{name}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demangles_rust_and_cpp() {
+        assert_eq!(demangle("_ZN3inv5value17h8153dbf75a6adfeaE"), "inv::value");
+        assert_eq!(
+            demangle("_RNvNtCset5xJoy1xWQ_3std2rt19lang_start_internal"),
+            "std::rt::lang_start_internal"
+        );
+        assert_eq!(demangle("_ZN4Shop5totalEi"), "Shop::total(int)");
+        assert_eq!(demangle("main"), "main");
+        assert_eq!(demangle("__original_main"), "__original_main");
+    }
+
+    #[test]
+    fn parameters_are_cut_at_the_top_level() {
+        assert_eq!(without_parameters("Shop::total(int) const"), "Shop::total");
+        assert_eq!(
+            without_parameters("int largest<int>(std::vector<int> const&)"),
+            "int largest<int>"
+        );
+        assert_eq!(without_parameters("Fn::operator()"), "Fn::operator()");
+        assert_eq!(without_parameters("plain"), "plain");
+    }
+}
