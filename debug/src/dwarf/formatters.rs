@@ -166,7 +166,9 @@ const FORMATTERS: &[(Pattern, Format)] = &[
     (Pattern::Prefix("core::cell::Cell<"), rust_cell),
     (Pattern::Prefix("core::cell::RefCell<"), rust_cell),
     // C++ (libc++).
+    (Pattern::Exact("std::string"), cpp_string),
     (Pattern::Prefix("std::basic_string<"), cpp_string),
+    (Pattern::Exact("std::string_view"), cpp_string_view),
     (Pattern::Prefix("std::basic_string_view<"), cpp_string_view),
     (Pattern::Prefix("std::vector<"), cpp_vector),
     (Pattern::Prefix("std::array<"), cpp_array),
@@ -393,6 +395,26 @@ impl Ctx<'_> {
     fn param(&self, name: &str) -> Option<TypeId> {
         match &self.ty.kind {
             Kind::Struct(agg) => agg.param(name).or_else(|| agg.first_param()),
+            _ => None,
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// The type a container's allocator allocates: its `value_type`
+    /// (`std::pair<const K, V>` for maps), which the container's own
+    /// node types may only declare.
+    fn allocated(&self) -> Option<TypeId> {
+        let Kind::Struct(agg) = &self.ty.kind else {
+            return None;
+        };
+        let alloc = agg
+            .params
+            .iter()
+            .find(|(n, _)| n == "_Allocator" || n == "_Alloc")
+            .and_then(|p| p.1)?;
+        match self.d.ty(self.d.canonical(alloc))?.kind {
+            Kind::Struct(a) => a.first_param(),
             _ => None,
         }
     }
@@ -714,14 +736,20 @@ fn cpp_shared_ptr(c: &Ctx<'_>) -> Result<Synthetic> {
     }
     let cntrl = c.member(&c.v, "__cntrl_")?;
     let (cb, cb_ty) = c.first_pointer(&cntrl, 1).ok_or("no control block")?;
-    let counts = if cb == 0 {
-        String::new()
-    } else {
-        let block = c.at(cb_ty, cb);
-        // Both counts are stored less one.
-        let strong = c.uint(&c.path(&block, "__shared_owners_")?)? as i64 + 1;
-        let weak = c.uint(&c.path(&block, "__shared_weak_owners_")?)? as i32 as i64 + 1;
-        format!(" (strong={strong}, weak={})", weak - 1)
+    // Both counts are stored less one. The control block's type may be
+    // only declared in this unit: then no counts.
+    let block = c.at(cb_ty, cb);
+    let count = |name: &str| -> Result<i64> {
+        Ok(c.uint(&c.path(&block, name)?)? as u32 as i32 as i64 + 1)
+    };
+    let counts = match (
+        cb,
+        count("__shared_owners_"),
+        count("__shared_weak_owners_"),
+    ) {
+        (0, _, _) => String::new(),
+        (_, Ok(strong), Ok(weak)) => format!(" (strong={strong}, weak={})", weak - 1),
+        _ => String::new(),
     };
     target_summary(c, c.at(pointee, addr), counts)
 }
@@ -788,9 +816,10 @@ fn node_value(c: &Ctx<'_>, value_ty: Option<TypeId>, node: u64, header: u64) -> 
 /// leftmost node.
 fn cpp_tree(c: &Ctx<'_>) -> Result<Synthetic> {
     let tree = c.member(&c.v, "__tree_")?;
-    let value_ty =
+    let value_ty = c.allocated().or_else(|| {
         c.d.struct_params(&tree)
-            .and_then(|p| p.first().and_then(|p| p.1));
+            .and_then(|p| p.first().and_then(|p| p.1))
+    });
     let size = c.uint(&c.path(&tree, "__size_|__pair3_")?).or_else(|_| {
         let p = c.path(&tree, "__pair3_")?;
         c.first_scalar(&p)
@@ -842,9 +871,10 @@ fn cpp_tree(c: &Ctx<'_>) -> Result<Synthetic> {
 /// nodes from the table's first node (next, hash, value).
 fn cpp_hash(c: &Ctx<'_>) -> Result<Synthetic> {
     let table = c.member(&c.v, "__table_")?;
-    let value_ty =
+    let value_ty = c.allocated().or_else(|| {
         c.d.struct_params(&table)
-            .and_then(|p| p.first().and_then(|p| p.1));
+            .and_then(|p| p.first().and_then(|p| p.1))
+    });
     let size = c.uint(&c.path(&table, "__size_|__p2_")?).or_else(|_| {
         let p = c.path(&table, "__p2_")?;
         c.first_scalar(&p)

@@ -26,6 +26,28 @@ impl Lang {
     }
 }
 
+/// A C++ type name as people write it: libc++'s inline namespace left
+/// out (`std::__1::vector` is `std::vector`), and the standard string's
+/// default arguments folded (`std::string`).
+pub fn tidy_cpp(name: &str) -> String {
+    let mut s = name
+        .replace("std::__1::", "std::")
+        .replace("std::__2::", "std::");
+    for (long, short) in [
+        (
+            "std::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+            "std::string",
+        ),
+        (
+            "std::basic_string_view<char, std::char_traits<char> >",
+            "std::string_view",
+        ),
+    ] {
+        s = s.replace(long, short);
+    }
+    s
+}
+
 /// A function name as its language writes it: Rust symbols (legacy
 /// `_ZN...17h<hash>E` and v0 `_R...`) without their hash, Itanium C++
 /// symbols with their parameter types; anything else unchanged.

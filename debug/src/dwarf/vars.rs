@@ -399,11 +399,17 @@ impl ModuleDwarf {
                 Some(_) => return None,
                 None => {}
             }
-            match current
+            let origin = current
                 .attr_value(gimli::DW_AT_abstract_origin)
                 .ok()
                 .flatten()
-            {
+                .or_else(|| {
+                    current
+                        .attr_value(gimli::DW_AT_specification)
+                        .ok()
+                        .flatten()
+                });
+            match origin {
                 Some(AttributeValue::UnitRef(o)) => current = unit.entry(o).ok()?,
                 _ => return None,
             }
@@ -651,7 +657,7 @@ impl ModuleDwarf {
                     let Some(name) = self.name_of(unit, e) else {
                         continue;
                     };
-                    if name.contains("{vtable}") {
+                    if name.contains("{vtable}") || name.starts_with("_vtable$") {
                         continue;
                     }
                     // A static member's definition is named by the member
@@ -665,6 +671,11 @@ impl ModuleDwarf {
                     } else {
                         name
                     };
+                    // The language's runtime library: thousands of them in
+                    // a Rust or C++ program, none the user's.
+                    if is_library_name(&name) || name.contains("::_vtable$") {
+                        continue;
+                    }
                     let place = match constant {
                         Some(bytes) if loc.is_none() => Place::Bytes(bytes),
                         _ => self.place(unit, loc, pc_none(), None, target),
@@ -919,10 +930,10 @@ impl ModuleDwarf {
         // C names aggregates with a keyword; C++, Rust and Zig by their
         // qualified names.
         let qualified = |n: &str| -> String {
-            if lang.keyword_types() {
-                n.to_string()
-            } else {
-                self.qualified(id.unit, id.offset, n)
+            match lang {
+                Lang::C | Lang::Other => n.to_string(),
+                Lang::Cpp => super::names::tidy_cpp(&self.qualified(id.unit, id.offset, n)),
+                Lang::Rust | Lang::Zig => self.qualified(id.unit, id.offset, n),
             }
         };
         let size = attr_u64(&e, gimli::DW_AT_byte_size);
@@ -1129,7 +1140,10 @@ impl ModuleDwarf {
                     let name = self
                         .name_of(unit, m)
                         .unwrap_or_else(|| "<anonymous>".into());
-                    if is_static {
+                    if is_static && (flag(gimli::DW_AT_artificial) || name.starts_with("_vtable$"))
+                    {
+                        // The compiler's own (clang's `_vtable$`).
+                    } else if is_static {
                         agg.statics.push(Static {
                             name,
                             ty: self.type_of(unit_index, m),
@@ -1797,11 +1811,12 @@ impl ModuleDwarf {
                     let inner = self.member_value(v, &m, target)?;
                     return self.member(&inner, name, target);
                 }
-                // A base class's member, as C++ names it.
+                // A member of an anonymous struct or union, or of a base
+                // class, as C and C++ name it.
                 for m in agg
                     .members
                     .iter()
-                    .filter(|m| m.name == "<base>" || self.is_base(m))
+                    .filter(|m| m.name == "<anonymous>" || m.name == "<base>" || self.is_base(m))
                 {
                     if let Ok(found) = self
                         .member_value(v, m, target)
@@ -1977,6 +1992,15 @@ fn const_bytes(e: &DebuggingInformationEntry<Reader>) -> Option<Vec<u8>> {
         AttributeValue::Udata(v) => Some(u128::from(v).to_le_bytes().to_vec()),
         _ => None,
     }
+}
+
+/// Whether a qualified name belongs to a language's standard library
+/// (`std::`, libc++'s `std::__1::`, Rust's `core::` and `alloc::`) or is
+/// reserved to the implementation (`__x`).
+fn is_library_name(name: &str) -> bool {
+    ["std::", "core::", "alloc::", "__"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// Rust names the fields of tuples and tuple structs `__0`, `__1`, ...
