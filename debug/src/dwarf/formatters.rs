@@ -140,6 +140,7 @@ struct Ctx<'a> {
 enum Pattern {
     Exact(&'static str),
     Prefix(&'static str),
+    Contains(&'static str),
 }
 
 /// The formatters, by qualified type name. libc++'s inline namespace
@@ -152,6 +153,9 @@ const FORMATTERS: &[(Pattern, Format)] = &[
     (Pattern::Prefix("&["), rust_slice),
     (Pattern::Prefix("&mut ["), rust_slice),
     (Pattern::Prefix("alloc::vec::Vec<"), rust_vec),
+    (Pattern::Prefix("&dyn "), rust_dyn),
+    (Pattern::Prefix("&mut dyn "), rust_dyn),
+    (Pattern::Prefix("alloc::boxed::Box<dyn "), rust_dyn),
     (Pattern::Prefix("alloc::boxed::Box<"), pointer_target),
     (Pattern::Prefix("alloc::rc::Rc<"), rust_rc),
     (Pattern::Prefix("alloc::sync::Arc<"), rust_rc),
@@ -187,7 +191,9 @@ const FORMATTERS: &[(Pattern, Format)] = &[
     (Pattern::Prefix("std::pair<"), cpp_pair),
     // Zig.
     (Pattern::Prefix("[]"), zig_slice),
+    (Pattern::Prefix("[:"), zig_slice),
     (Pattern::Prefix("?"), zig_optional),
+    (Pattern::Contains("!"), zig_error_union),
 ];
 
 /// libc++ declares everything in an inline namespace (`std::__1`).
@@ -226,6 +232,7 @@ pub(crate) fn synthetic(
         let hit = match p {
             Pattern::Exact(n) => name == *n,
             Pattern::Prefix(n) => name.starts_with(n),
+            Pattern::Contains(n) => name.contains(n),
         };
         hit.then_some(*f)
     })?;
@@ -532,6 +539,23 @@ fn target_summary(c: &Ctx<'_>, target: Value, suffix: String) -> Result<Syntheti
             _ => None,
         },
     })
+}
+
+/// A trait object (`&dyn T`, `Box<dyn T>`): the value behind it, as its
+/// concrete type, found from the vtable it points to (rustc describes
+/// each vtable as a variable whose type names the concrete type).
+fn rust_dyn(c: &Ctx<'_>) -> Result<Synthetic> {
+    let addr = c.uint(&c.member(&c.v, "pointer")?)?;
+    let vtable = c.uint(&c.member(&c.v, "vtable")?)?;
+    let concrete =
+        c.d.vtables()
+            .get(&vtable)
+            .copied()
+            .ok_or("unknown vtable")?;
+    let name = c.d.ty(concrete).map(|t| t.name).unwrap_or_default();
+    let mut s = target_summary(c, c.at(Some(concrete), addr), String::new())?;
+    s.summary = format!("{name} {}", s.summary);
+    Ok(s)
 }
 
 /// `Rc<T>` and `Arc<T>`: the value, and the counts (`weak` as Rust's
@@ -909,11 +933,13 @@ fn zig_slice(c: &Ctx<'_>) -> Result<Synthetic> {
     let is_bytes = elem
         .and_then(|e| c.d.ty(c.d.canonical(e)))
         .is_some_and(|t| t.name == "u8");
-    let mut s = c.elements(elem, addr, len)?;
     if is_bytes {
-        s.summary = c.text_at(addr, len)?;
+        // Text, shown whole on the value line.
+        let mut s = Synthetic::text(c.text_at(addr, len)?);
+        s.address = Some(addr);
+        return Ok(s);
     }
-    Ok(s)
+    c.elements(elem, addr, len)
 }
 
 fn zig_optional(c: &Ctx<'_>) -> Result<Synthetic> {
@@ -921,11 +947,63 @@ fn zig_optional(c: &Ctx<'_>) -> Result<Synthetic> {
     if !some {
         return Ok(Synthetic::text("null".into()));
     }
-    let data = c.member(&c.v, "data")?;
+    let data = c.member_any(&c.v, &["payload", "data"])?;
     target_summary(c, data, String::new())
 }
 
+/// `E!T`: the error when it is set (nonzero), else the payload.
+fn zig_error_union(c: &Ctx<'_>) -> Result<Synthetic> {
+    let error = c.member(&c.v, "error")?;
+    let payload = c.member_any(&c.v, &["payload", "value"])?;
+    if c.uint(&error)? != 0 {
+        let shown = c.d.render(&error, c.target).value;
+        // The enumerator's name without its number.
+        let name = shown.split(" (").next().unwrap_or(&shown).to_string();
+        return Ok(Synthetic::text(name));
+    }
+    target_summary(c, payload, String::new())
+}
+
 impl ModuleDwarf {
+    /// Rust's vtables by address (`<T as Trait>::{vtable}` variables):
+    /// the concrete type each one serves (`DW_AT_containing_type` of the
+    /// vtable's type).
+    pub(crate) fn vtables(&self) -> &std::collections::HashMap<u64, TypeId> {
+        self.types.vtables.get_or_init(|| {
+            let mut map = std::collections::HashMap::new();
+            for (ui, unit) in self.units().iter().enumerate() {
+                let mut entries = unit.entries();
+                while let Ok(Some((_, e))) = entries.next_dfs() {
+                    if e.tag() != gimli::DW_TAG_variable {
+                        continue;
+                    }
+                    let Ok(Some(gimli::AttributeValue::Exprloc(x))) =
+                        e.attr_value(gimli::DW_AT_location)
+                    else {
+                        continue;
+                    };
+                    let Ok(Some(gimli::AttributeValue::UnitRef(ty))) =
+                        e.attr_value(gimli::DW_AT_type)
+                    else {
+                        continue;
+                    };
+                    let Ok(vt) = unit.entry(ty) else { continue };
+                    let Ok(Some(gimli::AttributeValue::UnitRef(concrete))) =
+                        vt.attr_value(gimli::DW_AT_containing_type)
+                    else {
+                        continue;
+                    };
+                    if let Ok(Some(gimli::Operation::Address { address })) =
+                        x.operations(unit.encoding()).next()
+                    {
+                        map.insert(address, ModuleDwarf::type_id(ui, concrete.0));
+                    }
+                }
+            }
+            map
+        })
+    }
+
     /// A type with its typedefs and qualifiers looked through.
     pub(crate) fn canonical(&self, id: TypeId) -> TypeId {
         let mut at = id;

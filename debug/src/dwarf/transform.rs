@@ -1105,14 +1105,15 @@ impl<'a> UnitTransform<'a> {
     ) -> Option<()> {
         match ops {
             [] => None,
-            [Operation::WasmLocal { index }]
-            | [Operation::WasmLocal { index }, Operation::StackValue] => {
+            // The local (global) holds the value. Without
+            // `DW_OP_stack_value` it holds the variable's address in
+            // linear memory (LLVM's indirect form), handled below.
+            [Operation::WasmLocal { index }, Operation::StackValue] => {
                 let slot = self.local_slot(frame?, *index)?;
                 out.op_breg(X86_64::RBP, slot.into());
                 Some(())
             }
-            [Operation::WasmGlobal { index }]
-            | [Operation::WasmGlobal { index }, Operation::StackValue] => {
+            [Operation::WasmGlobal { index }, Operation::StackValue] => {
                 self.native.global_storage(out, *index)
             }
             [Operation::ImplicitValue { data }] => {

@@ -176,6 +176,8 @@ impl Aggregate {
 pub(crate) struct TypeCache {
     types: std::cell::RefCell<std::collections::HashMap<TypeId, Ty>>,
     langs: std::cell::RefCell<std::collections::HashMap<usize, Lang>>,
+    /// Rust vtables by address: the concrete type behind a `dyn Trait`.
+    pub(crate) vtables: std::cell::OnceCell<std::collections::HashMap<u64, TypeId>>,
     /// Per unit: declaration entry -> the entry that defines it.
     definitions: std::cell::RefCell<
         std::collections::HashMap<usize, Rc<std::collections::HashMap<usize, usize>>>,
@@ -381,6 +383,11 @@ impl ModuleDwarf {
         None
     }
 
+    /// Builds a type reference (for the formatters' lookups).
+    pub(crate) fn type_id(unit: usize, offset: usize) -> TypeId {
+        TypeId { unit, offset }
+    }
+
     pub(crate) fn type_of(
         &self,
         unit_index: usize,
@@ -532,6 +539,36 @@ impl ModuleDwarf {
         vars
     }
 
+    /// The file an entry is declared in (`DW_AT_decl_file`), as a path.
+    fn decl_path(
+        &self,
+        unit: &Unit<Reader>,
+        e: &DebuggingInformationEntry<Reader>,
+    ) -> Option<String> {
+        let index = match e.attr_value(gimli::DW_AT_decl_file).ok()?? {
+            AttributeValue::FileIndex(i) => i,
+            v => v.udata_value()?,
+        };
+        let program = unit.line_program.as_ref()?;
+        let header = program.header();
+        let file = header.file(index)?;
+        let name = self.dwarf.attr_string(unit, file.path_name()).ok()?;
+        let name = gimli::Reader::to_string_lossy(&name).ok()?.into_owned();
+        if name.starts_with('/') {
+            return Some(name);
+        }
+        let dir = file
+            .directory(header)
+            .and_then(|d| self.dwarf.attr_string(unit, d).ok())
+            .and_then(|d| {
+                gimli::Reader::to_string_lossy(&d)
+                    .ok()
+                    .map(|d| d.into_owned())
+            })
+            .unwrap_or_default();
+        Some(format!("{dir}/{name}"))
+    }
+
     /// A variable's `DW_AT_const_value`, here or on its abstract origin.
     fn const_of(
         &self,
@@ -575,13 +612,23 @@ impl ModuleDwarf {
             },
             _ => None,
         });
+        // An inner scope's variable hides an outer one of the same name;
+        // the survivors show outer scopes first, in declaration order, as
+        // the source reads.
         let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
+        let mut scopes = Vec::new();
         for scope in chain.into_iter().rev() {
+            let mut kept = Vec::new();
             for d in self.declared_in(ui, unit, scope) {
-                if !seen.insert(d.name.clone()) {
-                    continue;
+                if seen.insert(d.name.clone()) {
+                    kept.push(d);
                 }
+            }
+            scopes.push(kept);
+        }
+        let mut out = Vec::new();
+        for scope in scopes.into_iter().rev() {
+            for d in scope {
                 let place = match d.constant {
                     Some(bytes) if d.loc.is_none() => Place::Bytes(bytes),
                     _ => self.place(unit, d.loc, pc, fb, target),
@@ -672,8 +719,11 @@ impl ModuleDwarf {
                         name
                     };
                     // The language's runtime library: thousands of them in
-                    // a Rust or C++ program, none the user's.
-                    if is_library_name(&name) || name.contains("::_vtable$") {
+                    // a Rust, C++ or Zig program, none the user's.
+                    if is_library_name(&name)
+                        || name.contains("::_vtable$")
+                        || self.decl_path(unit, e).is_some_and(|p| is_library_path(&p))
+                    {
                         continue;
                     }
                     let place = match constant {
@@ -731,16 +781,18 @@ impl ModuleDwarf {
     ) -> Place {
         let mut stack: Vec<u64> = Vec::new();
         let mut ops = expr.operations(unit.encoding());
-        // A wasm local or global named by the expression holds the value
-        // itself (like a register location) unless arithmetic follows.
-        let mut register = false;
+        // `DW_OP_WASM_location` pushes the local's (or global's) value,
+        // as `DW_OP_bregN 0` would: without `DW_OP_stack_value` it is the
+        // address of the variable in linear memory. LLVM emits the bare
+        // form for indirect locations (a Rust `String` or a Zig optional
+        // whose address sits in a local) and appends `DW_OP_stack_value`
+        // when the local holds the value itself.
         let mut is_value = false;
         let mut pieces: Vec<u8> = Vec::new();
         let mut pieced = false;
         let pop = |s: &mut Vec<u64>| s.pop().ok_or("empty DWARF expression stack".to_string());
         let step = |op: Operation<Reader>,
                     stack: &mut Vec<u64>,
-                    register: &mut bool,
                     is_value: &mut bool|
          -> Result<Option<Place>> {
             let unavailable = |what: &str| Ok(Some(Place::Unavailable(what.to_string())));
@@ -750,14 +802,12 @@ impl ModuleDwarf {
                         .local(index)
                         .ok_or_else(|| format!("wasm local {index} is not available"))?;
                     stack.push(v);
-                    *register = true;
                 }
                 Operation::WasmGlobal { index } => {
                     let v = target
                         .global(index)
                         .ok_or_else(|| format!("wasm global {index} is not available"))?;
                     stack.push(v);
-                    *register = true;
                 }
                 Operation::WasmStack { .. } => {
                     return unavailable("on the wasm operand stack");
@@ -766,13 +816,19 @@ impl ModuleDwarf {
                     let fb = frame_base.ok_or("no frame base")?;
                     stack.push(fb.wrapping_add(offset as u64));
                 }
-                Operation::Address { address } => stack.push(address),
+                Operation::Address { address } => {
+                    // The linker's tombstone: the object was discarded
+                    // (Zig's comptime constants, unused data).
+                    if address >= 0xffff_fffe {
+                        return unavailable("not in the module (discarded by the linker)");
+                    }
+                    stack.push(address)
+                }
                 Operation::UnsignedConstant { value } => stack.push(value),
                 Operation::SignedConstant { value } => stack.push(value as u64),
                 Operation::PlusConstant { value } => {
                     let a = pop(stack)?;
                     stack.push(a.wrapping_add(value));
-                    *register = false;
                 }
                 Operation::Plus
                 | Operation::Minus
@@ -801,7 +857,6 @@ impl ModuleDwarf {
                         _ => a.checked_rem(b).ok_or("division by zero")?,
                     };
                     stack.push(r);
-                    *register = false;
                 }
                 Operation::Neg => {
                     let a = pop(stack)?;
@@ -833,7 +888,6 @@ impl ModuleDwarf {
                         .read(a, size as usize)
                         .ok_or_else(|| format!("cannot read memory at {a:#x}"))?;
                     stack.push(le_u64(&bytes));
-                    *register = false;
                 }
                 Operation::StackValue => *is_value = true,
                 Operation::ImplicitValue { data } => {
@@ -859,7 +913,7 @@ impl ModuleDwarf {
                 let n = (size_in_bits / 8) as usize;
                 let part = if stack.is_empty() {
                     None
-                } else if register || is_value {
+                } else if is_value {
                     Some(stack.last().copied().unwrap_or(0).to_le_bytes().to_vec())
                 } else {
                     target.read(stack.last().copied().unwrap_or(0), n)
@@ -872,11 +926,10 @@ impl ModuleDwarf {
                     None => return Place::Unavailable("partly optimized out".into()),
                 }
                 stack.clear();
-                register = false;
                 is_value = false;
                 continue;
             }
-            match step(op, &mut stack, &mut register, &mut is_value) {
+            match step(op, &mut stack, &mut is_value) {
                 Ok(Some(place)) => return place,
                 Ok(None) => {}
                 Err(e) => return Place::Unavailable(e),
@@ -887,7 +940,7 @@ impl ModuleDwarf {
         }
         match stack.last() {
             None => Place::Unavailable("optimized out".into()),
-            Some(&v) if register || is_value => Place::Bytes(v.to_le_bytes().to_vec()),
+            Some(&v) if is_value => Place::Bytes(v.to_le_bytes().to_vec()),
             Some(&a) => Place::Memory(a),
         }
     }
@@ -1515,7 +1568,14 @@ impl ModuleDwarf {
                 let addr = self.scalar(v, target).map(|s| s.as_int() as u64);
                 match addr {
                     Err(e) => r.value = format!("<error: {e}>"),
-                    Ok(0) => r.value = "NULL".into(),
+                    Ok(0) => {
+                        r.value = match t.lang {
+                            Lang::Cpp => "nullptr",
+                            Lang::Rust | Lang::Zig => "null",
+                            Lang::C | Lang::Other => "NULL",
+                        }
+                        .into()
+                    }
                     Ok(a) => {
                         r.memory_address = Some(a);
                         let pointee = target_ty.and_then(|t| self.ty(t));
@@ -2003,6 +2063,18 @@ fn is_library_name(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// Whether a source path is a toolchain's library: Rust's standard
+/// library (`/rustc/<hash>/library`), Zig's (`lib/std`, its build cache),
+/// libc++'s headers.
+fn is_library_path(path: &str) -> bool {
+    path.starts_with("/rustc/")
+        || path.contains("/lib/std/")
+        || path.contains("/.cache/zig/")
+        || path.contains("/include/c++/")
+        || path.contains("/lib/libcxx/")
+        || path.contains("/lib/libc/")
+}
+
 /// Rust names the fields of tuples and tuple structs `__0`, `__1`, ...
 fn is_tuple_field(name: &str) -> bool {
     name.strip_prefix("__")
@@ -2032,6 +2104,17 @@ fn is_char(enc: gimli::DwAte, size: u64) -> bool {
         )
 }
 
+/// A float as debuggers print it: the shortest text that reads back the
+/// same, in exponent form when very large or very small.
+fn float_text(f: f64) -> String {
+    let a = f.abs();
+    if f == 0.0 || !f.is_finite() || (1e-5..1e16).contains(&a) {
+        format!("{f}")
+    } else {
+        format!("{f:e}")
+    }
+}
+
 fn render_base(enc: gimli::DwAte, s: Scalar) -> String {
     match (enc, s) {
         (gimli::DW_ATE_boolean, s) => (s.as_int() != 0).to_string(),
@@ -2043,7 +2126,7 @@ fn render_base(enc: gimli::DwAte, s: Scalar) -> String {
                 format!("{c} '\\x{:02x}'", c as u8)
             }
         }
-        (_, Scalar::Float(f)) => format!("{f}"),
+        (_, Scalar::Float(f)) => float_text(f),
         (_, Scalar::Int(i)) => i.to_string(),
     }
 }
