@@ -196,6 +196,22 @@ const FORMATTERS: &[(Pattern, Format)] = &[
     (Pattern::Contains("!"), zig_error_union),
 ];
 
+/// Formatters chosen by a type's shape where its name says nothing (a
+/// Zig tagged union is named like any struct).
+const SHAPES: &[(fn(&Ty) -> bool, Format)] = &[(is_zig_tagged_union, zig_tagged_union)];
+
+fn is_zig_tagged_union(t: &Ty) -> bool {
+    match &t.kind {
+        Kind::Struct(agg) => {
+            t.lang == super::names::Lang::Zig
+                && agg.members.len() == 2
+                && agg.members.iter().any(|m| m.name == "payload")
+                && agg.members.iter().any(|m| m.name == "tag")
+        }
+        _ => false,
+    }
+}
+
 /// libc++ declares everything in an inline namespace (`std::__1`).
 fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
     let name = name.strip_prefix("const ").unwrap_or(name);
@@ -218,24 +234,28 @@ pub(crate) fn synthetic(
     ty: &Ty,
     target: &dyn Target,
 ) -> Option<Result<Synthetic>> {
-    if v.dims > 0 {
-        return None;
-    }
-    let id = d.canonical(v.ty?);
+    let id = d.canonical(d.value_type_id(v)?);
     let canonical = d.ty(id)?;
     // Only aggregates and named pointers (Rust's `Box`) have formatters.
     if !matches!(canonical.kind, Kind::Struct(_) | Kind::Pointer(_)) {
         return None;
     }
     let name = normalized(&canonical.name);
-    let format = FORMATTERS.iter().find_map(|(p, f)| {
-        let hit = match p {
-            Pattern::Exact(n) => name == *n,
-            Pattern::Prefix(n) => name.starts_with(n),
-            Pattern::Contains(n) => name.contains(n),
-        };
-        hit.then_some(*f)
-    })?;
+    let format = FORMATTERS
+        .iter()
+        .find_map(|(p, f)| {
+            let hit = match p {
+                Pattern::Exact(n) => name == *n,
+                Pattern::Prefix(n) => name.starts_with(n),
+                Pattern::Contains(n) => name.contains(n),
+            };
+            hit.then_some(*f)
+        })
+        .or_else(|| {
+            SHAPES
+                .iter()
+                .find_map(|(is, f)| is(&canonical).then_some(*f))
+        })?;
     let _ = ty;
     let ctx = Ctx {
         d,
@@ -962,6 +982,24 @@ fn zig_error_union(c: &Ctx<'_>) -> Result<Synthetic> {
         return Ok(Synthetic::text(name));
     }
     target_summary(c, payload, String::new())
+}
+
+/// `union(enum)`: the active field (the payload's member named by the
+/// tag), as Zig writes it: `.rect = {w: 2, h: 3}`.
+fn zig_tagged_union(c: &Ctx<'_>) -> Result<Synthetic> {
+    let tag = c.member(&c.v, "tag")?;
+    let shown = c.d.render(&tag, c.target).value;
+    let name = shown.split(" (").next().unwrap_or(&shown).to_string();
+    let payload = c.member(&c.v, "payload")?;
+    match c.member(&payload, &name) {
+        Ok(field) if c.d.value_ty(&field).is_some_and(|t| t.size > 0) => {
+            let mut s = target_summary(c, field, String::new())?;
+            s.summary = format!(".{name} = {}", s.summary);
+            Ok(s)
+        }
+        // A field of type `void`: nothing to show but the tag.
+        _ => Ok(Synthetic::text(format!(".{name}"))),
+    }
 }
 
 impl ModuleDwarf {

@@ -1419,6 +1419,20 @@ impl ModuleDwarf {
 
     /// The effective type of a value: the array's element type (with
     /// fewer dimensions) when dimensions were indexed away.
+    /// The type of a value as one DWARF type: its own, or the array's
+    /// element type once every dimension is indexed away (`None` for a
+    /// partly indexed multi-dimensional array).
+    pub(crate) fn value_type_id(&self, v: &Value) -> Option<TypeId> {
+        let id = v.ty?;
+        if v.dims == 0 {
+            return Some(id);
+        }
+        match self.ty(id)?.kind {
+            Kind::Array { elem, dims } if dims.len() == v.dims => elem,
+            _ => None,
+        }
+    }
+
     pub(crate) fn value_ty(&self, v: &Value) -> Option<Ty> {
         let mut t = self.ty(v.ty?)?;
         if v.dims > 0 {
