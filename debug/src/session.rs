@@ -235,12 +235,31 @@ impl Frame {
                 .wasm_offset
                 .and_then(|o| dwarf.and_then(|d| d.location(o))),
             func_index: f.func_index,
-            // As the source language writes it (Rust and C++ symbols
-            // demangled).
-            func_name: f.func_name.as_deref().map(names::demangle),
+            func_name: frame_name(f, dwarf),
             wasm_offset: f.wasm_offset,
         }
     }
+}
+
+/// A frame's function as its source language writes it: from DWARF for
+/// Rust and Zig (generic arguments, closures), else the demangled symbol
+/// (C++ without its return type).
+fn frame_name(f: &wasmscope_engine::FrameInfo, dwarf: Option<&ModuleDwarf>) -> Option<String> {
+    if let Some(name) = f
+        .wasm_offset
+        .and_then(|o| dwarf.and_then(|d| d.function_name(o)))
+    {
+        return Some(name);
+    }
+    let symbol = f.func_name.as_deref()?;
+    let demangled = names::demangle(symbol);
+    // A C++ signature (wasm-ld writes demangled names in the name
+    // section; a symbol may also still be mangled).
+    Some(if demangled.contains('(') && !demangled.contains("{{") {
+        names::tidy_cpp_function(&demangled)
+    } else {
+        demangled
+    })
 }
 
 fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Frame> {

@@ -48,6 +48,28 @@ pub fn tidy_cpp(name: &str) -> String {
     s
 }
 
+/// A demangled C++ function as a call stack shows it: without the return
+/// type that template functions carry (`int largest<int>(...)`), libc++'s
+/// inline namespace left out.
+pub fn tidy_cpp_function(demangled: &str) -> String {
+    let head = without_parameters(demangled);
+    // A space outside template brackets ends a return type.
+    let mut depth = 0i32;
+    let mut cut = 0;
+    for (i, b) in head.bytes().enumerate() {
+        match b {
+            b'<' => depth += 1,
+            b'>' => depth -= 1,
+            b' ' if depth == 0 => cut = i + 1,
+            _ => {}
+        }
+    }
+    if head.ends_with("operator()") || head[cut..].starts_with("operator") {
+        cut = 0;
+    }
+    tidy_cpp(&demangled[cut..])
+}
+
 /// A function name as its language writes it: Rust symbols (legacy
 /// `_ZN...17h<hash>E` and v0 `_R...`) without their hash, Itanium C++
 /// symbols with their parameter types; anything else unchanged.
@@ -92,6 +114,8 @@ pub fn without_parameters(name: &str) -> &str {
 
 #[derive(Default)]
 pub(crate) struct NameCache {
+    /// Function names by module offset (`function_name`).
+    functions: std::cell::RefCell<HashMap<u32, Option<String>>>,
     /// Per unit: each entry's parent entry.
     parents: std::cell::RefCell<HashMap<usize, Rc<HashMap<usize, usize>>>>,
 }
@@ -197,6 +221,46 @@ impl ModuleDwarf {
         }
         parts.reverse();
         parts.join("::")
+    }
+
+    /// The name of the function whose code covers a module offset, as its
+    /// language writes it, from DWARF: Rust's qualified names carry
+    /// generic arguments and closures that its symbols leave out
+    /// (`inventory::largest<i32>`, `inventory::main::{closure#0}`).
+    /// `None` for other languages (their symbols say as much or more: C++
+    /// parameter types, Zig's qualified names) and where DWARF has no
+    /// name.
+    pub fn function_name(&self, module_offset: u32) -> Option<String> {
+        if let Some(n) = self.names.functions.borrow().get(&module_offset) {
+            return n.clone();
+        }
+        let name = self.function_name_uncached(module_offset);
+        self.names
+            .functions
+            .borrow_mut()
+            .insert(module_offset, name.clone());
+        name
+    }
+
+    fn function_name_uncached(&self, module_offset: u32) -> Option<String> {
+        let pc = self.code_offset(module_offset)?;
+        let ui = self.unit_at(pc)?;
+        let lang = self.lang(ui);
+        // Zig's DWARF names are unqualified (`largest__func_221`); its
+        // symbols say more (`inventory.largest__func_221`).
+        if lang != Lang::Rust {
+            return None;
+        }
+        let unit = &self.units()[ui];
+        let subprogram = *self.scope_chain(unit, pc).first()?;
+        let entry = unit.entry(subprogram).ok()?;
+        let name = self.name_of(unit, &entry)?;
+        // A definition's name is qualified where it is declared.
+        let declared = match entry.attr_value(gimli::DW_AT_specification) {
+            Ok(Some(AttributeValue::UnitRef(o))) => o.0,
+            _ => subprogram.0,
+        };
+        Some(self.qualified(ui, declared, &name))
     }
 
     /// An entry's name qualified by its enclosing namespaces and types.

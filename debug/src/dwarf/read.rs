@@ -207,22 +207,95 @@ impl ModuleDwarf {
         out
     }
 
-    /// Every line-table range of the module, sorted by offset.
+    /// Every line-table range of the module, sorted by offset: each row
+    /// with a line up to the next row of its sequence. Walks every unit's
+    /// line program itself (addr2line's range iterator leaves out rows of
+    /// units whose code is split over many ranges, such as a C++ unit's
+    /// inline member functions); sequences of discarded code (at the
+    /// linker's tombstone) are left out.
     pub fn line_ranges(&self) -> Vec<LineRange> {
-        let Ok(iter) = self.ctx.find_location_range(0, u64::MAX) else {
-            return Vec::new();
-        };
-        let mut out: Vec<LineRange> = iter
-            .filter_map(|(start, len, loc)| {
-                Some(LineRange {
-                    start,
-                    len,
-                    location: convert(&loc)?,
-                })
-            })
-            .collect();
+        let mut out = Vec::new();
+        for unit in self.units() {
+            let Some(program) = unit.line_program.clone() else {
+                continue;
+            };
+            let mut paths: std::collections::HashMap<u64, Option<String>> =
+                std::collections::HashMap::new();
+            let mut rows = program.rows();
+            let mut previous: Option<(u64, u64, u32, u32)> = None;
+            while let Ok(Some((header, row))) = rows.next_row() {
+                if let Some((start, file, line, column)) = previous.take() {
+                    let end = row.address();
+                    let path = paths
+                        .entry(file)
+                        .or_insert_with(|| self.file_path(unit, header, file))
+                        .clone();
+                    if let Some(file) = path.filter(|_| end > start && start < 0xffff_fffe) {
+                        out.push(LineRange {
+                            start,
+                            len: end - start,
+                            location: SourceLocation { file, line, column },
+                        });
+                    }
+                }
+                if row.end_sequence() {
+                    continue;
+                }
+                let line = row.line().map_or(0, |l| l.get()) as u32;
+                if line > 0 {
+                    let column = match row.column() {
+                        gimli::ColumnType::LeftEdge => 0,
+                        gimli::ColumnType::Column(c) => c.get() as u32,
+                    };
+                    previous = Some((row.address(), row.file_index(), line, column));
+                }
+            }
+        }
         out.sort_by_key(|r| r.start);
         out
+    }
+
+    /// The path of file `index` of a line program: joined with its
+    /// directory and the unit's compilation directory when relative.
+    pub(crate) fn file_path(
+        &self,
+        unit: &gimli::Unit<Reader>,
+        header: &gimli::LineProgramHeader<Reader>,
+        index: u64,
+    ) -> Option<String> {
+        let file = header.file(index)?;
+        let text = |v| -> Option<String> {
+            let s = self.dwarf.attr_string(unit, v).ok()?;
+            Some(gimli::Reader::to_string_lossy(&s).ok()?.into_owned())
+        };
+        let name = text(file.path_name())?;
+        if name.starts_with('/') {
+            return Some(name);
+        }
+        let dir = file.directory(header).and_then(text).unwrap_or_default();
+        let dir = if dir.starts_with('/') {
+            dir
+        } else {
+            let comp = unit
+                .comp_dir
+                .as_ref()
+                .and_then(|d| {
+                    gimli::Reader::to_string_lossy(d)
+                        .ok()
+                        .map(|d| d.into_owned())
+                })
+                .unwrap_or_default();
+            match (comp.is_empty(), dir.is_empty()) {
+                (true, _) => dir,
+                (false, true) => comp,
+                (false, false) => format!("{comp}/{dir}"),
+            }
+        };
+        Some(if dir.is_empty() {
+            name
+        } else {
+            format!("{}/{name}", dir.trim_end_matches('/'))
+        })
     }
 }
 

@@ -352,7 +352,7 @@ impl ModuleDwarf {
         })
     }
 
-    fn name_of(
+    pub(crate) fn name_of(
         &self,
         unit: &Unit<Reader>,
         entry: &DebuggingInformationEntry<Reader>,
@@ -425,7 +425,7 @@ impl ModuleDwarf {
     }
 
     /// The unit whose code covers a code offset.
-    fn unit_at(&self, code_offset: u64) -> Option<usize> {
+    pub(crate) fn unit_at(&self, code_offset: u64) -> Option<usize> {
         self.units().iter().position(|u| {
             let Ok(mut ranges) = self.dwarf.unit_ranges(u) else {
                 return false;
@@ -460,7 +460,7 @@ impl ModuleDwarf {
     /// subprogram, then its lexical blocks and inlined subroutines down to
     /// the innermost, found through namespaces and types (Rust nests
     /// functions in modules and impls, C++ in namespaces and classes).
-    fn scope_chain(&self, unit: &Unit<Reader>, pc: u64) -> Vec<UnitOffset> {
+    pub(crate) fn scope_chain(&self, unit: &Unit<Reader>, pc: u64) -> Vec<UnitOffset> {
         let mut chain = Vec::new();
         let Ok(mut tree) = unit.entries_tree(None) else {
             return chain;
