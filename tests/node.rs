@@ -50,3 +50,18 @@ fn lsp_through_a_real_client() {
 fn dap_through_a_real_client() {
     node_suite("dap.test.mjs", "@vscode/debugadapter-testsupport", &[]);
 }
+
+/// Rust, C++ (libc++), Zig and clang-22 programs through the DAP client;
+/// needs the programs `tests/fixtures/lang/build.sh` builds (done by
+/// .ci/run, after `tests/fixtures/lang/setup.sh`).
+#[test]
+fn dap_on_every_toolchain() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = std::env::var("LANG_FIXTURES")
+        .unwrap_or_else(|_| root.join("target/fixtures/lang").display().to_string());
+    node_suite(
+        "lang.test.mjs",
+        "@vscode/debugadapter-testsupport",
+        &[("LANG_FIXTURES", &built)],
+    );
+}

@@ -94,8 +94,19 @@ fn lex(text: &str) -> Result<Vec<Tok>, String> {
             out.push(tok.ok_or_else(|| format!("bad number `{s}`"))?);
         } else if c.is_ascii_alphabetic() || c == b'_' || c == b'$' {
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'$')) {
-                i += 1;
+            loop {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'$')) {
+                    i += 1;
+                }
+                // A qualified name (`inventory::GREETING`, `Item::created`).
+                if b.get(i..i + 2) == Some(b"::")
+                    && b.get(i + 2)
+                        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                {
+                    i += 2;
+                    continue;
+                }
+                break;
             }
             out.push(Tok::Ident(text[start..i].to_string()));
         } else if c == b'\'' && i + 2 < b.len() && b[i + 2] == b'\'' {

@@ -644,11 +644,26 @@ impl<'d> Inspector<'d> {
             return Err(format!("no wasm local or global `{n}`"));
         }
         if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, view.frame)) {
-            if let Some(v) = d.variables(offset, view).into_iter().find(|v| v.name == n) {
-                return Ok(EVal::Src(v.value));
+            let locals = d.variables(offset, view);
+            if let Some(v) = locals.iter().find(|v| v.name == n) {
+                return Ok(EVal::Src(v.value.clone()));
             }
-            if let Some(v) = d.globals(offset, view).into_iter().find(|v| v.name == n) {
-                return Ok(EVal::Src(v.value));
+            // In a C++ method, a member by its own name.
+            if let Some(this) = locals.iter().find(|v| v.name == "this") {
+                if let Ok(v) = d.member(&this.value, n, view) {
+                    return Ok(EVal::Src(v));
+                }
+            }
+            // A global by its name or by the tail of its qualified name
+            // (`GREETING` for `inventory::GREETING`).
+            let globals = d.globals(offset, view);
+            let tail = format!("::{n}");
+            if let Some(v) = globals
+                .iter()
+                .find(|v| v.name == n)
+                .or_else(|| globals.iter().find(|v| v.name.ends_with(&tail)))
+            {
+                return Ok(EVal::Src(v.value.clone()));
             }
         }
         Err(format!("no variable `{n}` in scope"))

@@ -161,6 +161,10 @@ struct Armed {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
     pub offset: Option<u32>,
+    /// Further places of the same breakpoint: the same line in the other
+    /// functions that have it (each instance of a Rust generic or C++
+    /// template, each inlined copy).
+    pub more: Vec<u32>,
     /// The line it moved to (nearest line with code), for line breakpoints.
     pub line: Option<u32>,
     /// The DWARF file it was placed in, for line breakpoints.
@@ -416,6 +420,13 @@ impl Session {
             .map(|(_, _, o)| o)
     }
 
+    /// The function whose code holds module offset `offset`.
+    fn function_at(&self, offset: u32) -> Option<u32> {
+        let all = self.instructions();
+        let i = all.partition_point(|x| x.offset <= offset).checked_sub(1)?;
+        Some(all[i].func)
+    }
+
     /// Whether the instruction at `offset` has a debug hook (can stop).
     fn is_site(&self, i: &listing::Instruction) -> bool {
         i.always_hooked
@@ -469,7 +480,7 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner());
         let old = std::mem::take(&mut *set);
         for (b, p) in breakpoints.iter().zip(&placed) {
-            if let Some(o) = p.offset {
+            for o in p.offset.into_iter().chain(p.more.iter().copied()) {
                 set.insert(
                     o,
                     Armed {
@@ -490,12 +501,14 @@ impl Session {
     fn place(&self, spec: &BreakpointSpec) -> Placed {
         let none = |m: String| Placed {
             offset: None,
+            more: Vec::new(),
             line: None,
             file: None,
             message: Some(m),
         };
         let at = |o: u32| Placed {
             offset: Some(o),
+            more: Vec::new(),
             line: None,
             file: None,
             message: None,
@@ -520,6 +533,7 @@ impl Session {
                 {
                     Some((o, l)) => Placed {
                         offset: Some(o),
+                        more: Vec::new(),
                         line: Some(l),
                         file: None,
                         message: None,
@@ -550,12 +564,33 @@ impl Session {
                     .filter(|(o, l)| same_file(&l.file) && l.line >= *line && is_site(o))
                     .min_by_key(|(o, l)| (l.line, *o));
                 match best {
-                    Some((o, l)) => Placed {
-                        offset: Some(*o),
-                        line: Some(l.line),
-                        file: Some(l.file.clone()),
-                        message: None,
-                    },
+                    Some((o, l)) => {
+                        // The same line in every other function that has
+                        // it: its first statement there.
+                        let mut first: BTreeMap<u32, u32> = BTreeMap::new();
+                        for (other, _) in self
+                            .dwarf_lines
+                            .iter()
+                            .filter(|(x, m)| m.line == l.line && m.file == l.file && is_site(x))
+                        {
+                            if let Some(func) = self.function_at(*other) {
+                                let e = first.entry(func).or_insert(*other);
+                                *e = (*e).min(*other);
+                            }
+                        }
+                        let here = self.function_at(*o);
+                        Placed {
+                            offset: Some(*o),
+                            more: first
+                                .into_iter()
+                                .filter(|&(f, _)| Some(f) != here)
+                                .map(|(_, x)| x)
+                                .collect(),
+                            line: Some(l.line),
+                            file: Some(l.file.clone()),
+                            message: None,
+                        }
+                    }
                     None => none(format!("no code at or after {file}:{line}")),
                 }
             }

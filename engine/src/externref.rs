@@ -1,6 +1,7 @@
 //! `VMExternRef` / `VMExternData`: host values that wasm holds without
-//! seeing inside, counted from compiled code. See `shared/design/externref.md`
-//! in the steering repository for the requirement this implements.
+//! seeing inside, counted from compiled code. One allocation per value,
+//! no side table: a reference is a single word that compiled code can
+//! copy, compare with null and count without calling the host.
 //!
 //! Layout: one heap block, the value first, then a `#[repr(C)]` footer:
 //!

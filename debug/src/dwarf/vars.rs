@@ -215,6 +215,9 @@ const PREVIEW_ITEMS: usize = 8;
 const STRING_MAX: usize = 200;
 /// Guards against cyclic or absurdly deep type chains in broken DWARF.
 const TYPE_DEPTH_MAX: usize = 32;
+/// Guards against absurdly deep scope nesting (Rust opens a lexical block
+/// for every `let`: a long function nests hundreds deep).
+const SCOPE_DEPTH_MAX: usize = 1024;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -478,7 +481,7 @@ impl ModuleDwarf {
         chain: &mut Vec<UnitOffset>,
         depth: usize,
     ) -> bool {
-        if depth > TYPE_DEPTH_MAX {
+        if depth > SCOPE_DEPTH_MAX {
             return false;
         }
         let mut children = node.children();

@@ -1,0 +1,387 @@
+// `wasmscope dap` on programs built by the toolchains people use: Rust
+// (rustc, wasm32-wasip1), C++ with libc++ and Zig (the `ziglang` package),
+// and C from clang-22 (DWARF 5). The programs are tests/fixtures/lang/*;
+// tests/fixtures/lang/build.sh builds them into target/fixtures/lang
+// (LANG_FIXTURES). Each `// STOP: name` comment marks a line a test stops
+// at; the values asserted are those the program computes there, as the
+// language's own debugger formatters show them.
+//   WASMSCOPE=target/release/wasmscope LANG_FIXTURES=target/fixtures/lang \
+//     node --test tests/node/lang.test.mjs
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import testsupport from "@vscode/debugadapter-testsupport";
+
+const { DebugClient } = testsupport;
+const binary = process.env.WASMSCOPE;
+assert.ok(binary, "set WASMSCOPE to the wasmscope binary");
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const built = process.env.LANG_FIXTURES ?? join(root, "target", "fixtures", "lang");
+const sources = join(root, "tests", "fixtures", "lang");
+
+function program(name) {
+  const path = join(built, name);
+  assert.ok(existsSync(path), `${path} is missing: run tests/fixtures/lang/build.sh`);
+  return path;
+}
+
+/// The line of `// STOP: name` in a source.
+function stopLine(source, name) {
+  const lines = readFileSync(source, "utf8").split("\n");
+  const i = lines.findIndex((l) => l.includes(`// STOP: ${name}`) && !l.trimStart().startsWith("*"));
+  assert.ok(i >= 0, `no STOP: ${name} in ${source}`);
+  return i + 1;
+}
+
+async function client() {
+  const dc = new DebugClient(binary, "dap", "wasmscope");
+  dc.defaultTimeout = 60000;
+  await dc.start();
+  return dc;
+}
+
+/// A stopped frame's views: variables by name, children, evaluation.
+class Frame {
+  constructor(dc, frame) {
+    this.dc = dc;
+    this.frame = frame;
+  }
+  async scope(name) {
+    const scopes = (await this.dc.scopesRequest({ frameId: this.frame.id })).body.scopes;
+    const s = scopes.find((x) => x.name === name);
+    assert.ok(s, `no scope ${name}: ${scopes.map((x) => x.name)}`);
+    return this.vars(s.variablesReference);
+  }
+  async vars(reference, start, count) {
+    const body = (await this.dc.variablesRequest({ variablesReference: reference, start, count })).body;
+    return new Map(body.variables.map((v) => [v.name, v]));
+  }
+  async children(v) {
+    assert.ok(v.variablesReference > 0, `${v.name} = ${v.value} does not expand`);
+    return this.vars(v.variablesReference);
+  }
+  async eval(expression) {
+    const r = await this.dc.evaluateRequest({ expression, frameId: this.frame.id, context: "watch" });
+    return r.body.result;
+  }
+}
+
+/// Launches `wasm`, stops at `// STOP: stop` of `source`.
+async function stopAt(dc, wasm, source, stop, args = []) {
+  const line = stopLine(source, stop);
+  await dc.hitBreakpoint({ program: program(wasm), args }, { path: source, line });
+  const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+  return { frames, top: new Frame(dc, frames[0]), frame: (i) => new Frame(dc, frames[i]) };
+}
+
+function value(vars, name) {
+  const v = vars.get(name);
+  assert.ok(v, `no variable ${name} among ${[...vars.keys()]}`);
+  return v.value;
+}
+
+const rust = join(sources, "rust", "inventory.rs");
+const cpp = join(sources, "cpp", "inventory.cpp");
+const zig = join(sources, "zig", "inventory.zig");
+
+test("Rust: locals, library types, enums, trait objects, globals", async () => {
+  const dc = await client();
+  try {
+    const { frames, top } = await stopAt(dc, "rust-O0.wasm", rust, "main-all");
+    assert.equal(frames[0].name, "inventory::main");
+    const l = await top.scope("Locals");
+    assert.equal(value(l, "n"), "3");
+    assert.equal(value(l, "greeting"), '"welcome to the shop"');
+    assert.equal(value(l, "label"), '"spring-sale"');
+    assert.equal(value(l, "found_qty"), "Some(7)");
+    assert.equal(value(l, "no_qty"), "None");
+    assert.equal(value(l, "missing"), "None");
+    assert.equal(value(l, "parsed"), "Ok(12)");
+    assert.equal(value(l, "failed"), 'Err("bad quantity: x")');
+    assert.equal(value(l, "rect"), "Rect { w: 2, h: 3 }");
+    assert.equal(value(l, "shared"), '"shared-note" (strong=2, weak=0)');
+    assert.equal(value(l, "arc_nums"), "size=3 (strong=1, weak=0)");
+    assert.equal(value(l, "described"), 'inventory::Item {name: "wrench", qty: 7, price: 8.25, tags: size=1}');
+    assert.equal(value(l, "boxed"), "inventory::Shape Circle { r: 2 }");
+    assert.equal(value(l, "tree_sum"), "350");
+    assert.equal(value(l, "over_limit"), "false");
+    assert.equal(value(l, "stock_value"), "104.25");
+    assert.equal(l.get("items").type, "alloc::vec::Vec<inventory::Item, alloc::alloc::Global>");
+
+    // A Vec's elements, a struct's String and Vec<String> fields.
+    const items = await top.children(l.get("items"));
+    assert.equal(value(l, "items"), "size=3");
+    assert.equal(l.get("items").indexedVariables, 3);
+    assert.equal(value(items, "[0]"), '{name: "hammer", qty: 3, price: 12.5, tags: size=2}');
+    assert.equal(value(items, "[2]"), '{name: "tape", qty: 12, price: 0.75, tags: size=0}');
+    const hammer = await top.children(items.get("[0]"));
+    const tags = await top.children(hammer.get("tags"));
+    assert.deepEqual([...tags.values()].map((t) => t.value), ['"tools"', '"steel"']);
+
+    // Enums with data in a Vec; a slice; an array; a HashMap (any order).
+    const shapes = await top.children(l.get("shapes"));
+    assert.deepEqual([...shapes.values()].map((s) => s.value), ["Circle { r: 1.5 }", "Rect { w: 2, h: 3 }", "Empty"]);
+    assert.deepEqual([...(await top.children(l.get("window"))).values()].map((v) => v.value), ["9", "2"]);
+    assert.equal(value(l, "numbers"), "{4, 9, 2, 7}");
+    const stock = [...(await top.children(l.get("stock"))).values()].map((v) => v.value).sort();
+    assert.deepEqual(stock, ['("apple", 3)', '("pear", 5)', '("plum", 7)']);
+    assert.deepEqual([...(await top.children(l.get("labels"))).values()].map((v) => v.value), ['"item-0"', '"item-1"', '"item-2"']);
+
+    // Option<Box<Node>>: the tree through Some and Box.
+    const tree = await top.children(l.get("tree"));
+    const root = await top.children(tree.get("__0"));
+    assert.equal(value(root, "key"), "50");
+
+    // Paths as Rust writes them, through the formatters' elements.
+    assert.equal(await top.eval("items[1].name"), '"wrench"');
+    assert.equal(await top.eval("items[0].tags[1]"), '"steel"');
+    assert.equal(await top.eval("labels[2]"), '"item-2"');
+    assert.equal(await top.eval("items[0].qty * 2"), "6");
+    assert.equal(await top.eval("window[0]"), "9");
+    await assert.rejects(top.eval("items[3]"), /out of bounds/);
+    assert.equal(await top.eval("GREETING"), '"welcome to the shop"');
+    assert.equal(await top.eval("inventory::GREETING"), '"welcome to the shop"');
+
+    // Globals: the program's static, no vtables, no standard library.
+    const g = await top.scope("Globals");
+    assert.equal(value(g, "inventory::GREETING"), '"welcome to the shop"');
+    assert.ok(![...g.keys()].some((k) => k.includes("vtable")), [...g.keys()].join(", "));
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("Rust: methods, generics, recursion, function breakpoints by name", async () => {
+  const dc = await client();
+  try {
+    let { frames, top } = await stopAt(dc, "rust-O0.wasm", rust, "generic");
+    assert.equal(frames[0].name, "inventory::largest<i32>");
+    assert.equal(frames[1].name, "inventory::main");
+    let l = await top.scope("Locals");
+    assert.equal(value(l, "best"), "9");
+    assert.deepEqual([...(await top.children(l.get("xs"))).values()].map((v) => v.value), ["4", "9", "2", "7"]);
+    // The second instance: f64.
+    await Promise.all([dc.continueRequest({ threadId: 1 }), dc.assertStoppedLocation("breakpoint", {})]);
+    frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(frames[0].name, "inventory::largest<f64>");
+    assert.equal(value(await new Frame(dc, frames[0]).scope("Locals"), "best"), "3.75");
+  } finally {
+    await dc.stop();
+  }
+  const dc2 = await client();
+  try {
+    const { frames, top } = await stopAt(dc2, "rust-O0.wasm", rust, "recurse");
+    assert.deepEqual(frames.slice(0, 6).map((f) => f.name), [...Array(5).fill("inventory::factorial"), "inventory::main"]);
+    for (let i = 0; i < 5; i++) {
+      assert.equal(value(await new Frame(dc2, frames[i]).scope("Locals"), "n"), String(i + 1));
+    }
+    assert.equal(await top.eval("n"), "1");
+  } finally {
+    await dc2.stop();
+  }
+  const dc3 = await client();
+  try {
+    const { top, frames } = await stopAt(dc3, "rust-O0.wasm", rust, "method");
+    assert.equal(frames[0].name, "inventory::Item::value");
+    assert.equal(await top.eval("self.name"), '"hammer"');
+    assert.equal(await top.eval("self.qty"), "3");
+    assert.equal(value(await top.scope("Locals"), "each"), "12.5");
+  } finally {
+    await dc3.stop();
+  }
+  // A function breakpoint by the name Rust writes (its tail is enough).
+  const dc4 = await client();
+  try {
+    await Promise.all([
+      dc4.waitForEvent("initialized").then(async () => {
+        const r = await dc4.setFunctionBreakpointsRequest({ breakpoints: [{ name: "Item::value" }] });
+        assert.equal(r.body.breakpoints[0].verified, true);
+        await dc4.configurationDoneRequest();
+      }),
+      dc4.launch({ program: program("rust-O0.wasm") }),
+      dc4.assertStoppedLocation("breakpoint", {}),
+    ]);
+    const frames = (await dc4.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(frames[0].name, "inventory::Item::value");
+  } finally {
+    await dc4.stop();
+  }
+});
+
+test("C++ (libc++): strings, containers, smart pointers, static members", async () => {
+  const dc = await client();
+  try {
+    const { frames, top } = await stopAt(dc, "cpp-O0.wasm", cpp, "main-all");
+    assert.equal(frames[0].name, "main");
+    const l = await top.scope("Locals");
+    assert.equal(value(l, "greeting"), '"welcome to the shop"');
+    assert.equal(l.get("greeting").type, "std::string");
+    assert.equal(value(l, "label"), '"spring-sale"');
+    assert.equal(value(l, "found_qty"), "7");
+    assert.equal(value(l, "no_qty"), "nullopt");
+    assert.equal(value(l, "v_int"), "index=0 42");
+    assert.equal(value(l, "v_double"), "index=1 2.5");
+    assert.equal(value(l, "v_text"), 'index=2 "note"');
+    assert.equal(value(l, "missing"), "nullptr");
+    assert.equal(value(l, "shared"), '"shared-note"');
+    assert.equal(value(l, "hash_pos"), "4294967295");
+    assert.equal(value(l, "items"), "size=3");
+
+    const items = await top.children(l.get("items"));
+    // A short (inline) and a long string both read.
+    assert.equal(value(items, "[0]"), '{name: "hammer", qty: 3, price: 12.5, tags: size=2}');
+    const tags = await top.children((await top.children(items.get("[0]"))).get("tags"));
+    assert.deepEqual([...tags.values()].map((t) => t.value), ['"tools"', '"steel"']);
+    assert.deepEqual([...(await top.children(l.get("numbers"))).values()].map((v) => v.value), ["4", "9", "2", "7"]);
+    // A map in key order, a set, an unordered_map in any order.
+    assert.deepEqual([...(await top.children(l.get("prices"))).values()].map((v) => v.value), ['("hammer", 1250)', '("tape", 75)', '("wrench", 825)']);
+    assert.deepEqual([...(await top.children(l.get("seen"))).values()].map((v) => v.value), ["2", "4", "7", "9"]);
+    const stock = [...(await top.children(l.get("stock"))).values()].map((v) => v.value).sort();
+    assert.deepEqual(stock, ['("apple", 3)', '("pear", 5)', '("plum", 7)']);
+    // unique_ptr: the tree, through the pointer.
+    const tree = await top.children(l.get("tree"));
+    assert.equal(value(tree, "key"), "50");
+    assert.equal(value(await top.children(tree.get("left")), "key"), "30");
+    assert.deepEqual([...(await top.children(l.get("labels"))).values()].map((v) => v.value), ['"item-0"', '"item-1"', '"item-2"']);
+
+    // A static data member reads its definition, never instance bytes.
+    const first = await top.children(l.get("first"));
+    assert.equal(value(first, "static created"), "3");
+    const g = await top.scope("Globals");
+    assert.equal(value(g, "Item::created"), "3");
+    assert.ok(![...g.keys()].some((k) => k.startsWith("std::")), [...g.keys()].join(", "));
+
+    assert.equal(await top.eval("items[1].name"), '"wrench"');
+    assert.equal(await top.eval("labels[2]"), '"item-2"');
+    assert.equal(await top.eval("first->qty + 1"), "4");
+    assert.equal(await top.eval("numbers[3]"), "7");
+    assert.equal(await top.eval("Item::created"), "3");
+  } finally {
+    await dc.stop();
+  }
+  const dc2 = await client();
+  try {
+    const { frames, top } = await stopAt(dc2, "cpp-O0.wasm", cpp, "method");
+    assert.equal(frames[0].name, "Item::value() const");
+    assert.equal(await top.eval("this->qty"), "3");
+    assert.equal(await top.eval("qty"), "3", "a member is in scope in its method");
+  } finally {
+    await dc2.stop();
+  }
+});
+
+test("Zig: slices, optionals, error unions, tagged unions", async () => {
+  const dc = await client();
+  try {
+    const { frames, top } = await stopAt(dc, "zig-Debug.wasm", zig, "main-all");
+    assert.equal(frames[0].name, "inventory.main");
+    const l = await top.scope("Locals");
+    assert.equal(value(l, "greeting"), '"welcome to the shop"');
+    assert.equal(value(l, "found_qty"), "7");
+    assert.equal(value(l, "no_qty"), "null");
+    assert.equal(value(l, "missing"), "null");
+    assert.equal(value(l, "parsed"), "12");
+    assert.equal(value(l, "failed"), "error.NotANumber");
+    assert.equal(value(l, "rect"), ".rect = {w: 2, h: 3}");
+    const shapes = await top.children(l.get("shapes"));
+    assert.deepEqual([...shapes.values()].map((s) => s.value), [".circle = {r: 1.5}", ".rect = {w: 2, h: 3}", ".empty"]);
+    assert.equal(value(l, "window"), "size=2");
+    assert.deepEqual([...(await top.children(l.get("labels"))).values()].map((v) => v.value), ['"item-0"', '"item-1"', '"item-2"']);
+    assert.equal(await top.eval("labels[1]"), '"item-1"');
+    assert.equal(await top.eval("tree->left->key"), "30");
+    // A comptime constant the linker discarded says so; never a made-up value.
+    const g = await top.scope("Globals");
+    assert.match(value(g, "LIMIT"), /discarded by the linker/);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("C from clang-22 (DWARF 5): the C fixtures read as with clang 14", async () => {
+  const dc = await client();
+  try {
+    const source = join(root, "tests", "fixtures", "dbg", "app.c");
+    await dc.hitBreakpoint({ program: program("c22-app-O0.wasm") }, { path: source, line: 21 });
+    const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(frames[0].name, "area");
+    const caller = new Frame(dc, frames[1]);
+    assert.equal(value(await caller.scope("Locals"), "p"), "{x: 3, y: 4}");
+    assert.equal(await caller.eval("p.x + p.y"), "7");
+  } finally {
+    await dc.stop();
+  }
+});
+
+// ---- The same program natively, under a native debugger with the
+// language's own formatters: rust-gdb (gdb with rustc's pretty-printers)
+// on the x86-64 build. Every value wasmscope shows must carry the same
+// strings, numbers and variants as the native debugger prints.
+
+/// The strings, numbers, booleans and variant names of a rendering, with
+/// what only one side prints (addresses, container sizes, counts) left out.
+function facts(text) {
+  const cleaned = text
+    .replace(/0x[0-9a-f]+/g, "")
+    .replace(/[\w&[\]<>:]*\(size=\d+\)( =)?/g, "")
+    .replace(/\b(?:Rc|Arc)\(strong=\d+, weak=\d+\) = \{value = (.*), strong = \d+, weak = \d+\}/, "$1")
+    .replace(/\(strong=\d+, weak=\d+\)/g, "")
+    .replace(/size=\d+/g, "");
+  const pattern = /"(?:[^"\\]|\\.)*"|(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?|\b(?:Some|None|Ok|Err|Circle|Rect|Empty|true|false)\b/g;
+  return cleaned.match(pattern) ?? [];
+}
+
+/// A variable as wasmscope shows it, containers and elided parts expanded
+/// (what a user sees opening the tree), as one text.
+async function shown(frame, v, depth = 0) {
+  const elided = /size=|\{…\}|\[…\]|…/.test(v.value);
+  if (!v.variablesReference || !elided || depth > 4) {
+    return v.value;
+  }
+  const parts = [];
+  for (const c of (await frame.children(v)).values()) {
+    parts.push(await shown(frame, c, depth + 1));
+  }
+  return parts.join(", ");
+}
+
+function nativeValues(debuggerArgs, program, names) {
+  const out = execFileSync(debuggerArgs[0], [...debuggerArgs.slice(1), ...names.flatMap((n) => ["-ex", `print ${n}`]), program], {
+    encoding: "utf8",
+    timeout: 120000,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const printed = out.split("\n").filter((l) => /^\$\d+ = /.test(l));
+  assert.equal(printed.length, names.length, out);
+  return new Map(names.map((n, i) => [n, printed[i].replace(/^\$\d+ = /, "")]));
+}
+
+test("Rust: every value matches rust-gdb on the native build", async () => {
+  const names = [
+    "n", "greeting", "label", "found_qty", "no_qty", "missing", "parsed", "failed", "rect", "shapes",
+    "shared", "arc_nums", "stock", "items", "labels", "numbers", "window", "tree_depth", "tree_sum",
+    "bonus", "boosted", "big_int", "big_float", "fact", "total_qty", "over_limit", "stock_value",
+  ];
+  const line = stopLine(rust, "main-all");
+  const native = nativeValues(
+    ["rust-gdb", "-batch", "-ex", `break inventory.rs:${line}`, "-ex", "run"],
+    program("rust-O0.native"),
+    names,
+  );
+  const dc = await client();
+  try {
+    const { top } = await stopAt(dc, "rust-O0.wasm", rust, "main-all");
+    const locals = await top.scope("Locals");
+    for (const name of names) {
+      const ours = facts(await shown(top, locals.get(name)));
+      const theirs = facts(native.get(name));
+      // A HashMap's order is its hasher's: compare as a multiset.
+      const order = (xs) => (name === "stock" ? [...xs].sort() : xs);
+      assert.deepEqual(order(ours), order(theirs), `${name}: wasmscope ${JSON.stringify(ours)}, rust-gdb ${native.get(name)}`);
+    }
+  } finally {
+    await dc.stop();
+  }
+});
