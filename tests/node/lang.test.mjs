@@ -358,7 +358,7 @@ function nativeValues(debuggerArgs, program, names) {
   return new Map(names.map((n, i) => [n, printed[i].replace(/^\$\d+ = /, "")]));
 }
 
-test("Rust: every value matches rust-gdb on the native build", async () => {
+for (const wasm of ["rust-O0.wasm", "rust163-O0.wasm"]) test(`Rust (${wasm}): every value matches rust-gdb on the native build`, async () => {
   const names = [
     "n", "greeting", "label", "found_qty", "no_qty", "missing", "parsed", "failed", "rect", "shapes",
     "shared", "arc_nums", "stock", "items", "labels", "numbers", "window", "tree_depth", "tree_sum",
@@ -372,10 +372,11 @@ test("Rust: every value matches rust-gdb on the native build", async () => {
   );
   const dc = await client();
   try {
-    const { top } = await stopAt(dc, "rust-O0.wasm", rust, "main-all");
+    const { top } = await stopAt(dc, wasm, rust, "main-all");
     const locals = await top.scope("Locals");
     for (const name of names) {
       const ours = facts(await shown(top, locals.get(name)));
+      assert.ok(ours.length > 0, `${name}: nothing to compare in ${await shown(top, locals.get(name))}`);
       const theirs = facts(native.get(name));
       // A HashMap's order is its hasher's: compare as a multiset.
       const order = (xs) => (name === "stock" ? [...xs].sort() : xs);
@@ -385,3 +386,50 @@ test("Rust: every value matches rust-gdb on the native build", async () => {
     await dc.stop();
   }
 });
+
+// ---- Optimized builds: never a wrong value. Each local the optimized
+// build shows reads as in the -O0 build, or says it is optimized out or
+// unavailable.
+async function allShown(dc, wasm, source) {
+  const { top } = await stopAt(dc, wasm, source, "main-all");
+  const out = new Map();
+  for (const [name, v] of await top.scope("Locals")) {
+    out.set(name, await shown(top, v));
+  }
+  return out;
+}
+
+// The output buffer and writer hold what the program has printed: the
+// optimized code stops after it printed its first line, -O0 before.
+const printing = ["buf", "stdout_writer"];
+for (const [lang, debug, optimized, source] of [
+  ["Rust", "rust-O0.wasm", "rust-O2.wasm", rust],
+  ["C++", "cpp-O0.wasm", "cpp-O2.wasm", cpp],
+  ["Zig", "zig-Debug.wasm", "zig-ReleaseSafe.wasm", zig],
+]) {
+  test(`${lang}: the optimized build shows no wrong value`, async () => {
+    const dc = await client();
+    const dc2 = await client();
+    try {
+      const reference = await allShown(dc, debug, source);
+      const values = await allShown(dc2, optimized, source);
+      let compared = 0;
+      for (const [name, text] of values) {
+        if (/optimized out|unavailable/.test(text) || !reference.has(name) || printing.includes(name)) {
+          continue;
+        }
+        // Addresses differ between builds; everything else must not.
+        // A hash map's order is its hasher's (seeded at random).
+        const strip = (s) =>
+          name === "stock" ? facts(s).sort().join(" ") : s.replace(/0x[0-9a-f]+/g, "0x…");
+        const [a, b] = [strip(text), strip(reference.get(name))];
+        assert.ok(a === b, `${name} in ${optimized}: ${a.slice(0, 300)}, at -O0: ${b.slice(0, 300)}`);
+        compared++;
+      }
+      assert.ok(compared >= 8, `only ${compared} values to compare`);
+    } finally {
+      await dc.stop();
+      await dc2.stop();
+    }
+  });
+}

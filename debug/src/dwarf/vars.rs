@@ -386,6 +386,19 @@ impl ModuleDwarf {
         None
     }
 
+    /// The entry at a `.debug_info` offset, as a type reference into the
+    /// unit that holds it.
+    fn type_in_any_unit(&self, at: gimli::DebugInfoOffset) -> Option<TypeId> {
+        let units = self.units();
+        let start = |u: &Unit<Reader>| u.header.offset().as_debug_info_offset().map_or(0, |o| o.0);
+        let i = units.partition_point(|u| start(u) <= at.0).checked_sub(1)?;
+        let offset = at.to_unit_offset(&units[i].header)?;
+        Some(TypeId {
+            unit: i,
+            offset: offset.0,
+        })
+    }
+
     /// Builds a type reference (for the formatters' lookups).
     pub(crate) fn type_id(unit: usize, offset: usize) -> TypeId {
         TypeId { unit, offset }
@@ -406,6 +419,9 @@ impl ModuleDwarf {
                         offset: o.0,
                     })
                 }
+                // A type in another unit (`DW_FORM_ref_addr`, as optimized
+                // Rust builds emit).
+                Some(AttributeValue::DebugInfoRef(o)) => return self.type_in_any_unit(o),
                 Some(_) => return None,
                 None => {}
             }
