@@ -65,3 +65,17 @@ fn dap_on_every_toolchain() {
         &[("LANG_FIXTURES", &built)],
     );
 }
+
+/// Verified breakpoints are hit in every launch while a parallel build
+/// loads the machine (STRESS_RUNS launches per program, 20 by default).
+#[test]
+fn dap_stops_at_every_breakpoint_under_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = std::env::var("LANG_FIXTURES")
+        .unwrap_or_else(|_| root.join("target/fixtures/lang").display().to_string());
+    node_suite(
+        "stress.test.mjs",
+        "@vscode/debugadapter-testsupport",
+        &[("LANG_FIXTURES", &built)],
+    );
+}

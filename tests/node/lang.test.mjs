@@ -110,6 +110,11 @@ test("Rust: locals, library types, enums, trait objects, globals", async () => {
     assert.equal(value(l, "over_limit"), "false");
     assert.equal(value(l, "stock_value"), "104.25");
     assert.equal(l.get("items").type, "alloc::vec::Vec<inventory::Item, alloc::alloc::Global>");
+    // A reference cycle: the summary stops nesting, the adapter lives.
+    assert.match(value(l, "ring"), /^\{name: "a", next: Some\(\{name: "b", .*\{…\}.*\(strong=2, weak=0\)$/);
+    const ring = await top.children(l.get("ring"));
+    const link = await top.children(ring.get("value"));
+    assert.equal(value(link, "name"), '"a"');
 
     // A Vec's elements, a struct's String and Vec<String> fields.
     const items = await top.children(l.get("items"));
@@ -143,6 +148,9 @@ test("Rust: locals, library types, enums, trait objects, globals", async () => {
     assert.equal(await top.eval("window[0]"), "9");
     await assert.rejects(top.eval("items[3]"), /out of bounds/);
     assert.equal(await top.eval("GREETING"), '"welcome to the shop"');
+    assert.equal(await top.eval("*shared"), '"shared-note"');
+    assert.equal(await top.eval("described.name"), '"wrench"', "a field through a trait object");
+    assert.equal(await top.eval("*boxed"), "Circle { r: 2 }");
     assert.equal(await top.eval("inventory::GREETING"), '"welcome to the shop"');
 
     // Globals: the program's static, no vtables, no standard library.
@@ -259,6 +267,9 @@ test("C++ (libc++): strings, containers, smart pointers, static members", async 
     assert.equal(await top.eval("first->qty + 1"), "4");
     assert.equal(await top.eval("numbers[3]"), "7");
     assert.equal(await top.eval("Item::created"), "3");
+    assert.equal(await top.eval("tree->left->key"), "30", "through unique_ptr");
+    assert.equal(await top.eval("*found_qty"), "7");
+    assert.equal(await top.eval("*shared"), '"shared-note"');
   } finally {
     await dc.stop();
   }

@@ -31,6 +31,8 @@ pub(crate) struct Synthetic {
     children: Children,
     /// Where the contents are (a vector's first element, a string's text).
     address: Option<u64>,
+    /// What a smart pointer, an optional or a trait object holds: `*v`.
+    target: Option<Value>,
 }
 
 enum Children {
@@ -53,7 +55,12 @@ impl Synthetic {
             summary,
             children: Children::None,
             address: None,
+            target: None,
         }
+    }
+
+    pub(crate) fn target(&self) -> Option<&Value> {
+        self.target.as_ref()
     }
 
     pub(crate) fn summary(&self) -> &str {
@@ -382,6 +389,7 @@ impl Ctx<'_> {
                 count,
             },
             address: Some(address),
+            target: None,
         })
     }
 
@@ -414,6 +422,7 @@ impl Ctx<'_> {
                     .collect(),
             ),
             address: None,
+            target: None,
         }
     }
 
@@ -558,6 +567,7 @@ fn target_summary(c: &Ctx<'_>, target: Value, suffix: String) -> Result<Syntheti
             Place::Memory(a) => Some(a),
             _ => None,
         },
+        target: Some(target),
     })
 }
 
@@ -632,9 +642,10 @@ fn rust_cell(c: &Ctx<'_>) -> Result<Synthetic> {
         summary: rendered.value,
         children: Children::Named(vec![Variable {
             name: "value".into(),
-            value,
+            value: value.clone(),
         }]),
         address: None,
+        target: Some(value),
     })
 }
 
@@ -845,6 +856,7 @@ fn cpp_pair(c: &Ctx<'_>) -> Result<Synthetic> {
             },
         ]),
         address: None,
+        target: None,
     })
 }
 

@@ -176,6 +176,8 @@ impl Aggregate {
 pub(crate) struct TypeCache {
     types: std::cell::RefCell<std::collections::HashMap<TypeId, Ty>>,
     langs: std::cell::RefCell<std::collections::HashMap<usize, Lang>>,
+    /// How deep a summary nests other summaries.
+    pub(crate) render_depth: std::cell::Cell<usize>,
     /// Rust vtables by address: the concrete type behind a `dyn Trait`.
     pub(crate) vtables: std::cell::OnceCell<std::collections::HashMap<u64, TypeId>>,
     /// Per unit: declaration entry -> the entry that defines it.
@@ -218,6 +220,8 @@ const TYPE_DEPTH_MAX: usize = 32;
 /// Guards against absurdly deep scope nesting (Rust opens a lexical block
 /// for every `let`: a long function nests hundreds deep).
 const SCOPE_DEPTH_MAX: usize = 1024;
+/// How deep a value's summary shows nested summaries.
+const RENDER_DEPTH_MAX: usize = 6;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -1541,6 +1545,31 @@ impl ModuleDwarf {
     /// Shows a value: its text, type name, whether it expands, and its
     /// address.
     pub fn render(&self, v: &Value, target: &dyn Target) -> Rendered {
+        // Summaries nest (a tree of boxed nodes shows its nodes): past a
+        // depth, and always on cyclic data (`Rc` cycles), the rest is
+        // elided and left to expanding.
+        let depth = self.types.render_depth.get();
+        if depth >= RENDER_DEPTH_MAX {
+            return Rendered {
+                value: "{…}".into(),
+                type_name: self.value_ty(v).map(|t| t.name).unwrap_or_default(),
+                expandable: true,
+                ..Rendered::default()
+            };
+        }
+        // Restored on the way out, a panic included.
+        struct Depth<'a>(&'a std::cell::Cell<usize>, usize);
+        impl Drop for Depth<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let _restore = Depth(&self.types.render_depth, depth);
+        self.types.render_depth.set(depth + 1);
+        self.render_at_depth(v, target)
+    }
+
+    fn render_at_depth(&self, v: &Value, target: &dyn Target) -> Rendered {
         let Some(t) = self.value_ty(v) else {
             return Rendered {
                 value: match &v.place {
@@ -1887,8 +1916,24 @@ impl ModuleDwarf {
         }
     }
 
-    /// `v.name` (or `v->name` for a pointer to a struct).
+    /// `v.name` (or `v->name` for a pointer to a struct), and through
+    /// what a smart pointer or trait object holds (`tree->left`).
     pub fn member(&self, v: &Value, name: &str, target: &dyn Target) -> Result<Value> {
+        self.member_raw(v, name, target).or_else(|e| {
+            let t = self.value_ty(v).ok_or("unknown type")?;
+            match formatters::synthetic(self, v, &t, target) {
+                Some(Ok(s)) => match s.target() {
+                    Some(held) => self.member(held, name, target),
+                    None => Err(e),
+                },
+                _ => Err(e),
+            }
+        })
+    }
+
+    /// `v.name` on the type's own members only (what formatters read: it
+    /// never consults a formatter, so formatters cannot recurse).
+    pub(crate) fn member_raw(&self, v: &Value, name: &str, target: &dyn Target) -> Result<Value> {
         let t = self.value_ty(v).ok_or("unknown type")?;
         match &t.kind {
             Kind::Struct(agg) => {
@@ -1902,7 +1947,7 @@ impl ModuleDwarf {
                     // A field of the variant the enum holds.
                     let m = self.active_variant(v, variants, target)?;
                     let inner = self.member_value(v, &m, target)?;
-                    return self.member(&inner, name, target);
+                    return self.member_raw(&inner, name, target);
                 }
                 // A member of an anonymous struct or union, or of a base
                 // class, as C and C++ name it.
@@ -1913,21 +1958,16 @@ impl ModuleDwarf {
                 {
                     if let Ok(found) = self
                         .member_value(v, m, target)
-                        .and_then(|b| self.member(&b, name, target))
+                        .and_then(|b| self.member_raw(&b, name, target))
                     {
                         return Ok(found);
                     }
                 }
                 Err(format!("`{}` has no member `{name}`", t.name))
             }
-            Kind::Pointer(_) => self.member(&self.deref(v, target)?, name, target),
+            Kind::Pointer(_) => self.member_raw(&self.deref(v, target)?, name, target),
             _ => Err(format!("`{}` is not a struct or union", t.name)),
         }
-    }
-
-    /// `v.name` on the type's own members (what formatters read).
-    pub(crate) fn member_raw(&self, v: &Value, name: &str, target: &dyn Target) -> Result<Value> {
-        self.member(v, name, target)
     }
 
     /// `v[i]` for arrays and pointers.
@@ -1989,7 +2029,14 @@ impl ModuleDwarf {
                 })
             }
             Kind::Array { .. } => self.index(v, 0, target),
-            _ => Err(format!("`{}` is not a pointer", t.name)),
+            // A smart pointer, an optional, a trait object: what it holds.
+            _ => match formatters::synthetic(self, v, &t, target) {
+                Some(Ok(s)) => s
+                    .target()
+                    .cloned()
+                    .ok_or_else(|| format!("`{}` holds nothing to dereference", t.name)),
+                _ => Err(format!("`{}` is not a pointer", t.name)),
+            },
         }
     }
 
