@@ -353,7 +353,11 @@ async function shown(frame, v, depth = 0) {
   }
   const parts = [];
   for (const c of (await frame.children(v)).values()) {
-    parts.push(await shown(frame, c, depth + 1));
+    // Static members are the class's, not the value's (lldb and
+    // rust-gdb leave them out of a value too).
+    if (!c.name.startsWith("static ")) {
+      parts.push(await shown(frame, c, depth + 1));
+    }
   }
   return parts.join(", ");
 }
@@ -444,3 +448,59 @@ for (const [lang, debug, optimized, source] of [
     }
   });
 }
+
+// C++: lldb 22 with its libc++ formatters on the x86-64 build
+// (tests/fixtures/lang/lldb22, unpacked by setup.sh). lldb 14's libc++
+// formatters predate this libc++: they show `size=0` for a 3-element
+// vector and crash on an unordered_map, so they are no reference.
+function lldbValues(program, line, names) {
+  const args = ["-b", "-o", `b inventory.cpp:${line}`, "-o", "run", ...names.flatMap((n) => ["-o", `frame variable ${n}`]), program];
+  const out = execFileSync(join(sources, "lldb22"), args, { encoding: "utf8", timeout: 120000, stdio: ["ignore", "pipe", "pipe"] });
+  const values = new Map();
+  for (const chunk of out.split("(lldb) frame variable ").slice(1)) {
+    const [name, ...rest] = chunk.split("\n");
+    const text = rest.join("\n").split("\n(lldb)")[0];
+    values.set(name.trim(), text);
+  }
+  assert.equal(values.size, names.length, out);
+  return values;
+}
+
+/// lldb's rendering without what only lldb prints: the type and name,
+/// element labels, optional and variant decorations.
+function lldbFacts(text) {
+  return facts(
+    text
+      .replace(/^\([^\n]*?\) \w+ = /, "")
+      .replace(/\[\d+\] = /g, "")
+      .replace(/Has Value=\w+/g, "")
+      .replace(/Active Type = [^{]*/g, "")
+      .replace(/__elems_ = /g, ""),
+  );
+}
+
+test("C++: every value matches lldb 22 (libc++ formatters) on the native build", async () => {
+  // size_t is 8 bytes natively and 4 on wasm32: `hash_pos` (npos) differs
+  // by design and is left out.
+  const names = [
+    "n", "greeting", "items", "prices", "stock", "found_qty", "no_qty", "v_int", "v_double", "v_text",
+    "label", "labels", "seen", "numbers", "dash", "tree_depth", "tree_sum", "bonus", "boosted",
+    "big_int", "big_float", "fact", "total_qty", "over_limit", "stock_value",
+  ];
+  const native = lldbValues(program("cpp-O0.native"), stopLine(cpp, "main-all"), names);
+  const dc = await client();
+  try {
+    const { top } = await stopAt(dc, "cpp-O0.wasm", cpp, "main-all");
+    const locals = await top.scope("Locals");
+    for (const name of names) {
+      const text = (await shown(top, locals.get(name))).replace(/index=\d+ /, "");
+      const ours = facts(text);
+      const theirs = lldbFacts(native.get(name));
+      // An unordered_map's order is its buckets' (hashes differ by width).
+      const order = (xs) => (name === "stock" ? [...xs].sort() : xs);
+      assert.deepEqual(order(ours), order(theirs), `${name}: wasmscope ${text.slice(0, 200)}, lldb ${native.get(name).slice(0, 300)}`);
+    }
+  } finally {
+    await dc.stop();
+  }
+});

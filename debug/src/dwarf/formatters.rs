@@ -205,7 +205,10 @@ const FORMATTERS: &[(Pattern, Format)] = &[
 
 /// Formatters chosen by a type's shape where its name says nothing (a
 /// Zig tagged union is named like any struct).
-const SHAPES: &[(fn(&Ty) -> bool, Format)] = &[(is_zig_tagged_union, zig_tagged_union)];
+const SHAPES: &[(Shape, Format)] = &[(is_zig_tagged_union, zig_tagged_union)];
+
+/// Whether a type has a shape a formatter knows.
+type Shape = fn(&Ty) -> bool;
 
 fn is_zig_tagged_union(t: &Ty) -> bool {
     match &t.kind {

@@ -507,29 +507,30 @@ impl ModuleDwarf {
         let mut children = node.children();
         while let Ok(Some(child)) = children.next() {
             let e = child.entry();
-            match e.tag() {
+            let tag = e.tag();
+            let scope = matches!(
+                tag,
                 gimli::DW_TAG_subprogram
-                | gimli::DW_TAG_lexical_block
-                | gimli::DW_TAG_inlined_subroutine => {
-                    let inside = !chain.is_empty() || e.tag() == gimli::DW_TAG_subprogram;
-                    if inside && self.die_covers(unit, e, pc) {
-                        chain.push(e.offset());
-                        self.find_scopes(unit, child, pc, chain, depth + 1);
-                        return true;
-                    }
-                }
+                    | gimli::DW_TAG_lexical_block
+                    | gimli::DW_TAG_inlined_subroutine
+            );
+            let container = matches!(
+                tag,
                 gimli::DW_TAG_namespace
-                | gimli::DW_TAG_module
-                | gimli::DW_TAG_structure_type
-                | gimli::DW_TAG_class_type
-                | gimli::DW_TAG_union_type
-                    if chain.is_empty() =>
-                {
-                    if self.find_scopes(unit, child, pc, chain, depth + 1) {
-                        return true;
-                    }
-                }
-                _ => {}
+                    | gimli::DW_TAG_module
+                    | gimli::DW_TAG_structure_type
+                    | gimli::DW_TAG_class_type
+                    | gimli::DW_TAG_union_type
+            );
+            let inside = !chain.is_empty() || tag == gimli::DW_TAG_subprogram;
+            if scope && inside && self.die_covers(unit, e, pc) {
+                chain.push(e.offset());
+                self.find_scopes(unit, child, pc, chain, depth + 1);
+                return true;
+            }
+            if container && chain.is_empty() && self.find_scopes(unit, child, pc, chain, depth + 1)
+            {
+                return true;
             }
         }
         false
