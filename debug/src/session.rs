@@ -479,8 +479,12 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let old = std::mem::take(&mut *set);
+        // Only the breakpoints' own sites call the handler: the program
+        // runs at full speed between them.
+        self.interrupt.clear_sites();
         for (b, p) in breakpoints.iter().zip(&placed) {
             for o in p.offset.into_iter().chain(p.more.iter().copied()) {
+                self.interrupt.set_site(o, true);
                 set.insert(
                     o,
                     Armed {
@@ -491,9 +495,6 @@ impl Session {
                     },
                 );
             }
-        }
-        if !set.is_empty() {
-            self.interrupt.set(true);
         }
         placed
     }
@@ -869,13 +870,9 @@ fn guest(
                         line: here.clone(),
                         offset,
                     });
-                    let keep_hooks = step.is_some()
-                        || !shared
-                            .breakpoints
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .is_empty();
-                    interrupt.set(keep_hooks);
+                    // Every site for a step; breakpoints have their own
+                    // switches.
+                    interrupt.set(step.is_some());
                     resume(&shared.stopped);
                     return Ok(());
                 }

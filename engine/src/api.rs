@@ -863,8 +863,10 @@ impl<T: 'static> Store<T> {
             stack_limit: std::cell::Cell::new(0),
             debug_flags: std::sync::atomic::AtomicU32::new(0),
             activations: &*activations,
+            debug_sites: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
             debug_handler: std::cell::Cell::new(None),
             trap_stops: std::sync::atomic::AtomicBool::new(false),
+            debug_site_tables: Default::default(),
         });
         Store {
             inner: Box::new(StoreInner {
@@ -949,16 +951,32 @@ impl<T> Drop for Store<T> {
 #[derive(Clone)]
 pub struct DebugInterrupt(Arc<VMRuntimeLimits>);
 
-// SAFETY: the handle only touches `debug_flags`, an atomic; the other
-// fields are only used by the store's own thread, and dropping the last
-// reference runs no code (no field has drop glue).
+// SAFETY: the handle only touches atomics (`debug_flags`, `trap_stops`,
+// `debug_sites`) and `debug_site_tables`, behind its mutex; the other
+// fields are only used by the store's own thread. Dropping the last
+// reference frees only the site tables, plain memory owned by the mutex.
 unsafe impl Send for DebugInterrupt {}
 // SAFETY: as above.
 unsafe impl Sync for DebugInterrupt {}
 
 impl DebugInterrupt {
+    /// Makes every hook site call the handler (steps, pause), or only
+    /// those switched on with [`Self::set_site`].
     pub fn set(&self, on: bool) {
         self.0.debug_flags.store(u32::from(on), Ordering::SeqCst);
+    }
+
+    /// Makes the hook site at module offset `offset` call the handler
+    /// (a breakpoint), whatever [`Self::set`] says. In a store with
+    /// several modules compiled with hooks, the switch is shared by the
+    /// sites at that offset of each: the handler sees which one stopped.
+    pub fn set_site(&self, offset: u32, on: bool) {
+        self.0.debug_site_tables.set(&self.0, offset, on);
+    }
+
+    /// Turns every site switch off.
+    pub fn clear_sites(&self) {
+        self.0.debug_site_tables.clear();
     }
 
     pub fn is_set(&self) -> bool {
@@ -2141,6 +2159,12 @@ impl Instance {
         let objs = &mut store.inner.objects;
         let id = objs.id;
         let engine = objs.engine.clone();
+        // Hook sites read their switch at their module offset.
+        if engine.config().compile.debug_hooks {
+            objs.limits
+                .debug_site_tables
+                .cover(&objs.limits, module.binary().len());
+        }
         // Type-check imports first: nothing is created for a module that
         // cannot link.
         for (imp, ext) in info.imports.iter().zip(imports) {

@@ -140,6 +140,36 @@ pub fn kept_slot_offset(k: usize) -> usize {
 /// the compiler lists these apart from the trap sites.
 pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
 
+/// Whether the hook site at module offset `offset` calls the handler: the
+/// store's `debug_flags` (every site: steps, pause) or the site's own
+/// switch (a breakpoint), non-zero for yes.
+fn site_switch(builder: &mut FunctionBuilder, limits: ir::Value, offset: u32) -> ir::Value {
+    let flags = builder.ins().load(
+        types::I32,
+        MemFlags::trusted(),
+        limits,
+        vmoffsets::limits::DEBUG_FLAGS as i32,
+    );
+    if offset == u32::MAX {
+        // No module offset known: only the store-wide flag.
+        return flags;
+    }
+    let sites = builder.ins().load(
+        types::I64,
+        MemFlags::trusted(),
+        limits,
+        vmoffsets::limits::DEBUG_SITES as i32,
+    );
+    // A module offset fits the 31-bit displacement (modules are < 2 GiB).
+    let switch = builder.ins().uload8(
+        types::I32,
+        MemFlags::trusted(),
+        sites,
+        (offset & 0x7fff_ffff) as i32,
+    );
+    builder.ins().bor(flags, switch)
+}
+
 /// Functions with more locals than this have read-only locals under the
 /// debugger: reloading every local after each hook would grow the code by
 /// locals x instructions.
@@ -304,21 +334,11 @@ impl<'a> FuncEnv<'a> {
                 let debug = self.debug.as_mut().expect("checked above");
                 debug.anchors.push((anchor, local));
             }
-            let flag = builder.ins().load(
-                types::I32,
-                MemFlags::trusted(),
-                limits,
-                vmoffsets::limits::DEBUG_FLAGS as i32,
-            );
+            let flag = site_switch(builder, limits, offset);
             builder.ins().trapnz(flag, DEBUG_SITE_TRAP);
             return;
         }
-        let flag = builder.ins().load(
-            types::I32,
-            MemFlags::trusted(),
-            limits,
-            vmoffsets::limits::DEBUG_FLAGS as i32,
-        );
+        let flag = site_switch(builder, limits, offset);
         let writable = debug.local_types.len() <= WRITABLE_LOCALS_MAX;
         let local_types = if writable {
             debug.local_types.clone()

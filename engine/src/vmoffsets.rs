@@ -14,10 +14,13 @@ pub mod limits {
     /// `stack_limit: usize`: the lowest native stack address wasm code may use.
     pub const STACK_LIMIT: u32 = 0;
     /// `debug_flags: AtomicU32`: in code compiled with debug hooks, every
-    /// instruction calls `builtin::DEBUG_HOOK` while this is non-zero.
+    /// hook site calls the debug handler while this is non-zero.
     pub const DEBUG_FLAGS: u32 = 8;
     /// `activations: *mut VMExternRefActivationsTable` of the store.
     pub const ACTIVATIONS: u32 = 16;
+    /// `debug_sites: *const AtomicU8`: one switch per module offset; a
+    /// hook site calls the handler when its switch or `debug_flags` is set.
+    pub const DEBUG_SITES: u32 = 24;
 }
 
 /// `VMMemoryDefinition`: a linear memory, owned by the store.

@@ -85,12 +85,75 @@ pub struct VMRuntimeLimits {
     pub debug_flags: std::sync::atomic::AtomicU32,
     /// The store's activations table (`vmoffsets::limits::ACTIVATIONS`).
     pub activations: *const crate::runtime::activations::VMExternRefActivationsTable,
+    /// One byte per module offset (`vmoffsets::limits::DEBUG_SITES`):
+    /// non-zero makes the hook site at that offset call the handler even
+    /// while `debug_flags` is clear (a breakpoint costs only its own site).
+    /// Covers every module compiled with hooks that the store instantiated
+    /// (`DebugSites::cover`); null until then (no hook code runs before).
+    pub debug_sites: std::sync::atomic::AtomicPtr<std::sync::atomic::AtomicU8>,
     /// The store's debug handler (host only; compiled code never reads it).
     pub debug_handler: Cell<Option<crate::runtime::debug::HandlerRef>>,
     /// Whether a trap in debug-hook code stops in the debug handler before
     /// the stack unwinds (`runtime::debug::trap_stop`). Set from a
     /// debugger's thread; read by the signal handler.
     pub trap_stops: std::sync::atomic::AtomicBool,
+    /// Owns the tables `debug_sites` has pointed at (host only).
+    pub debug_site_tables: DebugSites,
+}
+
+/// The per-offset site switches of a store. A table is replaced by a
+/// larger copy when a larger module is instantiated, or a switch beyond its
+/// end is set; old tables are kept until the store is dropped, because
+/// compiled code on another thread may have just read the old pointer.
+#[derive(Default)]
+pub struct DebugSites(std::sync::Mutex<Vec<Box<[std::sync::atomic::AtomicU8]>>>);
+
+impl DebugSites {
+    /// Makes `limits.debug_sites` cover offsets below `len`.
+    pub fn cover(&self, limits: &VMRuntimeLimits, len: usize) {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let mut tables = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let current = tables.last().map_or(0, |t| t.len());
+        if len <= current && current > 0 {
+            return;
+        }
+        let size = len.max(current).max(1);
+        let table: Box<[AtomicU8]> = (0..size)
+            .map(|i| {
+                AtomicU8::new(
+                    tables
+                        .last()
+                        .and_then(|t| t.get(i))
+                        .map_or(0, |b| b.load(Ordering::Relaxed)),
+                )
+            })
+            .collect();
+        limits
+            .debug_sites
+            .store(table.as_ptr() as *mut AtomicU8, Ordering::SeqCst);
+        tables.push(table);
+    }
+
+    /// Turns the switch of the site at `offset` on or off.
+    pub fn set(&self, limits: &VMRuntimeLimits, offset: u32, on: bool) {
+        use std::sync::atomic::Ordering;
+        self.cover(limits, offset as usize + 1);
+        let tables = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = tables.last().and_then(|t| t.get(offset as usize)) {
+            b.store(u8::from(on), Ordering::SeqCst);
+        }
+    }
+
+    /// Turns every switch off.
+    pub fn clear(&self) {
+        use std::sync::atomic::Ordering;
+        let tables = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = tables.last() {
+            for b in t.iter() {
+                b.store(0, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl VMRuntimeLimits {

@@ -309,6 +309,10 @@ mod tests {
             offset_of!(VMRuntimeLimits, activations),
             vmoffsets::limits::ACTIVATIONS as usize
         );
+        assert_eq!(
+            offset_of!(VMRuntimeLimits, debug_sites),
+            vmoffsets::limits::DEBUG_SITES as usize
+        );
         use crate::runtime::activations::VMExternRefActivationsTable as A;
         assert_eq!(offset_of!(A, next), vmoffsets::activations::NEXT as usize);
         assert_eq!(offset_of!(A, end), vmoffsets::activations::END as usize);
