@@ -143,30 +143,33 @@ pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
 /// Whether the hook site at module offset `offset` calls the handler: the
 /// store's `debug_flags` (every site: steps, pause) or the site's own
 /// switch (a breakpoint), non-zero for yes.
+///
+/// The loads are atomic: the flag and the switches are written by other
+/// threads (pause, breakpoints), and an atomic load is a memory fence to
+/// Cranelift's alias analysis, which would otherwise reuse an earlier
+/// site's values (a step from a breakpoint skipped the rest of its
+/// function).
 fn site_switch(builder: &mut FunctionBuilder, limits: ir::Value, offset: u32) -> ir::Value {
-    let flags = builder.ins().load(
-        types::I32,
-        MemFlags::trusted(),
-        limits,
-        vmoffsets::limits::DEBUG_FLAGS as i32,
-    );
+    let at = |builder: &mut FunctionBuilder, base: ir::Value, by: u32| {
+        builder.ins().iadd_imm(base, i64::from(by))
+    };
+    let flags_addr = at(builder, limits, vmoffsets::limits::DEBUG_FLAGS);
+    let flags = builder
+        .ins()
+        .atomic_load(types::I32, MemFlags::trusted(), flags_addr);
     if offset == u32::MAX {
         // No module offset known: only the store-wide flag.
         return flags;
     }
-    let sites = builder.ins().load(
-        types::I64,
-        MemFlags::trusted(),
-        limits,
-        vmoffsets::limits::DEBUG_SITES as i32,
-    );
-    // A module offset fits the 31-bit displacement (modules are < 2 GiB).
-    let switch = builder.ins().uload8(
-        types::I32,
-        MemFlags::trusted(),
-        sites,
-        (offset & 0x7fff_ffff) as i32,
-    );
+    let sites_addr = at(builder, limits, vmoffsets::limits::DEBUG_SITES);
+    let sites = builder
+        .ins()
+        .atomic_load(types::I64, MemFlags::trusted(), sites_addr);
+    let switch_addr = at(builder, sites, offset);
+    let switch = builder
+        .ins()
+        .atomic_load(types::I8, MemFlags::trusted(), switch_addr);
+    let switch = builder.ins().uextend(types::I32, switch);
     builder.ins().bor(flags, switch)
 }
 
@@ -317,9 +320,9 @@ impl<'a> FuncEnv<'a> {
             // with every register saved and resumes past the jump
             // (`traphandlers::enter_debugger_at_site`); the locals are
             // where the value-label ranges put them just past that jump.
-            // A trap is a memory fence to Cranelift's alias analysis, so
-            // no site's load is merged with an earlier one nor hoisted
-            // out of a loop: a paused loop sees the flag.
+            // The switch's loads are atomic (`site_switch`), so no site's
+            // load is merged with an earlier one nor hoisted out of a
+            // loop: a paused loop sees the flag.
             let set = std::mem::take(&mut debug.set_since_site);
             for local in set {
                 let v = builder.use_var(cranelift_frontend::Variable::new(local as usize));

@@ -309,6 +309,17 @@ test("Zig: slices, optionals, error unions, tagged unions", async () => {
   } finally {
     await dc.stop();
   }
+  // Linked with --no-gc-sections, the constants have storage: real values.
+  const dc2 = await client();
+  try {
+    const { top } = await stopAt(dc2, "zig-Debug-keep.wasm", zig, "main-all");
+    const g = await top.scope("Globals");
+    assert.equal(value(g, "LIMIT"), "42");
+    assert.equal(value(g, "GREETING"), '"welcome to the shop"');
+    assert.equal(await top.eval("LIMIT + 1"), "43");
+  } finally {
+    await dc2.stop();
+  }
 });
 
 test("C from clang-22 (DWARF 5): the C fixtures read as with clang 14", async () => {
