@@ -951,8 +951,8 @@ impl<T> Drop for Store<T> {
 #[derive(Clone)]
 pub struct DebugInterrupt(Arc<VMRuntimeLimits>);
 
-// SAFETY: the handle only touches atomics (`debug_flags`, `trap_stops`,
-// `debug_sites`) and `debug_site_tables`, behind its mutex; the other
+// SAFETY: the handle only touches atomics (`trap_stops`, `debug_sites`)
+// and `debug_site_tables`, behind its mutex; the other
 // fields are only used by the store's own thread. Dropping the last
 // reference frees only the site tables, plain memory owned by the mutex.
 unsafe impl Send for DebugInterrupt {}
@@ -963,7 +963,7 @@ impl DebugInterrupt {
     /// Makes every hook site call the handler (steps, pause), or only
     /// those switched on with [`Self::set_site`].
     pub fn set(&self, on: bool) {
-        self.0.debug_flags.store(u32::from(on), Ordering::SeqCst);
+        self.0.debug_site_tables.set_all(on);
     }
 
     /// Makes the hook site at module offset `offset` call the handler
@@ -971,7 +971,7 @@ impl DebugInterrupt {
     /// several modules compiled with hooks, the switch is shared by the
     /// sites at that offset of each: the handler sees which one stopped.
     pub fn set_site(&self, offset: u32, on: bool) {
-        self.0.debug_site_tables.set(&self.0, offset, on);
+        self.0.debug_site_tables.set(offset, on);
     }
 
     /// Turns every site switch off.
@@ -980,7 +980,7 @@ impl DebugInterrupt {
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.debug_flags.load(Ordering::SeqCst) != 0
+        self.0.debug_site_tables.all()
     }
 
     /// Whether a trap in debug-hook code calls the handler (with

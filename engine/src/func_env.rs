@@ -140,37 +140,28 @@ pub fn kept_slot_offset(k: usize) -> usize {
 /// the compiler lists these apart from the trap sites.
 pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
 
-/// Whether the hook site at module offset `offset` calls the handler: the
-/// store's `debug_flags` (every site: steps, pause) or the site's own
-/// switch (a breakpoint), non-zero for yes.
+/// Whether the hook site at module offset `offset` calls the handler: its
+/// own switch in the store's site table, on for a breakpoint there and for
+/// every site while stepping or pausing (`runtime::traphandlers::
+/// DebugSites`); non-zero for yes.
 ///
-/// The loads are atomic: the flag and the switches are written by other
-/// threads (pause, breakpoints), and an atomic load is a memory fence to
-/// Cranelift's alias analysis, which would otherwise reuse an earlier
-/// site's values (a step from a breakpoint skipped the rest of its
-/// function).
+/// Each site reads its own byte, so no site's load is merged with
+/// another's (plain loads of one flag were merged across the trap by the
+/// mid-end: a step from a breakpoint skipped the rest of its function),
+/// and a load is never hoisted out of a loop (a paused loop sees its
+/// switch). The table's address may be shared by the sites of a function.
 fn site_switch(builder: &mut FunctionBuilder, limits: ir::Value, offset: u32) -> ir::Value {
-    let at = |builder: &mut FunctionBuilder, base: ir::Value, by: u32| {
-        builder.ins().iadd_imm(base, i64::from(by))
-    };
-    let flags_addr = at(builder, limits, vmoffsets::limits::DEBUG_FLAGS);
-    let flags = builder
+    let sites = builder.ins().load(
+        types::I64,
+        MemFlags::trusted(),
+        limits,
+        vmoffsets::limits::DEBUG_SITES as i32,
+    );
+    // A module offset fits the 31-bit displacement (modules are < 2 GiB);
+    // u32::MAX (no offset known) never reaches here.
+    builder
         .ins()
-        .atomic_load(types::I32, MemFlags::trusted(), flags_addr);
-    if offset == u32::MAX {
-        // No module offset known: only the store-wide flag.
-        return flags;
-    }
-    let sites_addr = at(builder, limits, vmoffsets::limits::DEBUG_SITES);
-    let sites = builder
-        .ins()
-        .atomic_load(types::I64, MemFlags::trusted(), sites_addr);
-    let switch_addr = at(builder, sites, offset);
-    let switch = builder
-        .ins()
-        .atomic_load(types::I8, MemFlags::trusted(), switch_addr);
-    let switch = builder.ins().uextend(types::I32, switch);
-    builder.ins().bor(flags, switch)
+        .uload8(types::I32, MemFlags::trusted(), sites, offset as i32)
 }
 
 /// Functions with more locals than this have read-only locals under the
@@ -300,7 +291,10 @@ impl<'a> FuncEnv<'a> {
         let Some(debug) = self.debug.as_mut() else {
             return;
         };
-        let offset = debug.offsets.get(debug.next).copied().unwrap_or(u32::MAX);
+        let Some(offset) = debug.offsets.get(debug.next).copied() else {
+            // Past the instructions the validator listed: no site.
+            return;
+        };
         debug.next += 1;
         let site = std::mem::take(&mut debug.force_next)
             || debug

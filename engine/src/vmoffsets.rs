@@ -13,13 +13,14 @@ pub const PTR: u32 = 8;
 pub mod limits {
     /// `stack_limit: usize`: the lowest native stack address wasm code may use.
     pub const STACK_LIMIT: u32 = 0;
-    /// `debug_flags: AtomicU32`: in code compiled with debug hooks, every
-    /// hook site calls the debug handler while this is non-zero.
+    /// `debug_flags: AtomicU32`: no longer read by compiled code (every
+    /// site's switch is in `DEBUG_SITES`); the offset keeps the layout.
     pub const DEBUG_FLAGS: u32 = 8;
     /// `activations: *mut VMExternRefActivationsTable` of the store.
     pub const ACTIVATIONS: u32 = 16;
     /// `debug_sites: *const AtomicU8`: one switch per module offset; a
-    /// hook site calls the handler when its switch or `debug_flags` is set.
+    /// hook site calls the handler when its switch is set (all of them
+    /// while stepping or pausing, a breakpoint's own otherwise).
     pub const DEBUG_SITES: u32 = 24;
 }
 

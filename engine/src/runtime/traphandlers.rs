@@ -80,14 +80,15 @@ thread_local! {
 #[repr(C)]
 pub struct VMRuntimeLimits {
     pub stack_limit: Cell<usize>,
-    /// Non-zero: debug-hook code calls the handler at every instruction.
-    /// Atomic because a debugger's "pause" sets it from another thread.
+    /// Unused by compiled code (kept for the layout `vmoffsets` fixes);
+    /// "every site" is a fill of `debug_sites`.
     pub debug_flags: std::sync::atomic::AtomicU32,
     /// The store's activations table (`vmoffsets::limits::ACTIVATIONS`).
     pub activations: *const crate::runtime::activations::VMExternRefActivationsTable,
     /// One byte per module offset (`vmoffsets::limits::DEBUG_SITES`):
-    /// non-zero makes the hook site at that offset call the handler even
-    /// while `debug_flags` is clear (a breakpoint costs only its own site).
+    /// non-zero makes the hook site at that offset call the handler; all
+    /// on while stepping or pausing, else only breakpoints' sites (a
+    /// breakpoint costs only its own site).
     /// Covers every module compiled with hooks that the store instantiated
     /// (`DebugSites::cover`); null until then (no hook code runs before).
     pub debug_sites: std::sync::atomic::AtomicPtr<std::sync::atomic::AtomicU8>,
@@ -101,58 +102,99 @@ pub struct VMRuntimeLimits {
     pub debug_site_tables: DebugSites,
 }
 
-/// The per-offset site switches of a store. A table is replaced by a
-/// larger copy when a larger module is instantiated, or a switch beyond its
-/// end is set; old tables are kept until the store is dropped, because
+/// The per-offset site switches of a store. "Every site" (a step, a
+/// pause) fills the table; otherwise only the pinned offsets (breakpoints)
+/// are on. A table is replaced by a larger copy when a larger module is
+/// instantiated; old tables are kept until the store is dropped, because
 /// compiled code on another thread may have just read the old pointer.
 #[derive(Default)]
-pub struct DebugSites(std::sync::Mutex<Vec<Box<[std::sync::atomic::AtomicU8]>>>);
+pub struct DebugSites(std::sync::Mutex<SitesState>);
+
+#[derive(Default)]
+pub struct SitesState {
+    tables: Vec<Box<[std::sync::atomic::AtomicU8]>>,
+    /// Every site on (`DebugInterrupt::set(true)`).
+    all: bool,
+    /// The offsets switched on one by one (breakpoints).
+    pinned: std::collections::BTreeSet<u32>,
+}
+
+impl SitesState {
+    /// Writes every switch of the current table from `all` and `pinned`.
+    fn refresh(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(t) = self.tables.last() else { return };
+        let fill = u8::from(self.all);
+        for b in t.iter() {
+            b.store(fill, Ordering::Relaxed);
+        }
+        if !self.all {
+            for &o in &self.pinned {
+                if let Some(b) = t.get(o as usize) {
+                    b.store(1, Ordering::Relaxed);
+                }
+            }
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+}
 
 impl DebugSites {
+    fn state(&self) -> std::sync::MutexGuard<'_, SitesState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Makes `limits.debug_sites` cover offsets below `len`.
     pub fn cover(&self, limits: &VMRuntimeLimits, len: usize) {
         use std::sync::atomic::{AtomicU8, Ordering};
-        let mut tables = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let current = tables.last().map_or(0, |t| t.len());
+        let mut state = self.state();
+        let current = state.tables.last().map_or(0, |t| t.len());
         if len <= current && current > 0 {
             return;
         }
-        let size = len.max(current).max(1);
-        let table: Box<[AtomicU8]> = (0..size)
-            .map(|i| {
-                AtomicU8::new(
-                    tables
-                        .last()
-                        .and_then(|t| t.get(i))
-                        .map_or(0, |b| b.load(Ordering::Relaxed)),
-                )
-            })
+        let table: Box<[AtomicU8]> = (0..len.max(current).max(1))
+            .map(|_| AtomicU8::new(0))
             .collect();
-        limits
-            .debug_sites
-            .store(table.as_ptr() as *mut AtomicU8, Ordering::SeqCst);
-        tables.push(table);
+        let start = table.as_ptr() as *mut AtomicU8;
+        state.tables.push(table);
+        state.refresh();
+        limits.debug_sites.store(start, Ordering::SeqCst);
     }
 
-    /// Turns the switch of the site at `offset` on or off.
-    pub fn set(&self, limits: &VMRuntimeLimits, offset: u32, on: bool) {
-        use std::sync::atomic::Ordering;
-        self.cover(limits, offset as usize + 1);
-        let tables = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = tables.last().and_then(|t| t.get(offset as usize)) {
-            b.store(u8::from(on), Ordering::SeqCst);
+    /// Every site on (steps, pause), or only the pinned ones.
+    pub fn set_all(&self, on: bool) {
+        let mut state = self.state();
+        if state.all != on {
+            state.all = on;
+            state.refresh();
         }
     }
 
-    /// Turns every switch off.
-    pub fn clear(&self) {
+    pub fn all(&self) -> bool {
+        self.state().all
+    }
+
+    /// Pins the site at `offset` on, or unpins it.
+    pub fn set(&self, offset: u32, on: bool) {
         use std::sync::atomic::Ordering;
-        let tables = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = tables.last() {
-            for b in t.iter() {
-                b.store(0, Ordering::Relaxed);
+        let mut state = self.state();
+        if on {
+            state.pinned.insert(offset);
+        } else {
+            state.pinned.remove(&offset);
+        }
+        if !state.all {
+            if let Some(b) = state.tables.last().and_then(|t| t.get(offset as usize)) {
+                b.store(u8::from(on), Ordering::SeqCst);
             }
         }
+    }
+
+    /// Unpins every site.
+    pub fn clear(&self) {
+        let mut state = self.state();
+        state.pinned.clear();
+        state.refresh();
     }
 }
 
