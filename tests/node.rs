@@ -56,11 +56,17 @@ fn dap_through_a_real_client() {
 /// .ci/run, after `tests/fixtures/lang/setup.sh`).
 #[test]
 fn dap_on_every_toolchain() {
+    lang_suite("lang.test.mjs");
+}
+
+/// A suite on the language corpus that `tests/fixtures/lang/build.sh`
+/// built (into `LANG_FIXTURES`, by default `target/fixtures/lang`).
+fn lang_suite(suite: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let built = std::env::var("LANG_FIXTURES")
         .unwrap_or_else(|_| root.join("target/fixtures/lang").display().to_string());
     node_suite(
-        "lang.test.mjs",
+        suite,
         "@vscode/debugadapter-testsupport",
         &[("LANG_FIXTURES", &built)],
     );
@@ -70,12 +76,5 @@ fn dap_on_every_toolchain() {
 /// loads the machine (STRESS_RUNS launches per program, 20 by default).
 #[test]
 fn dap_stops_at_every_breakpoint_under_load() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let built = std::env::var("LANG_FIXTURES")
-        .unwrap_or_else(|_| root.join("target/fixtures/lang").display().to_string());
-    node_suite(
-        "stress.test.mjs",
-        "@vscode/debugadapter-testsupport",
-        &[("LANG_FIXTURES", &built)],
-    );
+    lang_suite("stress.test.mjs");
 }

@@ -9,32 +9,12 @@
 //     node --test tests/node/lang.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import testsupport from "@vscode/debugadapter-testsupport";
+import { binary, root, sources, program, stopLine } from "./corpus.mjs";
 
 const { DebugClient } = testsupport;
-const binary = process.env.WASMSCOPE;
-assert.ok(binary, "set WASMSCOPE to the wasmscope binary");
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const built = process.env.LANG_FIXTURES ?? join(root, "target", "fixtures", "lang");
-const sources = join(root, "tests", "fixtures", "lang");
-
-function program(name) {
-  const path = join(built, name);
-  assert.ok(existsSync(path), `${path} is missing: run tests/fixtures/lang/build.sh`);
-  return path;
-}
-
-/// The line of `// STOP: name` in a source.
-function stopLine(source, name) {
-  const lines = readFileSync(source, "utf8").split("\n");
-  const i = lines.findIndex((l) => l.includes(`// STOP: ${name}`) && !l.trimStart().startsWith("*"));
-  assert.ok(i >= 0, `no STOP: ${name} in ${source}`);
-  return i + 1;
-}
 
 async function client() {
   const dc = new DebugClient(binary, "dap", "wasmscope");

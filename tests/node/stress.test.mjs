@@ -9,34 +9,19 @@
 //     node --test tests/node/stress.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { readFileSync, existsSync, mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawn } from "node:child_process";
 import testsupport from "@vscode/debugadapter-testsupport";
+import { binary, sources, program, stopLines } from "./corpus.mjs";
 
 const { DebugClient } = testsupport;
-const binary = process.env.WASMSCOPE;
-assert.ok(binary, "set WASMSCOPE to the wasmscope binary");
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const built = process.env.LANG_FIXTURES ?? join(root, "target", "fixtures", "lang");
-const sources = join(root, "tests", "fixtures", "lang");
 const runs = Number(process.env.STRESS_RUNS ?? 20);
 
 /// The stops of a default run, in order: `largest` twice (two instances),
 /// `factorial`'s base case, the method three times, then main.
 const ORDER = ["generic", "generic", "recurse", "method", "method", "method", "main-all"];
-
-function stopLines(source) {
-  const lines = readFileSync(source, "utf8").split("\n");
-  const out = new Map();
-  lines.forEach((l, i) => {
-    const m = l.match(/\/\/ STOP: ([\w-]+)\s*$/);
-    if (m && !l.trimStart().startsWith("*")) out.set(m[1], i + 1);
-  });
-  return out;
-}
 
 /// A parallel build: compilers of the C++ program at -O2, one per core,
 /// each started again as soon as it ends, until `stop()`.
@@ -70,8 +55,7 @@ for (const [name, wasm, file] of [
   ["Rust", "rust-O0.wasm", join(sources, "rust", "inventory.rs")],
 ]) {
   test(`${name}: ${runs} launches under load, every verified breakpoint hit`, { timeout: 3_600_000 }, async () => {
-    const program = join(built, wasm);
-    assert.ok(existsSync(program), `${program} is missing: run tests/fixtures/lang/build.sh`);
+    const module = program(wasm);
     const lines = stopLines(file);
     const byLine = new Map([...lines].map(([k, v]) => [v, k]));
     const stopLoad = load();
@@ -99,7 +83,7 @@ for (const [name, wasm, file] of [
               }
               await dc.configurationDoneRequest();
             }),
-            dc.launch({ program }),
+            dc.launch({ program: module }),
             stopped(),
           ]);
           for (let i = 1; i < ORDER.length; i++) {

@@ -871,26 +871,41 @@ fn node_value(c: &Ctx<'_>, value_ty: Option<TypeId>, node: u64, header: u64) -> 
     c.member_any(&v, &["__cc_", "__cc"]).unwrap_or(v)
 }
 
+/// A libc++ node container's inner object (`member`: `__tree_`,
+/// `__table_`), the type its nodes hold, and its element count (at
+/// `size`, or the first number inside the wrapper older versions keep it
+/// in).
+fn node_container(c: &Ctx<'_>, member: &str, size: &str) -> Result<(Value, Option<TypeId>, u64)> {
+    let inner = c.member(&c.v, member)?;
+    let value_ty = c.allocated().or_else(|| {
+        c.d.struct_params(&inner)
+            .and_then(|p| p.first().and_then(|p| p.1))
+    });
+    let count = c.path(&inner, size)?;
+    let count = c.uint(&count).or_else(|_| c.first_scalar(&count))?;
+    if count > NODES_MAX {
+        return Err("implausible size".into());
+    }
+    Ok((inner, value_ty, count))
+}
+
+impl Ctx<'_> {
+    /// A 4-byte pointer stored in linear memory (a node's link).
+    fn read_u32(&self, address: u64) -> Result<u64> {
+        let b = self
+            .target
+            .read(address, 4)
+            .ok_or_else(|| format!("cannot read a node at {address:#x}"))?;
+        Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    }
+}
+
 /// `std::map`, `std::set` (libc++'s red-black tree): in-order from the
 /// leftmost node.
 fn cpp_tree(c: &Ctx<'_>) -> Result<Synthetic> {
-    let tree = c.member(&c.v, "__tree_")?;
-    let value_ty = c.allocated().or_else(|| {
-        c.d.struct_params(&tree)
-            .and_then(|p| p.first().and_then(|p| p.1))
-    });
-    let size = c.uint(&c.path(&tree, "__size_|__pair3_")?).or_else(|_| {
-        let p = c.path(&tree, "__pair3_")?;
-        c.first_scalar(&p)
-    })?;
-    if size > NODES_MAX {
-        return Err("implausible size".into());
-    }
+    let (tree, value_ty, size) = node_container(c, "__tree_", "__size_|__pair3_")?;
     let begin = c.uint(&c.path(&tree, "__begin_node_")?)?;
-    let read_u32 = |a: u64| -> Result<u64> {
-        let b = c.target.read(a, 4).ok_or("cannot read a tree node")?;
-        Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-    };
+    let read_u32 = |a| c.read_u32(a);
     // Node layout on wasm32: left, right, parent, is_black, value.
     let (left, right, parent) = (0, 4, 8);
     let mut values = Vec::new();
@@ -929,18 +944,7 @@ fn cpp_tree(c: &Ctx<'_>) -> Result<Synthetic> {
 /// `std::unordered_map`, `std::unordered_set`: the singly linked list of
 /// nodes from the table's first node (next, hash, value).
 fn cpp_hash(c: &Ctx<'_>) -> Result<Synthetic> {
-    let table = c.member(&c.v, "__table_")?;
-    let value_ty = c.allocated().or_else(|| {
-        c.d.struct_params(&table)
-            .and_then(|p| p.first().and_then(|p| p.1))
-    });
-    let size = c.uint(&c.path(&table, "__size_|__p2_")?).or_else(|_| {
-        let p = c.path(&table, "__p2_")?;
-        c.first_scalar(&p)
-    })?;
-    if size > NODES_MAX {
-        return Err("implausible size".into());
-    }
+    let (table, value_ty, size) = node_container(c, "__table_", "__size_|__p2_")?;
     let first = c.path(&table, "__first_node_|__p1_")?;
     let (mut node, _) = c.first_pointer(&first, 4).ok_or("no first node")?;
     let mut values = Vec::new();
@@ -949,8 +953,7 @@ fn cpp_hash(c: &Ctx<'_>) -> Result<Synthetic> {
             return Err("list ends early".into());
         }
         values.push(node_value(c, value_ty, node, 8));
-        let b = c.target.read(node, 4).ok_or("cannot read a node")?;
-        node = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        node = c.read_u32(node)?;
     }
     Ok(c.entries(values))
 }
