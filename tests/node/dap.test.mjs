@@ -403,10 +403,12 @@ test("breakpoints before launch resolve with breakpoint events; restart; continu
     await stoppedAgain;
     assert.equal(ended, false);
 
+    // Both listeners before the request: the rest of the run is quick.
     const continued = dc.waitForEvent("continued");
+    const exited = dc.waitForEvent("exited");
     await dc.continueRequest({ threadId: 1 });
     assert.equal((await continued).body.allThreadsContinued, true);
-    assert.equal((await dc.waitForEvent("exited")).body.exitCode, 0);
+    assert.equal((await exited).body.exitCode, 0);
   } finally {
     await dc.stop();
   }
