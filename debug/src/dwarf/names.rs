@@ -112,12 +112,29 @@ pub fn without_parameters(name: &str) -> &str {
     }
 }
 
+/// A map between entries of one unit, per unit.
+pub(crate) type UnitMaps = std::cell::RefCell<HashMap<usize, Rc<HashMap<usize, usize>>>>;
+
+/// Unit `unit`'s map in `cache`, built by `build` the first time.
+pub(crate) fn per_unit(
+    cache: &UnitMaps,
+    unit: usize,
+    build: impl FnOnce() -> HashMap<usize, usize>,
+) -> Rc<HashMap<usize, usize>> {
+    if let Some(m) = cache.borrow().get(&unit) {
+        return m.clone();
+    }
+    let map = Rc::new(build());
+    cache.borrow_mut().insert(unit, map.clone());
+    map
+}
+
 #[derive(Default)]
 pub(crate) struct NameCache {
     /// Function names by module offset (`function_name`).
     functions: std::cell::RefCell<HashMap<u32, Option<String>>>,
     /// Per unit: each entry's parent entry.
-    parents: std::cell::RefCell<HashMap<usize, Rc<HashMap<usize, usize>>>>,
+    parents: UnitMaps,
 }
 
 impl ModuleDwarf {
@@ -155,29 +172,23 @@ impl ModuleDwarf {
 
     /// Each entry's parent in unit `unit_index`, computed once.
     fn parents(&self, unit_index: usize) -> Rc<HashMap<usize, usize>> {
-        if let Some(p) = self.names.parents.borrow().get(&unit_index) {
-            return p.clone();
-        }
-        let mut map = HashMap::new();
-        if let Some(unit) = self.units().get(unit_index) {
-            let mut entries = unit.entries();
-            let mut stack: Vec<usize> = Vec::new();
-            let mut depth = 0isize;
-            while let Ok(Some((delta, e))) = entries.next_dfs() {
-                depth += delta;
-                stack.truncate(depth.max(0) as usize);
-                if let Some(&parent) = stack.last() {
-                    map.insert(e.offset().0, parent);
+        per_unit(&self.names.parents, unit_index, || {
+            let mut map = HashMap::new();
+            if let Some(unit) = self.units().get(unit_index) {
+                let mut entries = unit.entries();
+                let mut stack: Vec<usize> = Vec::new();
+                let mut depth = 0isize;
+                while let Ok(Some((delta, e))) = entries.next_dfs() {
+                    depth += delta;
+                    stack.truncate(depth.max(0) as usize);
+                    if let Some(&parent) = stack.last() {
+                        map.insert(e.offset().0, parent);
+                    }
+                    stack.push(e.offset().0);
                 }
-                stack.push(e.offset().0);
             }
-        }
-        let map = Rc::new(map);
-        self.names
-            .parents
-            .borrow_mut()
-            .insert(unit_index, map.clone());
-        map
+            map
+        })
     }
 
     /// The `::`-joined names of the namespaces and types enclosing entry

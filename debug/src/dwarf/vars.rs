@@ -181,9 +181,7 @@ pub(crate) struct TypeCache {
     /// Rust vtables by address: the concrete type behind a `dyn Trait`.
     pub(crate) vtables: std::cell::OnceCell<std::collections::HashMap<u64, TypeId>>,
     /// Per unit: declaration entry -> the entry that defines it.
-    definitions: std::cell::RefCell<
-        std::collections::HashMap<usize, Rc<std::collections::HashMap<usize, usize>>>,
-    >,
+    definitions: super::names::UnitMaps,
 }
 
 #[derive(Clone, Debug)]
@@ -573,24 +571,7 @@ impl ModuleDwarf {
             AttributeValue::FileIndex(i) => i,
             v => v.udata_value()?,
         };
-        let program = unit.line_program.as_ref()?;
-        let header = program.header();
-        let file = header.file(index)?;
-        let name = self.dwarf.attr_string(unit, file.path_name()).ok()?;
-        let name = gimli::Reader::to_string_lossy(&name).ok()?.into_owned();
-        if name.starts_with('/') {
-            return Some(name);
-        }
-        let dir = file
-            .directory(header)
-            .and_then(|d| self.dwarf.attr_string(unit, d).ok())
-            .and_then(|d| {
-                gimli::Reader::to_string_lossy(&d)
-                    .ok()
-                    .map(|d| d.into_owned())
-            })
-            .unwrap_or_default();
-        Some(format!("{dir}/{name}"))
+        self.file_path(unit, unit.line_program.as_ref()?.header(), index)
     }
 
     /// A variable's `DW_AT_const_value`, here or on its abstract origin.
@@ -1382,26 +1363,20 @@ impl ModuleDwarf {
     /// Each declaration's defining entry in unit `unit` (through
     /// `DW_AT_specification`), computed once.
     fn definitions(&self, unit: usize) -> Rc<std::collections::HashMap<usize, usize>> {
-        if let Some(d) = self.types.definitions.borrow().get(&unit) {
-            return d.clone();
-        }
-        let mut map = std::collections::HashMap::new();
-        if let Some(u) = self.units().get(unit) {
-            let mut entries = u.entries();
-            while let Ok(Some((_, e))) = entries.next_dfs() {
-                if let Ok(Some(AttributeValue::UnitRef(o))) =
-                    e.attr_value(gimli::DW_AT_specification)
-                {
-                    map.insert(o.0, e.offset().0);
+        super::names::per_unit(&self.types.definitions, unit, || {
+            let mut map = std::collections::HashMap::new();
+            if let Some(u) = self.units().get(unit) {
+                let mut entries = u.entries();
+                while let Ok(Some((_, e))) = entries.next_dfs() {
+                    if let Ok(Some(AttributeValue::UnitRef(o))) =
+                        e.attr_value(gimli::DW_AT_specification)
+                    {
+                        map.insert(o.0, e.offset().0);
+                    }
                 }
             }
-        }
-        let map = Rc::new(map);
-        self.types
-            .definitions
-            .borrow_mut()
-            .insert(unit, map.clone());
-        map
+            map
+        })
     }
 
     /// The value of a static data member: its constant, or the variable
