@@ -32,6 +32,11 @@ pub struct RunArgs {
     /// code's DWARF with gdb/lldb (GDB JIT interface).
     #[arg(short = 'g', long = "debug-info")]
     debug_info: bool,
+    /// Also write the ELF image that `-g` registers with debuggers (the
+    /// module's DWARF transformed for the JIT code) to FILE, e.g. for
+    /// `llvm-dwarfdump --verify FILE`. Implies `-g`.
+    #[arg(long, value_name = "FILE")]
+    emit_debug_image: Option<PathBuf>,
     /// Compile as `wasmscope dap` does (a flag check where each source
     /// statement starts, at function entries, loop heads and call returns;
     /// before every instruction in code without DWARF), without stopping
@@ -68,8 +73,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-fn execute(args: RunArgs) -> Result<ExitCode> {
+fn execute(mut args: RunArgs) -> Result<ExitCode> {
     use wasmscope_debug::dwarf::read::ModuleDwarf;
+    args.debug_info |= args.emit_debug_image.is_some();
     let mut config = Config::default();
     // A debug compile is decided by the module's DWARF, read once from the
     // file before compiling and used again for the JIT image and for trap
@@ -101,8 +107,13 @@ fn execute(args: RunArgs) -> Result<ExitCode> {
     let dwarf = early_dwarf.unwrap_or_else(|| ModuleDwarf::parse(module.binary(), module.info()));
     let _jit = if args.debug_info {
         Some(
-            wasmscope_debug::jit::register(&module, &args.module, dwarf.as_ref())
-                .map_err(|e| anyhow!("cannot describe the JIT code to debuggers: {e}"))?,
+            wasmscope_debug::jit::register(
+                &module,
+                &args.module,
+                dwarf.as_ref(),
+                args.emit_debug_image.as_deref(),
+            )
+            .map_err(|e| anyhow!("cannot describe the JIT code to debuggers: {e}"))?,
         )
     } else {
         None

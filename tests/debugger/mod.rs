@@ -227,3 +227,60 @@ fn check(
     }
     format!("| {row} -{opt} | {} | {} |\n", c.values, c.matching)
 }
+
+/// Where `tests/fixtures/lang/build.sh` put the language corpus
+/// (`LANG_FIXTURES`, by default `target/fixtures/lang`).
+pub fn lang_built() -> PathBuf {
+    std::env::var_os("LANG_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/fixtures/lang"))
+}
+
+/// A built corpus program; fails with what to run when it is missing.
+pub fn lang_program(name: &str) -> String {
+    let path = lang_built().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run tests/fixtures/lang/setup.sh and build.sh",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// The source of corpus language `lang` (`rust`, `cpp`, `zig`).
+pub fn lang_source(lang: &str) -> PathBuf {
+    let file = match lang {
+        "rust" => "inventory.rs",
+        "cpp" => "inventory.cpp",
+        _ => "inventory.zig",
+    };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lang")
+        .join(lang)
+        .join(file)
+}
+
+/// The line of `// STOP: name` in corpus language `lang`'s source.
+pub fn stop_line(lang: &str, name: &str) -> usize {
+    let src = std::fs::read_to_string(lang_source(lang)).unwrap();
+    let marker = format!("// STOP: {name}");
+    src.lines()
+        .position(|l| l.trim_end().ends_with(&marker) && !l.trim_start().starts_with('*'))
+        .unwrap_or_else(|| panic!("no `{marker}` in {lang}"))
+        + 1
+}
+
+/// Every wasm program of the corpus with DWARF from a source-level
+/// toolchain, with its language: the images gdb and lldb must load.
+pub const LANG_PROGRAMS: [(&str, &str); 10] = [
+    ("rust-O0.wasm", "rust"),
+    ("rust-O2.wasm", "rust"),
+    ("rust163-O0.wasm", "rust"),
+    ("cpp-O0.wasm", "cpp"),
+    ("cpp-O2.wasm", "cpp"),
+    ("zig-Debug.wasm", "zig"),
+    ("zig-ReleaseSafe.wasm", "zig"),
+    ("zig-Debug-keep.wasm", "zig"),
+    ("c22-app-O0.wasm", "c"),
+    ("c22-kinds-O2.wasm", "c"),
+];

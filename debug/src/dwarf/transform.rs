@@ -1513,6 +1513,11 @@ impl Copies<'_> {
     /// float (gdb would widen its bits as an integer: a wrong value).
     fn prints_as_subrange(&self, t: UnitEntryId) -> bool {
         let e = self.unit.get(t);
+        // gdb stops on an internal error for a subrange of a type without
+        // bytes (Rust's `()`, Zig's `void` and `u0`, an empty enum).
+        if !matches!(byte_size(e), Some(1..=8)) {
+            return false;
+        }
         if e.tag() == c::DW_TAG_enumeration_type {
             return true;
         }

@@ -149,13 +149,19 @@ pub fn compile_options(dwarf: Option<&ModuleDwarf>) -> wasmscope_engine::Compile
 
 /// Builds and registers the debug image of `module` (compiled with debug
 /// info), whose DWARF is `dwarf`. `module_path` names the module in the
-/// debugger and decides where the generated listing goes.
+/// debugger and decides where the generated listing goes. With `emit`,
+/// the image is also written to that file.
 pub fn register(
     module: &Module,
     module_path: &Path,
     dwarf: Option<&ModuleDwarf>,
+    emit: Option<&Path>,
 ) -> Result<JitRegistration, String> {
     let (image, listing_path) = image(module, module_path, dwarf)?;
+    if let Some(path) = emit {
+        std::fs::write(path, &image)
+            .map_err(|e| format!("cannot write the debug image to {}: {e}", path.display()))?;
+    }
     Ok(register_image(image.into_boxed_slice(), listing_path))
 }
 
