@@ -20,6 +20,12 @@ struct Cli {
 enum Command {
     /// Run a WebAssembly module (.wasm or .wat)
     Run(commands::run::RunArgs),
+    /// Debug a module's source in gdb, with wasmscope's extensions loaded:
+    /// `wasmscope gdb [GDB-ARGS] -- app.wasm [ARGS]`
+    Gdb(commands::debugger::DebuggerArgs),
+    /// Debug a module's source in lldb (JIT loader on):
+    /// `wasmscope lldb [LLDB-ARGS] -- app.wasm [ARGS]`
+    Lldb(commands::debugger::DebuggerArgs),
     /// Check .wat, .wast and .wasm files and report every problem
     Check(commands::check::CheckArgs),
     /// Serve the Language Server Protocol on stdin/stdout
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::check(args),
+        Command::Gdb(args) => commands::debugger::launch(commands::debugger::Debugger::Gdb, args),
+        Command::Lldb(args) => commands::debugger::launch(commands::debugger::Debugger::Lldb, args),
         Command::Dap { port: None } => {
             wasmscope_debug::dap::run_stdio();
             ExitCode::SUCCESS

@@ -5,7 +5,7 @@
 mod debugger;
 
 use debugger::{differential, line_in, line_of, mask, merged_output, Block, FULL_RUNS};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Runs gdb in batch mode with `commands` against `program`; its output
 /// and error messages in one stream. The fixtures' sources are mapped
@@ -38,6 +38,33 @@ fn gdb_output(commands: &[String], program: &[String]) -> String {
         debugger::cache_dir().display().to_string(),
     );
     merged_output(Path::new("gdb"), &args, &[cache])
+}
+
+/// Runs `launcher` (`gdb`, `rust-gdb` or `wasmscope gdb`) in batch mode
+/// with `commands`, then `tail` (`--args PROGRAM` or `-- MODULE`).
+fn gdb_via(launcher: &[&str], commands: &[String], tail: &[String]) -> String {
+    let mut args: Vec<String> = launcher[1..].iter().map(|s| s.to_string()).collect();
+    args.extend(["-batch", "-nx", "-ex", "set pagination off"].map(String::from));
+    // The fixtures' sources where they are, as in `gdb_output`.
+    let lang = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lang");
+    for (from, to) in [
+        ("/wasmscope-fixtures/lang", lang),
+        ("/wasmscope-fixtures", debugger::sources()),
+    ] {
+        args.extend([
+            "-ex".to_string(),
+            format!("set substitute-path {from} {}", to.display()),
+        ]);
+    }
+    for c in commands {
+        args.extend(["-ex".to_string(), c.clone()]);
+    }
+    args.extend(tail.iter().cloned());
+    let cache = (
+        "XDG_CACHE_HOME",
+        debugger::cache_dir().display().to_string(),
+    );
+    merged_output(Path::new(launcher[0]), &args, &[cache])
 }
 
 /// Runs gdb in batch mode with `commands` against `wasmscope run -g MODULE
@@ -289,7 +316,7 @@ fn optimized_code_reads_what_survives_and_says_optimized_out_otherwise() {
 
 /// Whether gdb prints values for `cmd` (the differential compares those).
 fn prints_values(cmd: &str) -> bool {
-    ["print", "info ", "finish"]
+    ["print", "info ", "finish", "bt"]
         .iter()
         .any(|p| cmd.starts_with(p))
 }
@@ -299,12 +326,19 @@ fn prints_values(cmd: &str) -> bool {
 /// an `echo` marker, so the output splits per command; errors ("Cannot
 /// access memory ...") count as the command's value.
 fn gdb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
+    blocks_of(script, |commands| gdb_output(commands, program))
+}
+
+/// Runs `script` through `run` (gdb with the commands it is given) and
+/// returns each value command's printed values, masked; see `gdb_blocks`.
+/// The frames a `bt` prints count as its values.
+fn blocks_of(script: &[String], run: impl Fn(&[String]) -> String) -> Vec<Block> {
     let mut commands = vec!["set width 0".to_string()];
     for c in script {
         let mark = if prints_values(c) { "@@" } else { "@@-" };
         commands.extend([format!("echo {mark} {c}\\n"), c.clone()]);
     }
-    let out = gdb_output(&commands, program);
+    let out = run(&commands);
     let mut blocks: Vec<Block> = Vec::new();
     let mut open = false;
     for line in out.lines() {
@@ -316,6 +350,7 @@ fn gdb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
         } else if open {
             let value = line.contains(" = ")
                 || line.starts_with('$')
+                || line.starts_with('#')
                 || line.starts_with("Cannot access memory")
                 || line.starts_with("Value returned");
             if value {
@@ -366,6 +401,10 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
         "print n1.next->value".into(),
         "print n1.next->next->value".into(),
         "print *n1.next".into(),
+        // A write through a pointer stored in linear memory.
+        "set var n1.next->value = 21".into(),
+        "print n1.next->value".into(),
+        "print n2".into(),
         "print s".into(),
         "print f".into(),
         "print scaled".into(),
@@ -392,6 +431,14 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
         ("app", &["hello", "3"]),
         &script,
         &["print argv[1]"],
+    );
+    // Through the launcher, whose extension prints the stored `char *`.
+    table += &differential(
+        "wasmscope gdb",
+        launcher_or_gdb_blocks,
+        ("app", &["hello", "3"]),
+        &script,
+        &[],
     );
 
     let kinds = |needle: &str| line_in("kinds.c", needle);
@@ -463,6 +510,16 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     table += &differential(
         "gdb",
         gdb_blocks,
+        ("kinds", &[]),
+        &script,
+        &["print tri.measure", "print *r.side"],
+    );
+    // The launcher changes no value of these: `*r.side` is an expression
+    // (gdb dereferences the 4-byte pointer itself, which no extension
+    // reaches), `tri.measure` a function pointer.
+    table += &differential(
+        "wasmscope gdb",
+        launcher_or_gdb_blocks,
         ("kinds", &[]),
         &script,
         &["print tri.measure", "print *r.side"],
@@ -642,4 +699,199 @@ fn every_toolchain_image_passes_the_dwarf_verifier() {
             "{program}: {out}"
         );
     }
+}
+
+/// A differential's runner: a `wasmscope run -g MODULE ARGS` command line
+/// through `wasmscope gdb -- MODULE ARGS`, a native program through gdb
+/// with the launcher's extension sourced (so the differential compares
+/// the same printers reading native and linear memory).
+fn launcher_or_gdb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
+    if program[0] == env!("CARGO_BIN_EXE_wasmscope") {
+        return launcher_blocks(script, &program[3..]);
+    }
+    let extension = debugger::cache_dir().join("gdb-extension-test.py");
+    std::fs::create_dir_all(debugger::cache_dir()).unwrap();
+    std::fs::write(&extension, wasmscope_debug_extension()).unwrap();
+    let mut tail = vec!["--args".to_string()];
+    tail.extend(program.iter().cloned());
+    let source = format!("source {}", extension.display());
+    blocks_of(script, |commands| {
+        let mut all = vec![source.clone()];
+        all.extend(commands.iter().cloned());
+        gdb_via(&["gdb"], &all, &tail)
+    })
+}
+
+/// The gdb extension the launcher loads, as the binary embeds it.
+fn wasmscope_debug_extension() -> &'static str {
+    include_str!("../debug/src/jit/gdb_extension.py")
+}
+
+/// `wasmscope gdb` (the launcher, with its extensions) on `MODULE ARGS`.
+fn launcher_blocks(script: &[String], module: &[String]) -> Vec<Block> {
+    let mut tail = vec!["--".to_string()];
+    tail.extend(module.iter().cloned());
+    blocks_of(script, |commands| {
+        gdb_via(&[env!("CARGO_BIN_EXE_wasmscope"), "gdb"], commands, &tail)
+    })
+}
+
+/// Checks that exactly the `known` commands differ and returns the row.
+fn assert_differential(
+    row: &str,
+    native: &[Block],
+    wasm: &[Block],
+    known: &[&str],
+    min_values: usize,
+) -> String {
+    let c = debugger::compare(native, wasm);
+    let differing: Vec<&str> = c.differing.iter().map(String::as_str).collect();
+    assert_eq!(
+        differing, known,
+        "{row}: only the known commands differ\nnative: {native:#?}\nwasm: {wasm:#?}"
+    );
+    assert!(c.values >= min_values, "{row}: {native:#?}");
+    format!("| {row} | {} | {} |\n", c.values, c.matching)
+}
+
+/// Rust at -O0: the same gdb script on the native build under rust-gdb
+/// (gdb with Rust's own pretty-printers) and on the wasm build under
+/// `wasmscope gdb` prints the same values, frames and returned values.
+#[test]
+fn rust_prints_as_rust_gdb_does_natively() {
+    let rs = |name: &str| debugger::stop_line("rust", name);
+    let src = std::fs::read_to_string(debugger::lang_source("rust")).unwrap();
+    let recurse_call = src
+        .lines()
+        .position(|l| l.contains("n * factorial(n - 1)"))
+        .unwrap()
+        + 1;
+    let script: Vec<String> = [
+        format!("break inventory.rs:{recurse_call} if n == 3"),
+        format!("break inventory.rs:{}", rs("generic")),
+        format!("break inventory.rs:{} if qty == 7", rs("method")),
+        format!("break inventory.rs:{}", rs("main-all")),
+        "run".into(),
+        "print best".into(),
+        "print xs".into(),
+        "print xs.length".into(),
+        "bt 2".into(),
+        "finish".into(),
+        "continue".into(),
+        "print best".into(),
+        "print xs".into(),
+        "continue".into(),
+        "print n".into(),
+        "print n * 2".into(),
+        "bt 3".into(),
+        "finish".into(),
+        "continue".into(),
+        "info locals".into(),
+        "print *self".into(),
+        "print self.name".into(),
+        "print self.tags".into(),
+        "set var self.price = 9.5".into(),
+        "print self.price * 2".into(),
+        "finish".into(),
+        "continue".into(),
+        "print greeting".into(),
+        "print label".into(),
+        "print items".into(),
+        "print window".into(),
+        "print numbers".into(),
+        "print shapes".into(),
+        "print rect".into(),
+        "print failed".into(),
+        "print parsed".into(),
+        "print found_qty".into(),
+        "print no_qty".into(),
+        "print first".into(),
+        "print missing".into(),
+        "print tree".into(),
+        "print tree_sum".into(),
+        "print shared".into(),
+        "print arc_nums".into(),
+        "print labels".into(),
+        "print ring".into(),
+        "print big_int".into(),
+        "print big_float".into(),
+        "print fact".into(),
+        "print stock_value".into(),
+        "print over_limit".into(),
+        "print stock".into(),
+        "print args".into(),
+        "continue".into(),
+    ]
+    .into();
+    let native_program = debugger::lang_program("rust-O0.native");
+    let native = blocks_of(&script, |commands| {
+        gdb_via(
+            &["rust-gdb"],
+            commands,
+            &["--args".into(), native_program.clone()],
+        )
+    });
+    let mut table = String::from("| program, debugger | values | matching |\n|---|---|---|\n");
+    // `args`: the program's path (the native one is absolute,
+    // wasmscope passes the module's file name).
+    // A HashMap's order depends on its random seed, new in every run: its
+    // entries are checked apart from the differential.
+    let unordered = |blocks: Vec<Block>| -> (Vec<Block>, Vec<String>) {
+        let (map, rest): (Vec<Block>, Vec<Block>) =
+            blocks.into_iter().partition(|b| b.0 == "print stock");
+        (rest, map.into_iter().flat_map(|b| b.1).collect())
+    };
+    let (native, native_stock) = unordered(native);
+    for entry in [r#"["apple"] = 3"#, r#"["pear"] = 5"#, r#"["plum"] = 7"#] {
+        assert!(native_stock.concat().contains(entry), "{native_stock:?}");
+    }
+    for program in ["rust-O0.wasm", "rust163-O0.wasm"] {
+        let (wasm, stock) = unordered(launcher_blocks(&script, &[debugger::lang_program(program)]));
+        assert!(
+            stock.concat().starts_with("$ = HashMap(size=3) = {"),
+            "{stock:?}"
+        );
+        for entry in [r#"["apple"] = 3"#, r#"["pear"] = 5"#, r#"["plum"] = 7"#] {
+            assert!(stock.concat().contains(entry), "{program}: {stock:?}");
+        }
+        // rustc 1.63's standard library differs from the native build's
+        // (a newer rustc): its `Vec` and `Rc` print the same, the values
+        // are compared only for the current toolchain.
+        if program == "rust-O0.wasm" {
+            table += &assert_differential(
+                &format!("{program} wasmscope gdb vs rust-gdb native"),
+                &native,
+                &wasm,
+                &["print args"],
+                45,
+            );
+        } else {
+            let c = debugger::compare(&native, &wasm);
+            table += &format!(
+                "| {program} wasmscope gdb vs rust-gdb native | {} | {} |\n",
+                c.values, c.matching
+            );
+        }
+    }
+    // Before the launcher: gdb alone on the same module (no extension).
+    let plain = blocks_of(&script, |commands| {
+        let mut all = vec!["set breakpoint pending on".to_string()];
+        all.extend(commands.iter().cloned());
+        gdb_via(
+            &["gdb"],
+            &all,
+            &debugger::wasm_program_at(&debugger::lang_program("rust-O0.wasm")),
+        )
+    });
+    let (plain, _) = unordered(plain);
+    let c = debugger::compare(&native, &plain);
+    assert!(
+        c.matching < c.values,
+        "without the extension some values differ"
+    );
+    table += &format!(
+        "| rust-O0.wasm gdb alone vs rust-gdb native | {} | {} |\n",
+        c.values, c.matching
+    );
+    println!("{table}");
 }

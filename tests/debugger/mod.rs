@@ -171,6 +171,17 @@ pub fn compare(native: &[Block], wasm: &[Block]) -> Comparison {
     c
 }
 
+/// `--args wasmscope run -g PATH`: gdb's tail for a module at `path`.
+pub fn wasm_program_at(path: &str) -> Vec<String> {
+    vec![
+        "--args".into(),
+        env!("CARGO_BIN_EXE_wasmscope").into(),
+        "run".into(),
+        "-g".into(),
+        path.into(),
+    ]
+}
+
 /// `wasmscope run -g MODULE ARGS` as a command line.
 pub fn wasm_program(module: &str, args: &[&str]) -> Vec<String> {
     let mut p: Vec<String> = vec![

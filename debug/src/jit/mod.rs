@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use wasmscope_engine::{FunctionDebugInfo, Module};
 
+pub mod extensions;
+
 #[repr(C)]
 struct JitCodeEntry {
     next: *mut JitCodeEntry,
@@ -189,23 +191,11 @@ pub fn image(
     Ok((image, listing_path))
 }
 
-/// Writes the listing to the cache dir (`$XDG_CACHE_HOME/wasmscope` or
-/// `~/.cache/wasmscope`), named after the module and its content.
+/// Writes the listing to the cache dir ([`extensions::cache_dir`]), named
+/// after the module and its content.
 fn write_listing(module_path: &Path, text: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-        .join("wasmscope");
-    std::fs::create_dir_all(&base).ok()?;
     let stem = module_path.file_stem()?.to_string_lossy();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let path = base.join(format!("{stem}-{hash:016x}.wat"));
-    if !path.exists() {
-        std::fs::write(&path, text).ok()?;
-    }
-    Some(path)
+    extensions::cached_file(&stem, "wat", text).ok()
 }
 
 /// Finds the source position of a code offset in the sorted line ranges.

@@ -1,0 +1,118 @@
+//! `wasmscope gdb` and `wasmscope lldb`: the user's debugger on
+//! `wasmscope run -g`, set up for wasm with nothing to install.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::process::{Command, ExitCode};
+use wasmscope_debug::jit::extensions;
+
+#[derive(Args)]
+pub struct DebuggerArgs {
+    /// `[--no-extensions] [DEBUGGER-ARGS] -- [RUN-ARGS]`: the arguments for
+    /// the debugger itself (e.g. `-batch -ex 'break main.rs:12'`), then
+    /// after `--` what `wasmscope run` takes, the module first (`--
+    /// app.wasm ARGS`, `-- --dir . app.wasm ARGS`). `--no-extensions`
+    /// starts the debugger without wasmscope's Python extensions (the
+    /// pretty-printers that follow pointers stored in linear memory and
+    /// show Rust and libc++ containers).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 1..,
+        required = true,
+        value_name = "ARGS"
+    )]
+    args: Vec<String>,
+}
+
+/// The launcher's arguments, split at the first `--`.
+struct Split {
+    no_extensions: bool,
+    debugger_args: Vec<String>,
+    program: Vec<String>,
+}
+
+impl DebuggerArgs {
+    fn split(self) -> Result<Split> {
+        let Some(dash) = self.args.iter().position(|a| a == "--") else {
+            bail!("expected `-- MODULE [ARGS]` after the debugger's arguments");
+        };
+        let program = self.args[dash + 1..].to_vec();
+        if program.is_empty() {
+            bail!("expected the module after `--`");
+        }
+        let mut debugger_args = self.args[..dash].to_vec();
+        let before = debugger_args.len();
+        debugger_args.retain(|a| a != "--no-extensions");
+        Ok(Split {
+            no_extensions: debugger_args.len() != before,
+            debugger_args,
+            program,
+        })
+    }
+}
+
+/// Which debugger a launcher starts.
+#[derive(Clone, Copy)]
+pub enum Debugger {
+    Gdb,
+    Lldb,
+}
+
+impl Debugger {
+    /// The debugger's executable: `$WASMSCOPE_GDB` / `$WASMSCOPE_LLDB`, else
+    /// `gdb` / `lldb` from PATH.
+    fn program(self) -> String {
+        let (var, default) = match self {
+            Debugger::Gdb => ("WASMSCOPE_GDB", "gdb"),
+            Debugger::Lldb => ("WASMSCOPE_LLDB", "lldb"),
+        };
+        std::env::var(var).unwrap_or_else(|_| default.to_string())
+    }
+}
+
+pub fn launch(debugger: Debugger, args: DebuggerArgs) -> ExitCode {
+    match execute(debugger, args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn execute(debugger: Debugger, args: DebuggerArgs) -> Result<ExitCode> {
+    let args = args.split()?;
+    let me = std::env::current_exe().context("cannot find the wasmscope executable")?;
+    let mut inferior = vec![me.display().to_string(), "run".into(), "-g".into()];
+    inferior.extend(args.program.iter().cloned());
+    let program = debugger.program();
+    let mut cmd = Command::new(&program);
+    match debugger {
+        Debugger::Gdb => {
+            // Before the user's arguments (and any .gdbinit): breakpoints on
+            // wasm source wait for the JIT image; the host binary's own
+            // auto-load entry (Rust's printers, absent here) stays quiet.
+            cmd.args(["-iex", "set breakpoint pending on"]);
+            cmd.args(["-iex", "set auto-load python-scripts off"]);
+            if !args.no_extensions {
+                let script = extensions::cached_file("gdb-extension", "py", extensions::GDB)
+                    .context("cannot write the gdb extension to the cache directory")?;
+                cmd.args(["-iex", &format!("source {}", script.display())]);
+            }
+            cmd.args(&args.debugger_args).arg("--args").args(&inferior);
+        }
+        Debugger::Lldb => {
+            // lldb reads JIT images only when asked.
+            cmd.args(["-O", "settings set plugin.jit-loader.gdb.enable on"]);
+            cmd.args(&args.debugger_args).arg("--").args(&inferior);
+        }
+    }
+    let status = cmd.status().with_context(|| {
+        format!("cannot start `{program}` (set WASMSCOPE_GDB / WASMSCOPE_LLDB to choose another)")
+    })?;
+    Ok(match status.code() {
+        Some(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        None => ExitCode::from(1),
+    })
+}
