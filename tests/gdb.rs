@@ -895,3 +895,59 @@ fn rust_prints_as_rust_gdb_does_natively() {
     );
     println!("{table}");
 }
+
+/// C++ (libc++) at -O0: the same gdb script on the native build and on
+/// the wasm build under `wasmscope gdb`, the extension loaded in both (gdb
+/// has no libc++ printers of its own): the printers read linear memory as
+/// they read native memory.
+#[test]
+fn cpp_prints_the_same_natively_and_on_wasm() {
+    let cc = |name: &str| debugger::stop_line("cpp", name);
+    let script: Vec<String> = [
+        format!("break inventory.cpp:{} if count == 7", cc("method")),
+        format!("break inventory.cpp:{}", cc("main-all")),
+        "run".into(),
+        // (Not `info locals`: `total` is not assigned yet, garbage.)
+        "print count".into(),
+        "print each".into(),
+        "print *this".into(),
+        "print this->name".into(),
+        "print this->tags".into(),
+        "set var this->price = 9.5".into(),
+        "print this->price * 2".into(),
+        "bt 1".into(),
+        "continue".into(),
+        "print greeting".into(),
+        "print items".into(),
+        "print labels".into(),
+        "print tree".into(),
+        "print shared".into(),
+        "print numbers".into(),
+        "print n".into(),
+        "print tree_sum".into(),
+        "print total_qty".into(),
+        "print stock_value".into(),
+        "print over_limit".into(),
+        "print fact".into(),
+        "print big_int".into(),
+        "print big_float".into(),
+        "print label".into(),
+        "print boxed".into(),
+        "continue".into(),
+    ]
+    .into();
+    let native_program = debugger::lang_program("cpp-O0.native");
+    let native = launcher_or_gdb_blocks(&script, &[native_program]);
+    let wasm = launcher_blocks(&script, &[debugger::lang_program("cpp-O0.wasm")]);
+    // `label`: a string_view's `npos` is a size_t, 4 bytes in wasm32.
+    // `boxed`: gdb names a native vtable pointer's symbol (`<vtable for
+    // Circle+16>`); a wasm vtable is data in linear memory, with no symbol.
+    let row = assert_differential(
+        "cpp-O0.wasm wasmscope gdb vs gdb native (same extension)",
+        &native,
+        &wasm,
+        &["print label", "print boxed"],
+        20,
+    );
+    println!("{row}");
+}

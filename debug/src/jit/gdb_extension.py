@@ -103,7 +103,14 @@ def at(address, t):
     base = memory()
     if base is None or not int(base) <= address < int(base) + (1 << 32):
         raise gdb.error("not in linear memory")
-    return (base + (address - int(base))).dereference().cast(t)
+    v = (base + (address - int(base))).dereference().cast(t)
+    if int(v.address) != address:
+        # `t` is a copy the image relocates (a stored pointer's target):
+        # gdb adds the base itself to the wasm address.
+        v = gdb.Value(address - int(base)).cast(pointer).dereference()
+        if int(v.address) != address:
+            raise gdb.error("relocated type gdb cannot read")
+    return v
 
 
 def deref(ptr):
@@ -162,16 +169,20 @@ def native_string_pointer(ptr):
 
 def first_pointer(v, depth=6):
     """The first pointer inside `v` depth-first (Unique -> NonNull ->
-    *const T)."""
+    *const T; libc++'s compressed pairs, anonymous structs)."""
     t = v.type.strip_typedefs()
     if t.code == gdb.TYPE_CODE_PTR:
         return v
     if depth == 0 or t.code not in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
         return None
     for f in t.fields():
-        if f.is_base_class or not f.name or f.bitsize:
+        if f.is_base_class or f.bitsize or (f.name or "").startswith("static"):
             continue
-        p = first_pointer(v[f.name], depth - 1)
+        try:
+            field = v[f]
+        except gdb.error:
+            continue
+        p = first_pointer(field, depth - 1)
         if p is not None:
             return p
     return None
@@ -201,10 +212,13 @@ def has_field(v, name):
 
 
 def member(v, *names):
-    """The first of `names` that `v` has (layouts differ by version)."""
+    """The first of `names` that `v` has, directly or in an anonymous
+    member (layouts differ by version)."""
     for n in names:
-        if has_field(v, n):
+        try:
             return v[n]
+        except gdb.error:
+            continue
     raise gdb.error("no member %s" % "|".join(names))
 
 
@@ -411,12 +425,14 @@ class CppStringPrinter:
 
     def __init__(self, v):
         rep = member(v, "__rep_", "__r_")
-        if has_field(rep, "__value_"):
+        try:
             rep = rep["__value_"]
+        except gdb.error:
+            pass
         short, long_ = rep["__s"], rep["__l"]
-        if has_field(short, "__is_long_"):
+        try:
             is_long = int(short["__is_long_"]) != 0
-        else:
+        except gdb.error:
             is_long = int(short["__size_"]) & 1 != 0
         if is_long:
             self.address = address_of_target(long_["__data_"])
@@ -436,12 +452,10 @@ class CppVectorPrinter:
     def __init__(self, v):
         self.v = v
         begin, end = v["__begin_"], v["__end_"]
-        self.elem = begin.type.strip_typedefs().target()
+        self.elem = template_type(v, 0)
         size = max(self.elem.sizeof, 1)
         self.address = address_of_target(begin)
         self.length = (int(end) - int(begin)) // size
-        self.capacity = (int(member(v, "__cap_", "__end_cap_")) - int(begin)) // size \
-            if has_field(v, "__cap_") else None
 
     def to_string(self):
         return "std::vector of length %d" % self.length
@@ -513,11 +527,12 @@ RUST = [
     (re.compile(r"^core::cell::RefCell<"), lambda v: RustCellPrinter(v, "RefCell")),
 ]
 
+# libc++'s types, in its inline namespace `std::__1`.
 CPP = [
-    (re.compile(r"^std::__1::basic_string<char"), lambda v: CppStringPrinter(v)),
-    (re.compile(r"^std::__1::vector<"), lambda v: CppVectorPrinter(v)),
-    (re.compile(r"^std::__1::unique_ptr<"), lambda v: CppUniquePtrPrinter(v)),
-    (re.compile(r"^std::__1::shared_ptr<"), lambda v: CppSharedPtrPrinter(v)),
+    (re.compile(r"^(std::__1::)?basic_string<char[,>].*>$"), lambda v: CppStringPrinter(v)),
+    (re.compile(r"^(std::__1::)?vector<.*>$"), lambda v: CppVectorPrinter(v)),
+    (re.compile(r"^(std::__1::)?unique_ptr<.*>$"), lambda v: CppUniquePtrPrinter(v)),
+    (re.compile(r"^(std::__1::)?shared_ptr<.*>$"), lambda v: CppSharedPtrPrinter(v)),
 ]
 
 
@@ -538,8 +553,8 @@ def lookup(v):
         if code != gdb.TYPE_CODE_STRUCT:
             return None
         name = t.name or t.tag or ""
-        table = CPP if name.startswith("std::__1::") else RUST
-        for pattern, make in table:
+        # (A relocated copy of a type is named without its namespaces.)
+        for pattern, make in RUST + CPP:
             if pattern.match(name):
                 return make(v)
     except (gdb.error, gdb.MemoryError, RuntimeError, ValueError) as e:
