@@ -307,3 +307,57 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     );
     println!("{table}");
 }
+
+/// lldb 14 (Debian's) and lldb 22 (the newest, unpacked by
+/// tests/fixtures/lang/setup.sh) load every corpus program's JIT image,
+/// stop at a source line, print the frame's variables and run the program
+/// to its end, without crashing. (lldb 14 once crashed in its own libc++
+/// `unordered_map` formatter on the image's types; see
+/// `hide_libcxx_namespace` in debug/src/dwarf/transform.rs.)
+#[test]
+fn every_toolchain_image_loads_in_lldb_14_and_22() {
+    let lldb22 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lang/lldb22");
+    for (program, lang) in debugger::LANG_PROGRAMS {
+        let stop = match lang {
+            "c" if program.contains("app") => format!(
+                "breakpoint set -f app.c -l {}",
+                line_of("int a = p->x * p->y;")
+            ),
+            "c" => "breakpoint set -n apply".into(),
+            _ => format!(
+                "breakpoint set -f {} -l {}",
+                debugger::lang_source(lang)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy(),
+                debugger::stop_line(lang, "main-all")
+            ),
+        };
+        let commands: Vec<String> = [
+            stop,
+            "run".into(),
+            "bt 3".into(),
+            "frame variable".into(),
+            "breakpoint delete --force".into(),
+            "continue".into(),
+        ]
+        .into();
+        let wasm = vec![
+            env!("CARGO_BIN_EXE_wasmscope").to_string(),
+            "run".into(),
+            "-g".into(),
+            debugger::lang_program(program),
+        ];
+        for lldb in [Path::new("lldb"), lldb22.as_path()] {
+            let out = merged_output(lldb, &lldb_args(&commands, &wasm), &lldb_env());
+            let who = format!("{program} under {}", lldb.display());
+            assert!(!out.contains("PLEASE submit a bug report"), "{who}:\n{out}");
+            assert!(!out.contains("Stack dump"), "{who}:\n{out}");
+            if !program.contains("O2") && !program.contains("Release") {
+                assert!(out.contains("stop reason = breakpoint 1."), "{who}:\n{out}");
+                assert!(out.contains("frame #1: 0x"), "{who}: bt\n{out}");
+            }
+            assert!(out.contains("exited with status = 0"), "{who}:\n{out}");
+        }
+    }
+}

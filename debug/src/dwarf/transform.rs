@@ -555,7 +555,32 @@ impl<'a> UnitTransform<'a> {
             while let Ok(Some(attr)) = attrs.next() {
                 self.copy_attr(id, tag, attr.name(), attr.value(), var);
             }
+            if tag == c::DW_TAG_namespace && self.native.debugger == Debugger::Lldb {
+                self.hide_libcxx_namespace(id);
+            }
             stack.push((depth, id, frame));
+        }
+    }
+
+    /// For lldb: libc++'s inline namespace (`std::__1`) becomes
+    /// `std::__1_wasm32`, still inline, so lldb's own libc++ formatters,
+    /// which match `std::__<alnum>::`, leave the image's types alone: they
+    /// read the stored pointers (`wasm_addr32` here) as native ones, show
+    /// wrong sizes (`size=0` for a vector of 3) and lldb 14 crashes in its
+    /// `unordered_map` formatter. lldb shows the names without the inline
+    /// namespace as before; `wasmscope lldb`'s extension formats them.
+    fn hide_libcxx_namespace(&mut self, id: UnitEntryId) {
+        let name = match self.out.units.get(self.id).get(id).get(c::DW_AT_name) {
+            Some(W::String(n)) => n.clone(),
+            Some(W::StringRef(r)) => self.out.strings.get(*r).to_vec(),
+            _ => return,
+        };
+        if matches!(name.as_slice(), b"__1" | b"__2") {
+            let mut renamed = name;
+            renamed.extend_from_slice(b"_wasm32");
+            self.wunit()
+                .get_mut(id)
+                .set(c::DW_AT_name, W::String(renamed));
         }
     }
 
