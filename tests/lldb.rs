@@ -172,6 +172,44 @@ fn prints_values(cmd: &str) -> bool {
 /// command as `(lldb) CMD`.
 fn lldb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
     let out = merged_output(Path::new("lldb"), &lldb_args(script, program), &lldb_env());
+    blocks_in(&out, script)
+}
+
+/// A differential's runner through the launcher: a `wasmscope run -g
+/// MODULE ARGS` command line runs as `wasmscope lldb -- MODULE ARGS` (its
+/// extension loaded, its own settings), a native program as in
+/// `lldb_blocks`.
+fn launcher_blocks(script: &[String], program: &[String]) -> Vec<Block> {
+    if program[0] != env!("CARGO_BIN_EXE_wasmscope") {
+        return lldb_blocks(script, program);
+    }
+    let mut args: Vec<String> = vec![
+        "lldb".into(),
+        "--batch".into(),
+        "-o".into(),
+        "settings set interpreter.stop-command-source-on-error false".into(),
+        "-o".into(),
+        format!(
+            "settings set target.source-map /wasmscope-fixtures {}",
+            debugger::sources().display()
+        ),
+    ];
+    for c in script {
+        args.extend(["-o".into(), c.clone()]);
+    }
+    args.push("--".into());
+    args.extend(program[3..].iter().cloned());
+    // No PYTHONPATH: the launcher finds Debian's lldb 14 module itself.
+    let cache = (
+        "XDG_CACHE_HOME",
+        debugger::cache_dir().display().to_string(),
+    );
+    let out = merged_output(Path::new(env!("CARGO_BIN_EXE_wasmscope")), &args, &[cache]);
+    blocks_in(&out, script)
+}
+
+/// The value blocks of lldb's output for `script`.
+fn blocks_in(out: &str, script: &[String]) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut open = false;
     for line in out.lines() {
@@ -249,6 +287,13 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
         &script,
         &["print *head", "frame variable n3 n2.value"],
     );
+    table += &differential(
+        "wasmscope lldb",
+        launcher_blocks,
+        ("app", &["hello", "3"]),
+        &script,
+        &[],
+    );
 
     let kinds = |needle: &str| line_in("kinds.c", needle);
     let script: Vec<String> = [
@@ -297,6 +342,22 @@ fn the_same_script_prints_the_same_values_natively_and_on_wasm() {
     table += &differential(
         "lldb",
         lldb_blocks,
+        ("kinds", &[]),
+        &script,
+        &[
+            "frame variable tri.measure r",
+            "frame variable r.tag",
+            "target variable ops",
+        ],
+    );
+    // Through the launcher the stored data pointers read as natively
+    // (`r`'s four members), but `tri.measure` and `ops` are function
+    // pointers (as above) and `r.tag`'s type is named `wasm_ptr32<number>`
+    // where natively `number *` (lldb reads a pointer type at 8 bytes, so
+    // a stored one is a struct the extension follows).
+    table += &differential(
+        "wasmscope lldb",
+        launcher_blocks,
         ("kinds", &[]),
         &script,
         &[

@@ -96,7 +96,7 @@ fn execute(debugger: Debugger, args: DebuggerArgs) -> Result<ExitCode> {
             cmd.args(["-iex", "set breakpoint pending on"]);
             cmd.args(["-iex", "set auto-load python-scripts off"]);
             if !args.no_extensions {
-                let script = extensions::cached_file("gdb-extension", "py", extensions::GDB)
+                let script = extensions::extension_file("gdb", extensions::GDB)
                     .context("cannot write the gdb extension to the cache directory")?;
                 cmd.args(["-iex", &format!("source {}", script.display())]);
             }
@@ -105,6 +105,15 @@ fn execute(debugger: Debugger, args: DebuggerArgs) -> Result<ExitCode> {
         Debugger::Lldb => {
             // lldb reads JIT images only when asked.
             cmd.args(["-O", "settings set plugin.jit-loader.gdb.enable on"]);
+            if !args.no_extensions {
+                let script = extensions::extension_file("lldb", extensions::LLDB)
+                    .context("cannot write the lldb extension to the cache directory")?;
+                cmd.args(["-O", &format!("command script import {}", script.display())]);
+                // The image types stored pointers for the extension; lldb
+                // passes its environment to `wasmscope run -g`.
+                cmd.env(extensions::LLDB_TYPED_ADDRESSES, "1");
+                python_path_for_debian_lldb(&program, &mut cmd);
+            }
             cmd.args(&args.debugger_args).arg("--").args(&inferior);
         }
     }
@@ -115,4 +124,43 @@ fn execute(debugger: Debugger, args: DebuggerArgs) -> Result<ExitCode> {
         Some(code) => ExitCode::from(code.clamp(0, 255) as u8),
         None => ExitCode::from(1),
     })
+}
+
+/// Debian's lldb 14 looks for its Python module where its package does not
+/// put it (`lldb -P` names a `dist-packages` under `/usr/lib/local`):
+/// without `PYTHONPATH`, `command script import` fails. When the user set
+/// none, point it at the package's directory if it is there.
+fn python_path_for_debian_lldb(program: &str, cmd: &mut Command) {
+    if std::env::var_os("PYTHONPATH").is_some() {
+        return;
+    }
+    let Ok(out) = Command::new(program).arg("-P").output() else {
+        return;
+    };
+    let usable = |dir: &std::path::Path| dir.join("lldb/embedded_interpreter.py").exists();
+    let reported = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if usable(std::path::Path::new(&reported)) {
+        return;
+    }
+    let Ok(version) = Command::new(program).arg("--version").output() else {
+        return;
+    };
+    let version = String::from_utf8_lossy(&version.stdout);
+    let Some(major) = version
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.split('.').next())
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(format!("/usr/lib/llvm-{major}/lib")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path().join("dist-packages");
+        if entry.file_name().to_string_lossy().starts_with("python3") && usable(&dir) {
+            cmd.env("PYTHONPATH", dir);
+            return;
+        }
+    }
 }

@@ -126,6 +126,9 @@ pub struct NativeModule<'a> {
     pub facts: ModuleFacts,
     /// The debugger the image is for.
     pub debugger: Debugger,
+    /// For lldb: stored pointers as `wasm_ptr32<T>` (which `wasmscope
+    /// lldb`'s extension follows) instead of the untyped `wasm_addr32`.
+    pub typed_addresses: bool,
     /// Table 0's elements as the module initializes them: (index, name of
     /// the function there).
     pub table_functions: Vec<(u32, String)>,
@@ -1372,12 +1375,26 @@ impl<'a> UnitTransform<'a> {
     /// address, so members and elements after it keep their values.
     fn pointers_as_addresses(&mut self) {
         let pointers = std::mem::take(&mut self.pointers);
-        let unit = self.wunit();
+        let typed = self.native.typed_addresses;
+        let strings = &self.out.strings;
+        let unit = self.out.units.get_mut(self.id);
         let root = unit.root();
         let mut address = None;
+        let mut by_target: HashMap<Option<UnitEntryId>, UnitEntryId> = HashMap::new();
         let mut replaced = HashMap::new();
         for p in pointers {
             if unit.get(p).get(c::DW_AT_byte_size) != Some(&W::Data1(4)) {
+                continue;
+            }
+            if typed {
+                let target = match unit.get(p).get(c::DW_AT_type) {
+                    Some(W::UnitRef(t)) => Some(*t),
+                    _ => None,
+                };
+                let a = *by_target
+                    .entry(target)
+                    .or_insert_with(|| typed_address(unit, strings, target));
+                replaced.insert(p, a);
                 continue;
             }
             let a = *address.get_or_insert_with(|| {
@@ -1577,6 +1594,60 @@ fn is_pointer(tag: c::DwTag) -> bool {
         tag,
         c::DW_TAG_pointer_type | c::DW_TAG_reference_type | c::DW_TAG_rvalue_reference_type
     )
+}
+
+/// For `wasmscope lldb`'s extension: a stored pointer to `target` as
+/// `struct wasm_ptr32<T> { unsigned int addr; }`, the wasm address with
+/// its target type as the template parameter `T` (lldb reads the struct
+/// at its 4 bytes, and the extension follows `addr` through the memory
+/// base as a pointer to `T`).
+fn typed_address(
+    unit: &mut w::Unit,
+    strings: &w::StringTable,
+    target: Option<UnitEntryId>,
+) -> UnitEntryId {
+    let root = unit.root();
+    let name = format!(
+        "wasm_ptr32<{}>",
+        target.map_or_else(|| "void".to_string(), |t| type_name(unit, strings, t, 0))
+    );
+    let base = unsigned32(unit);
+    let s = unit.add(root, c::DW_TAG_structure_type);
+    let e = unit.get_mut(s);
+    e.set(c::DW_AT_name, W::String(name.into_bytes()));
+    e.set(c::DW_AT_byte_size, W::Data1(4));
+    if let Some(t) = target {
+        let param = unit.add(s, c::DW_TAG_template_type_parameter);
+        let e = unit.get_mut(param);
+        e.set(c::DW_AT_name, W::String(b"T".to_vec()));
+        e.set(c::DW_AT_type, W::UnitRef(t));
+    }
+    let addr = unit.add(s, c::DW_TAG_member);
+    let e = unit.get_mut(addr);
+    e.set(c::DW_AT_name, W::String(b"addr".to_vec()));
+    e.set(c::DW_AT_type, W::UnitRef(base));
+    e.set(c::DW_AT_data_member_location, W::Udata(0));
+    s
+}
+
+/// A C-like name of type `t` for display (`const char`, `node *`).
+fn type_name(unit: &w::Unit, strings: &w::StringTable, t: UnitEntryId, depth: u32) -> String {
+    let e = unit.get(t);
+    let inner = |unit: &w::Unit| match e.get(c::DW_AT_type) {
+        Some(W::UnitRef(i)) if depth < 8 => type_name(unit, strings, *i, depth + 1),
+        _ => "void".to_string(),
+    };
+    match e.tag() {
+        c::DW_TAG_const_type => format!("const {}", inner(unit)),
+        c::DW_TAG_volatile_type => format!("volatile {}", inner(unit)),
+        c::DW_TAG_pointer_type => format!("{} *", inner(unit)),
+        c::DW_TAG_reference_type => format!("{} &", inner(unit)),
+        _ => match e.get(c::DW_AT_name) {
+            Some(W::String(n)) => String::from_utf8_lossy(n).into_owned(),
+            Some(W::StringRef(r)) => String::from_utf8_lossy(strings.get(*r)).into_owned(),
+            _ => "?".to_string(),
+        },
+    }
 }
 
 /// A new 4-byte `unsigned int` base type.

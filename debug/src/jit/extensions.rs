@@ -15,6 +15,14 @@ use std::path::{Path, PathBuf};
 /// gdb's extension: pretty-printers.
 pub const GDB: &str = include_str!("gdb_extension.py");
 
+/// lldb's extension: summaries and synthetic children.
+pub const LLDB: &str = include_str!("lldb_extension.py");
+
+/// Set by `wasmscope lldb` in the environment the debugger passes to
+/// `wasmscope run -g`: the image then types stored pointers for the
+/// extension (`wasm_ptr32<T>`).
+pub const LLDB_TYPED_ADDRESSES: &str = "WASMSCOPE_LLDB_EXTENSION";
+
 /// The cache directory for files wasmscope writes for debuggers:
 /// `$XDG_CACHE_HOME/wasmscope`, else `~/.cache/wasmscope`, else the
 /// system's temporary directory.
@@ -36,9 +44,22 @@ pub fn content_hash(text: &str) -> u64 {
 /// Writes `text` as `STEM-HASH.EXT` in the cache directory (unless that
 /// file is already there) and returns its path.
 pub fn cached_file(stem: &str, ext: &str, text: &str) -> io::Result<PathBuf> {
+    cached_as(&format!("{stem}-{:016x}.{ext}", content_hash(text)), text)
+}
+
+/// An extension in the cache directory: `wasmscope_KIND_HASH.py` (a
+/// Python module name, which lldb's `command script import` needs).
+pub fn extension_file(kind: &str, text: &str) -> io::Result<PathBuf> {
+    cached_as(
+        &format!("wasmscope_{kind}_{:016x}.py", content_hash(text)),
+        text,
+    )
+}
+
+fn cached_as(name: &str, text: &str) -> io::Result<PathBuf> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{stem}-{:016x}.{ext}", content_hash(text)));
+    let path = dir.join(name);
     if !path.exists() {
         write_atomically(&path, text)?;
     }

@@ -220,6 +220,7 @@ pub fn native_module(module: &Module) -> NativeModule<'_> {
             .collect(),
         facts: ModuleFacts::read(module.binary()),
         debugger: Debugger::attached(),
+        typed_addresses: std::env::var_os(extensions::LLDB_TYPED_ADDRESSES).is_some(),
         table_functions: table_functions(module),
     }
 }
