@@ -183,6 +183,21 @@ fn launcher_blocks(script: &[String], program: &[String]) -> Vec<Block> {
     if program[0] != env!("CARGO_BIN_EXE_wasmscope") {
         return lldb_blocks(script, program);
     }
+    launcher_blocks_with(None, script, program)
+}
+
+/// lldb 22 (tests/fixtures/lang/lldb22): natively with its own libc++
+/// formatters, on wasm through `WASMSCOPE_LLDB=lldb22 wasmscope lldb`.
+fn lldb22_blocks(script: &[String], program: &[String]) -> Vec<Block> {
+    let lldb22 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lang/lldb22");
+    if program[0] != env!("CARGO_BIN_EXE_wasmscope") {
+        let out = merged_output(&lldb22, &lldb_args(script, program), &[]);
+        return blocks_in(&out, script);
+    }
+    launcher_blocks_with(Some(&lldb22), script, program)
+}
+
+fn launcher_blocks_with(lldb: Option<&Path>, script: &[String], program: &[String]) -> Vec<Block> {
     let mut args: Vec<String> = vec![
         "lldb".into(),
         "--batch".into(),
@@ -200,11 +215,14 @@ fn launcher_blocks(script: &[String], program: &[String]) -> Vec<Block> {
     args.push("--".into());
     args.extend(program[3..].iter().cloned());
     // No PYTHONPATH: the launcher finds Debian's lldb 14 module itself.
-    let cache = (
+    let mut envs = vec![(
         "XDG_CACHE_HOME",
         debugger::cache_dir().display().to_string(),
-    );
-    let out = merged_output(Path::new(env!("CARGO_BIN_EXE_wasmscope")), &args, &[cache]);
+    )];
+    if let Some(lldb) = lldb {
+        envs.push(("WASMSCOPE_LLDB", lldb.display().to_string()));
+    }
+    let out = merged_output(Path::new(env!("CARGO_BIN_EXE_wasmscope")), &args, &envs);
     blocks_in(&out, script)
 }
 
@@ -421,4 +439,54 @@ fn every_toolchain_image_loads_in_lldb_14_and_22() {
             assert!(out.contains("exited with status = 0"), "{who}:\n{out}");
         }
     }
+}
+
+/// C++ (libc++) at -O0 under lldb 22: natively with lldb's own libc++
+/// formatters, on wasm through `wasmscope lldb` and its extension.
+#[test]
+fn cpp_prints_as_lldb_22_does_natively() {
+    let cc = |name: &str| debugger::stop_line("cpp", name);
+    let script: Vec<String> = [
+        format!(
+            "breakpoint set -f inventory.cpp -l {} -c 'count == 7'",
+            cc("method")
+        ),
+        format!("breakpoint set -f inventory.cpp -l {}", cc("main-all")),
+        "run".into(),
+        "frame variable count each".into(),
+        "frame variable *this".into(),
+        "frame variable this->name this->tags".into(),
+        "print each * 2".into(),
+        "finish".into(),
+        "continue".into(),
+        "frame variable greeting items labels".into(),
+        "frame variable tree shared label boxed".into(),
+        "frame variable tree->key".into(),
+        "frame variable tree->left".into(),
+        "frame variable *tree".into(),
+        "frame variable n numbers tree_sum total_qty stock_value over_limit fact".into(),
+        "frame variable big_int big_float".into(),
+        "continue".into(),
+    ]
+    .into();
+    let native = lldb22_blocks(&script, &[debugger::lang_program("cpp-O0.native")]);
+    let wasm_cmd = vec![
+        env!("CARGO_BIN_EXE_wasmscope").to_string(),
+        "run".into(),
+        "-g".into(),
+        debugger::lang_program("cpp-O0.wasm"),
+    ];
+    let wasm = lldb22_blocks(&script, &wasm_cmd);
+    let c = debugger::compare(&native, &wasm);
+    let differing: Vec<&str> = c.differing.iter().map(String::as_str).collect();
+    assert_eq!(
+        differing,
+        Vec::<&str>::new(),
+        "only the known commands differ\nnative: {native:#?}\nwasm: {wasm:#?}"
+    );
+    assert!(c.values >= 30, "{native:#?}");
+    println!(
+        "| cpp-O0.wasm wasmscope lldb (lldb 22) vs lldb 22 native | {} | {} |",
+        c.values, c.matching
+    );
 }

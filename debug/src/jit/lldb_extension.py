@@ -124,6 +124,198 @@ class WasmPointer:
         )
 
 
+# ---- libc++ (its inline namespace is `std::__1_wasm32` in the image) ----
+
+
+def child(valobj, *names):
+    """The first of `names` that `valobj` has (directly or inside an
+    anonymous member; layouts differ between libc++ versions)."""
+    v = valobj.GetNonSyntheticValue()
+    for name in names:
+        c = v.GetChildMemberWithName(name)
+        if c.IsValid():
+            return c
+    raise ValueError("no member %s" % "|".join(names))
+
+
+def pointee(stored):
+    """What a stored `wasm_ptr32<T>` member points at: (native address,
+    T)."""
+    return native_address(stored), target_type(stored)
+
+
+def text_at(process, address, length):
+    if length > TEXT_MAX * 256:
+        raise ValueError("implausible length")
+    if length == 0:
+        return '""'
+    error = lldb.SBError()
+    data = process.ReadMemory(address, length, error)
+    if not error.Success():
+        raise ValueError(error.GetCString())
+    out = []
+    for ch in data.decode("utf-8", errors="replace"):
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 32:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    return '"%s"' % "".join(out)
+
+
+def string_summary(valobj, _internal_dict):
+    """libc++'s string: short (inline, `__is_long_` clear) or long."""
+    try:
+        rep = child(valobj, "__rep_", "__r_")
+        value = rep.GetChildMemberWithName("__value_")
+        if value.IsValid():
+            rep = value
+        short, long_ = rep.GetChildMemberWithName("__s"), rep.GetChildMemberWithName("__l")
+        is_long = short.GetChildMemberWithName("__is_long_")
+        if is_long.IsValid():
+            is_long = is_long.GetValueAsUnsigned(0) != 0
+        else:
+            is_long = short.GetChildMemberWithName("__size_").GetValueAsUnsigned(0) & 1
+        if is_long:
+            address, _ = pointee(long_.GetChildMemberWithName("__data_"))
+            length = long_.GetChildMemberWithName("__size_").GetValueAsUnsigned(0)
+        else:
+            address = short.GetChildMemberWithName("__data_").GetLoadAddress()
+            length = short.GetChildMemberWithName("__size_").GetValueAsUnsigned(0)
+        return text_at(valobj.GetProcess(), address, length)
+    except ValueError:
+        return None
+
+
+def string_view_summary(valobj, _internal_dict):
+    try:
+        address, _ = pointee(child(valobj, "__data_", "__data"))
+        length = child(valobj, "__size_", "__size").GetValueAsUnsigned(0)
+        return text_at(valobj.GetProcess(), address, length)
+    except ValueError:
+        return None
+
+
+class Vector:
+    """libc++'s vector: `size=N` and its elements."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+        self.count = 0
+
+    def update(self):
+        self.count = 0
+        try:
+            begin = child(self.valobj, "__begin_")
+            end = child(self.valobj, "__end_")
+            self.address, self.elem = pointee(begin)
+            end_address, _ = pointee(end)
+            size = self.elem.GetByteSize() if self.elem else 0
+            if self.address and size and end_address >= self.address:
+                self.count = min((end_address - self.address) // size, TEXT_MAX * 256)
+        except ValueError:
+            pass
+        return False
+
+    def num_children(self):
+        return self.count
+
+    def has_children(self):
+        return True
+
+    def get_child_index(self, name):
+        try:
+            return int(name.strip("[]"))
+        except ValueError:
+            return -1
+
+    def get_child_at_index(self, index):
+        if not 0 <= index < self.count:
+            return None
+        return self.valobj.CreateValueFromAddress(
+            "[%d]" % index, self.address + index * self.elem.GetByteSize(), self.elem
+        )
+
+
+def vector_summary(valobj, _internal_dict):
+    return "size=%d" % valobj.GetNumChildren()
+
+
+class SmartPointer:
+    """unique_ptr, shared_ptr: the child `pointer` (a native `T *`), and
+    `$$dereference$$` for `*p` and `p->f`."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+        self.address, self.type = 0, None
+
+    def update(self):
+        self.address, self.type = 0, None
+        try:
+            stored = child(self.valobj, "__ptr_")
+            self.address, self.type = pointee(stored)
+        except ValueError:
+            pass
+        return False
+
+    def num_children(self):
+        return 1 if self.address else 0
+
+    def get_child_index(self, name):
+        return {"pointer": 0, "$$dereference$$": 1}.get(name, -1)
+
+    def get_child_at_index(self, index):
+        if not self.address or self.type is None:
+            return None
+        if index == 0:
+            data = lldb.SBData.CreateDataFromUInt64Array(
+                lldb.eByteOrderLittle, 8, [self.address]
+            )
+            return self.valobj.CreateValueFromData(
+                "pointer", data, self.type.GetPointerType()
+            )
+        if index == 1:
+            return self.valobj.CreateValueFromAddress("*pointer", self.address, self.type)
+        return None
+
+
+def unique_ptr_summary(valobj, _internal_dict):
+    try:
+        address, t = pointee(child(valobj, "__ptr_"))
+    except ValueError:
+        return None
+    if not address or t is None:
+        return "nullptr"
+    return "%s @ 0x%016x" % (t.GetDisplayTypeName(), address)
+
+
+def shared_ptr_summary(valobj, _internal_dict):
+    try:
+        address, t = pointee(child(valobj, "__ptr_"))
+        control, _ = pointee(child(valobj, "__cntrl_"))
+    except ValueError:
+        return None
+    if not address or t is None:
+        return "nullptr"
+    target = valobj.CreateValueFromAddress("value", address, t)
+    summary = target.GetSummary() or "%s @ 0x%016x" % (t.GetDisplayTypeName(), address)
+    if control:
+        # The control block: vtable, shared owners - 1, weak owners - 1.
+        error = lldb.SBError()
+        data = valobj.GetProcess().ReadMemory(control + 4, 8, error)
+        if error.Success():
+            shared = int.from_bytes(data[:4], "little", signed=True)
+            weak = int.from_bytes(data[4:], "little", signed=True)
+            summary += " strong=%d weak=%d" % (shared + 1, weak + 1 - 1)
+    return summary
+
+
+LIBCXX = "^std::__1_wasm32::"
+
+
 def __lldb_init_module(debugger, _internal_dict):
     module = __name__
     debugger.HandleCommand(
@@ -134,4 +326,27 @@ def __lldb_init_module(debugger, _internal_dict):
         'type synthetic add -w wasmscope -x "^wasm_ptr32<.*>$" -l %s.WasmPointer'
         % module
     )
+    # (`-e`: children shown under the summary, as lldb's own.)
+    summaries = [
+        ("basic_string<char, .*>$", "string_summary", ""),
+        ("basic_string_view<char, .*>$", "string_view_summary", ""),
+        ("vector<.+>$", "vector_summary", "-e "),
+        ("unique_ptr<.+>$", "unique_ptr_summary", "-e "),
+        ("shared_ptr<.+>$", "shared_ptr_summary", "-e "),
+    ]
+    for pattern, function, expand in summaries:
+        debugger.HandleCommand(
+            'type summary add -w wasmscope %s-x "%s%s" -F %s.%s'
+            % (expand, LIBCXX, pattern, module, function)
+        )
+    synthetics = [
+        ("vector<.+>$", "Vector"),
+        ("unique_ptr<.+>$", "SmartPointer"),
+        ("shared_ptr<.+>$", "SmartPointer"),
+    ]
+    for pattern, provider in synthetics:
+        debugger.HandleCommand(
+            'type synthetic add -w wasmscope -x "%s%s" -l %s.%s'
+            % (LIBCXX, pattern, module, provider)
+        )
     debugger.HandleCommand("type category enable wasmscope")
