@@ -490,3 +490,111 @@ fn cpp_prints_as_lldb_22_does_natively() {
         c.values, c.matching
     );
 }
+
+/// Rust at -O0 under lldb 14: natively through rust-lldb (lldb with
+/// Rust's own formatters), on wasm through `wasmscope lldb`. Two
+/// normalizations, both rust-lldb's presentation and not values: it lists
+/// a string's characters as children (`[0] = 'h'`) under some strings and
+/// not others, and puts an empty `{ }` or `{}` after some; the comparison keeps
+/// the string itself.
+#[test]
+fn rust_prints_as_rust_lldb_does_natively() {
+    let rs = |name: &str| debugger::stop_line("rust", name);
+    let script: Vec<String> = [
+        format!("breakpoint set -f inventory.rs -l {}", rs("generic")),
+        format!(
+            "breakpoint set -f inventory.rs -l {} -c 'qty == 7'",
+            rs("method")
+        ),
+        format!("breakpoint set -f inventory.rs -l {}", rs("main-all")),
+        "run".into(),
+        "frame variable best xs".into(),
+        "finish".into(),
+        "continue".into(),
+        "frame variable best xs".into(),
+        "continue".into(),
+        "frame variable qty each".into(),
+        "frame variable *self".into(),
+        "frame variable self->name self->tags".into(),
+        "finish".into(),
+        "continue".into(),
+        "frame variable greeting label items window".into(),
+        "frame variable numbers".into(),
+        "frame variable shared arc_nums labels".into(),
+        "frame variable tree_sum tree_depth fact big_int big_float over_limit stock_value".into(),
+        "frame variable shapes rect failed".into(),
+        "frame variable stock".into(),
+        "frame variable n".into(),
+        "continue".into(),
+    ]
+    .into();
+    let normalize = |blocks: Vec<Block>| -> Vec<Block> {
+        blocks
+            .into_iter()
+            .map(|(cmd, values)| {
+                let values = values
+                    .into_iter()
+                    .filter(|v| !(v.starts_with('[') && v.ends_with('\'')))
+                    .map(|v| v.trim_end_matches(" {}").trim_end_matches(" {").to_string())
+                    .collect();
+                (cmd, values)
+            })
+            .collect()
+    };
+    let sysroot = String::from_utf8(
+        std::process::Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let etc = Path::new(sysroot.trim()).join("lib/rustlib/etc");
+    // rust-lldb's own command line, with the same batch settings.
+    let mut args = vec![
+        "--one-line-before-file".to_string(),
+        format!(
+            "command script import \"{}\"",
+            etc.join("lldb_lookup.py").display()
+        ),
+        "--source-before-file".into(),
+        etc.join("lldb_commands").display().to_string(),
+    ];
+    args.extend(lldb_args(
+        &script,
+        &[debugger::lang_program("rust-O0.native")],
+    ));
+    let native = normalize(blocks_in(
+        &merged_output(Path::new("lldb"), &args, &lldb_env()),
+        &script,
+    ));
+    let wasm_cmd = vec![
+        env!("CARGO_BIN_EXE_wasmscope").to_string(),
+        "run".into(),
+        "-g".into(),
+        debugger::lang_program("rust-O0.wasm"),
+    ];
+    let wasm = normalize(launcher_blocks(&script, &wasm_cmd));
+    let c = debugger::compare(&native, &wasm);
+    let differing: Vec<&str> = c.differing.iter().map(String::as_str).collect();
+    // `numbers`: the same four values, one per line under rust-lldb, on
+    // one line without it. `shapes rect failed`: lldb 14 shows no Rust
+    // enum (natively an empty value, on wasm `{}`). `stock`: a HashMap's order follows its random
+    // seed, new in every run. `n`: a usize is `unsigned long` natively,
+    // `unsigned int` in wasm32.
+    assert_eq!(
+        differing,
+        [
+            "frame variable numbers",
+            "frame variable shapes rect failed",
+            "frame variable stock",
+            "frame variable n"
+        ],
+        "only the known commands differ\nnative: {native:#?}\nwasm: {wasm:#?}"
+    );
+    assert!(c.values >= 40, "{native:#?}");
+    println!(
+        "| rust-O0.wasm wasmscope lldb vs rust-lldb native (lldb 14) | {} | {} |",
+        c.values, c.matching
+    );
+}

@@ -58,10 +58,26 @@ def native_address(valobj):
 
 
 def c_string(process, address):
+    """The NUL-terminated text at native `address`, quoted (None when
+    unreadable). (Read in pieces: lldb 14's ReadCStringFromMemory fails
+    inside Python on some reads.)"""
+    data = b""
     error = lldb.SBError()
-    text = process.ReadCStringFromMemory(address, TEXT_MAX, error)
-    if not error.Success():
-        return None
+    while len(data) < TEXT_MAX:
+        piece = process.ReadMemory(address + len(data), 64, error)
+        if not error.Success() or not piece:
+            if data:
+                break
+            return None
+        end = piece.find(b"\0")
+        if end >= 0:
+            data += piece[:end]
+            break
+        data += piece
+    return quote(data.decode("utf-8", errors="replace"))
+
+
+def quote(text):
     out = []
     for ch in text:
         if ch == '"' or ch == "\\":
@@ -153,17 +169,7 @@ def text_at(process, address, length):
     data = process.ReadMemory(address, length, error)
     if not error.Success():
         raise ValueError(error.GetCString())
-    out = []
-    for ch in data.decode("utf-8", errors="replace"):
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ord(ch) < 32:
-            out.append("\\x%02x" % ord(ch))
-        else:
-            out.append(ch)
-    return '"%s"' % "".join(out)
+    return quote(data.decode("utf-8", errors="replace"))
 
 
 def string_summary(valobj, _internal_dict):
@@ -313,6 +319,268 @@ def shared_ptr_summary(valobj, _internal_dict):
     return summary
 
 
+# ---- Rust (as rust-lldb's providers show them natively) ----
+
+
+def first_stored_pointer(valobj, depth=6):
+    """The first `wasm_ptr32<T>` inside `valobj`, depth-first (RawVec ->
+    Unique -> NonNull -> pointer)."""
+    v = valobj.GetNonSyntheticValue()
+    if v.GetType().GetCanonicalType().GetName().startswith("wasm_ptr32<"):
+        return v
+    if depth == 0:
+        return None
+    for i in range(v.GetNumChildren()):
+        found = first_stored_pointer(v.GetChildAtIndex(i), depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def first_number(valobj, depth=4):
+    v = valobj.GetNonSyntheticValue()
+    if v.GetNumChildren() == 0:
+        return v.GetValueAsUnsigned(0)
+    if depth == 0:
+        raise ValueError("no number")
+    return first_number(v.GetChildAtIndex(0), depth - 1)
+
+
+class Elements:
+    """`count` objects of type `elem` from native `address`, `[i]`."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+        self.count, self.address, self.elem = 0, 0, None
+
+    def locate(self):
+        """(native address, element type, count) of the value."""
+        raise NotImplementedError
+
+    def update(self):
+        self.count, self.address, self.elem = 0, 0, None
+        try:
+            self.address, self.elem, count = self.locate()
+            if self.elem is not None and self.address:
+                self.count = min(count, TEXT_MAX * 256)
+        except (ValueError, TypeError):
+            pass
+        return False
+
+    def num_children(self):
+        return self.count
+
+    def has_children(self):
+        return True
+
+    def get_child_index(self, name):
+        try:
+            return int(name.strip("[]"))
+        except ValueError:
+            return -1
+
+    def get_child_at_index(self, index):
+        if not 0 <= index < self.count:
+            return None
+        size = max(self.elem.GetByteSize(), 1)
+        return self.valobj.CreateValueFromAddress(
+            "[%d]" % index, self.address + index * size, self.elem
+        )
+
+
+class RustVec(Elements):
+    def locate(self):
+        v = self.valobj.GetNonSyntheticValue()
+        stored = first_stored_pointer(v.GetChildMemberWithName("buf"))
+        elem = v.GetType().GetCanonicalType().GetTemplateArgumentType(0)
+        count = v.GetChildMemberWithName("len").GetValueAsUnsigned(0)
+        return native_address(stored), elem if elem.IsValid() else None, count
+
+
+class RustSlice(Elements):
+    def locate(self):
+        v = self.valobj.GetNonSyntheticValue()
+        stored = v.GetChildMemberWithName("data_ptr")
+        count = v.GetChildMemberWithName("length").GetValueAsUnsigned(0)
+        return native_address(stored), target_type(stored), count
+
+
+class RustString(Elements):
+    """String and &str: the characters, summarized as the text."""
+
+    def locate(self):
+        v = self.valobj.GetNonSyntheticValue()
+        if v.GetChildMemberWithName("vec").IsValid():
+            vec = v.GetChildMemberWithName("vec")
+            stored = first_stored_pointer(vec.GetChildMemberWithName("buf"))
+            count = vec.GetChildMemberWithName("len").GetValueAsUnsigned(0)
+        else:
+            stored = v.GetChildMemberWithName("data_ptr")
+            count = v.GetChildMemberWithName("length").GetValueAsUnsigned(0)
+        return native_address(stored), target_type(stored), count
+
+
+def sequence_summary(valobj, _internal_dict):
+    return "size=%d" % valobj.GetNumChildren()
+
+
+def rust_string_summary(valobj, _internal_dict):
+    v = valobj.GetNonSyntheticValue()
+    try:
+        provider = RustString(v, None)
+        address, _, count = provider.locate()
+        return text_at(valobj.GetProcess(), address, count) if address or not count else None
+    except (ValueError, TypeError):
+        return None
+
+
+class RustRc:
+    """Rc and Arc: `strong=N, weak=M` and the value (`value` for Rc,
+    `data` for Arc, as rust-lldb names them)."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+        self.inner = None
+
+    def update(self):
+        self.inner = None
+        stored = first_stored_pointer(self.valobj.GetNonSyntheticValue().GetChildMemberWithName("ptr"))
+        if stored is not None:
+            address, t = pointee(stored)
+            if address and t is not None:
+                self.inner = self.valobj.CreateValueFromAddress("inner", address, t)
+        return False
+
+    def num_children(self):
+        return 1 if self.inner is not None else 0
+
+    def get_child_index(self, name):
+        return 0 if name in ("value", "data") else -1
+
+    def get_child_at_index(self, index):
+        if index != 0 or self.inner is None:
+            return None
+        for name in ("value", "data"):
+            v = self.inner.GetChildMemberWithName(name)
+            if v.IsValid():
+                return v.Clone(name)
+        return None
+
+
+def rust_rc_summary(valobj, _internal_dict):
+    v = valobj.GetNonSyntheticValue()
+    stored = first_stored_pointer(v.GetChildMemberWithName("ptr"))
+    if stored is None:
+        return None
+    address, t = pointee(stored)
+    if not address or t is None:
+        return None
+    inner = valobj.CreateValueFromAddress("inner", address, t)
+    try:
+        strong = first_number(inner.GetChildMemberWithName("strong"))
+        weak = first_number(inner.GetChildMemberWithName("weak")) - 1
+    except ValueError:
+        return None
+    return "strong=%d, weak=%d" % (strong, weak)
+
+
+def raw_table(valobj, depth=5):
+    v = valobj.GetNonSyntheticValue()
+    if v.GetType().GetCanonicalType().GetName().startswith("hashbrown::raw::RawTable<"):
+        return v
+    if depth == 0:
+        return None
+    for i in range(v.GetNumChildren()):
+        found = raw_table(v.GetChildAtIndex(i), depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+class RustHash(Elements):
+    """hashbrown's table: the buckets whose control byte has its top bit
+    clear, each stored before the control bytes, highest index first."""
+
+    def locate(self):
+        table = raw_table(self.valobj)
+        if table is None:
+            raise ValueError("no RawTable")
+        pair = table.GetType().GetCanonicalType().GetTemplateArgumentType(0)
+        inner = table.GetChildMemberWithName("table")
+        items = inner.GetChildMemberWithName("items").GetValueAsUnsigned(0)
+        buckets = inner.GetChildMemberWithName("bucket_mask").GetValueAsUnsigned(0) + 1
+        ctrl = native_address(first_stored_pointer(inner.GetChildMemberWithName("ctrl")))
+        if items > buckets or buckets > TEXT_MAX * 256 or not ctrl:
+            raise ValueError("implausible table")
+        error = lldb.SBError()
+        control = self.valobj.GetProcess().ReadMemory(ctrl, buckets, error) if items else b""
+        if not error.Success():
+            raise ValueError(error.GetCString())
+        size = pair.GetByteSize()
+        self.slots = [ctrl - (i + 1) * size for i, c in enumerate(control) if c & 0x80 == 0]
+        return ctrl, pair, len(self.slots)
+
+    def get_child_at_index(self, index):
+        if not 0 <= index < self.count:
+            return None
+        return self.valobj.CreateValueFromAddress("[%d]" % index, self.slots[index], self.elem)
+
+
+class RustTuple:
+    """A tuple's fields `__0`, `__1`, ... as `0`, `1`, ..."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+
+    def update(self):
+        return False
+
+    def num_children(self):
+        return self.valobj.GetNonSyntheticValue().GetNumChildren()
+
+    def get_child_index(self, name):
+        try:
+            return int(name)
+        except ValueError:
+            return -1
+
+    def get_child_at_index(self, index):
+        field = self.valobj.GetNonSyntheticValue().GetChildAtIndex(index)
+        return field.Clone(str(index)) if field.IsValid() else None
+
+
+def rust_tuple_summary(valobj, _internal_dict):
+    v = valobj.GetNonSyntheticValue()
+    parts = []
+    for i in range(v.GetNumChildren()):
+        field = v.GetChildAtIndex(i)
+        parts.append(field.GetSummary() or field.GetValue() or "")
+    return "(%s)" % ", ".join(parts)
+
+
+RUST_SUMMARIES = [
+    ("^alloc::string::String$", "rust_string_summary", ""),
+    ("^&(mut )?str$", "rust_string_summary", ""),
+    ("^alloc::vec::Vec<.+>$", "sequence_summary", "-e "),
+    ("^&(mut )?\\[.+\\]$", "sequence_summary", "-e "),
+    ("^alloc::rc::Rc<.+>$", "rust_rc_summary", "-e "),
+    ("^alloc::sync::Arc<.+>$", "rust_rc_summary", "-e "),
+    ("^std::collections::hash::(map::HashMap|set::HashSet)<.+>$", "sequence_summary", "-e "),
+    ("^\\(.+\\)$", "rust_tuple_summary", "-e "),
+]
+
+RUST_SYNTHETICS = [
+    ("^alloc::string::String$", "RustString"),
+    ("^&(mut )?str$", "RustString"),
+    ("^alloc::vec::Vec<.+>$", "RustVec"),
+    ("^&(mut )?\\[.+\\]$", "RustSlice"),
+    ("^alloc::rc::Rc<.+>$", "RustRc"),
+    ("^alloc::sync::Arc<.+>$", "RustRc"),
+    ("^std::collections::hash::(map::HashMap|set::HashSet)<.+>$", "RustHash"),
+    ("^\\(.+\\)$", "RustTuple"),
+]
+
+
 LIBCXX = "^std::__1_wasm32::"
 
 
@@ -348,5 +616,14 @@ def __lldb_init_module(debugger, _internal_dict):
         debugger.HandleCommand(
             'type synthetic add -w wasmscope -x "%s%s" -l %s.%s'
             % (LIBCXX, pattern, module, provider)
+        )
+    for pattern, function, expand in RUST_SUMMARIES:
+        debugger.HandleCommand(
+            'type summary add -w wasmscope %s-x "%s" -F %s.%s'
+            % (expand, pattern, module, function)
+        )
+    for pattern, provider in RUST_SYNTHETICS:
+        debugger.HandleCommand(
+            'type synthetic add -w wasmscope -x "%s" -l %s.%s' % (pattern, module, provider)
         )
     debugger.HandleCommand("type category enable wasmscope")
