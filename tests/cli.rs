@@ -301,3 +301,35 @@ fn check_accepts_valid_text_and_binary_and_reports_binary_offsets() {
         stderr(&o)
     );
 }
+
+/// The debugger launchers: a missing debugger or module is a one-line
+/// error; with a module they run the debugger on `wasmscope run -g`
+/// (here gdb in batch mode, which runs the guest to its end).
+#[test]
+fn debugger_launchers_report_bad_arguments_and_run_the_guest() {
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmscope"))
+        .args(["gdb", "--", &fixture("hello.wasm")])
+        .env("WASMSCOPE_GDB", "/nonexistent/gdb")
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "cannot start `/nonexistent/gdb`");
+    let o = wasmscope(&["lldb", "-batch", "--"]);
+    assert_one_line_error(&o, "expected the module after `--`");
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache");
+    for extensions in [true, false] {
+        let mut args = vec!["gdb", "-batch", "-nx", "-ex", "run", "--"];
+        if !extensions {
+            args.insert(1, "--no-extensions");
+        }
+        let hello = fixture("hello.wasm");
+        args.push(&hello);
+        let o = Command::new(env!("CARGO_BIN_EXE_wasmscope"))
+            .args(&args)
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{o:?}");
+        assert!(out.contains("exited normally"), "{out}");
+    }
+}

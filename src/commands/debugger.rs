@@ -34,14 +34,15 @@ struct Split {
 
 impl DebuggerArgs {
     fn split(self) -> Result<Split> {
-        let Some(dash) = self.args.iter().position(|a| a == "--") else {
-            bail!("expected `-- MODULE [ARGS]` after the debugger's arguments");
+        // Without a `--` (or when it came first: the parser drops a leading
+        // `--`), every argument is the program's: `wasmscope gdb app.wasm`.
+        let (mut debugger_args, program) = match self.args.iter().position(|a| a == "--") {
+            Some(d) => (self.args[..d].to_vec(), self.args[d + 1..].to_vec()),
+            None => (Vec::new(), self.args),
         };
-        let program = self.args[dash + 1..].to_vec();
         if program.is_empty() {
             bail!("expected the module after `--`");
         }
-        let mut debugger_args = self.args[..dash].to_vec();
         let before = debugger_args.len();
         debugger_args.retain(|a| a != "--no-extensions");
         Ok(Split {
