@@ -653,16 +653,10 @@ fn every_toolchain_image_loads_without_an_internal_error() {
             "continue".into(),
         ]
         .into();
-        let wasm = vec![
-            env!("CARGO_BIN_EXE_wasmscope").to_string(),
-            "run".into(),
-            "-g".into(),
-            path,
-        ];
-        let out = gdb_output(&commands, &wasm);
+        let out = gdb_output(&commands, &debugger::run_g(&path));
         assert!(!out.contains("internal-error"), "{program}:\n{out}");
         assert!(!out.contains("internal problem"), "{program}:\n{out}");
-        if !program.contains("O2") && !program.contains("Release") {
+        if !debugger::optimized(program) {
             assert!(out.contains("hit Breakpoint 1,"), "{program}:\n{out}");
             assert!(out.contains("#1  0x"), "{program}: bt\n{out}");
         }
@@ -880,7 +874,11 @@ fn rust_prints_as_rust_gdb_does_natively() {
         gdb_via(
             &["gdb"],
             &all,
-            &debugger::wasm_program_at(&debugger::lang_program("rust-O0.wasm")),
+            &[
+                vec!["--args".to_string()],
+                debugger::run_g(&debugger::lang_program("rust-O0.wasm")),
+            ]
+            .concat(),
         )
     });
     let (plain, _) = unordered(plain);

@@ -421,18 +421,13 @@ fn every_toolchain_image_loads_in_lldb_14_and_22() {
             "continue".into(),
         ]
         .into();
-        let wasm = vec![
-            env!("CARGO_BIN_EXE_wasmscope").to_string(),
-            "run".into(),
-            "-g".into(),
-            debugger::lang_program(program),
-        ];
+        let wasm = debugger::run_g(&debugger::lang_program(program));
         for lldb in [Path::new("lldb"), lldb22.as_path()] {
             let out = merged_output(lldb, &lldb_args(&commands, &wasm), &lldb_env());
             let who = format!("{program} under {}", lldb.display());
             assert!(!out.contains("PLEASE submit a bug report"), "{who}:\n{out}");
             assert!(!out.contains("Stack dump"), "{who}:\n{out}");
-            if !program.contains("O2") && !program.contains("Release") {
+            if !debugger::optimized(program) {
                 assert!(out.contains("stop reason = breakpoint 1."), "{who}:\n{out}");
                 assert!(out.contains("frame #1: 0x"), "{who}: bt\n{out}");
             }
@@ -470,12 +465,7 @@ fn cpp_prints_as_lldb_22_does_natively() {
     ]
     .into();
     let native = lldb22_blocks(&script, &[debugger::lang_program("cpp-O0.native")]);
-    let wasm_cmd = vec![
-        env!("CARGO_BIN_EXE_wasmscope").to_string(),
-        "run".into(),
-        "-g".into(),
-        debugger::lang_program("cpp-O0.wasm"),
-    ];
+    let wasm_cmd = debugger::run_g(&debugger::lang_program("cpp-O0.wasm"));
     let wasm = lldb22_blocks(&script, &wasm_cmd);
     let c = debugger::compare(&native, &wasm);
     let differing: Vec<&str> = c.differing.iter().map(String::as_str).collect();
@@ -568,12 +558,7 @@ fn rust_prints_as_rust_lldb_does_natively() {
         &merged_output(Path::new("lldb"), &args, &lldb_env()),
         &script,
     ));
-    let wasm_cmd = vec![
-        env!("CARGO_BIN_EXE_wasmscope").to_string(),
-        "run".into(),
-        "-g".into(),
-        debugger::lang_program("rust-O0.wasm"),
-    ];
+    let wasm_cmd = debugger::run_g(&debugger::lang_program("rust-O0.wasm"));
     let wasm = normalize(launcher_blocks(&script, &wasm_cmd));
     let c = debugger::compare(&native, &wasm);
     let differing: Vec<&str> = c.differing.iter().map(String::as_str).collect();

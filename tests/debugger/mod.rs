@@ -171,15 +171,17 @@ pub fn compare(native: &[Block], wasm: &[Block]) -> Comparison {
     c
 }
 
-/// `--args wasmscope run -g PATH`: gdb's tail for a module at `path`.
-pub fn wasm_program_at(path: &str) -> Vec<String> {
-    vec![
-        "--args".into(),
-        env!("CARGO_BIN_EXE_wasmscope").into(),
-        "run".into(),
-        "-g".into(),
-        path.into(),
-    ]
+/// `wasmscope run -g PATH` for a module at `path`.
+pub fn run_g(path: &str) -> Vec<String> {
+    [env!("CARGO_BIN_EXE_wasmscope"), "run", "-g", path]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Whether a corpus program is an optimized build (a breakpoint there
+/// may be skipped).
+pub fn optimized(program: &str) -> bool {
+    program.contains("O2") || program.contains("Release")
 }
 
 /// `wasmscope run -g MODULE ARGS` as a command line.

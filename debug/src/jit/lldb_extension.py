@@ -205,24 +205,24 @@ def string_view_summary(valobj, _internal_dict):
         return None
 
 
-class Vector:
-    """libc++'s vector: `size=N` and its elements."""
+class Elements:
+    """`count` objects of type `elem` from native `address`, `[i]`."""
 
     def __init__(self, valobj, _internal_dict):
         self.valobj = valobj
-        self.count = 0
+        self.count, self.address, self.elem = 0, 0, None
+
+    def locate(self):
+        """(native address, element type, count) of the value."""
+        raise NotImplementedError
 
     def update(self):
-        self.count = 0
+        self.count, self.address, self.elem = 0, 0, None
         try:
-            begin = child(self.valobj, "__begin_")
-            end = child(self.valobj, "__end_")
-            self.address, self.elem = pointee(begin)
-            end_address, _ = pointee(end)
-            size = self.elem.GetByteSize() if self.elem else 0
-            if self.address and size and end_address >= self.address:
-                self.count = min((end_address - self.address) // size, TEXT_MAX * 256)
-        except ValueError:
+            self.address, self.elem, count = self.locate()
+            if self.elem is not None and self.address:
+                self.count = min(count, TEXT_MAX * 256)
+        except (ValueError, TypeError):
             pass
         return False
 
@@ -241,13 +241,26 @@ class Vector:
     def get_child_at_index(self, index):
         if not 0 <= index < self.count:
             return None
+        size = max(self.elem.GetByteSize(), 1)
         return self.valobj.CreateValueFromAddress(
-            "[%d]" % index, self.address + index * self.elem.GetByteSize(), self.elem
+            "[%d]" % index, self.address + index * size, self.elem
         )
 
 
-def vector_summary(valobj, _internal_dict):
+def sequence_summary(valobj, _internal_dict):
     return "size=%d" % valobj.GetNumChildren()
+
+
+class Vector(Elements):
+    """libc++'s vector: `size=N` and its elements."""
+
+    def locate(self):
+        address, elem = pointee(child(self.valobj, "__begin_"))
+        end, _ = pointee(child(self.valobj, "__end_"))
+        size = elem.GetByteSize() if elem else 0
+        if not size or end < address:
+            raise ValueError("vector does not hold together")
+        return address, elem, (end - address) // size
 
 
 class SmartPointer:
@@ -346,48 +359,6 @@ def first_number(valobj, depth=4):
     return first_number(v.GetChildAtIndex(0), depth - 1)
 
 
-class Elements:
-    """`count` objects of type `elem` from native `address`, `[i]`."""
-
-    def __init__(self, valobj, _internal_dict):
-        self.valobj = valobj
-        self.count, self.address, self.elem = 0, 0, None
-
-    def locate(self):
-        """(native address, element type, count) of the value."""
-        raise NotImplementedError
-
-    def update(self):
-        self.count, self.address, self.elem = 0, 0, None
-        try:
-            self.address, self.elem, count = self.locate()
-            if self.elem is not None and self.address:
-                self.count = min(count, TEXT_MAX * 256)
-        except (ValueError, TypeError):
-            pass
-        return False
-
-    def num_children(self):
-        return self.count
-
-    def has_children(self):
-        return True
-
-    def get_child_index(self, name):
-        try:
-            return int(name.strip("[]"))
-        except ValueError:
-            return -1
-
-    def get_child_at_index(self, index):
-        if not 0 <= index < self.count:
-            return None
-        size = max(self.elem.GetByteSize(), 1)
-        return self.valobj.CreateValueFromAddress(
-            "[%d]" % index, self.address + index * size, self.elem
-        )
-
-
 class RustVec(Elements):
     def locate(self):
         v = self.valobj.GetNonSyntheticValue()
@@ -418,10 +389,6 @@ class RustString(Elements):
             stored = v.GetChildMemberWithName("data_ptr")
             count = v.GetChildMemberWithName("length").GetValueAsUnsigned(0)
         return native_address(stored), target_type(stored), count
-
-
-def sequence_summary(valobj, _internal_dict):
-    return "size=%d" % valobj.GetNumChildren()
 
 
 def rust_string_summary(valobj, _internal_dict):
@@ -598,7 +565,7 @@ def __lldb_init_module(debugger, _internal_dict):
     summaries = [
         ("basic_string<char, .*>$", "string_summary", ""),
         ("basic_string_view<char, .*>$", "string_view_summary", ""),
-        ("vector<.+>$", "vector_summary", "-e "),
+        ("vector<.+>$", "sequence_summary", "-e "),
         ("unique_ptr<.+>$", "unique_ptr_summary", "-e "),
         ("shared_ptr<.+>$", "shared_ptr_summary", "-e "),
     ]
