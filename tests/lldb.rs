@@ -583,3 +583,46 @@ fn rust_prints_as_rust_lldb_does_natively() {
         c.values, c.matching
     );
 }
+
+/// `wasmscope lldb`'s `wasm-set` writes through a pointer stored in linear
+/// memory (lldb's `expression` cannot follow one); the guest computes
+/// with the new value. `frame variable` follows the stored pointers, and
+/// `bt` and `finish` work through the launcher.
+#[test]
+fn the_launcher_sets_a_value_through_a_stored_pointer() {
+    let line = line_of("int s = sum_list(&n1);");
+    let script: Vec<String> = [
+        format!("breakpoint set -f app.c -l {line}"),
+        "breakpoint set -n sum_list".into(),
+        "run".into(),
+        "frame variable n1.next->value n1.next->next->value".into(),
+        "wasm-set n1.next->value 21".into(),
+        "frame variable n2.value".into(),
+        "continue".into(),
+        "bt 2".into(),
+        "frame variable head->next->value".into(),
+        "finish".into(),
+        "continue".into(),
+    ]
+    .into();
+    let mut args: Vec<String> = vec!["lldb".into(), "--batch".into()];
+    for c in &script {
+        args.extend(["-o".into(), c.clone()]);
+    }
+    args.extend(["--".into(), debugger::fixture("dbg/app-O0.wasm")]);
+    let cache = (
+        "XDG_CACHE_HOME",
+        debugger::cache_dir().display().to_string(),
+    );
+    let out = merged_output(Path::new(env!("CARGO_BIN_EXE_wasmscope")), &args, &[cache])
+        .replace("\r\n", "\n");
+    assert!(out.contains("(int) n1.next->value = 20"), "{out}");
+    assert!(out.contains("(int) n1.next->next->value = 30"), "{out}");
+    assert!(out.contains("(int) n2.value = 21"), "{out}");
+    assert!(out.contains("`sum_list(head=0x"), "{out}");
+    assert!(out.contains("frame #1: 0x"), "{out}");
+    assert!(out.contains("(int) head->next->value = 21"), "{out}");
+    assert!(out.contains("Return value: (int) $0 = 61"), "{out}");
+    assert!(out.contains("sum=61"), "{out}");
+    assert!(out.contains("exited with status = 0"), "{out}");
+}

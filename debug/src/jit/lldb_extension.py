@@ -11,7 +11,9 @@
 #   `__wasm_memory`, plus `addr`; null stays null), followed by the string
 #   for a character target, as lldb shows a native pointer;
 # - the synthetic child `$$dereference$$` is the target, so `frame variable
-#   *p`, `p->field` and `p->next->field` follow stored pointers.
+#   *p`, `p->field` and `p->next->field` follow stored pointers, and the
+#   command `wasm-set PATH VALUE` writes through them;
+# - Rust and libc++ containers show as rust-lldb and lldb 22 show them.
 #
 # A value this extension cannot read (memory not allocated yet, an address
 # outside linear memory) shows as the wasm address alone.
@@ -551,6 +553,27 @@ RUST_SYNTHETICS = [
 LIBCXX = "^std::__1_wasm32::"
 
 
+def wasm_set(debugger, command, result, _internal_dict):
+    """wasm-set PATH VALUE: writes VALUE to the variable path PATH as
+    `frame variable` reads it, through stored pointers too (lldb's
+    `expression` cannot follow a `wasm_ptr32<T>`)."""
+    parts = command.strip().rsplit(None, 1)
+    if len(parts) != 2:
+        result.SetError("usage: wasm-set PATH VALUE (e.g. wasm-set n1.next->value 21)")
+        return
+    path, value = parts
+    frame = debugger.GetSelectedTarget().GetProcess().GetSelectedThread().GetSelectedFrame()
+    target = frame.GetValueForVariablePath(path)
+    if not target.IsValid() or target.GetError().Fail():
+        result.SetError("no variable path `%s`" % path)
+        return
+    error = lldb.SBError()
+    if not target.SetValueFromCString(value, error) or error.Fail():
+        result.SetError("cannot set `%s`: %s" % (path, error.GetCString() or "refused"))
+        return
+    result.AppendMessage("%s = %s" % (path, frame.GetValueForVariablePath(path).GetValue()))
+
+
 def __lldb_init_module(debugger, _internal_dict):
     module = __name__
     debugger.HandleCommand(
@@ -593,4 +616,5 @@ def __lldb_init_module(debugger, _internal_dict):
         debugger.HandleCommand(
             'type synthetic add -w wasmscope -x "%s" -l %s.%s' % (pattern, module, provider)
         )
+    debugger.HandleCommand("command script add -f %s.wasm_set wasm-set" % module)
     debugger.HandleCommand("type category enable wasmscope")
