@@ -12,6 +12,7 @@ export XDG_CACHE_HOME="${XDG_CACHE_HOME:-$(mktemp -d)}"
 hyperfine -w 1 -r "${RUNS:-10}" -N \
     "$bin gdb -batch -ex 'break inventory.rs:$line' -ex run -- $program" \
     "$bin gdb --no-extensions -batch -ex 'break inventory.rs:$line' -ex run -- $program"
-hyperfine -w 1 -r "${RUNS:-10}" -N \
+# (-i: lldb's exit status after `process kill` is now and then 1.)
+hyperfine -i -w 1 -r "${RUNS:-10}" -N \
     "$bin lldb --batch -o 'breakpoint set -f inventory.rs -l $line' -o run -o 'process kill' -- $program" \
     "$bin lldb --no-extensions --batch -o 'breakpoint set -f inventory.rs -l $line' -o run -o 'process kill' -- $program"

@@ -168,6 +168,16 @@ fn python_path_for_debian_lldb(program: &str, cmd: &mut Command) {
         .collect();
     candidates.sort();
     if let Some(dir) = candidates.pop() {
-        cmd.env("PYTHONPATH", dir);
+        // Debian's lldb module imports `six` from the system's packages,
+        // which an embedded Python started from another installation's
+        // environment (pyenv) does not search.
+        let mut path = vec![dir];
+        let system = std::path::PathBuf::from("/usr/lib/python3/dist-packages");
+        if system.is_dir() {
+            path.push(system);
+        }
+        if let Ok(joined) = std::env::join_paths(path) {
+            cmd.env("PYTHONPATH", joined);
+        }
     }
 }

@@ -1381,6 +1381,7 @@ impl<'a> UnitTransform<'a> {
         let root = unit.root();
         let mut address = None;
         let mut by_target: HashMap<Option<UnitEntryId>, UnitEntryId> = HashMap::new();
+        let mut base = None;
         let mut replaced = HashMap::new();
         for p in pointers {
             if unit.get(p).get(c::DW_AT_byte_size) != Some(&W::Data1(4)) {
@@ -1391,9 +1392,10 @@ impl<'a> UnitTransform<'a> {
                     Some(W::UnitRef(t)) => Some(*t),
                     _ => None,
                 };
+                let base = *base.get_or_insert_with(|| unsigned32(unit));
                 let a = *by_target
                     .entry(target)
-                    .or_insert_with(|| typed_address(unit, strings, target));
+                    .or_insert_with(|| typed_address(unit, strings, target, base));
                 replaced.insert(p, a);
                 continue;
             }
@@ -1605,13 +1607,13 @@ fn typed_address(
     unit: &mut w::Unit,
     strings: &w::StringTable,
     target: Option<UnitEntryId>,
+    base: UnitEntryId,
 ) -> UnitEntryId {
     let root = unit.root();
     let name = format!(
         "wasm_ptr32<{}>",
         target.map_or_else(|| "void".to_string(), |t| type_name(unit, strings, t, 0))
     );
-    let base = unsigned32(unit);
     let s = unit.add(root, c::DW_TAG_structure_type);
     let e = unit.get_mut(s);
     e.set(c::DW_AT_name, W::String(name.into_bytes()));
