@@ -949,3 +949,33 @@ fn cpp_prints_the_same_natively_and_on_wasm() {
     );
     println!("{row}");
 }
+
+/// `$wasm_deref(p)` (the launcher's extension) follows the stored
+/// pointers gdb's own `*p` cannot: a `double *` in an expression, and a
+/// bad argument is an error, not a crash.
+#[test]
+fn wasm_deref_follows_a_stored_double_pointer() {
+    let at = line_in("kinds.c", "int p = tri.measure(&tri);");
+    let commands: Vec<String> = [
+        format!("break kinds.c:{at}"),
+        "run".into(),
+        "print *r.side".into(),
+        "print $wasm_deref(r.side)".into(),
+        "print $wasm_deref(r.side) * 2".into(),
+        "print $wasm_deref(r.count) - 6".into(),
+        "print $wasm_deref(5)".into(),
+        "continue".into(),
+    ]
+    .into();
+    let out = gdb_via(
+        &[env!("CARGO_BIN_EXE_wasmscope"), "gdb"],
+        &commands,
+        &["--".into(), debugger::fixture("dbg/kinds-O0.wasm")],
+    );
+    assert!(out.contains("Cannot access memory at address 0x"), "{out}");
+    assert!(out.contains("$1 = 5.5"), "{out}");
+    assert!(out.contains("$2 = 11"), "{out}");
+    assert!(out.contains("$3 = -1"), "{out}");
+    assert!(out.contains("$wasm_deref takes a pointer"), "{out}");
+    assert!(out.contains("exited normally"), "{out}");
+}

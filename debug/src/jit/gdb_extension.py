@@ -13,7 +13,9 @@
 #   `char *` points at;
 # - Rust: String, &str, slices, Vec, Rc, Arc, HashMap, HashSet, Cell and
 #   RefCell print as rust-gdb prints them natively;
-# - libc++: std::string, std::vector, std::unique_ptr, std::shared_ptr.
+# - libc++: std::string, std::vector, std::unique_ptr, std::shared_ptr;
+# - the convenience function `$wasm_deref(p)` follows any pointer, where
+#   gdb's `*p` cannot (`print $wasm_deref(r.side)` for a stored `double *`).
 #
 # Every printer reads a value natively as well: a pointer of 8 bytes is a
 # native address, one of 4 bytes is a wasm address (plus memory 0's base,
@@ -564,4 +566,20 @@ def lookup(v):
     return None
 
 
+class WasmDeref(gdb.Function):
+    """$wasm_deref(P): what the pointer P points at, a pointer stored in
+    linear memory included (gdb's own `*P` reads a stored 4-byte pointer as
+    a native address when the image cannot relocate its target: a
+    `double *`, a `char *`, a pointer to a pointer)."""
+
+    def __init__(self):
+        super().__init__("wasm_deref")
+
+    def invoke(self, ptr):
+        if ptr.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
+            raise gdb.GdbError("$wasm_deref takes a pointer")
+        return deref(ptr)
+
+
+WasmDeref()
 gdb.pretty_printers.insert(0, lookup)
