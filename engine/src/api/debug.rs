@@ -1,0 +1,599 @@
+//! The engine-driven debugger's API: `DebugInterrupt` (pause,
+//! breakpoints from any thread) and `DebugStop` (the paused instruction:
+//! locals, frames, globals, memories).
+
+use super::*;
+
+/// Sets or clears a store's debug flag; `Send` and `Sync`, for a debugger's
+/// "pause" from another thread.
+#[derive(Clone)]
+pub struct DebugInterrupt(pub(super) Arc<VMRuntimeLimits>);
+
+// SAFETY: the handle only touches atomics (`trap_stops`, `debug_sites`)
+// and `debug_site_tables`, behind its mutex; the other
+// fields are only used by the store's own thread. Dropping the last
+// reference frees only the site tables, plain memory owned by the mutex.
+unsafe impl Send for DebugInterrupt {}
+// SAFETY: as above.
+unsafe impl Sync for DebugInterrupt {}
+
+impl DebugInterrupt {
+    /// Makes every hook site call the handler (steps, pause), or only
+    /// those switched on with [`Self::set_site`].
+    pub fn set(&self, on: bool) {
+        self.0.debug_site_tables.set_all(on);
+    }
+
+    /// Makes the hook site at module offset `offset` call the handler
+    /// (a breakpoint), whatever [`Self::set`] says. In a store with
+    /// several modules compiled with hooks, the switch is shared by the
+    /// sites at that offset of each: the handler sees which one stopped.
+    pub fn set_site(&self, offset: u32, on: bool) {
+        self.0.debug_site_tables.set(offset, on);
+    }
+
+    /// Turns every site switch off.
+    pub fn clear_sites(&self) {
+        self.0.debug_site_tables.clear();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.debug_site_tables.all()
+    }
+
+    /// Whether a trap in debug-hook code calls the handler (with
+    /// [`DebugStop::trap`] set) before the stack unwinds. Off by default.
+    pub fn set_trap_stops(&self, on: bool) {
+        self.0.trap_stops.store(on, Ordering::SeqCst);
+    }
+}
+
+/// The paused instruction, as the debug handler sees it.
+pub struct DebugStop<'a, T> {
+    pub(super) raw: &'a mut crate::runtime::debug::RawStop,
+    pub(super) instance: &'a InstanceData,
+    pub(super) caller: Caller<'a, T>,
+}
+
+impl<'a, T> DebugStop<'a, T> {
+    pub fn func_index(&self) -> u32 {
+        self.raw.func_index
+    }
+
+    /// Module offset of the instruction about to run (or that trapped).
+    pub fn wasm_offset(&self) -> u32 {
+        self.raw.wasm_offset
+    }
+
+    /// The trap of the instruction at [`Self::wasm_offset`], for a stop
+    /// made before a trap unwinds (see [`DebugInterrupt::set_trap_stops`]).
+    /// Resuming lets the trap go on.
+    pub fn trap(&self) -> Option<crate::TrapCode> {
+        self.raw.trap
+    }
+
+    /// The binary of the paused function's module.
+    pub fn module_binary(&self) -> &[u8] {
+        &self.instance.wasm
+    }
+
+    pub fn module_info(&self) -> &ModuleInfo {
+        &self.instance.info
+    }
+
+    /// The wasm types of the paused function's locals (parameters first).
+    pub fn local_types(&self) -> Vec<ValType> {
+        self.local_types_of(self.raw.func_index)
+    }
+
+    fn local_types_of(&self, func_index: u32) -> Vec<ValType> {
+        let info = &self.instance.info;
+        let func = cranelift_wasm::FuncIndex::from_u32(func_index);
+        let mut out: Vec<ValType> = info
+            .func_type(func)
+            .params()
+            .iter()
+            .map(ValType::from_wasm)
+            .collect();
+        let defined = func_index as usize - info.num_imported_funcs;
+        let body = wasmparser::Parser::new(0)
+            .parse_all(&self.instance.wasm)
+            .filter_map(|p| match p {
+                Ok(wasmparser::Payload::CodeSectionEntry(b)) => Some(b),
+                _ => None,
+            })
+            .nth(defined);
+        if let Some(locals) = body.and_then(|b| b.get_locals_reader().ok()) {
+            for l in locals.into_iter().flatten() {
+                let ty = match l.1 {
+                    wasmparser::ValType::I32 => ValType::I32,
+                    wasmparser::ValType::I64 => ValType::I64,
+                    wasmparser::ValType::F32 => ValType::F32,
+                    wasmparser::ValType::F64 => ValType::F64,
+                    wasmparser::ValType::V128 => ValType::V128,
+                    wasmparser::ValType::Ref(r) if r.is_extern_ref() => ValType::ExternRef,
+                    wasmparser::ValType::Ref(_) => ValType::FuncRef,
+                };
+                out.extend(std::iter::repeat_n(ty, l.0 as usize));
+            }
+        }
+        out
+    }
+
+    fn slots(&self) -> &[u128] {
+        let n = self.raw.num_locals as usize;
+        if n == 0 {
+            return &[];
+        }
+        // SAFETY: the hook's contract: `slots` has this many entries and
+        // lives until the hook returns, which outlives `self`.
+        unsafe { std::slice::from_raw_parts(self.raw.slots, n) }
+    }
+
+    /// Whether the paused code is `DebugLocals::Live` code (its registers
+    /// are saved, its locals are where the optimized code keeps them).
+    fn is_live(&self) -> bool {
+        !self.raw.regs.is_null()
+    }
+
+    /// The locals' current values, parameters first. `None`: the
+    /// optimized code keeps no copy of that local's value here (only with
+    /// `DebugLocals::Live`: it is dead, or was folded into the code).
+    pub fn locals(&self) -> Vec<Option<Val>> {
+        let types = self.local_types();
+        if !self.is_live() {
+            let id = self.caller.objects.id;
+            return types
+                .into_iter()
+                .zip(self.slots())
+                .map(|(t, raw)| Val::from_raw(*raw, t, id).ok())
+                .collect();
+        }
+        // SAFETY: `regs` is the trampoline's save area, alive until the
+        // handler returns, which outlives `self`.
+        let regs = RegFile::of(unsafe { &mut *self.raw.regs });
+        self.live_locals(&types, self.raw.pc, self.raw.fp, &regs)
+    }
+
+    /// Locals of the live-debug frame at `fp` whose last completed
+    /// instruction ends at `pc`, given its registers.
+    fn live_locals(
+        &self,
+        types: &[ValType],
+        pc: usize,
+        fp: usize,
+        regs: &RegFile,
+    ) -> Vec<Option<Val>> {
+        let id = self.caller.objects.id;
+        let Some((start, live)) = crate::trap::live_debug_of(pc - 1) else {
+            return vec![None; types.len()];
+        };
+        let off = (pc - start) as u32;
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                // Kept locals are read from the home slot: exact at every
+                // stop.
+                if let Some(addr) = kept_local_addr(&live, i as u32, pc, fp) {
+                    let mut bytes = [0u8; 16];
+                    // SAFETY: live code stores each kept local in its home
+                    // slot entry at entry and at every set
+                    // (`FuncEnv::mirror_local`).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            addr as *const u8,
+                            bytes.as_mut_ptr(),
+                            val_size(t),
+                        )
+                    };
+                    return Val::from_raw(u128::from_le_bytes(bytes), t, id).ok();
+                }
+                let raw = match live.loc_of(i as u32, off)? {
+                    ValueLoc::Gpr(r) => u128::from(regs.gpr[r as usize & 15]?),
+                    ValueLoc::Vec(r) => {
+                        let [lo, hi] = regs.vec[r as usize & 15]?;
+                        u128::from(lo) | u128::from(hi) << 64
+                    }
+                    ValueLoc::Cfa(o) => {
+                        let addr = (fp + 16).checked_add_signed(o as isize)?;
+                        let mut bytes = [0u8; 16];
+                        let n = val_size(t);
+                        // SAFETY: Cranelift's value-label ranges place the
+                        // value in this live frame's spill area, `n` bytes.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(addr as *const u8, bytes.as_mut_ptr(), n)
+                        };
+                        u128::from_le_bytes(bytes)
+                    }
+                };
+                Val::from_raw(raw, t, id).ok()
+            })
+            .collect()
+    }
+
+    /// Changes a local of a number or vector type; it takes effect when
+    /// the guest resumes. With `DebugLocals::Live`, only a local the code
+    /// keeps in a place of its own here can change.
+    pub fn set_local(&mut self, index: u32, value: Val) -> Result<(), Error> {
+        let types = self.local_types();
+        let Some(&ty) = types.get(index as usize) else {
+            return Err(Error::Type(format!("no local {index}")));
+        };
+        if matches!(ty, ValType::FuncRef | ValType::ExternRef) {
+            return Err(Error::Type(
+                "references cannot be set from the debugger".into(),
+            ));
+        }
+        if self.raw.trap.is_some() {
+            return Err(Error::Type(
+                "the function has trapped: its locals can no longer change".into(),
+            ));
+        }
+        if !self.raw.writable {
+            return Err(Error::Type(
+                "this function has too many locals to change them from the debugger".into(),
+            ));
+        }
+        if value.ty() != ty {
+            return Err(Error::Type(format!(
+                "local {index} is {ty}, not {}",
+                value.ty()
+            )));
+        }
+        let raw = value.to_raw(self.caller.objects.id)?;
+        if self.is_live() {
+            return self.set_live_local(index, types.len() as u32, ty, raw);
+        }
+        // SAFETY: `index` < num_locals (checked against the types, whose
+        // length is the function's local count); see `slots`.
+        unsafe { *self.raw.slots.add(index as usize) = raw };
+        Ok(())
+    }
+
+    fn set_live_local(
+        &mut self,
+        index: u32,
+        count: u32,
+        ty: ValType,
+        raw: u128,
+    ) -> Result<(), Error> {
+        let pc = self.raw.pc;
+        let (start, live) = crate::trap::live_debug_of(pc - 1)
+            .ok_or_else(|| Error::Type("no debug facts for the paused code".into()))?;
+        let off = (pc - start) as u32;
+        let loc = live.loc_of(index, off).ok_or_else(|| {
+            Error::Type(format!(
+                "local {index} has no value here: the optimized code no longer keeps it"
+            ))
+        })?;
+        if let Some(other) = (0..count).find(|&j| j != index && live.loc_of(j, off) == Some(loc)) {
+            return Err(Error::Type(format!(
+                "local {index} shares its place with local {other} here: it cannot change alone"
+            )));
+        }
+        // SAFETY: see `locals`.
+        let regs = unsafe { &mut *self.raw.regs };
+        match loc {
+            ValueLoc::Gpr(r) => {
+                *regs.gpr(r).ok_or_else(|| {
+                    Error::Type(format!("local {index} is in the stack pointer"))
+                })? = raw as u64
+            }
+            ValueLoc::Vec(r) => {
+                if let Some(v) = regs.vec(r) {
+                    *v = [raw as u64, (raw >> 64) as u64];
+                }
+            }
+            ValueLoc::Cfa(o) => {
+                let addr = (self.raw.fp + 16)
+                    .checked_add_signed(o as isize)
+                    .ok_or_else(|| Error::Type("bad stack offset".into()))?;
+                let bytes = raw.to_le_bytes();
+                // SAFETY: as in `live_locals`: the value's spill slot in
+                // the paused frame, `val_size(ty)` bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, val_size(ty))
+                };
+            }
+        }
+        if let Some(addr) = kept_local_addr(&live, index, pc, self.raw.fp) {
+            let bytes = raw.to_le_bytes();
+            // SAFETY: as in `live_locals`: the kept local's home-slot entry.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, val_size(ty)) };
+        }
+        Ok(())
+    }
+
+    /// The paused frame, then its callers, innermost first.
+    pub fn frames(&self) -> Vec<crate::FrameInfo> {
+        let info = &self.instance.info;
+        let func = cranelift_wasm::FuncIndex::from_u32(self.raw.func_index);
+        let mut out = vec![crate::FrameInfo {
+            module_name: info.name.clone(),
+            func_index: self.raw.func_index,
+            func_name: info.func_name(func).map(str::to_string),
+            wasm_offset: Some(self.raw.wasm_offset),
+            func_offset: None,
+        }];
+        let mut fp = self.raw.fp;
+        while fp != 0 && out.len() < 10_000 {
+            // SAFETY: wasm frames keep the caller's frame pointer at [fp] and
+            // the return address at [fp + 8]; the chain starts at the paused
+            // wasm frame and we stop at the first non-wasm return address.
+            let ret = unsafe { *((fp + 8) as *const usize) };
+            if !crate::trap::is_wasm_pc(ret - 1) {
+                break;
+            }
+            if let Some(f) = crate::trap::frame_info(ret, true) {
+                out.push(f);
+            }
+            // SAFETY: as above.
+            fp = unsafe { *(fp as *const usize) };
+        }
+        out
+    }
+
+    /// The paused instance's globals in index order (imported first):
+    /// type, mutability and value.
+    pub fn globals(&self) -> Vec<(ValType, bool, Val)> {
+        let objects = &*self.caller.objects;
+        self.instance
+            .globals
+            .iter()
+            .map(|&g| {
+                let o = &objects.globals[g as usize];
+                (o.ty, o.mutable, objects.global_get(g))
+            })
+            .collect()
+    }
+
+    /// Changes a mutable global of the paused instance.
+    pub fn set_global(&mut self, index: u32, value: Val) -> Result<(), Error> {
+        let Some(&g) = self.instance.globals.get(index as usize) else {
+            return Err(Error::Type(format!("no global {index}")));
+        };
+        self.caller.objects.global_set(g, value)
+    }
+
+    /// The bytes of the paused instance's memory `index` (`None` when it
+    /// has none); writes are seen by the guest when it resumes.
+    pub fn memory(&mut self, index: u32) -> Option<&mut [u8]> {
+        let &m = self.instance.memories.get(index as usize)?;
+        Some(self.caller.objects.memories[m as usize].data_mut())
+    }
+
+    /// Read-only view of the paused instance's memory `index`.
+    pub fn memory_bytes(&self, index: u32) -> Option<&[u8]> {
+        let &m = self.instance.memories.get(index as usize)?;
+        Some(self.caller.objects.memories[m as usize].data())
+    }
+
+    /// The paused instance's tables: element type and current size.
+    pub fn tables(&self) -> Vec<(ValType, u32)> {
+        let objects = &*self.caller.objects;
+        self.instance
+            .tables
+            .iter()
+            .map(|&t| {
+                let (o, ty) = &objects.tables[t as usize];
+                (*ty, o.size())
+            })
+            .collect()
+    }
+
+    /// Entry `index` of the paused instance's table `table`.
+    pub fn table_get(&self, table: u32, index: u32) -> Option<Val> {
+        let &t = self.instance.tables.get(table as usize)?;
+        let (o, ty) = &self.caller.objects.tables[t as usize];
+        let raw = *o.elements().get(index as usize)?;
+        Val::from_raw(raw as u128, *ty, self.caller.objects.id).ok()
+    }
+
+    /// The index of `func` in the paused instance's function space, when
+    /// it is one of the instance's own or imported functions.
+    pub fn func_index_of(&self, func: &Func) -> Option<u32> {
+        let n = self.instance.info.functions.len() as u32;
+        (0..n).find(|&i| {
+            self.instance
+                .funcref_ptr(cranelift_wasm::FuncIndex::from_u32(i))
+                == func.ptr
+        })
+    }
+
+    /// The locals of frame `depth` (0 = the paused frame, then its callers
+    /// as `frames` lists them); `None` for frames of another module or past
+    /// the last wasm frame. Callers' locals are read-only: with
+    /// `DebugLocals::Mirrored` they come from each frame's home slots, with
+    /// `DebugLocals::Live` from where each frame keeps them, its registers
+    /// recovered from the callee-saved registers its callees saved.
+    pub fn frame_locals(&self, depth: usize) -> Option<Vec<Option<Val>>> {
+        if depth == 0 {
+            return Some(self.locals());
+        }
+        let mut regs = if self.is_live() {
+            // SAFETY: see `locals`.
+            Some(RegFile::of(unsafe { &mut *self.raw.regs }))
+        } else {
+            None
+        };
+        let mut fp = self.raw.fp;
+        let mut pc = self.raw.pc;
+        for level in 1..=depth {
+            if fp == 0 {
+                return None;
+            }
+            if let Some(regs) = regs.as_mut() {
+                let (_, live) = crate::trap::live_debug_of(pc - 1)?;
+                regs.unwind(fp, &live);
+            }
+            // SAFETY: as in `frames`: the wasm frame chain from the paused
+            // frame, [fp] the caller's FP and [fp + 8] the return address.
+            let ret = unsafe { *((fp + 8) as *const usize) };
+            if !crate::trap::is_wasm_pc(ret - 1) {
+                return None;
+            }
+            // SAFETY: as above.
+            fp = unsafe { *(fp as *const usize) };
+            pc = ret;
+            if level == depth {
+                return match &regs {
+                    Some(regs) => {
+                        let module = crate::trap::frame_info(ret, true)?;
+                        let types = self.local_types_of(module.func_index);
+                        Some(self.live_locals(&types, ret, fp, regs))
+                    }
+                    None => self.locals_at(fp, ret),
+                };
+            }
+        }
+        None
+    }
+
+    /// The locals of the wasm frame whose frame pointer is `fp` and which
+    /// is running at return address `ret`.
+    fn locals_at(&self, fp: usize, ret: usize) -> Option<Vec<Option<Val>>> {
+        let (delta, num_locals, module) = crate::trap::debug_locals_at(ret)?;
+        if !module.is_some_and(|m| Arc::ptr_eq(&m, &self.instance.info)) {
+            return None;
+        }
+        let func_index = crate::trap::frame_info(ret, true)?.func_index;
+        let types = self.local_types_of(func_index);
+        if types.len() != num_locals as usize {
+            return None;
+        }
+        let slots = fp.checked_sub(delta as usize)? as *const u128;
+        let id = self.caller.objects.id;
+        Some(
+            types
+                .into_iter()
+                .enumerate()
+                // SAFETY: a debug-hook frame keeps `num_locals` 16-byte
+                // home slots `delta` bytes below its frame pointer (see
+                // `compile::CompiledFunction::debug_locals`), written at
+                // entry; the frame is live (we are called from a callee).
+                .map(|(i, t)| Val::from_raw(unsafe { *slots.add(i) }, t, id).ok())
+                .collect(),
+        )
+    }
+
+    /// The store: memories, globals, tables, exports and the embedder's data.
+    pub fn caller(&mut self) -> &mut Caller<'a, T> {
+        &mut self.caller
+    }
+}
+
+/// A frame's registers, as far as they are known: all of them in the
+/// paused frame, the callee-saved ones in its callers.
+#[derive(Clone)]
+struct RegFile {
+    gpr: [Option<u64>; 16],
+    pub(super) vec: [Option<[u64; 2]>; 16],
+}
+
+impl RegFile {
+    fn of(saved: &mut crate::runtime::debug::SavedRegs) -> Self {
+        RegFile {
+            gpr: std::array::from_fn(|i| saved.gpr(i as u8).map(|r| *r)),
+            vec: std::array::from_fn(|i| saved.vec(i as u8).map(|v| *v)),
+        }
+    }
+
+    /// From the live-debug frame at `fp` to its caller: the registers its
+    /// prologue saved are the caller's; the caller-saved ones (and every
+    /// vector register, under the System V ABI) hold nothing of the caller
+    /// at a call.
+    fn unwind(&mut self, fp: usize, live: &crate::compile::LiveDebug) {
+        let cfa = fp + 16;
+        for &(reg, off) in &live.saved_regs {
+            if let Some(addr) = cfa.checked_add_signed(off as isize) {
+                // SAFETY: the frame's prologue saved `reg` there, and the
+                // frame is live (a callee of it is paused).
+                self.gpr[reg as usize & 15] = Some(unsafe { *(addr as *const u64) });
+            }
+        }
+        for caller_saved in [0, 1, 2, 6, 7, 8, 9, 10, 11] {
+            self.gpr[caller_saved] = None;
+        }
+        self.vec = [None; 16];
+        // SAFETY: the frame's saved frame pointer.
+        self.gpr[5] = Some(unsafe { *(fp as *const u64) });
+    }
+}
+
+/// Bytes a value of type `ty` takes in a spill slot.
+/// The address of kept local `local` (see `LiveDebug::kept_offset`) of the
+/// live frame at `fp` paused at `pc`, if it is kept.
+/// `FunctionDebugInfo::local_slots` from the compiler's facts: the home
+/// slot sits `delta` below the frame pointer; `Mirrored` code keeps local
+/// `i` at `16 * i`, `Live` code keeps its kept locals after the vmctx.
+pub(super) fn local_slots(
+    debug_locals: &Option<(u32, u32)>,
+    live: Option<&crate::compile::LiveDebug>,
+) -> Vec<(u32, i32)> {
+    let Some((delta, num_locals)) = *debug_locals else {
+        return Vec::new();
+    };
+    let base = -(delta as i32);
+    let mut out: Vec<(u32, i32)> = match live {
+        Some(live) => live
+            .kept
+            .iter()
+            .filter_map(|&l| Some((l, base + live.kept_offset(l)? as i32)))
+            .collect(),
+        None => (0..num_locals).map(|i| (i, base + 16 * i as i32)).collect(),
+    };
+    out.sort_unstable();
+    out
+}
+
+fn kept_local_addr(
+    live: &crate::compile::LiveDebug,
+    local: u32,
+    pc: usize,
+    fp: usize,
+) -> Option<usize> {
+    let (delta, _) = crate::trap::debug_locals_of(pc - 1)?;
+    Some(fp.checked_sub(delta as usize)? + live.kept_offset(local)?)
+}
+
+fn val_size(ty: ValType) -> usize {
+    match ty {
+        ValType::I32 | ValType::F32 => 4,
+        ValType::V128 => 16,
+        _ => 8,
+    }
+}
+
+/// The monomorphic entry of `Store::<T>::set_debug_handler`'s handler.
+///
+/// # Safety
+/// `store` is the live `StoreInner<T>` that installed the handler, called
+/// from its own thread while wasm runs (no other borrow is active).
+pub(super) unsafe fn call_debug_handler<T>(
+    store: *mut u8,
+    raw: &mut crate::runtime::debug::RawStop,
+) -> Result<(), Trap> {
+    // SAFETY: per the contract.
+    let store = unsafe { &mut *(store as *mut StoreInner<T>) };
+    let Some(mut handler) = store.debug_handler.take() else {
+        return Ok(());
+    };
+    // SAFETY: the hook's vmctx is a live instance's.
+    let instance = unsafe { InstanceData::from_vmctx(raw.vmctx) };
+    let index = instance.index;
+    let mut stop = DebugStop {
+        raw,
+        instance,
+        caller: Caller {
+            objects: &mut store.objects,
+            data: &mut store.data,
+            instance: Some(index),
+        },
+    };
+    let result = handler(&mut stop);
+    if store.debug_handler.is_none() {
+        store.debug_handler = Some(handler);
+    }
+    result
+}

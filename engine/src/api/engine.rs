@@ -1,0 +1,181 @@
+//! `Config` and `Engine`: the host ISA, settings, trampolines and the
+//! registries shared by every module.
+
+use super::*;
+
+/// Engine-wide configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub compile: CompileOptions,
+    /// Native stack bytes wasm code may use before it traps with
+    /// "call stack exhausted".
+    pub max_wasm_stack: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            compile: CompileOptions::default(),
+            max_wasm_stack: 1 << 20,
+        }
+    }
+}
+
+/// Compiled trampolines for one signature.
+pub(super) struct Trampolines {
+    pub(super) entry: unsafe extern "C" fn(*const u8, *mut u8, *mut u8, *mut u128),
+    pub(super) host: *const u8,
+    /// Native ranges of the entry and host trampolines.
+    pub(super) ranges: [std::ops::Range<usize>; 2],
+    pub(super) _code: CodeMemory,
+}
+
+// SAFETY: the pointers refer to immutable code owned by `_code`.
+unsafe impl Send for Trampolines {}
+// SAFETY: as above.
+unsafe impl Sync for Trampolines {}
+
+pub(super) struct EngineInner {
+    pub(super) compiler: Compiler,
+    /// The builtins table every vmctx of this engine points at.
+    pub(super) builtins: Box<Builtins>,
+    pub(super) gc_code: CodeMemory,
+    pub(super) config: Config,
+    /// Engine-wide signature ids: index = id.
+    signatures: Mutex<(HashMap<WasmFuncType, u32>, Vec<WasmFuncType>)>,
+    pub(super) trampolines: Mutex<HashMap<u32, Arc<Trampolines>>>,
+}
+
+/// A compilation environment: the host ISA, settings and shared registries.
+#[derive(Clone)]
+pub struct Engine {
+    pub(super) inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Engine, Error> {
+        let compiler = Compiler::new(config.compile.clone())?;
+        let gc = compiler.gc_trampoline(builtins::activations_gc as *const () as usize)?;
+        let (gc_code, ranges) = CodeMemory::publish(compiler.isa(), &[&gc], &|_, _| None)
+            .map_err(|e| Error::Instantiate(e.to_string()))?;
+        register_code(&gc_code, &[&gc], &ranges, &[None], &[0], None);
+        let builtins = Box::new(Builtins::new(ranges[0].start as *const ()));
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                builtins,
+                gc_code,
+                compiler,
+                config,
+                signatures: Mutex::new((HashMap::new(), Vec::new())),
+                trampolines: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn sig_id(&self, ty: &WasmFuncType) -> u32 {
+        let mut sigs = self.inner.signatures.lock().unwrap();
+        if let Some(id) = sigs.0.get(ty) {
+            return *id;
+        }
+        let id = sigs.1.len() as u32;
+        sigs.1.push(ty.clone());
+        sigs.0.insert(ty.clone(), id);
+        id
+    }
+
+    pub(crate) fn sig_type(&self, id: u32) -> WasmFuncType {
+        self.inner.signatures.lock().unwrap().1[id as usize].clone()
+    }
+
+    /// Names and native ranges of the engine's generated glue code
+    /// (host/wasm trampolines, the GC trampoline), for debuggers' symbol
+    /// tables: without them a backtrace has nameless frames between the
+    /// host and wasm code.
+    pub fn trampoline_code(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let mut out = vec![(
+            "wasmscope::activations_gc_trampoline".to_string(),
+            self.inner.gc_code.range(),
+        )];
+        let sigs = self.inner.signatures.lock().unwrap();
+        for (id, t) in self.inner.trampolines.lock().unwrap().iter() {
+            let ty = FuncType::from_wasm(&sigs.1[*id as usize]);
+            out.push((format!("wasmscope::host_to_wasm {ty}"), t.ranges[0].clone()));
+            out.push((format!("wasmscope::wasm_to_host {ty}"), t.ranges[1].clone()));
+        }
+        out
+    }
+
+    pub(super) fn trampolines(&self, sig_id: u32) -> Result<Arc<Trampolines>, Error> {
+        if let Some(t) = self.inner.trampolines.lock().unwrap().get(&sig_id) {
+            return Ok(t.clone());
+        }
+        let ty = self.sig_type(sig_id);
+        let c = &self.inner.compiler;
+        let entry = c.entry_trampoline(&ty)?;
+        let host = c.host_trampoline(&ty, host_call as *const () as usize)?;
+        let (code, ranges) = CodeMemory::publish(c.isa(), &[&entry, &host], &|_, _| None)
+            .map_err(|e| Error::Instantiate(e.to_string()))?;
+        register_code(
+            &code,
+            &[&entry, &host],
+            &ranges,
+            &[None, None],
+            &[0, 0],
+            None,
+        );
+        // SAFETY: ranges[0] holds the entry trampoline, compiled with the
+        // host's default (C) calling convention and this exact signature.
+        let entry_fn = unsafe {
+            std::mem::transmute::<usize, unsafe extern "C" fn(*const u8, *mut u8, *mut u8, *mut u128)>(
+                ranges[0].start,
+            )
+        };
+        let t = Arc::new(Trampolines {
+            entry: entry_fn,
+            host: ranges[1].start as *const u8,
+            ranges: [ranges[0].clone(), ranges[1].clone()],
+            _code: code,
+        });
+        self.inner
+            .trampolines
+            .lock()
+            .unwrap()
+            .insert(sig_id, t.clone());
+        Ok(t)
+    }
+}
+
+pub(super) fn register_code(
+    code: &CodeMemory,
+    funcs: &[&CompiledFunction],
+    ranges: &[std::ops::Range<usize>],
+    indices: &[Option<u32>],
+    body_offsets: &[u32],
+    module: Option<Arc<ModuleInfo>>,
+) {
+    let mut fcs: Vec<FuncCode> = funcs
+        .iter()
+        .zip(ranges)
+        .zip(indices.iter().zip(body_offsets))
+        .map(|((f, r), (i, b))| FuncCode {
+            range: r.clone(),
+            func_index: *i,
+            traps: f.traps.clone(),
+            srclocs: f.srclocs.clone(),
+            body_offset: *b,
+            stack_maps: f.stack_maps.clone(),
+            debug_locals: f.debug_locals,
+            live: f.live.clone().map(Arc::new),
+        })
+        .collect();
+    fcs.sort_by_key(|f| f.range.start);
+    trap::register_code(Arc::new(CodeInfo {
+        range: code.range(),
+        funcs: fcs,
+        module,
+    }));
+}
