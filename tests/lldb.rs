@@ -461,6 +461,8 @@ fn cpp_prints_as_lldb_22_does_natively() {
         "frame variable *tree".into(),
         "frame variable n numbers tree_sum total_qty stock_value over_limit fact".into(),
         "frame variable big_int big_float".into(),
+        "frame variable prices seen stock".into(),
+        "frame variable found_qty v_int v_double v_text".into(),
         "continue".into(),
     ]
     .into();

@@ -13,7 +13,9 @@
 # - the synthetic child `$$dereference$$` is the target, so `frame variable
 #   *p`, `p->field` and `p->next->field` follow stored pointers, and the
 #   command `wasm-set PATH VALUE` writes through them;
-# - Rust and libc++ containers show as rust-lldb and lldb 22 show them.
+# - Rust containers show as rust-lldb shows them, libc++'s (string,
+#   string_view, vector, unique_ptr, shared_ptr, map, set, unordered_map,
+#   unordered_set, optional, variant) as lldb 22 shows them natively.
 #
 # A value this extension cannot read (memory not allocated yet, an address
 # outside linear memory) shows as the wasm address alone.
@@ -550,6 +552,241 @@ RUST_SYNTHETICS = [
 ]
 
 
+def align_of(t, depth=0):
+    """A type's alignment (lldb 14 has no SBType.GetByteAlign)."""
+    t = t.GetCanonicalType()
+    if hasattr(t, "GetByteAlign"):
+        a = t.GetByteAlign()
+        if a:
+            return a
+    if t.GetNumberOfFields() == 0 and t.GetNumberOfDirectBaseClasses() == 0 or depth > 8:
+        size = t.GetByteSize()
+        if t.IsArrayType():
+            return align_of(t.GetArrayElementType(), depth + 1)
+        a = 1
+        while a * 2 <= min(size, 8):
+            a *= 2
+        return a
+    parts = [t.GetFieldAtIndex(i).GetType() for i in range(t.GetNumberOfFields())]
+    parts += [t.GetDirectBaseClassAtIndex(i).GetType() for i in range(t.GetNumberOfDirectBaseClasses())]
+    return max([align_of(p, depth + 1) for p in parts] + [1])
+
+
+def node_value(valobj, name, address, t):
+    """A node's value at `address`: its `__cc_` pair if it wraps one."""
+    v = valobj.CreateValueFromAddress(name, address, t)
+    cc = v.GetChildMemberWithName("__cc_")
+    if not cc.IsValid():
+        cc = v.GetChildMemberWithName("__cc")
+    return cc.Clone(name) if cc.IsValid() else v
+
+
+def read_word(process, address, size):
+    error = lldb.SBError()
+    data = process.ReadMemory(address, size, error)
+    if not error.Success():
+        raise ValueError(error.GetCString())
+    return int.from_bytes(data, "little")
+
+
+def allocated_type(valobj):
+    """The type a container's allocator allocates (its last template
+    argument's first): complete where the node's own value type may be
+    only declared."""
+    t = valobj.GetNonSyntheticValue().GetType().GetCanonicalType()
+    n = t.GetNumberOfTemplateArguments()
+    if n == 0:
+        return None
+    allocated = t.GetTemplateArgumentType(n - 1).GetTemplateArgumentType(0)
+    return allocated if allocated.IsValid() else None
+
+
+def node_container(valobj, member, size_names):
+    """A libc++ node container's inner object, node value type and size."""
+    inner = child(valobj, member)
+    value_type = allocated_type(valobj)
+    if value_type is None:
+        value_type = inner.GetType().GetCanonicalType().GetTemplateArgumentType(0)
+    size = None
+    for name in size_names:
+        c = inner.GetChildMemberWithName(name)
+        if c.IsValid():
+            size = first_number(c)
+            break
+    if size is None or not value_type.IsValid() or size > TEXT_MAX * 256:
+        raise ValueError("not a node container")
+    return inner, value_type, size
+
+
+class Tree(Elements):
+    """std::map, std::set: libc++'s red-black tree in order from its
+    leftmost node (left, right, parent, is_black, then the value)."""
+
+    def locate(self):
+        tree, self.value_type, size = node_container(self.valobj, "__tree_", ["__size_", "__pair3_"])
+        begin = child(tree, "__begin_node_")
+        node, _ = pointee(begin)
+        word = 4
+        process = self.valobj.GetProcess()
+        base = memory_base(self.valobj) or 0
+        native = lambda raw: base + raw if raw else 0
+        offset = word * 3 + 1
+        align = align_of(self.value_type)
+        offset = (offset + align - 1) // align * align
+        self.slots = []
+        for _ in range(size):
+            if not node:
+                raise ValueError("tree ends early")
+            self.slots.append(node + offset)
+            right = native(read_word(process, node + word, word))
+            if right:
+                node = right
+                while True:
+                    left = native(read_word(process, node, word))
+                    if not left:
+                        break
+                    node = left
+            else:
+                for _ in range(64):
+                    parent = native(read_word(process, node + 2 * word, word))
+                    if native(read_word(process, parent, word)) == node:
+                        node = parent
+                        break
+                    node = parent
+                else:
+                    raise ValueError("tree does not hold together")
+        return 1, self.value_type, len(self.slots)
+
+    def get_child_at_index(self, index):
+        if not 0 <= index < self.count:
+            return None
+        return node_value(self.valobj, "[%d]" % index, self.slots[index], self.value_type)
+
+
+class HashTable(Elements):
+    """std::unordered_map, std::unordered_set: the list of nodes from the
+    table's first node (next, hash, then the value)."""
+
+    def locate(self):
+        table, self.value_type, size = node_container(self.valobj, "__table_", ["__size_", "__p2_"])
+        first = child(table, "__first_node_", "__p1_")
+        stored = first_stored_pointer(first)
+        if stored is None:
+            raise ValueError("no first node")
+        node, _ = pointee(stored)
+        word = 4
+        process = self.valobj.GetProcess()
+        base = memory_base(self.valobj) or 0
+        align = align_of(self.value_type)
+        offset = (2 * word + align - 1) // align * align
+        self.slots = []
+        for _ in range(size):
+            if not node:
+                raise ValueError("list ends early")
+            self.slots.append(node + offset)
+            raw = read_word(process, node, word)
+            node = base + raw if raw else 0
+        return 1, self.value_type, len(self.slots)
+
+    def get_child_at_index(self, index):
+        if not 0 <= index < self.count:
+            return None
+        return node_value(self.valobj, "[%d]" % index, self.slots[index], self.value_type)
+
+
+def find_member(v, name, depth=8):
+    """Member `name` of `v`, through base classes and anonymous members
+    (libc++'s optional keeps its value in a union of a base's base)."""
+    direct = v.GetChildMemberWithName(name)
+    if direct.IsValid():
+        return direct
+    if depth == 0:
+        return None
+    for i in range(v.GetNumChildren()):
+        c = v.GetChildAtIndex(i)
+        label = c.GetName() or ""
+        if label == "" or label.startswith("std::") or c.GetType().GetName() == label:
+            found = find_member(c, name, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+class Optional:
+    """std::optional: `Value` when engaged."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+
+    def update(self):
+        return False
+
+    def engaged(self):
+        engaged = find_member(self.valobj.GetNonSyntheticValue(), "__engaged_")
+        return engaged is not None and engaged.GetValueAsUnsigned(0) != 0
+
+    def num_children(self):
+        return 1 if self.engaged() else 0
+
+    def get_child_index(self, name):
+        return 0 if name == "Value" else -1
+
+    def get_child_at_index(self, index):
+        if index != 0 or not self.engaged():
+            return None
+        value = find_member(self.valobj.GetNonSyntheticValue(), "__val_")
+        return value.Clone("Value") if value is not None else None
+
+
+def optional_summary(valobj, _internal_dict):
+    engaged = Optional(valobj, None).engaged()
+    return " Has Value=%s " % ("true" if engaged else "false")
+
+
+class Variant:
+    """std::variant: the active alternative as `Value`."""
+
+    def __init__(self, valobj, _internal_dict):
+        self.valobj = valobj
+
+    def update(self):
+        return False
+
+    def active(self):
+        """(index, value) of the active alternative, or None."""
+        try:
+            impl = child(self.valobj, "__impl_", "__impl")
+            index = child(impl, "__index").GetValueAsUnsigned(0)
+            data = child(impl, "__data")
+        except ValueError:
+            return None
+        for _ in range(index):
+            data = data.GetChildMemberWithName("__tail")
+        value = data.GetChildMemberWithName("__head").GetChildMemberWithName("__value")
+        return (index, value) if value.IsValid() else None
+
+    def num_children(self):
+        return 1 if self.active() else 0
+
+    def get_child_index(self, name):
+        return 0 if name == "Value" else -1
+
+    def get_child_at_index(self, index):
+        active = self.active()
+        if index != 0 or active is None:
+            return None
+        return active[1].Clone("Value")
+
+
+def variant_summary(valobj, _internal_dict):
+    active = Variant(valobj, None).active()
+    if active is None:
+        return " No Value "
+    t = valobj.GetNonSyntheticValue().GetType().GetCanonicalType()
+    name = t.GetTemplateArgumentType(active[0]).GetDisplayTypeName()
+    return " Active Type = %s " % name
+
+
 LIBCXX = "^std::__1_wasm32::"
 
 
@@ -591,6 +828,10 @@ def __lldb_init_module(debugger, _internal_dict):
         ("vector<.+>$", "sequence_summary", "-e "),
         ("unique_ptr<.+>$", "unique_ptr_summary", "-e "),
         ("shared_ptr<.+>$", "shared_ptr_summary", "-e "),
+        ("(multi)?(map|set)<.+>$", "sequence_summary", "-e "),
+        ("unordered_(multi)?(map|set)<.+>$", "sequence_summary", "-e "),
+        ("optional<.+>$", "optional_summary", "-e "),
+        ("variant<.+>$", "variant_summary", "-e "),
     ]
     for pattern, function, expand in summaries:
         debugger.HandleCommand(
@@ -601,6 +842,10 @@ def __lldb_init_module(debugger, _internal_dict):
         ("vector<.+>$", "Vector"),
         ("unique_ptr<.+>$", "SmartPointer"),
         ("shared_ptr<.+>$", "SmartPointer"),
+        ("(multi)?(map|set)<.+>$", "Tree"),
+        ("unordered_(multi)?(map|set)<.+>$", "HashTable"),
+        ("optional<.+>$", "Optional"),
+        ("variant<.+>$", "Variant"),
     ]
     for pattern, provider in synthetics:
         debugger.HandleCommand(
