@@ -931,6 +931,13 @@ fn cpp_prints_the_same_natively_and_on_wasm() {
         "print big_float".into(),
         "print label".into(),
         "print boxed".into(),
+        "print prices".into(),
+        "print seen".into(),
+        "print stock".into(),
+        "print found_qty".into(),
+        "print v_int".into(),
+        "print v_double".into(),
+        "print v_text".into(),
         "continue".into(),
     ]
     .into();

@@ -13,7 +13,9 @@
 #   `char *` points at;
 # - Rust: String, &str, slices, Vec, Rc, Arc, HashMap, HashSet, Cell and
 #   RefCell print as rust-gdb prints them natively;
-# - libc++: std::string, std::vector, std::unique_ptr, std::shared_ptr;
+# - libc++: std::string, std::vector, std::unique_ptr, std::shared_ptr,
+#   std::map, std::set, std::unordered_map, std::unordered_set,
+#   std::optional, std::variant;
 # - the convenience function `$wasm_deref(p)` follows any pointer, where
 #   gdb's `*p` cannot (`print $wasm_deref(r.side)` for a stored `double *`).
 #
@@ -508,6 +510,179 @@ class CppSharedPtrPrinter:
             yield "*", deref(self.ptr)
 
 
+def template_count(t):
+    n = 0
+    while True:
+        try:
+            t.template_argument(n)
+        except (RuntimeError, gdb.error):
+            return n
+        n += 1
+
+
+def allocated_type(v):
+    """What a container's allocator allocates (its last template
+    argument's first): complete where a node's value type may be only
+    declared."""
+    t = v.type.strip_typedefs()
+    n = template_count(t)
+    if n == 0:
+        raise gdb.error("no template arguments")
+    return t.template_argument(n - 1).template_argument(0)
+
+
+def node_value(address, t):
+    v = at(address, t)
+    for name in ("__cc_", "__cc"):
+        try:
+            return v[name]
+        except gdb.error:
+            pass
+    return v
+
+
+def read_word(address, size):
+    data = bytes(gdb.selected_inferior().read_memory(address, size))
+    return int.from_bytes(data, "little")
+
+
+def word_address(raw, size):
+    """A node link read from memory as a native address (0 for null)."""
+    if raw == 0:
+        return 0
+    if size == 4:
+        base = memory_base()
+        if base is None:
+            raise gdb.error("linear memory is not allocated yet")
+        return base + raw
+    return raw
+
+
+def container_size(inner, names):
+    for name in names:
+        try:
+            return first_number(inner[name])
+        except gdb.error:
+            pass
+    raise gdb.error("no size")
+
+
+class CppTreePrinter:
+    """std::map, std::set: libc++'s red-black tree in order from its
+    leftmost node (left, right, parent, is_black, then the value)."""
+
+    def __init__(self, v, kind):
+        self.kind = kind
+        tree = v["__tree_"]
+        self.value_type = allocated_type(v)
+        self.size = container_size(tree, ("__size_", "__pair3_"))
+        if self.size > ELEMENTS_MAX:
+            raise gdb.error("implausible size")
+        begin = first_pointer(tree["__begin_node_"])
+        self.word = begin.type.strip_typedefs().sizeof
+        self.begin = address_of_target(begin)
+
+    def to_string(self):
+        return "std::%s with %d elements" % (self.kind, self.size)
+
+    def nodes(self):
+        w = self.word
+        offset = 3 * w + 1
+        align = max(self.value_type.alignof, 1)
+        offset = (offset + align - 1) // align * align
+        node = self.begin
+        for _ in range(self.size):
+            if not node:
+                return
+            yield node_value(node + offset, self.value_type)
+            right = word_address(read_word(node + w, w), w)
+            if right:
+                node = right
+                while True:
+                    left = word_address(read_word(node, w), w)
+                    if not left:
+                        break
+                    node = left
+            else:
+                for _ in range(64):
+                    parent = word_address(read_word(node + 2 * w, w), w)
+                    if word_address(read_word(parent, w), w) == node:
+                        node = parent
+                        break
+                    node = parent
+                else:
+                    return
+
+    def children(self):
+        for i, value in enumerate(self.nodes()):
+            if self.kind.endswith("map"):
+                yield "[%d]" % i, value["first"]
+                yield "[%d]" % i, value["second"]
+            else:
+                yield "[%d]" % i, value
+
+    def display_hint(self):
+        return "map" if self.kind.endswith("map") else "array"
+
+
+class CppHashPrinter(CppTreePrinter):
+    """std::unordered_map, std::unordered_set: the list of nodes from the
+    table's first node (next, hash, then the value)."""
+
+    def __init__(self, v, kind):
+        self.kind = kind
+        table = v["__table_"]
+        self.value_type = allocated_type(v)
+        self.size = container_size(table, ("__size_", "__p2_"))
+        if self.size > ELEMENTS_MAX:
+            raise gdb.error("implausible size")
+        first = first_pointer(member(table, "__first_node_", "__p1_"))
+        self.word = first.type.strip_typedefs().sizeof
+        self.first = address_of_target(first)
+
+    def nodes(self):
+        w = self.word
+        align = max(self.value_type.alignof, 1)
+        offset = (2 * w + align - 1) // align * align
+        node = self.first
+        for _ in range(self.size):
+            if not node:
+                return
+            yield node_value(node + offset, self.value_type)
+            node = word_address(read_word(node, w), w)
+
+
+class CppOptionalPrinter:
+    def __init__(self, v):
+        self.v = v
+        self.engaged = int(v["__engaged_"]) != 0
+
+    def to_string(self):
+        name = "std::optional<%s>" % template_type(self.v, 0)
+        return name if self.engaged else name + " [no contained value]"
+
+    def children(self):
+        if self.engaged:
+            yield "[contained value]", self.v["__val_"]
+
+
+class CppVariantPrinter:
+    def __init__(self, v):
+        self.v = v
+        impl = member(v, "__impl_", "__impl")
+        self.index = int(impl["__index"])
+        data = impl["__data"]
+        for _ in range(self.index):
+            data = data["__tail"]
+        self.value = data["__head"]["__value"]
+
+    def to_string(self):
+        return "std::variant [index %d]" % self.index
+
+    def children(self):
+        yield "[%d]" % self.index, self.value
+
+
 # ---- lookup ----
 
 RUST = [
@@ -535,6 +710,18 @@ CPP = [
     (re.compile(r"^(std::__1::)?vector<.*>$"), lambda v: CppVectorPrinter(v)),
     (re.compile(r"^(std::__1::)?unique_ptr<.*>$"), lambda v: CppUniquePtrPrinter(v)),
     (re.compile(r"^(std::__1::)?shared_ptr<.*>$"), lambda v: CppSharedPtrPrinter(v)),
+    (re.compile(r"^(std::__1::)?(multi)?map<.*>$"), lambda v: CppTreePrinter(v, "map")),
+    (re.compile(r"^(std::__1::)?(multi)?set<.*>$"), lambda v: CppTreePrinter(v, "set")),
+    (
+        re.compile(r"^(std::__1::)?unordered_(multi)?map<.*>$"),
+        lambda v: CppHashPrinter(v, "unordered_map"),
+    ),
+    (
+        re.compile(r"^(std::__1::)?unordered_(multi)?set<.*>$"),
+        lambda v: CppHashPrinter(v, "unordered_set"),
+    ),
+    (re.compile(r"^(std::__1::)?optional<.*>$"), lambda v: CppOptionalPrinter(v)),
+    (re.compile(r"^(std::__1::)?variant<.*>$"), lambda v: CppVariantPrinter(v)),
 ]
 
 
