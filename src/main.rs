@@ -28,6 +28,8 @@ enum Command {
     Lldb(commands::debugger::DebuggerArgs),
     /// Check .wat, .wast and .wasm files and report every problem
     Check(commands::check::CheckArgs),
+    /// Show or clear the cache of compiled modules
+    Cache(commands::cache::CacheCommand),
     /// Serve the Language Server Protocol on stdin/stdout
     Lsp,
     /// Serve the Debug Adapter Protocol on stdin/stdout (or a TCP port)
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::check(args),
+        Command::Cache(cmd) => commands::cache::cache(cmd),
         Command::Gdb(args) => commands::debugger::launch(commands::debugger::Debugger::Gdb, args),
         Command::Lldb(args) => commands::debugger::launch(commands::debugger::Debugger::Lldb, args),
         Command::Dap { port: None } => {

@@ -83,7 +83,7 @@ fn breaks_on_a_source_line_and_shows_the_backtrace() {
         "dbg/app-O0.wasm",
         &[],
     );
-    assert!(out.contains("hit Breakpoint 1, area (p=0x"), "{out}");
+    assert!(out.contains("Breakpoint 1, area (p=0x"), "{out}");
     assert!(out.contains(&format!("app.c:{area_line}\n")), "{out}");
     assert!(
         out.contains("#1  0x") && out.contains("in __main_argc_argv (argc=1, argv=0x"),
@@ -138,7 +138,7 @@ fn breaks_on_a_function_by_name() {
     // The wasm prologue (the argument spills) is skipped through the line
     // table's `prologue_end`: the stop is on the first body line, with the
     // argument already readable.
-    assert!(out.contains("hit Breakpoint 1, sum_list (head=0x"), "{out}");
+    assert!(out.contains("Breakpoint 1, sum_list (head=0x"), "{out}");
     let line = line_of("int total = 0;");
     assert!(
         out.contains(&format!("app.c:{line}\n")),
@@ -166,7 +166,7 @@ fn a_trap_stops_at_its_source_line() {
 fn functions_without_dwarf_step_through_the_generated_listing() {
     let out = gdb(&["break fputs", "run", "bt 1", "quit"], "hello.wasm", &[]);
     assert!(
-        out.contains("hit Breakpoint 1") && out.contains("fputs ("),
+        out.contains("Breakpoint 1") && out.contains(", fputs ("),
         "{out}"
     );
     // hello.wasm's libc has DWARF; `__main_void`, a wasm-ld stub, has none
@@ -177,7 +177,7 @@ fn functions_without_dwarf_step_through_the_generated_listing() {
         &[],
     );
     assert!(
-        out.contains("hit Breakpoint 1") && out.contains("__main_void () at "),
+        out.contains("Breakpoint 1, ") && out.contains("__main_void () at "),
         "{out}"
     );
     assert!(out.contains(".wat:"), "listing line:\n{out}");
@@ -657,7 +657,7 @@ fn every_toolchain_image_loads_without_an_internal_error() {
         assert!(!out.contains("internal-error"), "{program}:\n{out}");
         assert!(!out.contains("internal problem"), "{program}:\n{out}");
         if !debugger::optimized(program) {
-            assert!(out.contains("hit Breakpoint 1,"), "{program}:\n{out}");
+            assert!(out.contains("Breakpoint 1,"), "{program}:\n{out}");
             assert!(out.contains("#1  0x"), "{program}: bt\n{out}");
         }
         assert!(out.contains("exited normally"), "{program}:\n{out}");

@@ -84,8 +84,7 @@ fn main() {
         let native = jit::native_module(&module);
         let mut out = gimli::write::Dwarf::new();
         transform::transform(&dwarf, &native, &mut out);
-        let mut sections =
-            gimli::write::Sections::new(gimli::write::EndianVec::new(gimli::LittleEndian));
+        let mut sections = gimli::write::Sections::new(jit::DwarfWriter::new(native.vmctx_cell));
         out.write(&mut sections).expect("DWARF written");
         transform.push(start.elapsed());
         drop((sections, out, native, dwarf));

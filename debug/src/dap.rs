@@ -906,7 +906,11 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
         stub_imports: args["stubImports"].as_bool().unwrap_or(false),
         invoke: args["invoke"].as_str().map(str::to_string),
         every_instruction: args["everyInstruction"].as_bool().unwrap_or(false),
+        cache: cache_config(&args["cache"]),
     })?;
+    if let Some(text) = describe_cache(session.cache_outcome()) {
+        out.event("output", json!({"category": "console", "output": text}));
+    }
     session.set_trap_stops(state.trap_stops);
     let events = std::mem::replace(&mut session.events, std::sync::mpsc::channel().1);
     let frames = state.frames.clone();
@@ -969,6 +973,50 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
         }
     });
     Ok(session)
+}
+
+/// The launch attribute `cache`: `false` compiles every launch, a string
+/// names the cache directory, anything else (or nothing) is the user's
+/// cache (`CacheConfig::user_default`).
+fn cache_config(attr: &Value) -> Option<wasmscope_engine::CacheConfig> {
+    match attr {
+        Value::Bool(false) => None,
+        Value::String(dir) if !dir.is_empty() => Some(wasmscope_engine::CacheConfig {
+            dir: PathBuf::from(dir),
+            ..wasmscope_engine::CacheConfig::user_default()
+        }),
+        _ => Some(wasmscope_engine::CacheConfig::user_default()),
+    }
+}
+
+/// One console line on where the launch's code came from (and a cache
+/// that cannot be written, reported once per adapter process).
+fn describe_cache(outcome: &wasmscope_engine::CacheOutcome) -> Option<String> {
+    use wasmscope_engine::CacheOutcome as C;
+    match outcome {
+        C::Disabled => None,
+        C::Loaded { .. } => Some("wasmscope: compiled code loaded from the cache\n".into()),
+        C::Compiled {
+            stored,
+            write_error,
+            rejected,
+            ..
+        } => {
+            let mut text = String::new();
+            if let Some(why) = rejected {
+                text.push_str(&format!("wasmscope: ignored the cached code: {why}\n"));
+            }
+            if let Some(e) = write_error {
+                text.push_str(&format!(
+                    "wasmscope: warning: {e}; compiling every launch\n"
+                ));
+            }
+            if *stored {
+                text.push_str("wasmscope: compiled, and stored in the cache\n");
+            }
+            (!text.is_empty()).then_some(text)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub struct LaunchConfig {
     /// instruction can then take a breakpoint or end an instruction step.
     /// Slower to compile and to run.
     pub every_instruction: bool,
+    /// The compiled-code cache (`None`: compile every launch).
+    pub cache: Option<wasmscope_engine::CacheConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,6 +294,7 @@ impl Session {
         let sites = compile.debug_hook_sites.clone();
         let engine = Engine::new(Config {
             compile,
+            cache: config.cache.clone(),
             ..Config::default()
         })
         .map_err(|e| e.to_string())?;
@@ -355,6 +358,11 @@ impl Session {
     }
 
     /// The module's generated `.wat` listing, one instruction a line.
+    /// What the compiled-code cache did for this launch.
+    pub fn cache_outcome(&self) -> &wasmscope_engine::CacheOutcome {
+        self.module.cache_outcome()
+    }
+
     pub fn listing(&self) -> Option<&Listing> {
         self.listing
             .get_or_init(|| Listing::generate(self.module.binary()))

@@ -8,7 +8,6 @@
 
 use crate::compile::{CompiledFunction, RelocTarget};
 use cranelift_codegen::binemit::Reloc;
-use cranelift_codegen::isa::{unwind::UnwindInfo, TargetIsa};
 use std::ops::Range;
 
 /// Alignment of each function inside the code region.
@@ -46,7 +45,6 @@ impl CodeMemory {
     ///
     /// Returns the memory and the range of each function within it.
     pub fn publish(
-        isa: &dyn TargetIsa,
         funcs: &[&CompiledFunction],
         resolve: &dyn Fn(&RelocTarget, &[usize]) -> Option<usize>,
     ) -> Result<(CodeMemory, Vec<Range<usize>>), CodeMemoryError> {
@@ -107,7 +105,7 @@ impl CodeMemory {
             region::protect(ptr, len, region::Protection::READ_EXECUTE)
                 .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
         }
-        mem.register_unwind_info(isa, funcs, &starts);
+        mem.register_unwind_info(funcs, &starts);
         let ranges = starts
             .iter()
             .zip(funcs)
@@ -116,33 +114,14 @@ impl CodeMemory {
         Ok((mem, ranges))
     }
 
-    fn register_unwind_info(
-        &mut self,
-        isa: &dyn TargetIsa,
-        funcs: &[&CompiledFunction],
-        starts: &[usize],
-    ) {
-        use gimli::write::{Address, EhFrame, EndianVec, FrameTable};
-        let Some(cie) = isa.create_systemv_cie() else {
-            return;
-        };
-        let mut table = FrameTable::default();
-        let cie_id = table.add_cie(cie);
-        let mut any = false;
+    fn register_unwind_info(&mut self, funcs: &[&CompiledFunction], starts: &[usize]) {
+        let mut bytes = Vec::new();
         for (f, start) in funcs.iter().zip(starts) {
-            if let Some(UnwindInfo::SystemV(info)) = &f.unwind {
-                table.add_fde(cie_id, info.to_fde(Address::Constant(*start as u64)));
-                any = true;
-            }
+            link_eh_frame(&mut bytes, &f.unwind, *start as u64);
         }
-        if !any {
+        if bytes.is_empty() {
             return;
         }
-        let mut eh = EhFrame(EndianVec::new(gimli::RunTimeEndian::Little));
-        if table.write_eh_frame(&mut eh).is_err() {
-            return;
-        }
-        let mut bytes = eh.0.into_vec();
         // A zero-length entry terminates the section for libgcc's walker.
         bytes.extend_from_slice(&[0, 0, 0, 0]);
         let bytes = bytes.into_boxed_slice();
@@ -172,5 +151,34 @@ impl Drop for CodeMemory {
         unsafe {
             libc::munmap(self.ptr.cast(), self.len);
         }
+    }
+}
+
+/// Appends one function's `.eh_frame` records (`CompiledFunction::unwind`:
+/// CIEs and FDEs whose start address is an absolute 8-byte 0) to
+/// `section`, each FDE moved to `start`. A CIE pointer is relative to its
+/// own position, so records stay valid wherever they are appended. Records
+/// that do not parse end the function's contribution.
+fn link_eh_frame(section: &mut Vec<u8>, records: &[u8], start: u64) {
+    let mut at = 0;
+    while at + 8 <= records.len() {
+        let len = u32::from_le_bytes(records[at..at + 4].try_into().unwrap()) as usize;
+        let end = at + 4 + len;
+        // 64-bit DWARF (len 0xffff_ffff) is never written by `compile`.
+        if len < 4 || len == 0xffff_ffff_usize || end > records.len() {
+            return;
+        }
+        let is_fde = records[at + 4..at + 8] != [0, 0, 0, 0];
+        if is_fde && len < 4 + 8 {
+            return;
+        }
+        let base = section.len();
+        section.extend_from_slice(&records[at..end]);
+        if is_fde {
+            let pc = base + 8;
+            let old = u64::from_le_bytes(section[pc..pc + 8].try_into().unwrap());
+            section[pc..pc + 8].copy_from_slice(&old.wrapping_add(start).to_le_bytes());
+        }
+        at = end;
     }
 }

@@ -167,6 +167,8 @@ pub enum RelocTarget {
     WasmFunc(FuncIndex),
     /// A Cranelift libcall (floor, ceil, ... on hosts without SSE4.1).
     LibCall(ir::LibCall),
+    /// A function of the host runtime (trampolines only).
+    Host(HostFunc),
 }
 
 #[derive(Clone, Debug)]
@@ -195,10 +197,14 @@ pub struct CompiledFunction {
     pub traps: Vec<(u32, TrapCode)>,
     /// Sorted by `start`.
     pub srclocs: Vec<SrcLoc>,
-    pub unwind: Option<UnwindInfo>,
-    /// Where each wasm local (value label = local index) lives, by native
-    /// code range. Empty unless compiled with `debug_info`.
-    pub value_labels: cranelift_codegen::ValueLabelsRanges,
+    /// The function's `.eh_frame` records (a CIE and an FDE) with the
+    /// FDE's start address 0, absolute and 8 bytes (`code_memory` adds the
+    /// function's address); empty when Cranelift made no unwind info.
+    pub unwind: Vec<u8>,
+    /// Where each wasm local lives, by native code range, sorted by
+    /// (local, start). Empty unless compiled with `debug_info` (or `Live`
+    /// locals) and `debug_value_labels`.
+    pub value_labels: Vec<LocalLoc>,
     /// Size of the fixed stack frame, in bytes.
     pub frame_size: u32,
     /// Live externrefs at each call: (return address offset, SP offsets).
@@ -568,13 +574,17 @@ impl Compiler {
         let unwind = compiled
             .create_unwind_info(self.isa())
             .map_err(|e| CompileError::Codegen(e.to_string()))?;
+        let unwind = match unwind {
+            Some(UnwindInfo::SystemV(info)) => eh_frame_records(self.isa(), &info),
+            _ => Vec::new(),
+        };
         let f = CompiledFunction {
             code: buffer.data().to_vec(),
             relocs,
             traps,
             srclocs,
             unwind,
-            value_labels: compiled.value_labels_ranges.clone(),
+            value_labels: local_locs(&compiled.value_labels_ranges),
             frame_size: compiled.frame_size,
             stack_maps,
             debug_locals: None,
@@ -624,11 +634,7 @@ impl Compiler {
     /// `ValRaw` array on its stack, calls `host_call(callee_vmctx,
     /// caller_vmctx, values, frame_pointer)` and returns the results the host
     /// left in the array.
-    pub fn host_trampoline(
-        &self,
-        ty: &WasmFuncType,
-        host_call: usize,
-    ) -> Result<CompiledFunction, CompileError> {
+    pub fn host_trampoline(&self, ty: &WasmFuncType) -> Result<CompiledFunction, CompileError> {
         let isa = self.isa();
         let ptr = isa.pointer_type();
         let mut ctx = Context::new();
@@ -655,11 +661,9 @@ impl Compiler {
             isa.triple(),
         ));
         host_sig.params.extend([AbiParam::new(ptr); 4]);
-        let host_sig = b.import_signature(host_sig);
-        let callee = b.ins().iconst(ptr, host_call as i64);
+        let callee = import_host_func(&mut b, HostFunc::HostCall, host_sig);
         let fp = b.ins().get_frame_pointer(ptr);
-        b.ins()
-            .call_indirect(host_sig, callee, &[params[0], params[1], values, fp]);
+        b.ins().call(callee, &[params[0], params[1], values, fp]);
         let mut results = Vec::new();
         for (i, r) in ty.returns().iter().enumerate() {
             let t = func_env::value_type(isa, r);
@@ -667,7 +671,7 @@ impl Compiler {
         }
         b.ins().return_(&results);
         b.finalize();
-        self.finish(&mut ctx, |_, _| None)
+        self.finish(&mut ctx, resolve_host_func)
     }
 }
 
@@ -676,7 +680,7 @@ impl Compiler {
     /// full: `(vmctx)` with the builtin convention; it passes its own frame
     /// pointer to `collect(vmctx, fp)` so the collector can find the wasm
     /// frames above it.
-    pub fn gc_trampoline(&self, collect: usize) -> Result<CompiledFunction, CompileError> {
+    pub fn gc_trampoline(&self) -> Result<CompiledFunction, CompileError> {
         let isa = self.isa();
         let ptr = isa.pointer_type();
         let call_conv = cranelift_codegen::isa::CallConv::triple_default(isa.triple());
@@ -693,14 +697,56 @@ impl Compiler {
         let vmctx = b.block_params(block)[0];
         let mut callee_sig = Signature::new(call_conv);
         callee_sig.params.extend([AbiParam::new(ptr); 2]);
-        let callee_sig = b.import_signature(callee_sig);
-        let callee = b.ins().iconst(ptr, collect as i64);
+        let callee = import_host_func(&mut b, HostFunc::ActivationsGc, callee_sig);
         let fp = b.ins().get_frame_pointer(ptr);
-        b.ins().call_indirect(callee_sig, callee, &[vmctx, fp]);
+        b.ins().call(callee, &[vmctx, fp]);
         b.ins().return_(&[]);
         b.finalize();
-        self.finish(&mut ctx, |_, _| None)
+        self.finish(&mut ctx, resolve_host_func)
     }
+}
+
+/// A host function that generated glue calls: reached through an
+/// absolute relocation, never an address baked into the code, so
+/// compiled code stays valid in another process (see `cache`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostFunc {
+    /// `api::func::host_call`: `(callee_vmctx, caller_vmctx, values, fp)`.
+    HostCall,
+    /// `runtime::builtins::activations_gc`: `(vmctx, fp)`.
+    ActivationsGc,
+}
+
+impl HostFunc {
+    pub const ALL: [HostFunc; 2] = [HostFunc::HostCall, HostFunc::ActivationsGc];
+}
+
+/// Declares `func` in the function being built, callable with `sig`.
+fn import_host_func(b: &mut FunctionBuilder, func: HostFunc, sig: Signature) -> ir::FuncRef {
+    let signature = b.import_signature(sig);
+    let name = b.func.declare_imported_user_function(ir::UserExternalName {
+        namespace: func_env::namespace::HOST_FUNC,
+        index: func as u32,
+    });
+    b.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature,
+        colocated: false,
+    })
+}
+
+fn resolve_host_func(
+    name: &ir::ExternalName,
+    params: &ir::function::FunctionParameters,
+) -> Option<RelocTarget> {
+    let ir::ExternalName::User(r) = name else {
+        return None;
+    };
+    let n = &params.user_named_funcs()[*r];
+    (n.namespace == func_env::namespace::HOST_FUNC)
+        .then(|| HostFunc::ALL.get(n.index as usize).copied())
+        .flatten()
+        .map(RelocTarget::Host)
 }
 
 /// Takes a live debug compile's anchors (`FuncEnv::take_anchors`) out of
@@ -755,38 +801,8 @@ fn live_debug(
     kept: Vec<u32>,
 ) -> LiveDebug {
     use cranelift_codegen::isa::unwind::UnwindInst;
-    use cranelift_codegen::LabelValueLoc;
-    use cranelift_codegen::Reg;
-    use ir::ValueLabel;
     let buffer = &code.buffer;
-    let loc = |l: &LabelValueLoc| match *l {
-        LabelValueLoc::Reg(r) => {
-            let r: Reg = r;
-            let real = r.to_real_reg()?;
-            Some(match real.class() {
-                regalloc2::RegClass::Int => ValueLoc::Gpr(real.hw_enc()),
-                _ => ValueLoc::Vec(real.hw_enc()),
-            })
-        }
-        LabelValueLoc::CFAOffset(o) => i32::try_from(o).ok().map(ValueLoc::Cfa),
-    };
-    let mut locals = Vec::new();
-    for (label, ranges) in &code.value_labels_ranges {
-        // The vmctx parameter carries a label of its own, past any local.
-        if *label == cranelift_wasm::get_vmctx_value_label() {
-            continue;
-        }
-        let local = ValueLabel::as_u32(*label);
-        locals.extend(ranges.iter().filter_map(|r| {
-            Some(LocalLoc {
-                local,
-                start: r.start,
-                end: r.end,
-                loc: loc(&r.loc)?,
-            })
-        }));
-    }
-    locals.sort_unstable_by_key(|l| (l.local, l.start));
+    let locals = f.value_labels.clone();
     let mut saved_regs = Vec::new();
     let mut clobbers_to_cfa = 0i64;
     for (_, inst) in &buffer.unwind_info {
@@ -815,6 +831,65 @@ fn live_debug(
         trap_jumps: jumps_to(f, &traps),
         site_jumps: jumps_to(f, &f.site_traps),
         kept,
+    }
+}
+
+/// Cranelift's value-label ranges as our own data: where each wasm local
+/// is, by native range, sorted by (local, start); ranges in no real
+/// register (or at an offset out of range) are left out.
+fn local_locs(ranges: &cranelift_codegen::ValueLabelsRanges) -> Vec<LocalLoc> {
+    use cranelift_codegen::LabelValueLoc;
+    use cranelift_codegen::Reg;
+    let loc = |l: &LabelValueLoc| match *l {
+        LabelValueLoc::Reg(r) => {
+            let r: Reg = r;
+            let real = r.to_real_reg()?;
+            Some(match real.class() {
+                regalloc2::RegClass::Int => ValueLoc::Gpr(real.hw_enc()),
+                _ => ValueLoc::Vec(real.hw_enc()),
+            })
+        }
+        LabelValueLoc::CFAOffset(o) => i32::try_from(o).ok().map(ValueLoc::Cfa),
+    };
+    let mut locals = Vec::new();
+    for (label, ranges) in ranges {
+        // The vmctx parameter carries a label of its own, past any local.
+        if *label == cranelift_wasm::get_vmctx_value_label() {
+            continue;
+        }
+        let local = ir::ValueLabel::as_u32(*label);
+        locals.extend(ranges.iter().filter_map(|r| {
+            Some(LocalLoc {
+                local,
+                start: r.start,
+                end: r.end,
+                loc: loc(&r.loc)?,
+            })
+        }));
+    }
+    locals.sort_unstable_by_key(|l| (l.local, l.start));
+    locals
+}
+
+/// One function's `.eh_frame` records: the ISA's CIE and the function's
+/// FDE, its start address written as an absolute 8-byte 0 at offset 8 of
+/// the FDE (see `code_memory::link_eh_frame`).
+fn eh_frame_records(
+    isa: &dyn TargetIsa,
+    info: &cranelift_codegen::isa::unwind::systemv::UnwindInfo,
+) -> Vec<u8> {
+    use gimli::write::{Address, EhFrame, EndianVec, FrameTable};
+    let Some(mut cie) = isa.create_systemv_cie() else {
+        return Vec::new();
+    };
+    cie.fde_address_encoding = gimli::constants::DW_EH_PE_absptr;
+    let mut table = FrameTable::default();
+    let cie_id = table.add_cie(cie);
+    table.add_fde(cie_id, info.to_fde(Address::Constant(0)));
+    let mut eh = EhFrame(EndianVec::new(gimli::RunTimeEndian::Little));
+    match table.write_eh_frame(&mut eh) {
+        Ok(()) => eh.0.into_vec(),
+        Err(_) => Vec::new(),
     }
 }
 

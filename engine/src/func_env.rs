@@ -37,6 +37,8 @@ pub const MEMORY_GUARD: u64 = 2 << 30;
 pub mod namespace {
     /// A defined wasm function; `index` is its `FuncIndex`.
     pub const WASM_FUNC: u32 = 0;
+    /// A host runtime function; `index` is a `compile::HostFunc`.
+    pub const HOST_FUNC: u32 = 1;
 }
 
 /// The native signature of a wasm function:

@@ -8,6 +8,7 @@
 //! `api`; the public API never requires it.
 
 mod api;
+pub mod cache;
 mod code_memory;
 pub mod compile;
 pub mod externref;
@@ -24,6 +25,7 @@ pub use api::{
     FuncType, FunctionDebugInfo, Global, Instance, Linker, Memory, Module, Store, Table, TypedFunc,
     Val, ValType, WasmParams, WasmResults, WasmTy,
 };
+pub use cache::{CacheConfig, CacheInfo, CacheOutcome};
 pub use compile::{CompileError, CompileOptions, DebugLocals, SrcLoc};
 pub use module_env::{supported_features, ElemItem, ElemKind, ModuleInfo};
 pub use trap::{FrameInfo, Trap, TrapCode, TrapReason};

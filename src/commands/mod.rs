@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod cache;
 pub mod check;
 pub mod debugger;
 pub mod run;

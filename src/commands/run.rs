@@ -56,6 +56,12 @@ pub struct RunArgs {
     /// `env.get_handle#3`) and log each call on stderr.
     #[arg(long)]
     stub_imports: bool,
+    #[command(flatten)]
+    cache: super::cache::CacheArgs,
+    /// Say on stderr where the compiled code came from (the cache or
+    /// Cranelift) and how long loading, compiling and running took.
+    #[arg(short, long)]
+    verbose: bool,
     /// The module to run (.wasm or .wat).
     module: PathBuf,
     /// Arguments for the guest (or for the invoked function).
@@ -101,16 +107,26 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    config.cache = args.cache.config();
+    let started = std::time::Instant::now();
     let engine = Engine::new(config)?;
     let module = Module::from_file(&engine, &args.module)
         .with_context(|| format!("failed to load {}", args.module.display()))?;
-    let dwarf = early_dwarf.unwrap_or_else(|| ModuleDwarf::parse(module.binary(), module.info()));
+    report_cache(&module, args.verbose, started.elapsed());
+    // The module's DWARF: read before compiling for a debug compile, else
+    // only when a trap's backtrace needs it.
+    let dwarf = std::cell::OnceCell::new();
+    if let Some(d) = early_dwarf {
+        let _ = dwarf.set(d);
+    }
+    let dwarf = || dwarf.get_or_init(|| ModuleDwarf::parse(module.binary(), module.info()));
+    let started = std::time::Instant::now();
     let _jit = if args.debug_info {
         Some(
             wasmscope_debug::jit::register(
                 &module,
                 &args.module,
-                dwarf.as_ref(),
+                dwarf().as_ref(),
                 args.emit_debug_image.as_deref(),
             )
             .map_err(|e| anyhow!("cannot describe the JIT code to debuggers: {e}"))?,
@@ -118,14 +134,30 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    match run_module(&args, &module, &engine) {
+    if let (true, Some(jit)) = (args.verbose, &_jit) {
+        eprintln!(
+            "wasmscope: debug image {} and registered in {:.1} ms",
+            if jit.from_cache {
+                "loaded from the cache"
+            } else {
+                "built"
+            },
+            ms(started.elapsed())
+        );
+    }
+    let started = std::time::Instant::now();
+    let result = run_module(&args, &module, &engine);
+    if args.verbose {
+        eprintln!("wasmscope: ran in {:.1} ms", ms(started.elapsed()));
+    }
+    match result {
         Err(e) => match e.downcast::<Error>() {
             Ok(Error::Trap(t)) if t.exit_status().is_none() => {
                 eprintln!("error: {t}");
                 if !t.backtrace.is_empty() {
                     eprintln!(
                         "wasm backtrace:\n{}",
-                        backtrace(&t, dwarf.as_ref()).trim_end()
+                        backtrace(&t, dwarf().as_ref()).trim_end()
                     );
                 }
                 Ok(ExitCode::from(TRAP_EXIT))
@@ -134,6 +166,54 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
             Err(e) => Err(e),
         },
         ok => ok,
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// With `--verbose`, where the code came from; a cache that cannot be
+/// written is a warning either way (once per process: the engine reports
+/// only the first failure).
+fn report_cache(module: &Module, verbose: bool, took: std::time::Duration) {
+    use wasmscope_engine::CacheOutcome;
+    let took = ms(took);
+    match module.cache_outcome() {
+        CacheOutcome::Disabled => {
+            if verbose {
+                eprintln!("wasmscope: compiled in {took:.1} ms (code cache off)");
+            }
+        }
+        CacheOutcome::Loaded { path } => {
+            if verbose {
+                eprintln!(
+                    "wasmscope: loaded compiled code from the cache ({}) in {took:.1} ms",
+                    path.display()
+                );
+            }
+        }
+        CacheOutcome::Compiled {
+            path,
+            rejected,
+            stored,
+            write_error,
+        } => {
+            if let Some(e) = write_error {
+                eprintln!("warning: {e}; compiling every time");
+            }
+            if verbose {
+                if let Some(why) = rejected {
+                    eprintln!("wasmscope: ignored the cached code: {why}");
+                }
+                let whereto = if *stored {
+                    format!("stored in the cache ({})", path.display())
+                } else {
+                    "not stored in the cache".to_string()
+                };
+                eprintln!("wasmscope: compiled in {took:.1} ms, {whereto}");
+            }
+        }
     }
 }
 

@@ -443,3 +443,39 @@ test("--port serves DAP over TCP", async () => {
     server.kill();
   }
 });
+
+test("a warm compiled-code cache: same stops, same stack, same variables", async () => {
+  const cache = mkdtempSync(join(tmpdir(), "wasmscope-dap-cache-"));
+  async function look(extra) {
+    const dc = await client();
+    const console = [];
+    dc.on("output", (e) => {
+      if (e.body.category === "console") console.push(e.body.output);
+    });
+    try {
+      await dc.hitBreakpoint({ program: app, ...extra }, { path: appSource, line: 21 });
+      const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+      const seen = { stack: frames.map((f) => `${f.name}:${f.line}`) };
+      for (const [i, f] of frames.slice(0, 2).entries()) {
+        seen[`locals${i}`] = (await scopeVars(dc, f.id, "Locals")).map((v) => `${v.name}=${v.value}`);
+        seen[`wasm${i}`] = (await scopeVars(dc, f.id, "Wasm locals")).map((v) => `${v.name}=${v.value}`);
+      }
+      await Promise.all([dc.nextRequest({ threadId: 1 }), dc.assertStoppedLocation("step", { line: 22 })]);
+      const exited = dc.waitForEvent("exited");
+      await dc.continueRequest({ threadId: 1 });
+      assert.equal((await exited).body.exitCode, 0);
+      return { seen, console: console.join("") };
+    } finally {
+      await dc.stop();
+    }
+  }
+  const cold = await look({ cache });
+  assert.match(cold.console, /compiled, and stored in the cache/);
+  const warm = await look({ cache });
+  assert.match(warm.console, /compiled code loaded from the cache/);
+  assert.deepEqual(warm.seen, cold.seen);
+  assert.ok(cold.seen.locals0.length > 0 && cold.seen.wasm0.length > 0, JSON.stringify(cold.seen));
+  const off = await look({ cache: false });
+  assert.doesNotMatch(off.console, /cache/);
+  assert.deepEqual(off.seen, cold.seen);
+});

@@ -276,7 +276,13 @@ impl NativeModule<'_> {
 
     /// Pushes the `VMContext` of the module's latest instance.
     fn vmctx(&self, e: &mut Expression) {
-        e.op_constu(self.vmctx_cell);
+        // A placeholder the image's writer turns into the cell's address
+        // pushed as a constant, remembered for relocation
+        // (`jit::DwarfWriter`).
+        e.op_addr(Address::Symbol {
+            symbol: crate::jit::image_cache::VMCTX_CELL_SYMBOL,
+            addend: 0,
+        });
         e.op_deref();
     }
 

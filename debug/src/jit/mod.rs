@@ -16,13 +16,15 @@
 use crate::dwarf::read::{LineRange, ModuleDwarf, SourceLocation};
 use crate::dwarf::transform::{self, Debugger, Files, ModuleFacts, NativeModule, ENCODING};
 use crate::listing::Listing;
-use gimli::write::{Address, AttributeValue, EndianVec, LineProgram, LineString, Sections};
-use gimli::{LineEncoding, RunTimeEndian};
+use gimli::write::{Address, AttributeValue, LineProgram, LineString, Sections};
+use gimli::LineEncoding;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use wasmscope_engine::{FunctionDebugInfo, Module};
 
 pub mod extensions;
+pub(crate) mod image_cache;
+pub use image_cache::DwarfWriter;
 
 #[repr(C)]
 struct JitCodeEntry {
@@ -72,6 +74,9 @@ pub struct JitRegistration {
     _image: Box<[u8]>,
     /// Where the generated listing was written, if one was.
     pub listing_path: Option<PathBuf>,
+    /// Whether the image came from the code cache (built by an earlier
+    /// run) rather than being built now.
+    pub from_cache: bool,
 }
 
 impl Drop for JitRegistration {
@@ -99,7 +104,11 @@ impl Drop for JitRegistration {
     }
 }
 
-fn register_image(image: Box<[u8]>, listing_path: Option<PathBuf>) -> JitRegistration {
+fn register_image(
+    image: Box<[u8]>,
+    listing_path: Option<PathBuf>,
+    from_cache: bool,
+) -> JitRegistration {
     let entry = Box::into_raw(Box::new(JitCodeEntry {
         next: std::ptr::null_mut(),
         prev: std::ptr::null_mut(),
@@ -125,6 +134,7 @@ fn register_image(image: Box<[u8]>, listing_path: Option<PathBuf>) -> JitRegistr
         entry,
         _image: image,
         listing_path,
+        from_cache,
     }
 }
 
@@ -152,43 +162,113 @@ pub fn compile_options(dwarf: Option<&ModuleDwarf>) -> wasmscope_engine::Compile
 /// Builds and registers the debug image of `module` (compiled with debug
 /// info), whose DWARF is `dwarf`. `module_path` names the module in the
 /// debugger and decides where the generated listing goes. With `emit`,
-/// the image is also written to that file.
+/// the image is also written to that file. With the engine's code cache,
+/// the image comes from there when an earlier run built it (see
+/// `image_cache`).
 pub fn register(
     module: &Module,
     module_path: &Path,
     dwarf: Option<&ModuleDwarf>,
     emit: Option<&Path>,
 ) -> Result<JitRegistration, String> {
-    let (image, listing_path) = image(module, module_path, dwarf)?;
+    let (image, listing_path, from_cache) = cached_image(module, module_path, dwarf)?;
     if let Some(path) = emit {
         std::fs::write(path, &image)
             .map_err(|e| format!("cannot write the debug image to {}: {e}", path.display()))?;
     }
-    Ok(register_image(image.into_boxed_slice(), listing_path))
+    Ok(register_image(
+        image.into_boxed_slice(),
+        listing_path,
+        from_cache,
+    ))
+}
+
+/// The image from the cache, relocated to this process, or built (and
+/// then cached); also says which.
+fn cached_image(
+    module: &Module,
+    module_path: &Path,
+    dwarf: Option<&ModuleDwarf>,
+) -> Result<(Vec<u8>, Option<PathBuf>, bool), String> {
+    use image_cache::Template;
+    use wasmscope_engine::cache;
+    let config = module.engine().config().cache.as_ref();
+    let debugger = format!(
+        "{:?} typed={}",
+        Debugger::attached(),
+        std::env::var_os(extensions::LLDB_TYPED_ADDRESSES).is_some()
+    );
+    let key = config
+        .zip(module.cache_key())
+        .map(|(c, k)| (c, image_cache::key(module, k, module_path, &debugger)));
+    let regions = image_cache::regions(module);
+    let size = module.binary().len() as u64;
+    if let Some((config, key)) = key {
+        let cached = cache::load_blob(config, key, size)
+            .ok()
+            .flatten()
+            .and_then(|bytes| Template::decode(&bytes))
+            .and_then(|t| t.relocate(&regions))
+            .filter(|t| t.listing.as_ref().is_none_or(|p| p.is_file()));
+        if let Some(t) = cached {
+            return Ok((elf_image(module, &t.sections), t.listing, true));
+        }
+    }
+    let (sections, listing_path) = sections(module, module_path, dwarf)?;
+    if let Some((config, key)) = key {
+        if let Some(t) = Template::new(&sections, &regions, listing_path.clone()) {
+            // A failure to write was reported with the code's own store.
+            let _ = cache::store_blob(config, key, size, &t.encode());
+        }
+    }
+    let sections: Vec<(String, Vec<u8>)> = sections
+        .into_iter()
+        .map(|(n, w)| (n, w.bytes().to_vec()))
+        .collect();
+    Ok((elf_image(module, &sections), listing_path, false))
 }
 
 /// What `register` registers: the ELF image with the module's DWARF
 /// transformed for its native code (and the listing's line table), and
-/// where the listing was written. Public for the transform's benchmark.
+/// where the listing was written. Built every time (no cache); public for
+/// the transform's benchmark and tests.
 pub fn image(
     module: &Module,
     module_path: &Path,
     dwarf: Option<&ModuleDwarf>,
 ) -> Result<(Vec<u8>, Option<PathBuf>), String> {
+    let (sections, listing_path) = sections(module, module_path, dwarf)?;
+    let sections: Vec<(String, Vec<u8>)> = sections
+        .into_iter()
+        .map(|(n, w)| (n, w.bytes().to_vec()))
+        .collect();
+    Ok((elf_image(module, &sections), listing_path))
+}
+
+/// DWARF sections by name, as gimli wrote them.
+type DwarfSections = Vec<(String, DwarfWriter)>;
+
+/// The image's DWARF sections, as written (with where their addresses
+/// are), and the listing's path.
+fn sections(
+    module: &Module,
+    module_path: &Path,
+    dwarf: Option<&ModuleDwarf>,
+) -> Result<(DwarfSections, Option<PathBuf>), String> {
     let binary = module.binary();
     let ranges = dwarf.map(|d| d.line_ranges()).unwrap_or_default();
     let listing = Listing::generate(binary);
     let listing_path = listing
         .as_ref()
         .and_then(|l| write_listing(module_path, &l.text));
-    let image = build_image(
+    let sections = build_sections(
         module,
         &ranges,
         dwarf,
         listing.as_ref().zip(listing_path.as_deref()),
         module_path,
     )?;
-    Ok((image, listing_path))
+    Ok((sections, listing_path))
 }
 
 /// Writes the listing to the cache dir ([`extensions::cache_dir`]), named
@@ -256,13 +336,13 @@ fn table_functions(module: &Module) -> Vec<(u32, String)> {
     out
 }
 
-fn build_image(
+fn build_sections(
     module: &Module,
     ranges: &[LineRange],
     dwarf: Option<&ModuleDwarf>,
     listing: Option<(&Listing, &Path)>,
     module_path: &Path,
-) -> Result<Vec<u8>, String> {
+) -> Result<DwarfSections, String> {
     let info = module.info();
     let native = native_module(module);
     let funcs = native.funcs;
@@ -322,14 +402,12 @@ fn build_image(
         AttributeValue::Address(Address::Constant(0)),
     );
     transform::memory_variable(unit, &native);
-    let mut symbols = Vec::new();
     let mut covered = Vec::new();
     for (i, f) in funcs.iter().enumerate() {
         let fname = info
             .func_name_by_index(f.func_index)
             .map(str::to_string)
             .unwrap_or_else(|| format!("wasm-function[{}]", f.func_index));
-        symbols.push((fname.clone(), f.code.start as u64, f.code.len() as u64));
         if owned.contains(&i) {
             continue;
         }
@@ -347,7 +425,6 @@ fn build_image(
     }
     let glue = module.engine().trampoline_code();
     for (gname, range) in &glue {
-        symbols.push((gname.clone(), range.start as u64, range.len() as u64));
         covered.push(range.start as u64..range.end as u64);
         let sub = unit.add(root, gimli::DW_TAG_subprogram);
         let e = unit.get_mut(sub);
@@ -371,6 +448,38 @@ fn build_image(
         unit.get_mut(root)
             .set(gimli::DW_AT_ranges, AttributeValue::RangeListRef(list));
     }
+    let mut sections = Sections::new(DwarfWriter::new(native.vmctx_cell));
+    out.write(&mut sections)
+        .map_err(|e| format!("writing DWARF: {e}"))?;
+    let mut debug = Vec::new();
+    sections
+        .for_each(|id, data| {
+            if !data.bytes().is_empty() {
+                debug.push((id.name().to_string(), data.clone()));
+            }
+            Ok::<(), gimli::write::Error>(())
+        })
+        .map_err(|e| format!("writing DWARF: {e}"))?;
+    Ok(debug)
+}
+
+/// The ELF image around `debug` (section name, bytes): the `.text` range
+/// and a symbol per function and trampoline, from the live module.
+fn elf_image(module: &Module, debug: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let info = module.info();
+    let funcs = module.functions_debug_info();
+    let glue = module.engine().trampoline_code();
+    let mut symbols = Vec::new();
+    for f in funcs {
+        let fname = info
+            .func_name_by_index(f.func_index)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("wasm-function[{}]", f.func_index));
+        symbols.push((fname, f.code.start as u64, f.code.len() as u64));
+    }
+    for (gname, range) in &glue {
+        symbols.push((gname.clone(), range.start as u64, range.len() as u64));
+    }
     let (low, high) = funcs
         .iter()
         .map(|f| f.code.clone())
@@ -378,24 +487,7 @@ fn build_image(
         .fold((usize::MAX, 0), |(lo, hi), r| {
             (lo.min(r.start), hi.max(r.end))
         });
-    let mut sections = Sections::new(EndianVec::new(RunTimeEndian::Little));
-    out.write(&mut sections)
-        .map_err(|e| format!("writing DWARF: {e}"))?;
-    let mut debug = Vec::new();
-    sections
-        .for_each(|id, data| {
-            if !data.slice().is_empty() {
-                debug.push((id.name().to_string(), data.slice().to_vec()));
-            }
-            Ok::<(), gimli::write::Error>(())
-        })
-        .map_err(|e| format!("writing DWARF: {e}"))?;
-    Ok(crate::jit::elf::write(
-        low as u64,
-        high.saturating_sub(low) as u64,
-        &debug,
-        &symbols,
-    ))
+    crate::jit::elf::write(low as u64, high.saturating_sub(low) as u64, debug, &symbols)
 }
 
 /// Builds line rows: each native instruction gets the source line of its

@@ -10,6 +10,10 @@ pub struct Config {
     /// Native stack bytes wasm code may use before it traps with
     /// "call stack exhausted".
     pub max_wasm_stack: usize,
+    /// The on-disk cache of compiled code (see `cache`); `None`: every
+    /// module is compiled. Off by default for embedders; `wasmscope run`
+    /// and the debug adapter turn it on.
+    pub cache: Option<crate::cache::CacheConfig>,
 }
 
 impl Default for Config {
@@ -17,6 +21,7 @@ impl Default for Config {
         Config {
             compile: CompileOptions::default(),
             max_wasm_stack: 1 << 20,
+            cache: None,
         }
     }
 }
@@ -27,7 +32,7 @@ pub(super) struct Trampolines {
     pub(super) host: *const u8,
     /// Native ranges of the entry and host trampolines.
     pub(super) ranges: [std::ops::Range<usize>; 2],
-    pub(super) _code: CodeMemory,
+    pub(super) _code: Arc<CodeMemory>,
 }
 
 // SAFETY: the pointers refer to immutable code owned by `_code`.
@@ -55,8 +60,8 @@ pub struct Engine {
 impl Engine {
     pub fn new(config: Config) -> Result<Engine, Error> {
         let compiler = Compiler::new(config.compile.clone())?;
-        let gc = compiler.gc_trampoline(builtins::activations_gc as *const () as usize)?;
-        let (gc_code, ranges) = CodeMemory::publish(compiler.isa(), &[&gc], &|_, _| None)
+        let gc = compiler.gc_trampoline()?;
+        let (gc_code, ranges) = CodeMemory::publish(&[&gc], &|t, _| reloc_address(t, &[], 0))
             .map_err(|e| Error::Instantiate(e.to_string()))?;
         register_code(&gc_code, &[&gc], &ranges, &[None], &[0], None);
         let builtins = Box::new(Builtins::new(ranges[0].start as *const ()));
@@ -106,6 +111,35 @@ impl Engine {
             out.push((format!("wasmscope::host_to_wasm {ty}"), t.ranges[0].clone()));
             out.push((format!("wasmscope::wasm_to_host {ty}"), t.ranges[1].clone()));
         }
+        // By name, so what is built from it does not depend on the order
+        // the signatures were met in.
+        out[1..].sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The mappings that hold the engine's glue code, each named after
+    /// the first (lowest-addressed) piece of glue in it, as in
+    /// [`Engine::trampoline_code`]: what a relocatable description of the
+    /// code (the debugger's cached image) is relative to.
+    pub fn trampoline_mappings(&self) -> Vec<(String, std::ops::Range<usize>)> {
+        let code = self.trampoline_code();
+        let mut out = vec![(code[0].0.clone(), self.inner.gc_code.range())];
+        let mut seen = Vec::new();
+        for t in self.inner.trampolines.lock().unwrap().values() {
+            let range = t._code.range();
+            if seen.contains(&range.start) {
+                continue;
+            }
+            seen.push(range.start);
+            let first = code
+                .iter()
+                .filter(|(_, r)| range.contains(&r.start))
+                .min_by_key(|(_, r)| r.start);
+            if let Some((name, _)) = first {
+                out.push((name.clone(), range));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
@@ -113,39 +147,71 @@ impl Engine {
         if let Some(t) = self.inner.trampolines.lock().unwrap().get(&sig_id) {
             return Ok(t.clone());
         }
+        let [entry, host] = self.compile_trampolines(sig_id)?;
+        self.install_trampolines(&[(sig_id, &entry, &host)])?;
+        Ok(self.inner.trampolines.lock().unwrap()[&sig_id].clone())
+    }
+
+    /// Compiles the entry and host trampolines of signature `sig_id`.
+    pub(super) fn compile_trampolines(&self, sig_id: u32) -> Result<[CompiledFunction; 2], Error> {
         let ty = self.sig_type(sig_id);
         let c = &self.inner.compiler;
-        let entry = c.entry_trampoline(&ty)?;
-        let host = c.host_trampoline(&ty, host_call as *const () as usize)?;
-        let (code, ranges) = CodeMemory::publish(c.isa(), &[&entry, &host], &|_, _| None)
+        Ok([c.entry_trampoline(&ty)?, c.host_trampoline(&ty)?])
+    }
+
+    /// Publishes compiled trampolines, (signature, entry, host), in one
+    /// mapping (freshly compiled or from the code cache); signatures that
+    /// already have trampolines keep them.
+    pub(super) fn install_trampolines(
+        &self,
+        list: &[(u32, &CompiledFunction, &CompiledFunction)],
+    ) -> Result<(), Error> {
+        let mut seen = std::collections::HashSet::new();
+        let list: Vec<_> = {
+            let have = self.inner.trampolines.lock().unwrap();
+            list.iter()
+                .filter(|(id, _, _)| !have.contains_key(id) && seen.insert(*id))
+                .collect()
+        };
+        if list.is_empty() {
+            return Ok(());
+        }
+        let funcs: Vec<&CompiledFunction> = list.iter().flat_map(|(_, e, h)| [*e, *h]).collect();
+        let (code, ranges) = CodeMemory::publish(&funcs, &|t, _| reloc_address(t, &[], 0))
             .map_err(|e| Error::Instantiate(e.to_string()))?;
         register_code(
             &code,
-            &[&entry, &host],
+            &funcs,
             &ranges,
-            &[None, None],
-            &[0, 0],
+            &vec![None; funcs.len()],
+            &vec![0; funcs.len()],
             None,
         );
-        // SAFETY: ranges[0] holds the entry trampoline, compiled with the
-        // host's default (C) calling convention and this exact signature.
-        let entry_fn = unsafe {
-            std::mem::transmute::<usize, unsafe extern "C" fn(*const u8, *mut u8, *mut u8, *mut u128)>(
-                ranges[0].start,
-            )
-        };
-        let t = Arc::new(Trampolines {
-            entry: entry_fn,
-            host: ranges[1].start as *const u8,
-            ranges: [ranges[0].clone(), ranges[1].clone()],
-            _code: code,
-        });
-        self.inner
-            .trampolines
-            .lock()
-            .unwrap()
-            .insert(sig_id, t.clone());
-        Ok(t)
+        let code = Arc::new(code);
+        let mut have = self.inner.trampolines.lock().unwrap();
+        for ((id, _, _), r) in list.iter().zip(ranges.chunks(2)) {
+            // SAFETY: r[0] holds the entry trampoline, compiled with the
+            // host's default (C) calling convention for this exact
+            // signature: by `compile_trampolines`, or by the same engine
+            // build for the same module type, loaded from the code cache
+            // (whose key covers the module bytes, the engine build and the
+            // target).
+            let entry = unsafe {
+                std::mem::transmute::<
+                    usize,
+                    unsafe extern "C" fn(*const u8, *mut u8, *mut u8, *mut u128),
+                >(r[0].start)
+            };
+            have.entry(*id).or_insert_with(|| {
+                Arc::new(Trampolines {
+                    entry,
+                    host: r[1].start as *const u8,
+                    ranges: [r[0].clone(), r[1].clone()],
+                    _code: code.clone(),
+                })
+            });
+        }
+        Ok(())
     }
 }
 

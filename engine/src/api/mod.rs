@@ -9,15 +9,17 @@
 //! One file per public type family (see each file's header); this file
 //! holds `Error` and the imports the files share through `use super::*`.
 
+use crate::cache::{self, CacheOutcome};
 use crate::code_memory::CodeMemory;
 use crate::compile::ValueLoc;
 use crate::compile::{
-    CompileError, CompileOptions, CompiledFunction, Compiler, RelocTarget, SrcLoc, VAL_RAW_SIZE,
+    CompileError, CompileOptions, CompiledFunction, Compiler, HostFunc, RelocTarget, SrcLoc,
+    VAL_RAW_SIZE,
 };
 use crate::externref::{self, VMExternRef};
 use crate::module_env::{DataKind, ElemKind, ModuleEnv, ModuleInfo};
 use crate::runtime::activations::VMExternRefActivationsTable;
-use crate::runtime::builtins::{self, Builtins};
+use crate::runtime::builtins::Builtins;
 use crate::runtime::instance::{InstanceData, VMContextAlloc};
 use crate::runtime::traphandlers::{self, RaiseReason, Unwind, VMRuntimeLimits};
 use crate::runtime::vm::{MemoryObject, TableObject, VMFuncRef, VMGlobalDefinition};

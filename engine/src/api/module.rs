@@ -12,8 +12,9 @@ pub struct FunctionDebugInfo {
     pub srclocs: Vec<SrcLoc>,
     /// Trap sites (native offsets relative to `code.start`).
     pub traps: Vec<(u32, crate::TrapCode)>,
-    /// Value-label ranges (label = wasm local index); debug compiles only.
-    pub value_labels: cranelift_codegen::ValueLabelsRanges,
+    /// Where each wasm local lives, by native range, sorted by (local,
+    /// start); debug compiles that collect value labels only.
+    pub value_labels: Vec<crate::compile::LocalLoc>,
     pub frame_size: u32,
     /// Debug-hook compiles: the wasm locals this function stores in its
     /// home slot at entry and at every `local.set`/`local.tee` (every local
@@ -26,7 +27,7 @@ pub struct FunctionDebugInfo {
 pub(super) struct ModuleInner {
     pub(super) engine: Engine,
     pub(super) info: Arc<ModuleInfo>,
-    pub(super) wasm: Arc<[u8]>,
+    pub(super) wasm: Arc<Vec<u8>>,
     pub(super) offsets: VMOffsets,
     pub(super) sig_ids: Vec<u32>,
     /// Owns the mapping (and, through its drop, the PC registration).
@@ -37,6 +38,8 @@ pub(super) struct ModuleInner {
     /// The `VMContext` of this module's most recent instance, for native
     /// debuggers (see `Module::debug_vmctx_cell`).
     pub(super) debug_vmctx: Box<std::sync::atomic::AtomicUsize>,
+    pub(super) cache: CacheOutcome,
+    pub(super) cache_key: Option<u128>,
 }
 
 /// A compiled module.
@@ -48,12 +51,17 @@ pub struct Module {
 impl Module {
     /// Compiles a module from binary or text (`.wat`) bytes.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
-        let wasm: Arc<[u8]> = if bytes.starts_with(b"\0asm") {
-            bytes.into()
+        Self::from_vec(engine, bytes.to_vec())
+    }
+
+    /// `new`, taking the bytes (a binary module is kept without a copy).
+    fn from_vec(engine: &Engine, bytes: Vec<u8>) -> Result<Module, Error> {
+        let wasm = if bytes.starts_with(b"\0asm") {
+            bytes
         } else {
-            text_to_binary(bytes)?.into()
+            text_to_binary(&bytes)?
         };
-        Self::from_binary(engine, wasm)
+        Self::from_binary(engine, Arc::new(wasm))
     }
 
     /// Reads and compiles a `.wasm` or `.wat` file.
@@ -71,10 +79,10 @@ impl Module {
                 head.join(" ")
             )));
         }
-        Self::new(engine, &bytes)
+        Self::from_vec(engine, bytes)
     }
 
-    fn from_binary(engine: &Engine, wasm: Arc<[u8]>) -> Result<Module, Error> {
+    fn from_binary(engine: &Engine, wasm: Arc<Vec<u8>>) -> Result<Module, Error> {
         let mut env = ModuleEnv::new(&wasm);
         crate::module_env::translate(&wasm, &mut env).map_err(CompileError::from)?;
         let ModuleEnv { info, bodies, .. } = env;
@@ -87,23 +95,28 @@ impl Module {
         };
         let body_offsets: Vec<u32> = bodies.iter().map(|b| b.body.range().start as u32).collect();
         let compiler = &engine.inner.compiler;
-        let funcs = compiler.compile_functions(&info, &offsets, &sig_ids, bodies)?;
+        let cache_key = engine
+            .inner
+            .config
+            .cache
+            .as_ref()
+            .map(|_| cache::key(compiler.isa(), compiler.options(), &wasm));
+        let (funcs, cache) =
+            compiled_code(engine, &info, &offsets, &sig_ids, &wasm, cache_key, bodies)?;
         let refs: Vec<&CompiledFunction> = funcs.iter().collect();
         let num_imported = info.num_imported_funcs;
-        let (code, ranges) =
-            CodeMemory::publish(compiler.isa(), &refs, &|target, starts| match target {
-                RelocTarget::WasmFunc(f) => {
-                    starts.get(f.index().checked_sub(num_imported)?).copied()
-                }
-                RelocTarget::LibCall(l) => libcall_address(*l),
-            })
-            .map_err(|e| CompileError::Codegen(e.to_string()))?;
+        let (code, ranges) = CodeMemory::publish(&refs, &|target, starts| {
+            reloc_address(target, starts, num_imported)
+        })
+        .map_err(|e| CompileError::Codegen(e.to_string()))?;
         if compiler.options().debug_info {
             // Debug builds compile all glue up front, so the debugger's view
             // of the code is complete before anything runs.
-            for id in sig_ids.iter().copied() {
-                engine.trampolines(id)?;
-            }
+            let compiled = sig_ids
+                .iter()
+                .map(|id| engine.compile_trampolines(*id))
+                .collect::<Result<Vec<_>, _>>()?;
+            install_trampolines(engine, &sig_ids, &compiled)?;
         }
         let info = Arc::new(info);
         let indices: Vec<Option<u32>> = (0..funcs.len())
@@ -142,8 +155,23 @@ impl Module {
                 _code: code,
                 debug,
                 debug_vmctx: Default::default(),
+                cache,
+                cache_key,
             }),
         })
+    }
+
+    /// What the code cache did for this module (loaded, compiled and
+    /// stored, or not configured).
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.inner.cache
+    }
+
+    /// The code cache's key of this module's code (its bytes, the engine
+    /// build, the target and the compile options), when the engine has a
+    /// cache: what anything derived from the code is cached under.
+    pub fn cache_key(&self) -> Option<u128> {
+        self.inner.cache_key
     }
 
     pub fn engine(&self) -> &Engine {
@@ -158,6 +186,11 @@ impl Module {
     /// The module binary (text modules are encoded first).
     pub fn binary(&self) -> &[u8] {
         &self.inner.wasm
+    }
+
+    /// The native mapping that holds all of this module's code.
+    pub fn code_range(&self) -> std::ops::Range<usize> {
+        self.inner._code.range()
     }
 
     /// Per-function facts for debuggers, one per defined function.
@@ -199,6 +232,89 @@ impl Module {
         info.exports
             .iter()
             .map(move |(n, e)| (n.as_str(), extern_type(info, *e)))
+    }
+}
+
+/// The module's compiled functions: from the code cache when the engine
+/// has one and it holds this module (its trampolines are installed too),
+/// else compiled with Cranelift and, with a cache, stored there along with
+/// the trampolines of every type the module declares.
+fn compiled_code(
+    engine: &Engine,
+    info: &ModuleInfo,
+    offsets: &VMOffsets,
+    sig_ids: &[u32],
+    wasm: &[u8],
+    key: Option<u128>,
+    bodies: Vec<crate::module_env::FunctionBodyInput<'_>>,
+) -> Result<(Vec<CompiledFunction>, CacheOutcome), Error> {
+    let compiler = &engine.inner.compiler;
+    let (Some(config), Some(key)) = (&engine.inner.config.cache, key) else {
+        let funcs = compiler.compile_functions(info, offsets, sig_ids, bodies)?;
+        return Ok((funcs, CacheOutcome::Disabled));
+    };
+    let path = config.dir.join(format!("{key:032x}.wsc"));
+    let rejected = match cache::load(config, key, wasm) {
+        Ok(Some(artifact))
+            if artifact.funcs.len() == bodies.len()
+                && artifact.trampolines.len() == sig_ids.len() =>
+        {
+            install_trampolines(engine, sig_ids, &artifact.trampolines)?;
+            return Ok((artifact.funcs, CacheOutcome::Loaded { path }));
+        }
+        Ok(Some(_)) => Some("the file does not match the module's functions".to_string()),
+        Ok(None) => None,
+        Err(why) => Some(why),
+    };
+    let funcs = compiler.compile_functions(info, offsets, sig_ids, bodies)?;
+    let trampolines = sig_ids
+        .iter()
+        .map(|id| engine.compile_trampolines(*id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let artifact = cache::Artifact { funcs, trampolines };
+    let (stored, write_error) = match cache::store(config, key, wasm, &artifact) {
+        Ok(stored) => (stored, None),
+        Err(e) => (false, cache::first_write_error(&e, &config.dir)),
+    };
+    install_trampolines(engine, sig_ids, &artifact.trampolines)?;
+    Ok((
+        artifact.funcs,
+        CacheOutcome::Compiled {
+            path,
+            rejected,
+            stored,
+            write_error,
+        },
+    ))
+}
+
+fn install_trampolines(
+    engine: &Engine,
+    sig_ids: &[u32],
+    trampolines: &[[CompiledFunction; 2]],
+) -> Result<(), Error> {
+    let list: Vec<_> = sig_ids
+        .iter()
+        .zip(trampolines)
+        .map(|(id, [entry, host])| (*id, entry, host))
+        .collect();
+    engine.install_trampolines(&list)
+}
+
+/// The address a relocation of a module (whose functions start at
+/// `starts`, after `num_imported` imports) or of engine glue resolves to.
+pub(super) fn reloc_address(
+    target: &RelocTarget,
+    starts: &[usize],
+    num_imported: usize,
+) -> Option<usize> {
+    match target {
+        RelocTarget::WasmFunc(f) => starts.get(f.index().checked_sub(num_imported)?).copied(),
+        RelocTarget::LibCall(l) => libcall_address(*l),
+        RelocTarget::Host(HostFunc::HostCall) => Some(super::func::host_call as *const () as usize),
+        RelocTarget::Host(HostFunc::ActivationsGc) => {
+            Some(crate::runtime::builtins::activations_gc as *const () as usize)
+        }
     }
 }
 

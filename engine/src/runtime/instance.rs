@@ -47,7 +47,7 @@ impl Drop for VMContextAlloc {
 /// The per-instance data the runtime needs while the instance's code runs.
 pub struct InstanceData {
     pub(crate) info: Arc<ModuleInfo>,
-    pub(crate) wasm: Arc<[u8]>,
+    pub(crate) wasm: Arc<Vec<u8>>,
     pub(crate) offsets: VMOffsets,
     pub(crate) vmctx: VMContextAlloc,
     pub(crate) dropped_data: Vec<bool>,
