@@ -90,11 +90,12 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
         let bytes = std::fs::read(&args.module)
             .with_context(|| format!("failed to read {}", args.module.display()))?;
         let dwarf = ModuleDwarf::from_binary(&bytes);
+        let text = !bytes.starts_with(b"\0asm");
         if args.debug_hooks {
             config.compile = wasmscope_debug::session::debug_compile_options(
                 dwarf.as_ref(),
                 args.every_instruction,
-                !bytes.starts_with(b"\0asm"),
+                text,
             );
             config.compile.debug_info = args.debug_info;
             if args.mirrored_locals {
@@ -103,15 +104,21 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
         } else {
             config.compile = wasmscope_debug::jit::compile_options(dwarf.as_ref());
         }
-        Some(dwarf)
+        Some((dwarf, bytes))
     } else {
         None
     };
     config.cache = args.cache.config();
     let started = std::time::Instant::now();
     let engine = Engine::new(config)?;
-    let module = Module::from_file(&engine, &args.module)
-        .with_context(|| format!("failed to load {}", args.module.display()))?;
+    let (early_dwarf, module) = match early_dwarf {
+        Some((dwarf, bytes)) => (
+            Some(dwarf),
+            Module::from_file_bytes(&engine, &args.module, bytes),
+        ),
+        None => (None, Module::from_file(&engine, &args.module)),
+    };
+    let module = module.with_context(|| format!("failed to load {}", args.module.display()))?;
     report_cache(&module, args.verbose, started.elapsed());
     // The module's DWARF: read before compiling for a debug compile, else
     // only when a trap's backtrace needs it.

@@ -71,6 +71,17 @@ impl Module {
             path: path.display().to_string(),
             err,
         })?;
+        Self::from_file_bytes(engine, path, bytes)
+    }
+
+    /// [`Module::from_file`] for a file the caller has already read
+    /// (`bytes`), kept without a copy.
+    pub fn from_file_bytes(
+        engine: &Engine,
+        path: impl AsRef<Path>,
+        bytes: Vec<u8>,
+    ) -> Result<Module, Error> {
+        let path = path.as_ref();
         let is_binary_name = path.extension().is_some_and(|e| e == "wasm");
         if is_binary_name && !bytes.starts_with(b"\0asm") {
             let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
