@@ -479,3 +479,81 @@ test("a warm compiled-code cache: same stops, same stack, same variables", async
   assert.doesNotMatch(off.console, /cache/);
   assert.deepEqual(off.seen, cold.seen);
 });
+
+// Seeded random and mutated requests against a stopped session: every
+// request gets an answer (a result or an error response) and the session
+// still works afterwards. A failure prints the seed and the request;
+// WASMSCOPE_FUZZ_SEED=N replays it, WASMSCOPE_FUZZ_SECONDS sets the budget.
+const dapFuzzSeconds = Number(process.env.WASMSCOPE_FUZZ_SECONDS ?? "3");
+const dapFuzzSeed = Number(process.env.WASMSCOPE_FUZZ_SEED ?? "20261205");
+test(`random and malformed requests for ${dapFuzzSeconds}s at a stop: always an answer`, async () => {
+  let seed = dapFuzzSeed;
+  const rand = (n) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const pick = (xs) => xs[rand(xs.length)];
+  const dc = await client();
+  try {
+    await dc.hitBreakpoint({ program: app }, { path: appSource, line: 21 });
+    const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    const scopes = (await dc.scopesRequest({ frameId: frames[0].id })).body.scopes;
+    const refs = scopes.map((s) => s.variablesReference);
+    const weird = [null, -1, 0, 1, 2 ** 31, 2 ** 53, -(2 ** 53), 1.5, "", "x", "0x10", [], {}, true, "🦀".repeat(50)];
+    const num = () => (rand(3) === 0 ? pick(weird) : pick([...refs, frames[0].id, 1, 0x10, 0x400]));
+    const text = () => (rand(3) === 0 ? pick(weird) : pick(["a", "p->x", "p->x + 1", "*p", "$__stack_pointer", "p[", "((struct point *)0)->x", "a / 0", "&p"]));
+    const requests = [
+      () => ["stackTrace", { threadId: rand(4) === 0 ? pick(weird) : 1, startFrame: num(), levels: num() }],
+      () => ["scopes", { frameId: num() }],
+      () => ["variables", { variablesReference: num(), start: num(), count: num() }],
+      () => ["evaluate", { expression: text(), frameId: num(), context: pick(["watch", "repl", "hover", 7]) }],
+      () => ["setVariable", { variablesReference: num(), name: text(), value: text() }],
+      () => ["readMemory", { memoryReference: pick(["0", "0x400", "-1", "zz", "0xffffffffffff", 3]), offset: num(), count: num() }],
+      () => ["writeMemory", { memoryReference: pick(["0xfffffff0", "0xfffffffe", "nope"]), offset: num(), data: pick(["AAAA", "!!", "", 5]) }],
+      () => ["disassemble", { memoryReference: pick(["0x0", "0x2", "0xffffffff", "x"]), instructionOffset: num(), instructionCount: num() }],
+      () => ["source", { sourceReference: num(), source: pick([{}, { sourceReference: 1 }, { path: "/nope" }, null]) }],
+      () => ["setBreakpoints", { source: pick([{ path: appSource }, { path: "/nope.c" }, {}, 5]), breakpoints: pick([[{ line: num() }], [{ line: 22, condition: text() }], "x", []]) }],
+      () => ["setFunctionBreakpoints", { breakpoints: pick([[{ name: text() }], [{ name: "area" }], null]) }],
+      () => ["setInstructionBreakpoints", { breakpoints: pick([[{ instructionReference: pick(["0x10", "q", 4]) }], {}]) }],
+      () => ["dataBreakpointInfo", { variablesReference: num(), name: text() }],
+      () => ["loadedSources", {}],
+      () => ["threads", pick([{}, null, 3])],
+      () => [pick(["noSuchRequest", "", "launch", "attach", "configurationDone", "initialize"]), { program: pick(["/nope.wasm", 3]) }],
+    ];
+    const deadline = Date.now() + dapFuzzSeconds * 1000;
+    let sent = 0;
+    let failed = 0;
+    while (Date.now() < deadline) {
+      const [command, args] = pick(requests)();
+      const what = `seed ${dapFuzzSeed}, request ${sent}: ${command} ${JSON.stringify(args)}`;
+      let timer;
+      const hang = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in 10 s (${what})`)), 10_000);
+      });
+      try {
+        await Promise.race([dc.customRequest(command, args), hang]);
+      } catch (e) {
+        assert.doesNotMatch(String(e.message), /no answer in 10 s/, what);
+        failed++;
+      } finally {
+        clearTimeout(timer);
+      }
+      sent++;
+    }
+    assert.ok(sent > 50, `only ${sent} requests`);
+    assert.ok(failed > 0, "malformed requests get error responses");
+    // Still the same stop, still able to run to the end.
+    await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [] });
+    await dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+    await dc.customRequest("setInstructionBreakpoints", { breakpoints: [] });
+    const again = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(again[0].name, "area");
+    // Random `setVariable`s may have changed what the guest computes (a
+    // pointer set to garbage traps): it ends, one way or the other.
+    const terminated = dc.waitForEvent("terminated");
+    await dc.continueRequest({ threadId: 1 });
+    await terminated;
+  } finally {
+    await dc.stop();
+  }
+});
