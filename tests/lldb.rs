@@ -4,7 +4,7 @@
 mod debugger;
 
 use debugger::{
-    differential, line_in, line_of, mask, merged_output, wasm_program, Block, FULL_RUNS,
+    blocks_in, differential, line_in, line_of, merged_output, wasm_program, Block, FULL_RUNS,
 };
 use std::path::Path;
 
@@ -161,13 +161,6 @@ fn a_full_run_under_lldb_stops_on_no_signal() {
     }
 }
 
-/// Whether lldb prints values for `cmd` (the differential compares those).
-fn prints_values(cmd: &str) -> bool {
-    ["frame variable", "target variable", "print", "finish"]
-        .iter()
-        .any(|p| cmd.starts_with(p))
-}
-
 /// Each value command's printed values, masked; lldb echoes every
 /// command as `(lldb) CMD`.
 fn lldb_blocks(script: &[String], program: &[String]) -> Vec<Block> {
@@ -224,30 +217,6 @@ fn launcher_blocks_with(lldb: Option<&Path>, script: &[String], program: &[Strin
     }
     let out = merged_output(Path::new(env!("CARGO_BIN_EXE_wasmscope")), &args, &envs);
     blocks_in(&out, script)
-}
-
-/// The value blocks of lldb's output for `script`.
-fn blocks_in(out: &str, script: &[String]) -> Vec<Block> {
-    let mut blocks: Vec<Block> = Vec::new();
-    let mut open = false;
-    for line in out.lines() {
-        if let Some(cmd) = line.strip_prefix("(lldb) ") {
-            open = prints_values(cmd) && script.iter().any(|c| c == cmd);
-            if open {
-                blocks.push((cmd.to_string(), Vec::new()));
-            }
-        } else if open {
-            // Values, not the stop report (`* thread ...`) or source lines.
-            let line = line.trim();
-            let source = line.starts_with(|c: char| c.is_ascii_digit() || c == '*')
-                || line.starts_with("->");
-            let value = line.contains(" = ") || line.starts_with("error:");
-            if value && !source {
-                blocks.last_mut().unwrap().1.push(mask(line));
-            }
-        }
-    }
-    blocks
 }
 
 /// The same lldb scripts natively and on wasm (see gdb.rs for gdb's).

@@ -906,6 +906,7 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
         stub_imports: args["stubImports"].as_bool().unwrap_or(false),
         invoke: args["invoke"].as_str().map(str::to_string),
         every_instruction: args["everyInstruction"].as_bool().unwrap_or(false),
+        control_sites: false,
         cache: cache_config(&args["cache"]),
     })?;
     if let Some(text) = describe_cache(session.cache_outcome()) {
@@ -933,6 +934,9 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
                         StopReason::Step => ("step", None),
                         StopReason::Pause => ("pause", None),
                         StopReason::Trap(message) => ("exception", Some(message)),
+                        StopReason::Watchpoint(address) => {
+                            ("data breakpoint", Some(format!("{address:#x} changed")))
+                        }
                     };
                     body["reason"] = json!(name);
                     if let Some(d) = &description {

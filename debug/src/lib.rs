@@ -16,6 +16,7 @@
 pub mod dap;
 pub mod dwarf;
 pub mod expr;
+pub mod gdbstub;
 pub mod inspect;
 pub mod jit;
 pub mod listing;

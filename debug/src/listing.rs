@@ -122,6 +122,10 @@ pub struct Instruction {
     /// Always a debug-hook site: a function's first instruction, a loop's
     /// first, or the one after a call (see `CompileOptions::debug_hook_sites`).
     pub always_hooked: bool,
+    /// May send control elsewhere: a branch, call, return, `if`/`else`,
+    /// `unreachable`, or the function's final `end` (where a debugger that
+    /// steps by instructions puts its "run to the next branch" breakpoint).
+    pub control: bool,
 }
 
 /// Every instruction of a module's code, sorted by offset.
@@ -145,10 +149,29 @@ pub fn instructions(binary: &[u8]) -> Vec<Instruction> {
                         use wasmscope_engine::wasmparser::Operator as O;
                         match ops.read_with_offset() {
                             Ok((op, at)) => {
+                                let control = matches!(
+                                    op,
+                                    O::Br { .. }
+                                        | O::BrIf { .. }
+                                        | O::BrTable { .. }
+                                        | O::BrOnNull { .. }
+                                        | O::BrOnNonNull { .. }
+                                        | O::If { .. }
+                                        | O::Else
+                                        | O::Return
+                                        | O::Unreachable
+                                        | O::Call { .. }
+                                        | O::CallIndirect { .. }
+                                        | O::CallRef { .. }
+                                        | O::ReturnCall { .. }
+                                        | O::ReturnCallIndirect { .. }
+                                        | O::ReturnCallRef { .. }
+                                ) || (matches!(op, O::End) && ops.eof());
                                 out.push(Instruction {
                                     offset: at as u32,
                                     func,
                                     always_hooked: forced,
+                                    control,
                                 });
                                 forced = matches!(
                                     op,

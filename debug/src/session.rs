@@ -47,6 +47,11 @@ pub struct LaunchConfig {
     /// instruction can then take a breakpoint or end an instruction step.
     /// Slower to compile and to run.
     pub every_instruction: bool,
+    /// Also put a hook on every instruction that may send control
+    /// elsewhere (`listing::Instruction::control`): a debugger that steps
+    /// by instructions and runs to the next branch (LLDB over the GDB
+    /// remote protocol) can then place a breakpoint wherever it needs one.
+    pub control_sites: bool,
     /// The compiled-code cache (`None`: compile every launch).
     pub cache: Option<wasmscope_engine::CacheConfig>,
 }
@@ -60,6 +65,10 @@ pub enum StopReason {
     /// The instruction trapped (with the trap's description); the stack is
     /// still there to inspect. Resuming lets the trap end the guest.
     Trap(String),
+    /// A store changed the watched bytes at this linear-memory address
+    /// (`Session::set_watchpoints`); the guest stops at the first hook
+    /// site after the store.
+    Watchpoint(u32),
 }
 
 /// A function's names, for function breakpoints.
@@ -184,12 +193,27 @@ enum Command {
     Evaluate(usize, String, Sender<Result<VarView, String>>),
     ReadMemory(u64, usize, Sender<Result<Vec<u8>, String>>),
     WriteMemory(u64, Vec<u8>, Sender<Result<(), String>>),
+    /// Any inspection: runs on the guest thread with the stop.
+    With(StopFn),
     Terminate,
+}
+
+/// A closure run on the guest thread at a stop (`Session::with_stop`).
+type StopFn = Box<dyn FnOnce(&mut DebugStop<'_, WasiCtx>) + Send>;
+
+/// A watched range of linear memory 0 and the bytes it last held.
+struct Watch {
+    address: u32,
+    old: Vec<u8>,
 }
 
 struct Shared {
     /// Breakpoints by module offset (several at one offset share one).
     breakpoints: Mutex<BTreeMap<u32, Armed>>,
+    /// Watchpoints; while there is one, every hook site calls the
+    /// handler, which compares the watched bytes.
+    watches: Mutex<Vec<Watch>>,
+    watching: AtomicBool,
     pause: AtomicBool,
     /// Whether the guest is stopped and serving inspection commands.
     stopped: AtomicBool,
@@ -213,6 +237,7 @@ pub struct Session {
     /// everywhere).
     sites: Option<Arc<[u32]>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    program: PathBuf,
 }
 
 struct ChannelWriter {
@@ -285,11 +310,24 @@ struct ActiveStep {
 impl Session {
     pub fn launch(config: LaunchConfig) -> Result<Session, String> {
         let (bytes, from_text) = read_program(&config.program)?;
+        let program = config.program.clone();
         // The DWARF, read once: the line table for placing breakpoints,
         // and how to compile (`debug_compile_options`).
         let dwarf = ModuleDwarf::from_binary(&bytes);
         let dwarf_lines = dwarf.as_ref().map(line_starts).unwrap_or_default();
-        let compile = debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
+        let mut compile =
+            debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
+        if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
+            let mut all: Vec<u32> = listing::instructions(&bytes)
+                .into_iter()
+                .filter(|i| i.control)
+                .map(|i| i.offset)
+                .chain(sites.iter().copied())
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            compile.debug_hook_sites = Some(all.into());
+        }
         drop(dwarf);
         let sites = compile.debug_hook_sites.clone();
         let engine = Engine::new(Config {
@@ -313,6 +351,8 @@ impl Session {
         let (event_tx, events) = mpsc::channel();
         let shared = Arc::new(Shared {
             breakpoints: Mutex::new(BTreeMap::new()),
+            watches: Mutex::new(Vec::new()),
+            watching: AtomicBool::new(false),
             pause: AtomicBool::new(config.stop_on_entry),
             stopped: AtomicBool::new(false),
         });
@@ -348,6 +388,7 @@ impl Session {
             instructions: std::cell::OnceCell::new(),
             sites,
             thread: Some(thread),
+            program,
         })
     }
 
@@ -606,6 +647,38 @@ impl Session {
         }
     }
 
+    /// Replaces the watchpoints: `(address, length)` ranges of linear
+    /// memory 0. The guest stops (`StopReason::Watchpoint`) at the first
+    /// hook site after a store changed one; while any is set, every site
+    /// calls the handler (the cost of a step). Call while stopped (the
+    /// current bytes are read); an empty list always works.
+    pub fn set_watchpoints(&self, ranges: &[(u32, u32)]) -> Result<(), String> {
+        let mut watches = Vec::new();
+        for &(address, len) in ranges {
+            let old = self.read_memory(address as u64, len as usize)?;
+            if old.len() != len as usize {
+                return Err(format!("{len} bytes at {address:#x} are outside memory"));
+            }
+            watches.push(Watch { address, old });
+        }
+        let on = !watches.is_empty();
+        *self
+            .shared
+            .watches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = watches;
+        self.shared.watching.store(on, Ordering::SeqCst);
+        if on {
+            self.interrupt.set(true);
+        }
+        Ok(())
+    }
+
+    /// The path the module was launched from.
+    pub fn program_path(&self) -> &Path {
+        &self.program
+    }
+
     /// Runs the guest: call once breakpoints are set (the guest waits for it,
     /// so no early breakpoint is missed).
     pub fn start(&self) {
@@ -693,6 +766,20 @@ impl Session {
         self.ask(|tx| Command::WriteMemory(address, bytes, tx))?
     }
 
+    /// Runs `f` on the guest thread with the stopped instruction (its
+    /// frames, locals, globals and memories, `DebugStop`) and returns what
+    /// it returns; an error while the guest runs.
+    pub fn with_stop<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DebugStop<'_, WasiCtx>) -> R + Send + 'static,
+    ) -> Result<R, String> {
+        self.ask(|tx: Sender<R>| {
+            Command::With(Box::new(move |stop| {
+                let _ = tx.send(f(stop));
+            }))
+        })
+    }
+
     /// Ends the guest (if it still runs) and waits for its thread.
     pub fn terminate(mut self) {
         self.pause();
@@ -765,6 +852,11 @@ fn guest(
         let offset = stop.wasm_offset();
         let trapped = stop.trap().map(|code| code.message().to_string());
         let paused = trapped.is_none() && shared.pause.swap(false, Ordering::SeqCst);
+        let watched = if trapped.is_none() && shared.watching.load(Ordering::Relaxed) {
+            watch_hit(&shared, stop)
+        } else {
+            None
+        };
         let armed = shared
             .breakpoints
             .lock()
@@ -805,11 +897,13 @@ fn guest(
                         Step::In => now != s.depth || here != s.line,
                     }
             });
-        if !(paused || at_breakpoint || stepped || trapped.is_some()) {
+        if !(paused || at_breakpoint || stepped || trapped.is_some() || watched.is_some()) {
             return Ok(());
         }
         let reason = if let Some(message) = trapped {
             StopReason::Trap(message)
+        } else if let Some(address) = watched {
+            StopReason::Watchpoint(address)
         } else if first && paused {
             StopReason::Entry
         } else if stepped {
@@ -870,6 +964,7 @@ fn guest(
                     };
                     let _ = reply.send(result);
                 }
+                Ok(Command::With(f)) => f(stop),
                 Ok(Command::Resume(step)) => {
                     stepping = step.map(|(kind, granularity)| ActiveStep {
                         kind,
@@ -878,9 +973,9 @@ fn guest(
                         line: here.clone(),
                         offset,
                     });
-                    // Every site for a step; breakpoints have their own
-                    // switches.
-                    interrupt.set(step.is_some());
+                    // Every site for a step or a watchpoint; breakpoints
+                    // have their own switches.
+                    interrupt.set(step.is_some() || shared.watching.load(Ordering::SeqCst));
                     resume(&shared.stopped);
                     return Ok(());
                 }
@@ -1034,6 +1129,25 @@ fn link_and_call(
         });
     }
     Ok(())
+}
+
+/// The address of the first watchpoint whose bytes changed since it was
+/// last looked at (its bytes are then taken as the new ones).
+fn watch_hit(shared: &Shared, stop: &DebugStop<'_, WasiCtx>) -> Option<u32> {
+    let memory = stop.memory_bytes(0)?;
+    let mut watches = shared.watches.lock().unwrap_or_else(|e| e.into_inner());
+    let mut hit = None;
+    for w in watches.iter_mut() {
+        let start = w.address as usize;
+        let Some(now) = memory.get(start..start + w.old.len()) else {
+            continue;
+        };
+        if now != w.old.as_slice() {
+            w.old.copy_from_slice(now);
+            hit = hit.or(Some(w.address));
+        }
+    }
+    hit
 }
 
 /// Whether an armed breakpoint stops the guest now: counts the hit, checks

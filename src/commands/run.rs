@@ -43,8 +43,16 @@ pub struct RunArgs {
     /// anywhere: shows what debugging costs when nothing is being looked at.
     #[arg(long)]
     debug_hooks: bool,
-    /// With --debug-hooks: a hook before every instruction, DWARF or not.
-    #[arg(long, requires = "debug_hooks")]
+    /// Serve the GDB remote protocol with LLDB's WebAssembly extensions on
+    /// [HOST:]PORT (loopback unless a host is given; 0 picks a free port)
+    /// and wait for a debugger before running: `lldb` then `process connect
+    /// --plugin wasm connect://127.0.0.1:PORT`. Breakpoints, steps, every
+    /// frame's locals, globals, memory reads and writes, watchpoints.
+    #[arg(long, value_name = "[HOST:]PORT", conflicts_with_all = ["debug_info", "debug_hooks"])]
+    gdb_port: Option<String>,
+    /// With --debug-hooks or --gdb-port: a hook before every instruction,
+    /// DWARF or not (a single step then stops at each instruction).
+    #[arg(long)]
     every_instruction: bool,
     /// With --debug-hooks: keep an exact copy of every local for the
     /// debugger, as `wasmscope dap` does for modules without DWARF, instead
@@ -81,6 +89,12 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 fn execute(mut args: RunArgs) -> Result<ExitCode> {
     use wasmscope_debug::dwarf::read::ModuleDwarf;
+    if args.every_instruction && !args.debug_hooks && args.gdb_port.is_none() {
+        bail!("--every-instruction goes with --debug-hooks or --gdb-port");
+    }
+    if let Some(listen) = args.gdb_port.clone() {
+        return serve_gdb(listen, &args);
+    }
     args.debug_info |= args.emit_debug_image.is_some();
     let mut config = Config::default();
     // A debug compile is decided by the module's DWARF, read once from the
@@ -266,7 +280,27 @@ fn backtrace(
     s
 }
 
-fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCode> {
+/// `--gdb-port`: the module under the debug session, served to LLDB.
+fn serve_gdb(listen: String, args: &RunArgs) -> Result<ExitCode> {
+    let launch = wasmscope_debug::session::LaunchConfig {
+        program: args.module.clone(),
+        args: args.args.clone(),
+        env: guest_env(args)?,
+        dirs: guest_dirs(args),
+        stop_on_entry: true,
+        stub_imports: args.stub_imports,
+        invoke: args.invoke.clone(),
+        every_instruction: args.every_instruction,
+        control_sites: true,
+        cache: args.cache.config(),
+    };
+    let options = wasmscope_debug::gdbstub::Options { listen, launch };
+    let status = wasmscope_debug::gdbstub::run(options).map_err(|e| anyhow!(e))?;
+    Ok(exit_code(status))
+}
+
+/// The guest's environment: the host's with `--inherit-env`, then `--env`.
+fn guest_env(args: &RunArgs) -> Result<Vec<(String, String)>> {
     let mut env: Vec<(String, String)> = if args.inherit_env {
         std::env::vars().collect()
     } else {
@@ -278,6 +312,29 @@ fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCo
             .ok_or_else(|| anyhow!("--env expects NAME=VALUE, got `{kv}`"))?;
         env.push((k.to_string(), v.to_string()));
     }
+    Ok(env)
+}
+
+/// The preopened directories: (host, guest, read-only).
+fn guest_dirs(args: &RunArgs) -> Vec<(PathBuf, String, bool)> {
+    let dirs = args
+        .dirs
+        .iter()
+        .map(|d| (d, false))
+        .chain(args.dirs_ro.iter().map(|d| (d, true)));
+    dirs.map(|(spec, ro)| {
+        let (spec, ro) = match spec.strip_suffix(":ro") {
+            Some(s) => (s, true),
+            None => (spec.as_str(), ro),
+        };
+        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+        (PathBuf::from(host), guest.to_string(), ro)
+    })
+    .collect()
+}
+
+fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCode> {
+    let env = guest_env(args)?;
     let program = args
         .module
         .file_name()
@@ -288,19 +345,9 @@ fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCo
         guest_args.extend(args.args.iter().cloned());
     }
     let mut ctx = WasiCtx::new(guest_args, env);
-    let dirs = args
-        .dirs
-        .iter()
-        .map(|d| (d, false))
-        .chain(args.dirs_ro.iter().map(|d| (d, true)));
-    for (spec, ro) in dirs {
-        let (spec, ro) = match spec.strip_suffix(":ro") {
-            Some(s) => (s, true),
-            None => (spec.as_str(), ro),
-        };
-        let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
-        ctx.preopen_dir(std::path::Path::new(host), guest, ro)
-            .with_context(|| format!("cannot preopen directory `{host}`"))?;
+    for (host, guest, ro) in guest_dirs(args) {
+        ctx.preopen_dir(&host, &guest, ro)
+            .with_context(|| format!("cannot preopen directory `{}`", host.display()))?;
     }
     let mut store = Store::new(engine, ctx);
     let mut linker = Linker::new();

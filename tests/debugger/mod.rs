@@ -297,3 +297,34 @@ pub const LANG_PROGRAMS: [(&str, &str); 10] = [
     ("c22-app-O0.wasm", "c"),
     ("c22-kinds-O2.wasm", "c"),
 ];
+
+/// Whether lldb prints values for `cmd` (the differential compares those).
+fn prints_values(cmd: &str) -> bool {
+    ["frame variable", "target variable", "print", "finish"]
+        .iter()
+        .any(|p| cmd.starts_with(p))
+}
+
+/// The value blocks of lldb's output for `script`.
+pub fn blocks_in(out: &str, script: &[String]) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut open = false;
+    for line in out.lines() {
+        if let Some(cmd) = line.strip_prefix("(lldb) ") {
+            open = prints_values(cmd) && script.iter().any(|c| c == cmd);
+            if open {
+                blocks.push((cmd.to_string(), Vec::new()));
+            }
+        } else if open {
+            // Values, not the stop report (`* thread ...`) or source lines.
+            let line = line.trim();
+            let source = line.starts_with(|c: char| c.is_ascii_digit() || c == '*')
+                || line.starts_with("->");
+            let value = line.contains(" = ") || line.starts_with("error:");
+            if value && !source {
+                blocks.last_mut().unwrap().1.push(mask(line));
+            }
+        }
+    }
+    blocks
+}

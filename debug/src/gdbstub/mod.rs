@@ -1,0 +1,947 @@
+//! `wasmscope run --gdb-port`: the GDB remote serial protocol with the
+//! WebAssembly extensions LLDB's wasm plugin speaks (`process connect
+//! --plugin wasm connect://HOST:PORT`), served from a [`Session`].
+//!
+//! LLDB reads the module's DWARF itself, with 32-bit wasm addresses; the
+//! stub only answers questions about the stopped guest:
+//! - Addresses: a code address is [`CODE_SPACE`] `| module id << 32 |
+//!   module offset`; LLDB reads the module's whole binary there (the
+//!   module is announced by `qXfer:libraries:read`). Any address below
+//!   [`CODE_SPACE`] is an offset in linear memory 0. A read past the end
+//!   of either is an error, never made-up bytes.
+//! - The one register is `pc` (64 bits), the code address of frame 0.
+//! - `qWasmCallStack` lists every frame's pc, innermost first: frame 0's
+//!   instruction, then each caller's return address (the instruction after
+//!   its call, a hook site, so a breakpoint there ends a `finish`).
+//! - `qWasmLocal`/`qWasmGlobal` answer a value's bytes (little endian, its
+//!   wasm size); `qWasmStackValue` is an error: the engine keeps no copy
+//!   of the operand stack.
+//! - Breakpoints (`Z0`) are the session's module-offset breakpoints; a
+//!   single step (`vCont;s`) runs to the next hook site (the next
+//!   instruction with `--every-instruction`, else where the next source
+//!   statement starts, a call, a loop head or a return); a trap stops the
+//!   guest before its stack unwinds (`T04` with the trap's text).
+//! - Watchpoints (`Z2`): the guest stops at the first hook site after a
+//!   store changed the watched bytes.
+//! - Guest output is written where wasmscope's own goes and, once LLDB has
+//!   asked for it (`QSetSTDOUT`-free clients: always while running), sent as
+//!   `O` packets.
+//!
+//! One client at a time: a second connection is told so and closed. A
+//! client that goes away detaches: the guest runs on without breakpoints
+//! and wasmscope exits with its status. No packet ends the process or the
+//! guest unless it asks to (`k`, `vKill`).
+
+mod packet;
+
+use crate::session::{
+    Breakpoint, BreakpointSpec, Event, Frame, Granularity, LaunchConfig, Session, Step, StopReason,
+};
+use packet::{hex, number, unhex, Decoder, Input, MAX_PACKET};
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmscope_engine::{TrapCode, Val};
+
+/// The tag of code addresses (LLDB's `wasm_addr_t` of type "object").
+pub const CODE_SPACE: u64 = 0x4000_0000_0000_0000;
+/// The module id of the launched module in code addresses.
+const MODULE_ID: u64 = 0;
+/// The one thread's id.
+const THREAD: u32 = 1;
+/// `wasmscope run`'s status for a guest that trapped (128 + SIGABRT).
+const TRAP_EXIT: i32 = 134;
+/// The status after `k`: a process killed by SIGKILL.
+const KILLED_EXIT: i32 = 128 + 9;
+
+/// What `wasmscope run --gdb-port` asked for.
+pub struct Options {
+    /// `PORT` (loopback) or `HOST:PORT`.
+    pub listen: String,
+    pub launch: LaunchConfig,
+}
+
+/// Where to listen: `PORT` means 127.0.0.1:PORT.
+pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    let with_host = if text.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{text}")
+    } else {
+        text.to_string()
+    };
+    with_host
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("`{text}` is not PORT or HOST:PORT"))
+}
+
+/// Compiles and launches the module, waits for a debugger on the address,
+/// serves it until the guest ends, and returns the process's exit status.
+pub fn run(options: Options) -> Result<i32, String> {
+    let address = listen_address(&options.listen)?;
+    let mut launch = options.launch;
+    launch.stop_on_entry = true;
+    let session = Session::launch(launch)?;
+    session.set_trap_stops(true);
+    let listener =
+        TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // A script waits for this line (the port is chosen by the OS for 0).
+    eprintln!(
+        "wasmscope: waiting for a debugger on {address} \
+         (lldb: process connect --plugin wasm connect://{address})"
+    );
+    let (stream, peer) = listener
+        .accept()
+        .map_err(|e| format!("cannot accept a debugger on {address}: {e}"))?;
+    eprintln!("wasmscope: debugger connected from {peer}");
+    std::thread::spawn(move || refuse_others(listener));
+    let _ = stream.set_nodelay(true);
+    let writer = stream
+        .try_clone()
+        .map_err(|e| format!("debugger connection: {e}"))?;
+    let no_ack = Arc::new(AtomicBool::new(false));
+    let inputs = read_inputs(stream, writer.try_clone().ok(), no_ack.clone());
+    session.start();
+    let entries = function_entries(session.binary());
+    let prologue_ends = prologue_ends(session.binary(), &entries);
+    let mut stub = Stub {
+        entries,
+        prologue_ends,
+        session,
+        out: Some(writer),
+        no_ack,
+        inputs,
+        pending: Default::default(),
+        breakpoints: BTreeSet::new(),
+        watchpoints: Vec::new(),
+        stop: None,
+        error_strings: false,
+        exit: None,
+    };
+    // The entry stop: the guest waits at its first hook for the debugger.
+    stub.wait_for_stop(false);
+    stub.serve();
+    Ok(stub.finish())
+}
+
+/// Tells each further client that one is already being served.
+fn refuse_others(listener: TcpListener) {
+    for mut stream in listener.incoming().flatten() {
+        let peer = stream
+            .peer_addr()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        eprintln!("wasmscope: refused a second debugger from {peer}: one client at a time");
+        let message = hex(b"wasmscope serves one debugger at a time");
+        let _ = stream.write_all(&packet::frame(format!("E01;{message}").as_bytes()));
+    }
+}
+
+/// What the connection's reader thread reports.
+enum Incoming {
+    Input(Input),
+    Closed,
+}
+
+/// Reads the client's bytes on a thread of its own (so `^C` is seen while
+/// the guest runs), acknowledging each packet until no-ack mode.
+fn read_inputs(
+    mut stream: TcpStream,
+    mut acks: Option<TcpStream>,
+    no_ack: Arc<AtomicBool>,
+) -> Receiver<Incoming> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut decoder = Decoder::default();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &byte in &buffer[..n] {
+                let Some(input) = decoder.push(byte) else {
+                    continue;
+                };
+                if !no_ack.load(Ordering::SeqCst) {
+                    let ack: &[u8] = match input {
+                        Input::BadChecksum => b"-",
+                        Input::Interrupt => b"",
+                        _ => b"+",
+                    };
+                    if let Some(a) = acks.as_mut() {
+                        let _ = a.write_all(ack);
+                    }
+                }
+                if tx.send(Incoming::Input(input)).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Incoming::Closed);
+    });
+    rx
+}
+
+/// Why the guest last stopped, as the stop reply tells it.
+struct Stop {
+    reason: StopReason,
+    frames: Vec<Frame>,
+}
+
+struct Stub {
+    session: Session,
+    /// Each function's (body start, first instruction), sorted: see
+    /// `pc_of`.
+    entries: Vec<(u32, u32)>,
+    /// Where each function's prologue ends, by its first instruction
+    /// (from DWARF): see `past_prologue`.
+    prologue_ends: std::collections::HashMap<u32, u32>,
+    /// `None` once the client has gone.
+    out: Option<TcpStream>,
+    no_ack: Arc<AtomicBool>,
+    inputs: Receiver<Incoming>,
+    /// Packets that came while the guest ran (a client may send its first
+    /// ones before the entry stop), answered once it stops.
+    pending: std::collections::VecDeque<Vec<u8>>,
+    /// Module offsets.
+    breakpoints: BTreeSet<u32>,
+    /// (address, length) in linear memory 0.
+    watchpoints: Vec<(u32, u32)>,
+    stop: Option<Stop>,
+    error_strings: bool,
+    /// The guest's exit status, once it has ended.
+    exit: Option<i32>,
+}
+
+/// A reply, or an error (its text is sent when the client enabled error
+/// strings).
+type Reply = Result<Vec<u8>, Fail>;
+
+/// Why a packet gets an error reply.
+enum Fail {
+    /// The packet is not what the protocol says: also written on stderr.
+    /// (A `&str` converts to this: parse failures are fixed texts.)
+    Malformed(String),
+    /// A fine question with no answer (memory that does not exist, a
+    /// local that is optimized out): routine for a debugger, not logged.
+    /// (A `String` converts to this.)
+    Refused(String),
+}
+
+impl From<&str> for Fail {
+    fn from(text: &str) -> Fail {
+        Fail::Malformed(text.to_string())
+    }
+}
+
+impl From<String> for Fail {
+    fn from(text: String) -> Fail {
+        Fail::Refused(text)
+    }
+}
+
+fn ok() -> Reply {
+    Ok(b"OK".to_vec())
+}
+
+impl Stub {
+    fn send(&mut self, payload: &[u8]) {
+        if let Some(out) = self.out.as_mut() {
+            if out.write_all(&packet::frame(payload)).is_err() {
+                self.out = None;
+            }
+        }
+    }
+
+    /// Serves packets until the guest ends or the client leaves.
+    fn serve(&mut self) {
+        while self.exit.is_none() {
+            if let Some(p) = self.pending.pop_front() {
+                self.packet(&p);
+                continue;
+            }
+            let Ok(Incoming::Input(input)) = self.inputs.recv() else {
+                eprintln!("wasmscope: the debugger went away; the program runs on");
+                self.detach();
+                return;
+            };
+            match input {
+                Input::Packet(p) => self.packet(&p),
+                // Already stopped: nothing to interrupt.
+                Input::Interrupt | Input::BadChecksum => {}
+                Input::TooLong(n) => {
+                    let e = format!(
+                        "a packet of {n} bytes is over the {MAX_PACKET} bytes advertised: ignored"
+                    );
+                    self.error(e);
+                }
+            }
+        }
+    }
+
+    /// An error reply, also written on stderr.
+    fn error(&mut self, message: String) {
+        eprintln!("wasmscope: {message}");
+        self.refuse(&message);
+    }
+
+    /// An error reply.
+    fn refuse(&mut self, message: &str) {
+        let reply = if self.error_strings {
+            format!("E01;{}", hex(message.as_bytes()))
+        } else {
+            "E01".to_string()
+        };
+        self.send(reply.as_bytes());
+    }
+
+    fn packet(&mut self, p: &[u8]) {
+        let text = String::from_utf8_lossy(&p[..p.len().min(64)]).into_owned();
+        let reply = match p {
+            b"QStartNoAckMode" => {
+                self.send(b"OK");
+                self.no_ack.store(true, Ordering::SeqCst);
+                return;
+            }
+            b"c" => return self.resume(None),
+            b"s" => return self.resume(Some(Step::In)),
+            b"k" => return self.kill(b"X09"),
+            b"D" => {
+                self.send(b"OK");
+                return self.detach();
+            }
+            _ if p.starts_with(b"vCont;") => return self.v_cont(&p[6..]),
+            _ if p.starts_with(b"vKill") => return self.kill(b"OK"),
+            _ if p.starts_with(b"C") => return self.resume(None),
+            _ if p.starts_with(b"S") => return self.resume(Some(Step::In)),
+            _ => self.query(p),
+        };
+        match reply {
+            Ok(r) => self.send(&r),
+            Err(Fail::Malformed(e)) => self.error(format!("bad packet `{text}`: {e}")),
+            Err(Fail::Refused(e)) => self.refuse(&e),
+        }
+    }
+
+    fn query(&mut self, p: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(p).into_owned();
+        let (head, args) = text.split_once([':', ',']).unwrap_or((&text, ""));
+        let thread_suffix_free = |s: &str| s.split(';').next().unwrap_or("").to_string();
+        match head {
+            "qSupported" => Ok(format!(
+                "PacketSize={MAX_PACKET:x};QStartNoAckMode+;qXfer:libraries:read+;\
+                 swbreak+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;\
+                 QEnableErrorStrings+"
+            )
+            .into_bytes()),
+            "QEnableErrorStrings" => {
+                self.error_strings = true;
+                ok()
+            }
+            "QThreadSuffixSupported" | "QListThreadsInStopReply" => ok(),
+            "qHostInfo" => Ok(format!(
+                "triple:{};ptrsize:4;endian:little;",
+                hex(b"wasm32-unknown-unknown-wasm")
+            )
+            .into_bytes()),
+            "qProcessInfo" => Ok(format!(
+                "pid:{:x};parent-pid:{:x};triple:{};ptrsize:4;endian:little;",
+                std::process::id(),
+                std::process::id(),
+                hex(b"wasm32-unknown-unknown-wasm")
+            )
+            .into_bytes()),
+            "vCont?" => Ok(b"vCont;c;C;s;S".to_vec()),
+            "?" => Ok(self.stop_reply()),
+            "qfThreadInfo" => Ok(format!("m{THREAD:x}").into_bytes()),
+            "qsThreadInfo" => Ok(b"l".to_vec()),
+            "qC" => Ok(format!("QC{THREAD:x}").into_bytes()),
+            _ if head.starts_with('H') => ok(),
+            _ if head.starts_with("qThreadStopInfo") => Ok(self.stop_reply()),
+            _ if head.starts_with("qRegisterInfo") => {
+                if head == "qRegisterInfo0" {
+                    Ok(
+                        b"name:pc;alt-name:pc;bitsize:64;offset:0;encoding:uint;format:hex;\
+                         set:General Purpose Registers;gcc:16;dwarf:16;generic:pc;"
+                            .to_vec(),
+                    )
+                } else {
+                    Ok(b"E45".to_vec())
+                }
+            }
+            "g" => Ok(hex(&self.pc().to_le_bytes()).into_bytes()),
+            _ if head.starts_with('p') => {
+                let register = thread_suffix_free(&head[1..]);
+                match number(register.as_bytes()) {
+                    Some(0) => Ok(hex(&self.pc().to_le_bytes()).into_bytes()),
+                    _ => Err(Fail::Refused(format!(
+                        "no register `{register}`: a wasm thread has only pc"
+                    ))),
+                }
+            }
+            _ if head.starts_with('m') => {
+                let (addr, len) = address_and_length(&head[1..], args)?;
+                self.read(addr, len).map(|b| hex(&b).into_bytes())
+            }
+            _ if head.starts_with('M') => {
+                let (addr, rest) = (&head[1..], args);
+                let (len, data) = rest.split_once(':').ok_or("M: expected ADDR,LEN:HEX")?;
+                let (addr, len) = address_and_length(addr, len)?;
+                let bytes = unhex(data.as_bytes()).ok_or("M: the data is not hex")?;
+                if bytes.len() != len {
+                    return Err(Fail::Refused(format!(
+                        "M: {} bytes of data for a length of {len}",
+                        bytes.len()
+                    )));
+                }
+                self.write(addr, bytes)
+            }
+            _ if head.starts_with('X') => {
+                // Binary data: taken from the raw packet (it may hold `:`).
+                let colon = p
+                    .iter()
+                    .position(|&b| b == b':')
+                    .ok_or("X: expected ADDR,LEN:DATA")?;
+                let (addr, len) = text[1..colon]
+                    .split_once(',')
+                    .ok_or("X: expected ADDR,LEN:DATA")?;
+                let (addr, len) = address_and_length(addr, len)?;
+                let bytes = p[colon + 1..].to_vec();
+                if bytes.len() != len {
+                    return Err(Fail::Refused(format!(
+                        "X: {} bytes of data for a length of {len}",
+                        bytes.len()
+                    )));
+                }
+                if len == 0 {
+                    // The probe for binary writes.
+                    return ok();
+                }
+                self.write(addr, bytes)
+            }
+            _ if head.starts_with('Z') || head.starts_with('z') => self.breakpoint(&text),
+            "qXfer" => self.xfer(args),
+            "qWasmCallStack" => Ok(self
+                .frame_pcs()
+                .iter()
+                .flat_map(|pc| hex(&pc.to_le_bytes()).into_bytes())
+                .collect()),
+            "qWasmLocal" | "qWasmGlobal" | "qWasmStackValue" => {
+                let (frame, index) = args.split_once(';').ok_or("expected FRAME;INDEX")?;
+                let frame = frame.parse::<usize>().map_err(|_| "bad frame number")?;
+                let index = index.parse::<u32>().map_err(|_| "bad index")?;
+                self.wasm_value(head, frame, index)
+            }
+            "qSymbol" | "QSetDetachOnError" => ok(),
+            // Anything else: "not supported", as the protocol says.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The code address of a module offset.
+    fn code_address(offset: u32) -> u64 {
+        CODE_SPACE | (MODULE_ID << 32) | offset as u64
+    }
+
+    /// The pc LLDB is shown for a stop at module offset `offset`: a
+    /// function's first instruction is shown at the start of its body
+    /// (its local declarations), where DWARF's `DW_AT_low_pc`, the
+    /// symbol and the first line-table row put the function. LLDB steps
+    /// past a prologue only from that exact address, so a step into a
+    /// call ends after the prologue, as natively.
+    fn pc_of(&self, offset: u32) -> u32 {
+        match self.entries.binary_search_by_key(&offset, |e| e.1) {
+            Ok(i) => self.entries[i].0,
+            Err(_) => offset,
+        }
+    }
+
+    /// The module offset of a code address LLDB names (the inverse of
+    /// `pc_of`).
+    fn offset_of(&self, pc: u32) -> u32 {
+        match self.entries.binary_search_by_key(&pc, |e| e.0) {
+            Ok(i) => self.entries[i].1,
+            Err(_) => pc,
+        }
+    }
+
+    fn frame_pcs(&self) -> Vec<u64> {
+        let Some(stop) = &self.stop else {
+            return Vec::new();
+        };
+        stop.frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let offset = f.wasm_offset?;
+                // A caller's frame is at its call: its pc is the return
+                // address, the next instruction.
+                let offset = if i == 0 {
+                    offset
+                } else {
+                    let all = self.session.instructions();
+                    let next = all.partition_point(|x| x.offset <= offset);
+                    all.get(next).map_or(offset + 1, |x| x.offset)
+                };
+                Some(Self::code_address(self.pc_of(offset)))
+            })
+            .collect()
+    }
+
+    fn pc(&self) -> u64 {
+        self.frame_pcs().first().copied().unwrap_or(0)
+    }
+
+    /// `T` with the stop's signal, thread, pc and reason.
+    fn stop_reply(&self) -> Vec<u8> {
+        let Some(stop) = &self.stop else {
+            return match self.exit {
+                Some(code) => format!("W{:02x}", code & 0xff).into_bytes(),
+                None => b"E01".to_vec(),
+            };
+        };
+        let (signal, reason) = match &stop.reason {
+            StopReason::Entry => (5, String::new()),
+            StopReason::Breakpoint => (5, "reason:breakpoint;".to_string()),
+            // A step that ends on a breakpoint is that breakpoint's hit,
+            // as LLDB's own servers say: a step runs to the next hook
+            // site, which can be past the end of LLDB's stepping range
+            // (its "next branch" breakpoint), and LLDB must see it there.
+            StopReason::Step
+                if stop
+                    .frames
+                    .first()
+                    .and_then(|f| f.wasm_offset)
+                    .is_some_and(|o| self.breakpoints.contains(&o)) =>
+            {
+                (5, "reason:breakpoint;".to_string())
+            }
+            StopReason::Step => (5, "reason:trace;".to_string()),
+            StopReason::Pause => (0x13, "reason:signal;".to_string()),
+            StopReason::Watchpoint(address) => (5, format!("watch:{address:x};reason:watchpoint;")),
+            StopReason::Trap(message) => (
+                trap_signal(message),
+                format!(
+                    "reason:exception;description:{};",
+                    hex(format!("wasm trap: {message}").as_bytes())
+                ),
+            ),
+        };
+        format!(
+            "T{signal:02x}thread:{THREAD:x};threads:{THREAD:x};thread-pcs:{:x};{reason}",
+            self.pc()
+        )
+        .into_bytes()
+    }
+
+    fn read(&mut self, addr: u64, len: usize) -> Reply {
+        if addr >= CODE_SPACE {
+            let module = (addr >> 32) & 0x3fff_ffff;
+            let offset = (addr & 0xffff_ffff) as usize;
+            let binary = self.session.binary();
+            if module != MODULE_ID || offset >= binary.len() {
+                return Err(Fail::Refused(format!("no code at {addr:#x}")));
+            }
+            return Ok(binary[offset..offset.saturating_add(len).min(binary.len())].to_vec());
+        }
+        let bytes = self.session.read_memory(addr, len)?;
+        if bytes.is_empty() && len > 0 {
+            return Err(Fail::Refused(format!("{addr:#x} is outside linear memory")));
+        }
+        Ok(bytes)
+    }
+
+    fn write(&mut self, addr: u64, bytes: Vec<u8>) -> Reply {
+        if addr >= CODE_SPACE {
+            return Err(Fail::Refused(format!(
+                "{addr:#x} is code, which cannot be written"
+            )));
+        }
+        self.session.write_memory(addr, bytes)?;
+        ok()
+    }
+
+    /// `Z0`/`z0` (software breakpoints at code addresses), `Z2`/`z2`
+    /// (write watchpoints on linear memory).
+    fn breakpoint(&mut self, text: &str) -> Reply {
+        let insert = text.starts_with('Z');
+        let mut fields = text[1..].split([',', ';']);
+        let kind = fields.next().unwrap_or("");
+        let addr = number(fields.next().unwrap_or("").as_bytes()).ok_or("bad address")?;
+        let len = number(fields.next().unwrap_or("").as_bytes()).unwrap_or(1);
+        match kind {
+            "0" | "1" => {
+                if addr < CODE_SPACE || (addr >> 32) & 0x3fff_ffff != MODULE_ID {
+                    return Err(Fail::Refused(format!(
+                        "{addr:#x} is not a code address of the module"
+                    )));
+                }
+                let offset = self.offset_of(addr as u32);
+                if !insert {
+                    self.breakpoints.remove(&offset);
+                    self.place_breakpoints();
+                    return ok();
+                }
+                self.breakpoints.insert(offset);
+                let placed = self.place_breakpoints();
+                match placed.into_iter().find(|(o, _)| *o == offset) {
+                    Some((_, None)) => ok(),
+                    Some((_, Some(why))) => {
+                        self.breakpoints.remove(&offset);
+                        self.place_breakpoints();
+                        Err(why.into())
+                    }
+                    None => Err("breakpoint lost".into()),
+                }
+            }
+            "2" => {
+                if addr >= CODE_SPACE || len == 0 || len > 8 {
+                    return Err(Fail::Refused(format!(
+                        "a watchpoint watches 1 to 8 bytes of linear memory, not {len} at {addr:#x}"
+                    )));
+                }
+                let w = (addr as u32, len as u32);
+                if insert {
+                    self.watchpoints.push(w);
+                } else if let Some(i) = self.watchpoints.iter().position(|x| *x == w) {
+                    self.watchpoints.remove(i);
+                }
+                if let Err(e) = self.session.set_watchpoints(&self.watchpoints) {
+                    self.watchpoints.retain(|x| *x != w);
+                    return Err(e.into());
+                }
+                ok()
+            }
+            // Read and access watchpoints, hardware breakpoints: not
+            // supported (an empty reply says so).
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Gives the session every breakpoint; returns each offset with why it
+    /// could not be placed.
+    fn place_breakpoints(&self) -> Vec<(u32, Option<String>)> {
+        let list: Vec<Breakpoint> = self
+            .breakpoints
+            .iter()
+            .map(|&o| BreakpointSpec::Offset(o).into())
+            .collect();
+        let placed = self.session.set_breakpoints(&list);
+        self.breakpoints
+            .iter()
+            .zip(placed)
+            .map(|(&o, p)| (o, p.offset.is_none().then(|| p.message.unwrap_or_default())))
+            .collect()
+    }
+
+    /// `qXfer:libraries:read::OFFSET,LENGTH`: the module as one library
+    /// loaded at its code address.
+    fn xfer(&self, args: &str) -> Reply {
+        let rest = args
+            .strip_prefix("libraries:read::")
+            .ok_or_else(|| format!("qXfer:{args}: only libraries:read is served"))?;
+        let (offset, length) = rest
+            .split_once(',')
+            .ok_or("qXfer: expected OFFSET,LENGTH")?;
+        let offset = number(offset.as_bytes()).ok_or("qXfer: bad offset")? as usize;
+        let length = number(length.as_bytes()).ok_or("qXfer: bad length")? as usize;
+        let name = self.session.program_path().display().to_string();
+        let xml = format!(
+            "<library-list><library name=\"{}\"><section address=\"{:#x}\"/></library></library-list>",
+            escape_xml(&name),
+            Self::code_address(0)
+        );
+        let bytes = xml.as_bytes();
+        let start = offset.min(bytes.len());
+        let end = start.saturating_add(length).min(bytes.len());
+        let mut out = vec![if end < bytes.len() { b'm' } else { b'l' }];
+        out.extend_from_slice(&bytes[start..end]);
+        Ok(out)
+    }
+
+    fn wasm_value(&mut self, what: &str, frame: usize, index: u32) -> Reply {
+        if what == "qWasmStackValue" {
+            return Err(
+                "operand stack values are not available: the engine keeps no copy of them".into(),
+            );
+        }
+        let global = what == "qWasmGlobal";
+        let value = self.session.with_stop(move |stop| {
+            let value = if global {
+                stop.globals().into_iter().nth(index as usize).map(|g| g.2)
+            } else {
+                stop.frame_locals(frame)
+                    .ok_or_else(|| format!("no wasm frame {frame}"))?
+                    .into_iter()
+                    .nth(index as usize)
+                    .ok_or_else(|| format!("frame {frame} has no local {index}"))?
+            };
+            match value {
+                Some(v) => value_bytes(&v),
+                None if global => Err(format!("no global {index}")),
+                None => Err(format!("local {index} is optimized out here")),
+            }
+        })??;
+        Ok(hex(&value).into_bytes())
+    }
+
+    fn v_cont(&mut self, actions: &[u8]) {
+        // `c`, `C..`, `s:1`, `S..:1`: one thread, so the first action rules.
+        match actions.first() {
+            Some(b's' | b'S') => self.resume(Some(Step::In)),
+            Some(b'c' | b'C') => self.resume(None),
+            _ => self.error("vCont: expected c, C, s or S".into()),
+        }
+    }
+
+    fn resume(&mut self, step: Option<Step>) {
+        if self.stop.is_none() {
+            return self.error("the program is not stopped".into());
+        }
+        self.stop = None;
+        match step {
+            Some(kind) => self.session.step_by(kind, Granularity::Instruction),
+            None => self.session.resume(),
+        }
+        self.wait_for_stop(true);
+        if step.is_some() {
+            self.past_prologue();
+        }
+        if self.exit.is_none() {
+            let reply = self.stop_reply();
+            self.send(&reply);
+        }
+    }
+
+    /// A step that entered a function goes on to where its prologue ends
+    /// (DWARF's `prologue_end`), as a native step into a call does. LLDB
+    /// would do this itself, but it only skips a prologue from a frame it
+    /// knows is younger, and its wasm unwinder gives every frame the same
+    /// CFA (0), so it cannot tell.
+    fn past_prologue(&mut self) {
+        let entry = |stop: &Option<Stop>| {
+            let f = stop.as_ref()?.frames.first()?;
+            Some((f.wasm_offset?, stop.as_ref()?.frames.len()))
+        };
+        let Some((start, depth)) = entry(&self.stop) else {
+            return;
+        };
+        let Some(&end) = self.prologue_ends.get(&start) else {
+            return;
+        };
+        // Steps in the same frame until the prologue's end (a few hook
+        // sites at most; a breakpoint or a trap on the way ends it).
+        for _ in 0..64 {
+            match (entry(&self.stop), &self.stop) {
+                (Some((at, d)), Some(stop))
+                    if d == depth && at < end && stop.reason == StopReason::Step => {}
+                _ => return,
+            }
+            self.stop = None;
+            self.session.step_by(Step::In, Granularity::Instruction);
+            self.wait_for_stop(true);
+        }
+    }
+
+    /// Runs until the guest stops or ends, forwarding its output and
+    /// passing `^C` on as a pause. With `report`, an exit is sent as `W`.
+    fn wait_for_stop(&mut self, report: bool) {
+        loop {
+            match self.session.events.recv_timeout(Duration::from_millis(5)) {
+                Ok(event) => {
+                    if self.event(event, report) {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.exit.get_or_insert(TRAP_EXIT);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            while let Ok(incoming) = self.inputs.try_recv() {
+                match incoming {
+                    Incoming::Input(Input::Interrupt) => self.session.pause(),
+                    Incoming::Input(Input::Packet(p)) => self.pending.push_back(p),
+                    Incoming::Input(_) => {}
+                    Incoming::Closed => {
+                        eprintln!("wasmscope: the debugger went away; the program runs on");
+                        self.out = None;
+                        self.session.set_breakpoints(&[]);
+                        let _ = self.session.set_watchpoints(&[]);
+                        self.session.set_trap_stops(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one session event; true when the guest stopped or ended.
+    fn event(&mut self, event: Event, report: bool) -> bool {
+        match event {
+            Event::Output { stderr, text } => {
+                if stderr {
+                    eprint!("{text}");
+                } else {
+                    print!("{text}");
+                    let _ = std::io::stdout().flush();
+                }
+                if report && self.out.is_some() {
+                    self.send(format!("O{}", hex(text.as_bytes())).as_bytes());
+                }
+                false
+            }
+            Event::Stopped { reason, frames } => {
+                if self.out.is_none() {
+                    // Detached: nothing may stop the program any more.
+                    self.session.resume();
+                    return false;
+                }
+                self.stop = Some(Stop { reason, frames });
+                true
+            }
+            Event::Trapped { message, frames } => {
+                eprintln!("{message}");
+                for (i, f) in frames.iter().enumerate() {
+                    eprintln!("  {i}: {}", f.func_name.as_deref().unwrap_or("<unknown>"));
+                }
+                self.ended(TRAP_EXIT, report)
+            }
+            Event::Exited(code) => self.ended(code, report),
+        }
+    }
+
+    fn ended(&mut self, code: i32, report: bool) -> bool {
+        self.exit = Some(code);
+        if report {
+            self.send(format!("W{:02x}", code & 0xff).as_bytes());
+        }
+        true
+    }
+
+    /// Lets the guest run to its end with nothing armed.
+    fn detach(&mut self) {
+        self.out = None;
+        self.session.set_breakpoints(&[]);
+        let _ = self.session.set_watchpoints(&[]);
+        self.session.set_trap_stops(false);
+        if self.exit.is_none() && self.stop.take().is_some() {
+            self.session.resume();
+        }
+        while self.exit.is_none() {
+            self.wait_for_stop(false);
+        }
+    }
+
+    fn kill(&mut self, reply: &[u8]) {
+        eprintln!("wasmscope: the debugger killed the program");
+        self.exit = Some(KILLED_EXIT);
+        self.send(reply);
+    }
+
+    /// Ends the session; the process's exit status.
+    fn finish(self) -> i32 {
+        let code = self.exit.unwrap_or(KILLED_EXIT);
+        self.session.terminate();
+        code
+    }
+}
+
+/// Each function body's start (its local declarations) and its first
+/// instruction, by module offset.
+fn function_entries(binary: &[u8]) -> Vec<(u32, u32)> {
+    use wasmscope_engine::wasmparser::{Parser, Payload};
+    Parser::new(0)
+        .parse_all(binary)
+        .filter_map(|p| match p {
+            Ok(Payload::CodeSectionEntry(body)) => {
+                let first = body.get_operators_reader().ok()?.original_position();
+                Some((body.range().start as u32, first as u32))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each function's first instruction and, when DWARF marks one in it,
+/// the module offset where its prologue ends.
+fn prologue_ends(binary: &[u8], entries: &[(u32, u32)]) -> std::collections::HashMap<u32, u32> {
+    let Some(dwarf) = crate::dwarf::read::ModuleDwarf::from_binary(binary) else {
+        return Default::default();
+    };
+    let mut ends: Vec<u32> = dwarf
+        .prologue_ends()
+        .into_iter()
+        .map(|o| dwarf.module_offset(o))
+        .collect();
+    ends.sort_unstable();
+    entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(_, first))| {
+            let next = entries.get(i + 1).map_or(u32::MAX, |e| e.0);
+            let end = ends[ends.partition_point(|&e| e <= first)..]
+                .first()
+                .copied()
+                .filter(|&e| e < next)?;
+            Some((first, end))
+        })
+        .collect()
+}
+
+/// `ADDR,LEN` in hex (LEN at most [`MAX_PACKET`]).
+fn address_and_length(addr: &str, len: &str) -> Result<(u64, usize), Fail> {
+    let a = number(addr.as_bytes()).ok_or("bad address")?;
+    let l = number(len.as_bytes()).ok_or("bad length")?;
+    if l as usize > MAX_PACKET {
+        return Err(Fail::Malformed(format!(
+            "{l} bytes is over the {MAX_PACKET}-byte limit"
+        )));
+    }
+    Ok((a, l as usize))
+}
+
+/// A value's bytes as LLDB reads them: little endian, the wasm type's size.
+fn value_bytes(v: &Val) -> Result<Vec<u8>, String> {
+    Ok(match v {
+        Val::I32(x) => x.to_le_bytes().to_vec(),
+        Val::I64(x) => x.to_le_bytes().to_vec(),
+        Val::F32(x) => x.to_le_bytes().to_vec(),
+        Val::F64(x) => x.to_le_bytes().to_vec(),
+        Val::V128(x) => x.to_le_bytes().to_vec(),
+        Val::FuncRef(_) | Val::ExternRef(_) => {
+            return Err("a reference has no bytes to show".into())
+        }
+    })
+}
+
+/// The signal a trap is reported with: SIGSEGV for memory and table
+/// bounds, SIGFPE for arithmetic, SIGILL for the rest.
+fn trap_signal(message: &str) -> u8 {
+    use TrapCode::*;
+    let is = |codes: &[TrapCode]| codes.iter().any(|c| c.message() == message);
+    if is(&[MemoryOutOfBounds, HeapMisaligned, TableOutOfBounds]) {
+        11
+    } else if is(&[
+        IntegerDivisionByZero,
+        IntegerOverflow,
+        BadConversionToInteger,
+    ]) {
+        8
+    } else {
+        4
+    }
+}
+
+fn escape_xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
