@@ -40,8 +40,38 @@ enum Command {
     },
 }
 
+/// LLDB's wasm platform (`platform select wasm`, with
+/// `platform.plugin.wasm.runtime-path` set to wasmscope and `port-arg` to
+/// `--gdb-port=`) starts the runtime as `wasmscope --gdb-port=PORT
+/// [RUNTIME-ARGS] MODULE ARGS`: the port first. That form means `run
+/// --gdb-port=PORT --gdb-output terminal [RUNTIME-ARGS] MODULE ARGS`
+/// (LLDB shows the runtime's terminal, so no `O` packets are needed).
+fn platform_form(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    if !first.starts_with("--gdb-port") {
+        return args;
+    }
+    let mut port = vec![args.remove(1)];
+    if !port[0].to_string_lossy().contains('=') && args.len() > 1 {
+        port.push(args.remove(1));
+    }
+    if args.get(1).and_then(|a| a.to_str()) != Some("run") {
+        args.insert(1, "run".into());
+    }
+    let explicit = args
+        .iter()
+        .any(|a| a.to_string_lossy().starts_with("--gdb-output"));
+    let mut tail = args.split_off(2);
+    args.extend(port);
+    if !explicit {
+        args.extend(["--gdb-output".into(), "terminal".into()]);
+    }
+    args.append(&mut tail);
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(platform_form(std::env::args_os().collect()));
     match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::check(args),
@@ -66,5 +96,75 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::platform_form;
+
+    fn form(args: &[&str]) -> Vec<String> {
+        platform_form(args.iter().map(|a| a.into()).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lldb_platform_arguments() {
+        assert_eq!(
+            form(&["wasmscope", "--gdb-port=4000", "app.wasm", "x"]),
+            [
+                "wasmscope",
+                "run",
+                "--gdb-port=4000",
+                "--gdb-output",
+                "terminal",
+                "app.wasm",
+                "x"
+            ]
+        );
+        assert_eq!(
+            form(&[
+                "wasmscope",
+                "--gdb-port",
+                "4000",
+                "run",
+                "--dir",
+                ".",
+                "app.wasm"
+            ]),
+            [
+                "wasmscope",
+                "run",
+                "--gdb-port",
+                "4000",
+                "--gdb-output",
+                "terminal",
+                "--dir",
+                ".",
+                "app.wasm"
+            ]
+        );
+        assert_eq!(
+            form(&[
+                "wasmscope",
+                "--gdb-port=1",
+                "run",
+                "--gdb-output=both",
+                "a.wasm"
+            ]),
+            [
+                "wasmscope",
+                "run",
+                "--gdb-port=1",
+                "--gdb-output=both",
+                "a.wasm"
+            ]
+        );
+        assert_eq!(
+            form(&["wasmscope", "run", "a.wasm"]),
+            ["wasmscope", "run", "a.wasm"]
+        );
     }
 }

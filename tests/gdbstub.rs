@@ -525,3 +525,37 @@ fn a_client_that_leaves_while_the_program_runs_detaches() {
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("area=12"), "{stdout}");
 }
+
+/// lldb 22 starts wasmscope itself (`platform select wasm`): the port
+/// argument comes first (`wasmscope --gdb-port=PORT MODULE ARGS`), and a
+/// plain `run` works.
+#[test]
+fn lldb_22_platform_runs_wasmscope_itself() {
+    let area = app_line("int a = p->x * p->y;");
+    let commands: Vec<String> = [
+        "platform select wasm".to_string(),
+        format!(
+            "settings set platform.plugin.wasm.runtime-path {}",
+            env!("CARGO_BIN_EXE_wasmscope")
+        ),
+        "settings set -- platform.plugin.wasm.port-arg --gdb-port=".into(),
+        format!("target create {}", fixture("dbg/app-O0.wasm")),
+        format!("breakpoint set -f app.c -l {area}"),
+        "run".into(),
+        "frame variable *p".into(),
+        "continue".into(),
+    ]
+    .into();
+    let out = merged_output(&lldb22(), &lldb_args(&commands), &[]);
+    let stop = after(&out, "run");
+    assert!(stop.contains("stop reason = breakpoint 1.1"), "{out}");
+    assert!(
+        after(&out, "frame variable *p").contains("(point) *p = (x = 3, y = 4)"),
+        "{out}"
+    );
+    let end = after(&out, "continue");
+    // The guest's output once (the runtime's terminal is lldb's), then
+    // its exit.
+    assert_eq!(end.matches("area=12 sum=60").count(), 1, "{out}");
+    assert!(end.contains("exited with status = 0"), "{out}");
+}

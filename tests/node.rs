@@ -51,6 +51,14 @@ fn dap_through_a_real_client() {
     node_suite("dap.test.mjs", "@vscode/debugadapter-testsupport", &[]);
 }
 
+/// lldb-dap (LLVM 22) attached to `wasmscope run --gdb-port`, through the
+/// same client; needs the lldb 22 that `tests/fixtures/lang/setup.sh`
+/// unpacks (done by .ci/run).
+#[test]
+fn lldb_dap_attached_to_the_gdb_stub() {
+    node_suite("lldb-dap.test.mjs", "@vscode/debugadapter-testsupport", &[]);
+}
+
 /// Rust, C++ (libc++), Zig and clang-22 programs through the DAP client;
 /// needs the programs `tests/fixtures/lang/build.sh` builds (done by
 /// .ci/run, after `tests/fixtures/lang/setup.sh`).

@@ -50,6 +50,12 @@ pub struct RunArgs {
     /// frame's locals, globals, memory reads and writes, watchpoints.
     #[arg(long, value_name = "[HOST:]PORT", conflicts_with_all = ["debug_info", "debug_hooks"])]
     gdb_port: Option<String>,
+    /// With --gdb-port: where the guest's stdout and stderr go: `lldb` (as
+    /// `O` packets, shown by lldb while the program runs), `terminal`
+    /// (wasmscope's own stdout and stderr) or `both`.
+    #[arg(long, value_name = "WHERE", default_value = "both", requires = "gdb_port",
+          value_parser = ["lldb", "terminal", "both"])]
+    gdb_output: String,
     /// With --debug-hooks or --gdb-port: a hook before every instruction,
     /// DWARF or not (a single step then stops at each instruction).
     #[arg(long)]
@@ -294,7 +300,12 @@ fn serve_gdb(listen: String, args: &RunArgs) -> Result<ExitCode> {
         control_sites: true,
         cache: args.cache.config(),
     };
-    let options = wasmscope_debug::gdbstub::Options { listen, launch };
+    let options = wasmscope_debug::gdbstub::Options {
+        listen,
+        launch,
+        output_packets: args.gdb_output != "terminal",
+        output_local: args.gdb_output != "lldb",
+    };
     let status = wasmscope_debug::gdbstub::run(options).map_err(|e| anyhow!(e))?;
     Ok(exit_code(status))
 }

@@ -63,6 +63,10 @@ pub struct Options {
     /// `PORT` (loopback) or `HOST:PORT`.
     pub listen: String,
     pub launch: LaunchConfig,
+    /// Send the guest's output to the client as `O` packets while it runs.
+    pub output_packets: bool,
+    /// Write the guest's output on wasmscope's own stdout and stderr.
+    pub output_local: bool,
 }
 
 /// Where to listen: `PORT` means 127.0.0.1:PORT.
@@ -83,13 +87,15 @@ pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
 /// serves it until the guest ends, and returns the process's exit status.
 pub fn run(options: Options) -> Result<i32, String> {
     let address = listen_address(&options.listen)?;
+    // Listening before compiling: a client that connects at once (LLDB's
+    // platform does) waits in the queue, not on a refused connection.
+    let listener =
+        TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
     let mut launch = options.launch;
     launch.stop_on_entry = true;
     let session = Session::launch(launch)?;
     session.set_trap_stops(true);
-    let listener =
-        TcpListener::bind(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
     // A script waits for this line (the port is chosen by the OS for 0).
     eprintln!(
         "wasmscope: waiting for a debugger on {address} \
@@ -122,6 +128,8 @@ pub fn run(options: Options) -> Result<i32, String> {
         stop: None,
         error_strings: false,
         exit: None,
+        output_packets: options.output_packets,
+        output_local: options.output_local,
     };
     // The entry stop: the guest waits at its first hook for the debugger.
     stub.wait_for_stop(false);
@@ -217,6 +225,8 @@ struct Stub {
     error_strings: bool,
     /// The guest's exit status, once it has ended.
     exit: Option<i32>,
+    output_packets: bool,
+    output_local: bool,
 }
 
 /// A reply, or an error (its text is sent when the client enabled error
@@ -786,13 +796,16 @@ impl Stub {
     fn event(&mut self, event: Event, report: bool) -> bool {
         match event {
             Event::Output { stderr, text } => {
-                if stderr {
-                    eprint!("{text}");
-                } else {
-                    print!("{text}");
-                    let _ = std::io::stdout().flush();
+                // Detached, the terminal is the only place left.
+                if self.output_local || self.out.is_none() {
+                    if stderr {
+                        eprint!("{text}");
+                    } else {
+                        print!("{text}");
+                        let _ = std::io::stdout().flush();
+                    }
                 }
-                if report && self.out.is_some() {
+                if report && self.output_packets && self.out.is_some() {
                     self.send(format!("O{}", hex(text.as_bytes())).as_bytes());
                 }
                 false
