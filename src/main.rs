@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a WebAssembly module (.wasm or .wat)
-    Run(commands::run::RunArgs),
+    Run(Box<commands::run::RunArgs>),
     /// Debug a module's source in gdb, with wasmscope's extensions loaded:
     /// `wasmscope gdb [GDB-ARGS] -- app.wasm [ARGS]`
     Gdb(commands::debugger::DebuggerArgs),
@@ -73,7 +73,7 @@ fn platform_form(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
 fn main() -> ExitCode {
     let cli = Cli::parse_from(platform_form(std::env::args_os().collect()));
     match cli.command {
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(*args),
         Command::Check(args) => commands::check::check(args),
         Command::Cache(cmd) => commands::cache::cache(cmd),
         Command::Gdb(args) => commands::debugger::launch(commands::debugger::Debugger::Gdb, args),

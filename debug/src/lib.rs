@@ -4,6 +4,8 @@
 //!   frames), keyed by wasm code offsets.
 //! - `session`: the engine-driven debugger (breakpoints, stepping, pause,
 //!   inspection) over the engine's debug hooks; no protocol in it.
+//! - `dap`, `gdbstub`: the Debug Adapter Protocol and the GDB remote
+//!   protocol (LLDB's wasm plugin) on top of `session`.
 //! - `jit`: an ELF image whose DWARF describes the JIT code (native
 //!   addresses), registered through the GDB JIT interface so gdb and lldb
 //!   can break on source lines, step and show backtraces.
