@@ -263,6 +263,8 @@ fn lldb_22_steps_into_a_call_and_kills() {
             "continue",
             "step",
             "frame variable p->x",
+            "memory write -s4 &p->x 9",
+            "frame variable *p",
             "expr p->y = 5",
             "finish",
             "process kill",
@@ -277,6 +279,10 @@ fn lldb_22_steps_into_a_call_and_kills() {
     );
     assert!(
         after(&out, "frame variable p->x").contains("p->x = 3"),
+        "{out}"
+    );
+    assert!(
+        after(&out, "frame variable *p").contains("(point) *p = (x = 9, y = 4)"),
         "{out}"
     );
     // `finish` prints the returned value through the written field.
@@ -407,6 +413,62 @@ fn lldb_22_prints_the_same_values_natively_and_through_the_stub() {
     );
     println!(
         "app.c -O0 lldb 22 native vs --gdb-port: {} of {} values match",
+        c.matching, c.values
+    );
+}
+
+/// The Rust corpus program under lldb 22, natively and through the stub:
+/// the same values; `usize` is named `unsigned int` (4 bytes) in wasm32.
+#[test]
+fn lldb_22_prints_rust_values_as_natively() {
+    let line = debugger::stop_line("rust", "method");
+    let script: Vec<String> = [
+        format!("breakpoint set -f inventory.rs -l {line}"),
+        "run".into(),
+        "frame variable qty each".into(),
+        "frame variable self->qty self->price self->name.vec.len".into(),
+        "frame variable *self".into(),
+        "frame variable self->tags.len".into(),
+    ]
+    .into();
+    let mut native_args = lldb_args(&script);
+    native_args.push("--".into());
+    native_args.push(debugger::lang_program("rust-O0.native"));
+    let native_out = merged_output(&lldb22(), &native_args, &[]);
+    let native_blocks = blocks_in(&native_out, &script);
+    let served = serve(&[], &debugger::lang_program("rust-O0.wasm"), &[]);
+    let wasm_script: Vec<&str> = script
+        .iter()
+        .map(|c| if c == "run" { "continue" } else { c.as_str() })
+        .collect();
+    let wasm_out = lldb_on(&served, &wasm_script);
+    let _ = served.finish();
+    let wasm_blocks = blocks_in(&wasm_out, &script);
+    let c = compare(&native_blocks, &wasm_blocks);
+    assert!(c.values >= 15, "{native_out}");
+    assert_eq!(
+        c.differing,
+        [
+            "frame variable self->qty self->price self->name.vec.len",
+            "frame variable self->tags.len"
+        ],
+        "native: {native_blocks:#?}\nwasm: {wasm_blocks:#?}"
+    );
+    assert_eq!(c.matching, c.values - 2, "{native_blocks:#?}");
+    // Those two differ only in `len`'s type.
+    let as_wasm32: Vec<Block> = native_blocks
+        .iter()
+        .map(|(c, lines)| {
+            let lines = lines
+                .iter()
+                .map(|l| l.replace("(unsigned long) ", "(unsigned int) "))
+                .collect();
+            (c.clone(), lines)
+        })
+        .collect();
+    assert_eq!(as_wasm32, wasm_blocks);
+    println!(
+        "rust lldb 22 native vs --gdb-port: {} of {} values match",
         c.matching, c.values
     );
 }
