@@ -449,6 +449,7 @@ impl Stub {
                 self.wasm_value(head, frame, index)
             }
             "qSymbol" | "QSetDetachOnError" => ok(),
+            "qWatchpointSupportInfo" => Ok(b"num:8;".to_vec()),
             // Anything else: "not supported", as the protocol says.
             _ => Ok(Vec::new()),
         }
@@ -543,9 +544,12 @@ impl Stub {
                 ),
             ),
         };
+        // `00:` expedites pc: LLDB 22's wasm register context never
+        // invalidates its cached pc, so every stop must carry it.
         format!(
-            "T{signal:02x}thread:{THREAD:x};threads:{THREAD:x};thread-pcs:{:x};{reason}",
-            self.pc()
+            "T{signal:02x}thread:{THREAD:x};threads:{THREAD:x};thread-pcs:{:x};00:{};{reason}",
+            self.pc(),
+            hex(&self.pc().to_le_bytes())
         )
         .into_bytes()
     }
