@@ -347,6 +347,32 @@ fn lldb_22_reads_a_rust_program() {
     assert!(after(&out, "bt 2").contains("inventory::main"), "{out}");
 }
 
+/// `script` under lldb 22 on the native program (`run`) and on the
+/// module through the stub (`run` becomes `continue`): the native output
+/// and both sides' value blocks.
+fn natively_and_through_the_stub(
+    script: &[String],
+    native: &str,
+    module: &str,
+    args: &[&str],
+) -> (String, Vec<Block>, Vec<Block>) {
+    let mut native_args = lldb_args(script);
+    native_args.push("--".into());
+    native_args.push(native.to_string());
+    native_args.extend(args.iter().map(|a| a.to_string()));
+    let native_out = merged_output(&lldb22(), &native_args, &[]);
+    let native_blocks = blocks_in(&native_out, script);
+    let served = serve(&[], module, args);
+    let wasm_script: Vec<&str> = script
+        .iter()
+        .map(|c| if c == "run" { "continue" } else { c.as_str() })
+        .collect();
+    let wasm_out = lldb_on(&served, &wasm_script);
+    let _ = served.finish();
+    let wasm_blocks = blocks_in(&wasm_out, script);
+    (native_out, native_blocks, wasm_blocks)
+}
+
 /// lldb 22 on the native build and on `--gdb-port`, one script: at -O0
 /// every value matches (the native `run` is the stub's `continue`).
 #[test]
@@ -389,21 +415,12 @@ fn lldb_22_prints_the_same_values_natively_and_through_the_stub() {
         "continue".into(),
     ]
     .into();
-    let args = ["hello", "3"];
-    let mut native_args = lldb_args(&script);
-    native_args.push("--".into());
-    native_args.push(native_build("app", "O0").display().to_string());
-    native_args.extend(args.iter().map(|a| a.to_string()));
-    let native_out = merged_output(&lldb22(), &native_args, &[]);
-    let native_blocks = blocks_in(&native_out, &script);
-    let served = serve(&[], &fixture("dbg/app-O0.wasm"), &args);
-    let wasm_script: Vec<&str> = script
-        .iter()
-        .map(|c| if c == "run" { "continue" } else { c.as_str() })
-        .collect();
-    let wasm_out = lldb_on(&served, &wasm_script);
-    let _ = served.finish();
-    let wasm_blocks: Vec<Block> = blocks_in(&wasm_out, &script);
+    let (native_out, native_blocks, wasm_blocks) = natively_and_through_the_stub(
+        &script,
+        &native_build("app", "O0").display().to_string(),
+        &fixture("dbg/app-O0.wasm"),
+        &["hello", "3"],
+    );
     let c = compare(&native_blocks, &wasm_blocks);
     assert!(c.values >= 20, "{native_out}");
     assert!(
@@ -431,19 +448,12 @@ fn lldb_22_prints_rust_values_as_natively() {
         "frame variable self->tags.len".into(),
     ]
     .into();
-    let mut native_args = lldb_args(&script);
-    native_args.push("--".into());
-    native_args.push(debugger::lang_program("rust-O0.native"));
-    let native_out = merged_output(&lldb22(), &native_args, &[]);
-    let native_blocks = blocks_in(&native_out, &script);
-    let served = serve(&[], &debugger::lang_program("rust-O0.wasm"), &[]);
-    let wasm_script: Vec<&str> = script
-        .iter()
-        .map(|c| if c == "run" { "continue" } else { c.as_str() })
-        .collect();
-    let wasm_out = lldb_on(&served, &wasm_script);
-    let _ = served.finish();
-    let wasm_blocks = blocks_in(&wasm_out, &script);
+    let (native_out, native_blocks, wasm_blocks) = natively_and_through_the_stub(
+        &script,
+        &debugger::lang_program("rust-O0.native"),
+        &debugger::lang_program("rust-O0.wasm"),
+        &[],
+    );
     let c = compare(&native_blocks, &wasm_blocks);
     assert!(c.values >= 15, "{native_out}");
     assert_eq!(

@@ -505,8 +505,13 @@ impl Stub {
             .collect()
     }
 
+    /// Frame 0's pc (0 when there is no stop or no offset).
     fn pc(&self) -> u64 {
-        self.frame_pcs().first().copied().unwrap_or(0)
+        let offset = self
+            .stop
+            .as_ref()
+            .and_then(|s| s.frames.first()?.wasm_offset);
+        offset.map_or(0, |o| Self::code_address(self.pc_of(o)))
     }
 
     /// `T` with the stop's signal, thread, pc and reason.
@@ -546,10 +551,10 @@ impl Stub {
         };
         // `00:` expedites pc: LLDB 22's wasm register context never
         // invalidates its cached pc, so every stop must carry it.
+        let pc = self.pc();
         format!(
-            "T{signal:02x}thread:{THREAD:x};threads:{THREAD:x};thread-pcs:{:x};00:{};{reason}",
-            self.pc(),
-            hex(&self.pc().to_le_bytes())
+            "T{signal:02x}thread:{THREAD:x};threads:{THREAD:x};thread-pcs:{pc:x};00:{};{reason}",
+            hex(&pc.to_le_bytes())
         )
         .into_bytes()
     }
@@ -786,10 +791,7 @@ impl Stub {
                     Incoming::Input(_) => {}
                     Incoming::Closed => {
                         eprintln!("wasmscope: the debugger went away; the program runs on");
-                        self.out = None;
-                        self.session.set_breakpoints(&[]);
-                        let _ = self.session.set_watchpoints(&[]);
-                        self.session.set_trap_stops(false);
+                        self.disarm();
                     }
                 }
             }
@@ -842,12 +844,18 @@ impl Stub {
         true
     }
 
-    /// Lets the guest run to its end with nothing armed.
-    fn detach(&mut self) {
+    /// Forgets the client and what it armed: breakpoints, watchpoints,
+    /// trap stops.
+    fn disarm(&mut self) {
         self.out = None;
         self.session.set_breakpoints(&[]);
         let _ = self.session.set_watchpoints(&[]);
         self.session.set_trap_stops(false);
+    }
+
+    /// Lets the guest run to its end with nothing armed.
+    fn detach(&mut self) {
+        self.disarm();
         if self.exit.is_none() && self.stop.take().is_some() {
             self.session.resume();
         }
