@@ -3,13 +3,13 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "bin/**", ".test-output/**"] },
+  { ignores: ["dist/**", "**/node_modules/**", "bin/**", ".test-output/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ["*.mjs", "scripts/*.mjs"] },
+        projectService: { allowDefaultProject: ["*.mjs", "scripts/*.mjs", "ui-test/*.mjs"] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -24,7 +24,7 @@ export default tseslint.config(
   {
     files: ["**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly" } },
+    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly", performance: "readonly", document: "readonly" } },
   },
   {
     // Asserting on vi.fn() members of the vscode double is how mocks are checked.

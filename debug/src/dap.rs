@@ -5,7 +5,7 @@
 //! response.
 //!
 //! Requests: initialize, launch (program, args, env, cwd, dirs,
-//! stopOnEntry, stubImports, invoke, sourceMap), restart, setBreakpoints
+//! stopOnEntry, stubImports, invoke, sourceMap, listingPath), restart, setBreakpoints
 //! (in source files or the generated listing; moved to the nearest line
 //! with code or unverified with a reason; conditions, hit conditions,
 //! logpoints; pending before launch), setFunctionBreakpoints,
@@ -134,6 +134,9 @@ struct State {
     trap: Arc<Mutex<Option<String>>>,
     /// The listing's name as clients see it (`app.wasm.wat`).
     listing_name: String,
+    /// Launch's `listingPath`: where the client shows the listing (a path
+    /// or URI holding the same text), instead of `source` requests.
+    listing_path: Option<String>,
     /// Bumped by each launch: events of an older session are dropped.
     generation: Arc<AtomicU64>,
 }
@@ -196,7 +199,7 @@ pub fn serve(mut input: impl BufRead, output: Box<dyn Write + Send>) {
         }
         out.send(response);
         if ok {
-            after(&mut state, &out, &command);
+            after(&mut state, &out, &command, &args);
         }
         if matches!(command.as_str(), "disconnect") {
             break;
@@ -207,8 +210,12 @@ pub fn serve(mut input: impl BufRead, output: Box<dyn Write + Send>) {
     }
 }
 
-/// Events that follow a successful response.
-fn after(state: &mut State, out: &Out, command: &str) {
+/// Events and actions that follow a successful response. The guest
+/// resumes here, after the response to `continue`/`next`/`stepIn`/
+/// `stepOut` is out: VS Code marks the thread running when that response
+/// arrives, so a `stopped` event written before it would be undone and the
+/// UI would wait forever on a program that is stopped.
+fn after(state: &mut State, out: &Out, command: &str, args: &Value) {
     match command {
         "launch" => {
             out.event("initialized", json!({}));
@@ -224,6 +231,20 @@ fn after(state: &mut State, out: &Out, command: &str) {
                 "continued",
                 json!({"threadId": 1, "allThreadsContinued": true}),
             );
+            let Some(session) = &state.session else {
+                return;
+            };
+            let kind = match command {
+                "continue" => return session.resume(),
+                "next" => Step::Over,
+                "stepIn" => Step::In,
+                _ => Step::Out,
+            };
+            let granularity = match args["granularity"].as_str() {
+                Some("instruction") => Granularity::Instruction,
+                _ => Granularity::Line,
+            };
+            session.step_by(kind, granularity);
         }
         _ => {}
     }
@@ -293,7 +314,10 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .into_iter()
                 .map(|(line, o)| (line, o, state.new_id()))
                 .collect();
-            let owner = if args["source"]["sourceReference"].as_i64() == Some(LISTING_REFERENCE) {
+            let is_listing = args["source"]["sourceReference"].as_i64() == Some(LISTING_REFERENCE)
+                || (state.listing_path.is_some()
+                    && args["source"]["path"].as_str() == state.listing_path.as_deref());
+            let owner = if is_listing {
                 state.listing_breakpoints = requested;
                 Owner::Listing
             } else {
@@ -476,21 +500,13 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             session(state)?.write_memory(address, bytes)?;
             Ok(json!({ "offset": args["offset"].as_i64().unwrap_or(0), "bytesWritten": n }))
         }
+        // The guest resumes in `after`, once the response is out.
         "continue" => {
-            session(state)?.resume();
+            session(state)?;
             Ok(json!({"allThreadsContinued": true}))
         }
         "next" | "stepIn" | "stepOut" => {
-            let kind = match command {
-                "next" => Step::Over,
-                "stepIn" => Step::In,
-                _ => Step::Out,
-            };
-            let granularity = match args["granularity"].as_str() {
-                Some("instruction") => Granularity::Instruction,
-                _ => Granularity::Line,
-            };
-            session(state)?.step_by(kind, granularity);
+            session(state)?;
             Ok(json!({}))
         }
         "pause" => {
@@ -624,12 +640,20 @@ impl SourcePaths {
 }
 
 fn listing_source(state: &State) -> Value {
-    json!({
+    let mut source = json!({
         "name": state.listing_name,
-        "sourceReference": LISTING_REFERENCE,
         "origin": "generated from the module",
-        "presentationHint": "deemphasize",
-    })
+    });
+    // Beside source code, the listing's frames (libc, runtime) are the
+    // ones to skip; in a module without DWARF they are the program.
+    if state.session.as_ref().is_some_and(Session::has_line_table) {
+        source["presentationHint"] = json!("deemphasize");
+    }
+    match &state.listing_path {
+        Some(path) => source["path"] = json!(path),
+        None => source["sourceReference"] = json!(LISTING_REFERENCE),
+    }
+    source
 }
 
 /// A DAP stack frame: its source line from DWARF, or its line in the
@@ -653,6 +677,12 @@ fn stack_frame(state: &State, i: usize, f: &Frame) -> Value {
     } else if let (Some(offset), Some(session)) = (f.wasm_offset, &state.session) {
         if let Some(line) = session.listing().and_then(|l| l.line_of(offset)) {
             frame["source"] = listing_source(state);
+            // Where the program is stopped stays in view, whatever its source.
+            if i == 0 {
+                frame["source"]
+                    .as_object_mut()
+                    .map(|o| o.remove("presentationHint"));
+            }
             frame["line"] = json!(line);
             frame["column"] = json!(1);
         }
@@ -897,6 +927,10 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "module".into())
     );
+    state.listing_path = args["listingPath"]
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
     let mut session = Session::launch(LaunchConfig {
         program,
         args: strings(&args["args"]),
@@ -966,17 +1000,37 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
                         }
                     }
                     out.event("output", json!({"category": "stderr", "output": text}));
-                    out.event("exited", json!({"exitCode": 134}));
-                    out.event("terminated", json!({}));
+                    ended(
+                        &out,
+                        TRAP_EXIT_CODE,
+                        &format!("Program trapped (exit code {TRAP_EXIT_CODE})."),
+                    );
                 }
-                Event::Exited(code) => {
-                    out.event("exited", json!({"exitCode": code}));
+                Event::Exited(code) => ended(&out, code, &format!("Program exited with code {code}.")),
+                // The user pressed Stop: no trace, no failure.
+                Event::Terminated => {
+                    out.event(
+                        "output",
+                        json!({"category": "console", "output": "Program stopped by the debugger.\n"}),
+                    );
                     out.event("terminated", json!({}));
                 }
             }
         }
     });
     Ok(session)
+}
+
+/// The exit status reported for a guest that trapped, as a shell shows a
+/// process that aborted (128 + SIGABRT).
+const TRAP_EXIT_CODE: i32 = 134;
+
+/// The end of the program: a line in the Debug Console (VS Code shows
+/// nothing for the `exited` event itself), then `exited` and `terminated`.
+fn ended(out: &Out, code: i32, line: &str) {
+    out.event("output", json!({"category": "console", "output": format!("{line}\n")}));
+    out.event("exited", json!({"exitCode": code}));
+    out.event("terminated", json!({}));
 }
 
 /// The launch attribute `cache`: `false` compiles every launch, a string

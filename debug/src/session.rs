@@ -103,6 +103,9 @@ pub enum Event {
         frames: Vec<Frame>,
     },
     Exited(i32),
+    /// The debugger ended the guest (`Session::terminate`, or the session
+    /// dropped): not a fault of the program.
+    Terminated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +220,8 @@ struct Shared {
     pause: AtomicBool,
     /// Whether the guest is stopped and serving inspection commands.
     stopped: AtomicBool,
+    /// Set when a stop handler ends the guest on the debugger's word.
+    terminated: AtomicBool,
 }
 
 /// A launched guest.
@@ -355,6 +360,7 @@ impl Session {
             watching: AtomicBool::new(false),
             pause: AtomicBool::new(config.stop_on_entry),
             stopped: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
         });
         let (interrupt_tx, interrupt_rx) = mpsc::channel();
         let thread_shared = shared.clone();
@@ -507,6 +513,11 @@ impl Session {
     }
 
     /// Source files named by the module's DWARF line table.
+    /// Whether the module has DWARF lines for some of its code.
+    pub fn has_line_table(&self) -> bool {
+        !self.dwarf_lines.is_empty()
+    }
+
     pub fn source_files(&self) -> Vec<String> {
         let mut files: Vec<String> = self
             .dwarf_lines
@@ -848,6 +859,7 @@ fn guest(
     let mut first = config.stop_on_entry;
     let handler_events = events.clone();
     let names = WasmNames::read(module.binary());
+    let terminated = shared.clone();
     store.set_debug_handler(move |stop| {
         let offset = stop.wasm_offset();
         let trapped = stop.trap().map(|code| code.message().to_string());
@@ -881,7 +893,10 @@ fn guest(
         let stepped = trapped.is_none()
             && stepping.as_ref().is_some_and(|s| {
                 let now = stop.frames().len();
-                if s.granularity == Granularity::Instruction {
+                // A line step that starts where no source line is (code
+                // without DWARF, shown in the listing) steps by instruction:
+                // each instruction is a line of the listing.
+                if s.granularity == Granularity::Instruction || s.line.is_none() {
                     return match s.kind {
                         Step::Out => now < s.depth,
                         Step::Over => now < s.depth || (now == s.depth && offset != s.offset),
@@ -981,6 +996,7 @@ fn guest(
                 }
                 Ok(Command::Start) => {}
                 Ok(Command::Terminate) | Err(_) => {
+                    shared.terminated.store(true, Ordering::SeqCst);
                     resume(&shared.stopped);
                     return Err(Trap::host("terminated by the debugger"));
                 }
@@ -1004,6 +1020,9 @@ fn guest(
         Ok(()) => events.send(Event::Exited(0)),
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
             events.send(Event::Exited(t.exit_status().unwrap_or(0)))
+        }
+        Err(Error::Trap(_)) if terminated.terminated.load(Ordering::SeqCst) => {
+            events.send(Event::Terminated)
         }
         Err(Error::Trap(t)) => {
             let frames = t

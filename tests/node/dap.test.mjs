@@ -49,15 +49,23 @@ test("line breakpoint, locals, stepping, output and exit code", async () => {
 
     // Step over to line 22, then out to the caller.
     await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [] });
-    await Promise.all([dc.nextRequest({ threadId: 1 }), dc.assertStoppedLocation("step", { line: 22 })]);
-    await Promise.all([dc.stepOutRequest({ threadId: 1 }), dc.assertStoppedLocation("step", { line: 47 })]);
+    // Each step's response comes before its stop: VS Code marks the thread
+    // running on the response, so a stop written earlier would be lost.
+    for (const [request, line] of [[() => dc.nextRequest({ threadId: 1 }), 22], [() => dc.stepOutRequest({ threadId: 1 }), 47]]) {
+      const [response, stopped] = await Promise.all([request(), dc.waitForEvent("stopped")]);
+      assert.ok(stopped.seq > response.seq, `stopped (seq ${stopped.seq}) before the response (seq ${response.seq})`);
+      assert.equal((await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0].line, line);
+    }
 
-    // Run to the end: the guest's output, then its exit code.
+    // Run to the end: the guest's output, then its exit code, said in the
+    // Debug Console (VS Code shows nothing for the exited event).
     const output = dc.assertOutput("stdout", "area=12 sum=60");
+    const exitLine = consoleLine(dc, "Program exited with code 0.");
     const exited = dc.waitForEvent("exited");
     const terminated = dc.waitForEvent("terminated");
     await dc.continueRequest({ threadId: 1 });
     await output;
+    await exitLine;
     assert.equal((await exited).body.exitCode, 0);
     await terminated;
   } finally {
@@ -112,16 +120,29 @@ test("pause an endless loop, traps, bad requests", async () => {
     await assert.rejects(dc.setBreakpointsRequest({}), /source.path/);
     const threads = await dc.threadsRequest();
     assert.equal(threads.body.threads.length, 1);
+    // Stop (terminate): a plain console line, no trap trace on stderr.
+    let stderr = "";
+    dc.on("output", (e) => {
+      if (e.body.category === "stderr") stderr += e.body.output;
+    });
+    const stoppedLine = consoleLine(dc, "Program stopped by the debugger.");
+    const terminated = dc.waitForEvent("terminated");
+    await dc.terminateRequest({});
+    await stoppedLine;
+    await terminated;
+    assert.equal(stderr, "");
   } finally {
     await dc.stop();
   }
   dc = await client();
   try {
     const trapped = dc.assertOutput("stderr", "wasm trap: integer divide by zero");
+    const trappedLine = consoleLine(dc, "Program trapped (exit code 134).");
     const exited = dc.waitForEvent("exited");
     await Promise.all([dc.configurationSequence(), dc.launch({ program: join(fixtures, "trap.wasm") })]);
     await trapped;
     assert.equal((await exited).body.exitCode, 134);
+    await trappedLine;
   } finally {
     await dc.stop();
   }
@@ -214,6 +235,19 @@ test("scopes, source variables, evaluate, set variable, memory, conditions and l
 });
 
 const byName = (vars, name) => vars.find((v) => v.name === name) ?? assert.fail(`${name} in ${JSON.stringify(vars)}`);
+
+/** Resolves when the Debug Console (category "console") gets a line containing `text`. */
+function consoleLine(dc, text) {
+  return new Promise((resolve) => {
+    const listener = (e) => {
+      if (e.body.category === "console" && e.body.output.includes(text)) {
+        dc.removeListener("output", listener);
+        resolve(e.body.output);
+      }
+    };
+    dc.on("output", listener);
+  });
+}
 
 async function scopeVars(dc, frameId, scopeName) {
   const scopes = (await dc.scopesRequest({ frameId })).body.scopes;
@@ -375,6 +409,41 @@ test("a module without DWARF: listing source, listing and instruction breakpoint
     await Promise.all([dc.continueRequest({ threadId: 1 }), dc.assertStoppedLocation("breakpoint", {})]);
     const at = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
     assert.equal(at.instructionPointerReference, dis[2].address);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("listingPath: the listing is shown at the client's path, and breakpoints set there apply", async () => {
+  const hello = join(fixtures, "hello.wasm");
+  const listingPath = `wasmscope-wasm:${hello}.wat`;
+  const dc = await client();
+  try {
+    await Promise.all([
+      dc.configurationSequence(),
+      dc.launch({ program: hello, stopOnEntry: true, listingPath }),
+      dc.assertStoppedLocation("entry", {}),
+    ]);
+    const top = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(top.source.path, listingPath);
+    assert.equal(top.source.sourceReference, undefined);
+    // A breakpoint by that path is a listing breakpoint, not a missing file.
+    const bp = await dc.setBreakpointsRequest({ source: { path: listingPath }, breakpoints: [{ line: top.line + 1 }] });
+    const placed = bp.body.breakpoints[0];
+    assert.equal(placed.verified, true, JSON.stringify(placed));
+    assert.equal(placed.source.path, listingPath);
+    await Promise.all([dc.continueRequest({ threadId: 1 }), dc.assertStoppedLocation("breakpoint", { path: listingPath, line: placed.line })]);
+    // Step Over in code without DWARF: the next instruction of the same
+    // function (a listing line each), not the caller.
+    const before = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    await Promise.all([dc.nextRequest({ threadId: 1 }), dc.waitForEvent("stopped")]);
+    const after = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(after.length, before.length);
+    assert.equal(after[0].name, before[0].name);
+    assert.ok(
+      parseInt(after[0].instructionPointerReference, 16) > parseInt(before[0].instructionPointerReference, 16),
+      `${before[0].instructionPointerReference} -> ${after[0].instructionPointerReference}`,
+    );
   } finally {
     await dc.stop();
   }

@@ -68,6 +68,7 @@ const debug = Object.assign(base.debug, {
   registerDebugConfigurationProvider: vi.fn(disposable),
   registerDebugAdapterTrackerFactory: vi.fn(disposable),
   onDidChangeActiveStackItem: vi.fn(disposable),
+  onDidStartDebugSession: vi.fn(disposable),
 });
 vi.mocked(debug.registerDebugAdapterDescriptorFactory).mockImplementation(disposable);
 vi.mocked(debug.onDidTerminateDebugSession).mockImplementation(disposable);

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { isModule, isSource, programCandidates, siblingModules } from "./modules";
-import { SCHEME, VIEW_TYPE, wasmUriOf } from "./wasmText";
+import { SCHEME, VIEW_TYPE, textUriOf, wasmUriOf } from "./wasmText";
 
 export const DEBUG_TYPE = "wasmscope";
 
@@ -20,6 +20,7 @@ export interface LaunchConfiguration extends vscode.DebugConfiguration {
   stubImports?: boolean;
   invoke?: string;
   sourceMap?: Record<string, string>;
+  listingPath?: string;
 }
 
 /** The file in the active editor: a text editor's, else a custom editor's (a `.wasm`). */
@@ -153,7 +154,8 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
       .map((file) => ({
         type: DEBUG_TYPE,
         request: "launch",
-        name: `Debug ${path.basename(file)}`,
+        // The path under the folder tells apart modules of the same name.
+        name: `Debug ${folderPath(folder, file).replace(/^\$\{workspaceFolder\}\//, "")}`,
         program: folderPath(folder, file),
         args: [],
         cwd: "${workspaceFolder}",
@@ -218,6 +220,12 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
       if (program !== undefined && program !== absolute) {
         c.program = program;
       }
+    }
+    // Code without DWARF is shown in the .wasm's own text view (the same
+    // listing), where the user may already have set breakpoints.
+    if (c.listingPath === undefined && c.program.endsWith(".wasm")) {
+      const program = path.isAbsolute(c.program) || !base ? c.program : path.join(base, c.program);
+      c.listingPath = textUriOf(vscode.Uri.file(program)).toString();
     }
     return c;
   }

@@ -33,9 +33,23 @@ const OPEN_SETTINGS = "Open Settings";
 export function showMissingBinary(message: string): void {
   void vscode.window.showErrorMessage(message, OPEN_SETTINGS).then((choice) => {
     if (choice === OPEN_SETTINGS) {
-      void vscode.commands.executeCommand("workbench.action.openSettings", SETTING);
+      // A machine-scoped setting: in a remote window (code-server, SSH,
+      // containers) the User tab hides it and only the Remote tab shows it.
+      const command = vscode.env.remoteName ? "workbench.action.openRemoteSettings" : "workbench.action.openSettings";
+      void vscode.commands.executeCommand(command, { query: SETTING });
     }
   });
+}
+
+/**
+ * Whether to open Run and Debug when a session starts. With VS Code's
+ * default (`debug.openDebug`: open on the first break), the view opens as
+ * the program stops, and the Variables view then misses its first
+ * refresh: the Locals scope stays collapsed. Open earlier, it expands
+ * Locals at the first stop. A user who chose another behaviour keeps it.
+ */
+export function openDebugViewAtStart(): boolean {
+  return vscode.workspace.getConfiguration("debug").get<string>("openDebug", "openOnDebugBreak") === "openOnDebugBreak";
 }
 
 export function activate(context: vscode.ExtensionContext): Api {
@@ -141,6 +155,11 @@ export function activate(context: vscode.ExtensionContext): Api {
       }
     }),
     vscode.debug.onDidTerminateDebugSession((s) => view.clear(s)),
+    vscode.debug.onDidStartDebugSession((s) => {
+      if (s.type === DEBUG_TYPE && openDebugViewAtStart()) {
+        void vscode.commands.executeCommand("workbench.view.debug");
+      }
+    }),
     view,
   );
 

@@ -69,11 +69,25 @@ describe("activate", () => {
     expect(message).toContain("wasmscope.path");
     expect(message).toContain("cargo install --path .");
     expect(button).toBe("Open Settings");
-    expect(vscode.commands.executeCommand).toHaveBeenCalledWith("workbench.action.openSettings", "wasmscope.path");
+    expect(vscode.commands.executeCommand).toHaveBeenCalledWith("workbench.action.openSettings", { query: "wasmscope.path" });
 
     // A .wasm opened meanwhile says why it is not shown.
     const text = await api.text.provideTextDocumentContent(vscode.Uri.parse("wasmscope-wasm:/p/app.wasm.wat"));
     expect(text).toMatch(/^;; \/p\/app\.wasm cannot be shown as text\.\n;; The wasmscope binary set in `wasmscope.path` was not found/);
+  });
+
+  test("in a remote window (code-server, SSH) the button opens the Remote settings, where a machine setting shows", async () => {
+    settings({ path: "/no/such/wasmscope" });
+    vi.mocked(vscode.window.showErrorMessage).mockResolvedValue("Open Settings" as never);
+    const env = vscode.env as { remoteName?: string };
+    env.remoteName = "ssh-remote";
+    try {
+      activate(context());
+      await flush();
+      expect(vscode.commands.executeCommand).toHaveBeenCalledWith("workbench.action.openRemoteSettings", { query: "wasmscope.path" });
+    } finally {
+      delete env.remoteName;
+    }
   });
 
   test("changing wasmscope.path restarts the server", async () => {

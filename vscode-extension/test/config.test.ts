@@ -41,7 +41,7 @@ describe("initial configurations", () => {
     const configs = await provider.provideDebugConfigurations(folder(dir));
     expect(configs).toEqual([
       { type: "wasmscope", request: "launch", name: "Debug b.wasm", program: "${workspaceFolder}/b.wasm", args: [], cwd: "${workspaceFolder}", stopOnEntry: false },
-      { type: "wasmscope", request: "launch", name: "Debug a.wat", program: "${workspaceFolder}/sub/a.wat", args: [], cwd: "${workspaceFolder}", stopOnEntry: false },
+      { type: "wasmscope", request: "launch", name: "Debug sub/a.wat", program: "${workspaceFolder}/sub/a.wat", args: [], cwd: "${workspaceFolder}", stopOnEntry: false },
     ]);
     const [pattern, exclude, max] = vi.mocked(vscode.workspace.findFiles).mock.calls[0];
     expect((pattern as vscode.RelativePattern).pattern).toBe("**/*.{wasm,wat}");
@@ -143,6 +143,18 @@ describe("explicit configurations", () => {
     expect(await resolve(c("lib.wasm", dir))).toMatchObject({ program: "lib.wasm" });
     const unchanged: LaunchConfiguration | undefined = await resolve(c(path.join(dir, "x.wasm")));
     expect(unchanged?.program).toBe(path.join(dir, "x.wasm"));
+  });
+
+  test("a .wasm's listing is its text view, where breakpoints set from the explorer live; a .wat has none", async () => {
+    touch("app.wasm", "m.wat");
+    const resolve = (config: vscode.DebugConfiguration) => provider.resolveDebugConfigurationWithSubstitutedVariables(undefined, config);
+    const wasm = await resolve({ type: "wasmscope", request: "launch", name: "x", program: "app.wasm", cwd: dir });
+    expect(wasm?.listingPath).toBe(textUriOf(vscode.Uri.file(path.join(dir, "app.wasm"))).toString());
+    expect(wasm?.listingPath).toMatch(/^wasmscope-wasm:.*\/app\.wasm\.wat$/);
+    const wat = await resolve({ type: "wasmscope", request: "launch", name: "x", program: path.join(dir, "m.wat") });
+    expect(wat?.listingPath).toBeUndefined();
+    const chosen = await resolve({ type: "wasmscope", request: "launch", name: "x", program: path.join(dir, "app.wasm"), listingPath: "" });
+    expect(chosen?.listingPath).toBe("");
   });
 });
 

@@ -17,6 +17,7 @@ interface Manifest {
   main: string;
   icon: string;
   activationEvents: string[];
+  capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } };
   devDependencies: Record<string, string>;
   dependencies?: Record<string, string>;
   contributes: {
@@ -30,7 +31,6 @@ interface Manifest {
       type: string;
       languages: string[];
       configurationAttributes: { launch: { properties: Record<string, { description?: string; markdownDescription?: string; default?: unknown }> } };
-      initialConfigurations: Record<string, unknown>[];
       configurationSnippets: { label: string; body: Record<string, unknown> }[];
     }[];
     views: Record<string, { id: string }[]>;
@@ -79,6 +79,24 @@ const manifestSchema = {
     activationEvents: {
       type: "array",
       items: { type: "string", pattern: "^(onLanguage|onCustomEditor|onFileSystem|onDebugResolve|onDebugDynamicConfigurations|onView|onCommand):[\\w.-]+$|^onDebugInitialConfigurations$|^onDebug$" },
+    },
+    capabilities: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        untrustedWorkspaces: {
+          type: "object",
+          additionalProperties: false,
+          required: ["supported", "description"],
+          properties: { supported: { enum: [true, false, "limited"] }, description: str, restrictedConfigurations: strings },
+        },
+        virtualWorkspaces: {
+          type: "object",
+          additionalProperties: false,
+          required: ["supported", "description"],
+          properties: { supported: { enum: [true, false, "limited"] }, description: str },
+        },
+      },
     },
     contributes: {
       type: "object",
@@ -151,13 +169,12 @@ const manifestSchema = {
           items: {
             type: "object",
             additionalProperties: false,
-            required: ["type", "label", "configurationAttributes", "initialConfigurations", "configurationSnippets"],
+            required: ["type", "label", "configurationAttributes", "configurationSnippets"],
             properties: {
               type: str,
               label: str,
               languages: strings,
               configurationAttributes: { type: "object", additionalProperties: false, properties: { launch: { type: "object" }, attach: { type: "object" } } },
-              initialConfigurations: { type: "array", items: { type: "object", required: ["type", "request", "name"] } },
               configurationSnippets: {
                 type: "array",
                 items: {
@@ -213,7 +230,7 @@ describe("package.json", () => {
       expect(p, name).toHaveProperty("default");
     }
     // The issue's attributes, and the others the adapter reads.
-    expect(Object.keys(launchSchema.properties).sort()).toEqual(["args", "cache", "cwd", "dirs", "env", "everyInstruction", "invoke", "program", "sourceMap", "stopOnEntry", "stubImports"]);
+    expect(Object.keys(launchSchema.properties).sort()).toEqual(["args", "cache", "cwd", "dirs", "env", "everyInstruction", "invoke", "listingPath", "program", "sourceMap", "stopOnEntry", "stubImports"]);
   });
 
   test("the attributes are exactly the launch arguments `wasmscope dap` reads", () => {
@@ -236,11 +253,8 @@ describe("package.json", () => {
     }
   });
 
-  test("initial configurations and snippets are valid launch configurations", () => {
+  test("snippets are valid launch configurations", () => {
     const validate = ajv().compile(launchSchema);
-    for (const c of debuggerContribution.initialConfigurations) {
-      check(validate, c);
-    }
     for (const s of debuggerContribution.configurationSnippets) {
       const body = expandSnippet(s.body) as Record<string, unknown>;
       expect(body.type).toBe("wasmscope");
@@ -272,6 +286,10 @@ describe("package.json", () => {
       expect(views.has(w.view)).toBe(true);
     }
     expect(Object.keys(c.views)).toEqual(["debug"]);
+    // What a workspace may not set in Restricted Mode: existing settings.
+    for (const setting of manifest.capabilities.untrustedWorkspaces.restrictedConfigurations) {
+      expect(Object.keys(c.configuration.properties), setting).toContain(setting);
+    }
     expect(c.breakpoints.map((b) => b.language)).toEqual(["wat", "c", "cpp", "rust"]);
     expect(debuggerContribution.type).toBe("wasmscope");
     expect(manifest.activationEvents).toEqual(

@@ -833,6 +833,7 @@ impl Stub {
                 self.ended(TRAP_EXIT, report)
             }
             Event::Exited(code) => self.ended(code, report),
+            Event::Terminated => self.ended(KILLED_EXIT, report),
         }
     }
 
