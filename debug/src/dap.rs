@@ -1006,7 +1006,9 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
                         &format!("Program trapped (exit code {TRAP_EXIT_CODE})."),
                     );
                 }
-                Event::Exited(code) => ended(&out, code, &format!("Program exited with code {code}.")),
+                Event::Exited(code) => {
+                    ended(&out, code, &format!("Program exited with code {code}."))
+                }
                 // The user pressed Stop: no trace, no failure.
                 Event::Terminated => {
                     out.event(
@@ -1028,7 +1030,10 @@ const TRAP_EXIT_CODE: i32 = 134;
 /// The end of the program: a line in the Debug Console (VS Code shows
 /// nothing for the `exited` event itself), then `exited` and `terminated`.
 fn ended(out: &Out, code: i32, line: &str) {
-    out.event("output", json!({"category": "console", "output": format!("{line}\n")}));
+    out.event(
+        "output",
+        json!({"category": "console", "output": format!("{line}\n")}),
+    );
     out.event("exited", json!({"exitCode": code}));
     out.event("terminated", json!({}));
 }

@@ -233,7 +233,15 @@ impl<'d> Inspector<'d> {
             });
         };
         if stop.frame_locals(frame).is_some() {
-            if self.dwarf.is_some() {
+            // Source locals where DWARF describes some here (a `.wat`
+            // program's line table has none): VS Code opens the first scope.
+            let described = match (self.dwarf, Self::frame_offset(stop, frame)) {
+                (Some(d), Some(offset)) => !d
+                    .variables(offset, &Self::frame_view(stop, frame))
+                    .is_empty(),
+                _ => false,
+            };
+            if described {
                 scope(self, "Locals", Node::SourceLocals(frame), false);
             }
             scope(self, "Wasm locals", Node::WasmLocals(frame), false);

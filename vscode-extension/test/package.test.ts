@@ -55,6 +55,9 @@ describe("the .vsix", () => {
         "extension/changelog.md",
         "extension/dist/extension.js",
         "extension/icon.png",
+        "extension/images/diagnostics.png",
+        "extension/images/externrefs.png",
+        "extension/images/stopped-at-a-breakpoint.png",
         "extension/language-configuration.json",
         "extension/package.json",
         "extension/readme.md",
@@ -65,6 +68,12 @@ describe("the .vsix", () => {
       expect(e.name).not.toMatch(/(^|\/)(src|test|__mocks__|scripts|node_modules)\/|\.ts$|\.map$|tsconfig|eslint|vitest|esbuild|\.vscodeignore|package-lock|ci\.sh|\.gitignore/);
     }
     expect(vsixSize).toBeLessThan(1 << 20);
+    // The README's pictures travel with it (VS Code shows them from the extension's folder).
+    const pictures = [...text("extension/readme.md").matchAll(/\]\((images\/[^)]+)\)/g)].map((m) => `extension/${m[1]}`);
+    expect(pictures.length).toBeGreaterThan(0);
+    for (const p of pictures) {
+      expect(entries.map((e) => e.name), p).toContain(p);
+    }
   });
 
   test("its manifest names the extension, its version, engine, icon and files", () => {

@@ -97,8 +97,8 @@ describe("collect over recorded DAP answers", () => {
     });
     expect(s.memories).toEqual([{ name: "memory0", value: "1 pages (65536 bytes)", memoryReference: "0x0" }]);
     // The operand stack (expensive, types only) is never read; the table is read as one page.
-    expect(request.calls).not.toContain('variables {"variablesReference":3}');
-    expect(request.calls).toContain('variables {"variablesReference":8,"start":0,"count":2}');
+    expect(request.calls).not.toContain('variables {"variablesReference":2}');
+    expect(request.calls).toContain('variables {"variablesReference":7,"start":0,"count":2}');
   });
 
   test("tables are read up to the limit", async () => {

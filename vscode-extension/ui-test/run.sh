@@ -82,6 +82,7 @@ for run in $(seq 1 "$runs"); do
   "chat.disableAIFeatures": true,
   "telemetry.telemetryLevel": "off",
   "editor.stickyScroll.enabled": false,
+  "git.openRepositoryInParentFolders": "never",
   "wasmscope.stubImports": true
 }
 EOF
@@ -122,7 +123,7 @@ if [ "$status" -eq 0 ] && [ "$screenshots" -eq 1 ]; then
     images="$root/vscode-extension/images"
     mkdir -p "$images"
     cp "$out/run-1/"*-c-variables.png "$images/stopped-at-a-breakpoint.png"
-    cp "$out/run-1/"*-externrefs-in-the-references-view.png "$images/externrefs.png"
+    cp "$out/run-1/externrefs.png" "$images/externrefs.png"
     cp "$out/run-1/"*-diagnostics-in-restricted-mode.png "$images/diagnostics.png"
     echo "ui-test: screenshots copied to $images"
 fi

@@ -57,6 +57,11 @@ async function step(name, body) {
   console.log(`ok - ${name} (${ms} ms)`);
 }
 
+/** A screenshot in the middle of a step (the README's pictures). */
+async function snapshot(name) {
+  await page.screenshot({ path: path.join(out, `${name}.png`) });
+}
+
 /** Waits until `locator`'s text matches `pattern`; the error quotes the text seen last. */
 async function expectText(locator, pattern, what) {
   const deadline = Date.now() + PATIENCE;
@@ -332,10 +337,16 @@ try {
     }
     const view = page.locator(".pane", { has: header }).locator(".pane-body");
     await expectText(view, /\$r[\s\S]*host\.make#1[\s\S]*\$g[\s\S]*host\.make#1/, "references view");
+    await snapshot("externrefs");
     await page.keyboard.press("Shift+F5");
     await endOfSession();
   });
 
+  // What each language's debugger shows: Rust's Vec and C++'s std::vector by size, strings as text.
+  const languageValues = {
+    rust: /args\s*[=:]\s*size=1[\s\S]*\bn\s*[=:]\s*3[\s\S]*greeting\s*[=:]\s*"welcome to the shop"[\s\S]*items\s*[=:]\s*size=3/,
+    cpp: /argc\s*[=:]\s*1[\s\S]*\bn\s*[=:]\s*3[\s\S]*greeting\s*[=:]\s*"welcome to the shop"[\s\S]*items\s*[=:]\s*size=3/,
+  };
   for (const [lang, file] of [["rust", "rust/inventory.rs"], ["cpp", "cpp/inventory.cpp"]]) {
     await step(`${lang}-values-as-the-language-shows-them`, async () => {
       await open(file);
@@ -344,7 +355,13 @@ try {
       await startDebugging();
       await stoppedAt(line);
       await expectText(callStack, /main/, "Call Stack");
-      await expectText(variables, /greeting[\s\S]*welcome to the shop/, "Variables");
+      // Room for the locals: Watch is empty here.
+      const watch = page.locator(".pane-header", { hasText: /^Watch/ }).first();
+      if ((await watch.getAttribute("aria-expanded")) === "true") {
+        await watch.click();
+      }
+      await expectText(variables, languageValues[lang], "Variables");
+      await snapshot(`${lang}-variables`);
       await page.keyboard.press("Shift+F5");
       await endOfSession();
     });
