@@ -159,7 +159,8 @@ async function stoppedAt(line) {
   let seen;
   for (;;) {
     seen = await currentLine().catch(() => undefined);
-    if (seen === line) {
+    // The glyph beside the line, and the line itself highlighted.
+    if (seen === line && (await activeEditor.locator(".debug-top-stack-frame-line").count()) > 0) {
       return;
     }
     if (Date.now() > deadline) {
