@@ -433,7 +433,7 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 .into_iter()
                 .map(|f| state.sources.source(&f))
                 .collect();
-            sources.push(listing_source(state));
+            sources.push(listing_source(state, false));
             Ok(json!({ "sources": sources }))
         }
         "disassemble" => disassemble(state, args),
@@ -639,14 +639,16 @@ impl SourcePaths {
     }
 }
 
-fn listing_source(state: &State) -> Value {
+/// The listing as a DAP `Source`; `current`: for the frame the program is
+/// stopped in, which stays in view whatever its source.
+fn listing_source(state: &State, current: bool) -> Value {
     let mut source = json!({
         "name": state.listing_name,
         "origin": "generated from the module",
     });
     // Beside source code, the listing's frames (libc, runtime) are the
     // ones to skip; in a module without DWARF they are the program.
-    if state.session.as_ref().is_some_and(Session::has_line_table) {
+    if !current && state.session.as_ref().is_some_and(Session::has_line_table) {
         source["presentationHint"] = json!("deemphasize");
     }
     match &state.listing_path {
@@ -676,13 +678,7 @@ fn stack_frame(state: &State, i: usize, f: &Frame) -> Value {
         frame["column"] = json!(l.column.max(1));
     } else if let (Some(offset), Some(session)) = (f.wasm_offset, &state.session) {
         if let Some(line) = session.listing().and_then(|l| l.line_of(offset)) {
-            frame["source"] = listing_source(state);
-            // Where the program is stopped stays in view, whatever its source.
-            if i == 0 {
-                frame["source"]
-                    .as_object_mut()
-                    .map(|o| o.remove("presentationHint"));
-            }
+            frame["source"] = listing_source(state, i == 0);
             frame["line"] = json!(line);
             frame["column"] = json!(1);
         }
@@ -731,7 +727,7 @@ fn disassemble(state: &State, args: &Value) -> Result<Value, String> {
             // The source position, given when it changes (as clients expect).
             let (source, line) = match session.location(offset) {
                 Some(l) => (state.sources.source(&l.file), Some(l.line)),
-                None => (listing_source(state), listing_line),
+                None => (listing_source(state, false), listing_line),
             };
             if line.is_some() && (source.clone(), line) != last_line.clone().unwrap_or_default() {
                 item["location"] = source.clone();
@@ -846,7 +842,7 @@ fn apply_breakpoints(state: &mut State) -> Result<Vec<(Owner, Value)>, String> {
             state.sources.known.insert(dwarf.clone(), client.clone());
         }
     }
-    let listing = listing_source(state);
+    let listing = listing_source(state, false);
     Ok(requested
         .into_iter()
         .zip(placed)

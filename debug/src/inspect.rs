@@ -236,9 +236,7 @@ impl<'d> Inspector<'d> {
             // Source locals where DWARF describes some here (a `.wat`
             // program's line table has none): VS Code opens the first scope.
             let described = match (self.dwarf, Self::frame_offset(stop, frame)) {
-                (Some(d), Some(offset)) => !d
-                    .variables(offset, &Self::frame_view(stop, frame))
-                    .is_empty(),
+                (Some(d), Some(offset)) => d.has_variables(offset),
                 _ => false,
             };
             if described {

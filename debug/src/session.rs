@@ -512,12 +512,12 @@ impl Session {
         Some(l)
     }
 
-    /// Source files named by the module's DWARF line table.
     /// Whether the module has DWARF lines for some of its code.
     pub fn has_line_table(&self) -> bool {
         !self.dwarf_lines.is_empty()
     }
 
+    /// Source files named by the module's DWARF line table.
     pub fn source_files(&self) -> Vec<String> {
         let mut files: Vec<String> = self
             .dwarf_lines
@@ -859,7 +859,9 @@ fn guest(
     let mut first = config.stop_on_entry;
     let handler_events = events.clone();
     let names = WasmNames::read(module.binary());
-    let terminated = shared.clone();
+    // The handler takes `shared`; this copy tells, once the run is over,
+    // whether the debugger ended it.
+    let ended_by_debugger = shared.clone();
     store.set_debug_handler(move |stop| {
         let offset = stop.wasm_offset();
         let trapped = stop.trap().map(|code| code.message().to_string());
@@ -1021,7 +1023,7 @@ fn guest(
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
             events.send(Event::Exited(t.exit_status().unwrap_or(0)))
         }
-        Err(Error::Trap(_)) if terminated.terminated.load(Ordering::SeqCst) => {
+        Err(Error::Trap(_)) if ended_by_debugger.terminated.load(Ordering::SeqCst) => {
             events.send(Event::Terminated)
         }
         Err(Error::Trap(t)) => {

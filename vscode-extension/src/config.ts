@@ -151,16 +151,19 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     return modules
       .map((u) => u.fsPath)
       .sort()
-      .map((file) => ({
-        type: DEBUG_TYPE,
-        request: "launch",
-        // The path under the folder tells apart modules of the same name.
-        name: `Debug ${folderPath(folder, file).replace(/^\$\{workspaceFolder\}\//, "")}`,
-        program: folderPath(folder, file),
-        args: [],
-        cwd: "${workspaceFolder}",
-        stopOnEntry: false,
-      }));
+      .map((file) => {
+        const program = folderPath(folder, file);
+        return {
+          type: DEBUG_TYPE,
+          request: "launch",
+          // The path under the folder tells apart modules of the same name.
+          name: `Debug ${program.replace(/^\$\{workspaceFolder\}\//, "")}`,
+          program,
+          args: [],
+          cwd: "${workspaceFolder}",
+          stopOnEntry: false,
+        };
+      });
   }
 
   /**
@@ -208,7 +211,8 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
       return c;
     }
     const base = typeof c.cwd === "string" ? c.cwd : undefined;
-    const absolute = path.isAbsolute(c.program) || !base ? c.program : path.join(base, c.program);
+    const absoluteOf = (program: string): string => (path.isAbsolute(program) || !base ? program : path.join(base, program));
+    const absolute = absoluteOf(c.program);
     if (isSource(absolute)) {
       const program = await pickSibling(absolute);
       if (program === undefined) {
@@ -224,8 +228,7 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     // Code without DWARF is shown in the .wasm's own text view (the same
     // listing), where the user may already have set breakpoints.
     if (c.listingPath === undefined && c.program.endsWith(".wasm")) {
-      const program = path.isAbsolute(c.program) || !base ? c.program : path.join(base, c.program);
-      c.listingPath = textUriOf(vscode.Uri.file(program)).toString();
+      c.listingPath = textUriOf(vscode.Uri.file(absoluteOf(c.program))).toString();
     }
     return c;
   }

@@ -64,19 +64,16 @@ async function snapshot(name) {
 
 /** Waits until `locator`'s text matches `pattern`; the error quotes the text seen last. */
 async function expectText(locator, pattern, what) {
-  const deadline = Date.now() + PATIENCE;
   let seen = "";
-  for (;;) {
-    // Editors render spaces as no-break spaces.
-    seen = (await locator.innerText({ timeout: 1000 }).catch(() => "")).replace(/\u00a0/g, " ");
-    if (pattern.test(seen)) {
-      return seen;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: expected ${pattern}, saw ${JSON.stringify(seen.slice(0, 600))}`);
-    }
-    await page.waitForTimeout(200);
-  }
+  await waitFor(
+    async () => {
+      // Editors render spaces as no-break spaces.
+      seen = (await locator.innerText({ timeout: 1000 }).catch(() => "")).replace(/\u00a0/g, " ");
+      return pattern.test(seen);
+    },
+    () => `${what}: expected ${pattern}, saw ${JSON.stringify(seen.slice(0, 600))}`,
+  );
+  return seen;
 }
 
 const workbench = page.locator(".monaco-workbench");
@@ -143,51 +140,59 @@ async function glyphLine(selector) {
   const marker = activeEditor.locator(selector).first();
   await marker.waitFor();
   const mark = await marker.boundingBox();
-  const numbers = await activeEditor.locator(".margin-view-overlays .line-numbers").all();
-  for (const n of numbers) {
-    const b = await n.boundingBox({ timeout: 1000 }).catch(() => null);
-    if (b && mark && Math.abs(b.y + b.height / 2 - (mark.y + mark.height / 2)) < b.height / 2) {
-      return Number((await n.innerText()).trim());
-    }
+  const beside = mark && (await lineNumbers()).find((n) => Math.abs(n.y + n.height / 2 - (mark.y + mark.height / 2)) < n.height / 2);
+  if (!beside) {
+    throw new Error(`no line number beside ${selector}`);
   }
-  throw new Error("no line number beside the current-line marker");
+  return beside.line;
+}
+
+/** The line numbers of the active editor on screen, with their places. */
+async function lineNumbers() {
+  const numbers = [];
+  for (const n of await activeEditor.locator(".margin-view-overlays .line-numbers").all()) {
+    // Lines re-render as lenses and hints arrive: a detached one is skipped.
+    const b = await n.boundingBox({ timeout: 1000 }).catch(() => null);
+    if (b) numbers.push({ y: b.y, height: b.height, line: Number((await n.innerText()).trim()) });
+  }
+  return numbers;
 }
 
 /** Waits until the debugger stops with the current line `line`. */
 async function stoppedAt(line) {
-  const deadline = Date.now() + PATIENCE;
   let seen;
-  for (;;) {
-    seen = await currentLine().catch(() => undefined);
-    // The glyph beside the line, and the line itself highlighted.
-    if (seen === line && (await activeEditor.locator(".debug-top-stack-frame-line").count()) > 0) {
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`expected to stop at line ${line}, the current line is ${seen}`);
-    }
-    await page.waitForTimeout(200);
-  }
+  await waitFor(
+    async () => {
+      seen = await currentLine().catch(() => undefined);
+      // The glyph beside the line, and the line itself highlighted.
+      return seen === line && (await activeEditor.locator(".debug-top-stack-frame-line").count()) > 0;
+    },
+    () => `expected to stop at line ${line}, the current line is ${seen}`,
+  );
 }
 
-/** F5; when VS Code asks which debugger, picks wasmscope's. */
-async function startDebugging() {
-  await page.keyboard.press("F5");
+/** Waits for `then`; when VS Code first asks which debugger, picks wasmscope's. */
+async function pickDebuggerIfAsked(then) {
   const pick = page.locator(".quick-input-list .monaco-list-row", { hasText: "WebAssembly (wasmscope)" }).first();
-  const toolbar = page.locator(".debug-toolbar");
-  await Promise.race([pick.waitFor(), toolbar.waitFor()]);
+  await Promise.race([pick.waitFor(), then.waitFor()]);
   if (await pick.isVisible()) {
     await pick.click();
   }
-  await toolbar.waitFor();
+  await then.waitFor();
 }
 
-/** Polls `check` (sync or async) until it holds. */
+/** F5, until the debug toolbar shows. */
+async function startDebugging() {
+  await page.keyboard.press("F5");
+  await pickDebuggerIfAsked(page.locator(".debug-toolbar"));
+}
+
+/** Polls `check` (sync or async) until it holds; `what` (or what it returns) names the wait in the error. */
 async function waitFor(check, what) {
   const deadline = Date.now() + PATIENCE;
   while (!(await check())) {
     if (Date.now() > deadline) {
-      throw new Error(`timed out: ${what}`);
+      throw new Error(typeof what === "function" ? what() : `timed out: ${what}`);
     }
     await page.waitForTimeout(200);
   }
@@ -195,11 +200,7 @@ async function waitFor(check, what) {
 
 /** The lines of the active editor on screen: number and text, top to bottom. */
 async function visibleLines() {
-  const numbers = [];
-  for (const n of await activeEditor.locator(".margin-view-overlays .line-numbers").all()) {
-    const b = await n.boundingBox({ timeout: 1000 }).catch(() => null);
-    if (b) numbers.push({ y: b.y, line: Number((await n.innerText()).trim()) });
-  }
+  const numbers = await lineNumbers();
   const lines = [];
   for (const l of await activeEditor.locator(".view-lines .view-line").all()) {
     const b = await l.boundingBox({ timeout: 1000 }).catch(() => null);
@@ -371,13 +372,7 @@ try {
   await step("create-launch-json", async () => {
     await command("View: Show Run and Debug");
     await page.locator(".welcome-view-content a, .welcome-view-content .monaco-button", { hasText: "create a launch.json file" }).first().click();
-    const pick = page.locator(".quick-input-list .monaco-list-row", { hasText: "WebAssembly (wasmscope)" }).first();
-    const editor = page.locator(".tab.active", { hasText: "launch.json" });
-    await Promise.race([pick.waitFor(), editor.waitFor()]);
-    if (await pick.isVisible()) {
-      await pick.click();
-    }
-    await editor.waitFor();
+    await pickDebuggerIfAsked(page.locator(".tab.active", { hasText: "launch.json" }));
     const launch = path.join(workspace, ".vscode", "launch.json");
     await waitFor(() => fs.existsSync(launch), "launch.json written");
     const text = fs.readFileSync(launch, "utf8");

@@ -589,18 +589,33 @@ impl ModuleDwarf {
         }
     }
 
+    /// The unit, code offset and scope chain (subprogram first) at a
+    /// module offset.
+    fn scopes_at(&self, module_offset: u32) -> Option<(usize, u64, Vec<UnitOffset>)> {
+        let pc = self.code_offset(module_offset)?;
+        let ui = self.unit_at(pc)?;
+        Some((ui, pc, self.scope_chain(&self.units()[ui], pc)))
+    }
+
+    /// Whether any source variable is declared in scope at a module
+    /// offset: `variables` without evaluating a place.
+    pub fn has_variables(&self, module_offset: u32) -> bool {
+        self.scopes_at(module_offset).is_some_and(|(ui, _, chain)| {
+            let unit = &self.units()[ui];
+            chain
+                .into_iter()
+                .any(|scope| !self.declared_in(ui, unit, scope).is_empty())
+        })
+    }
+
     /// The source variables (locals and parameters) in scope at a module
     /// offset, innermost scope first, shadowed names dropped; their places
     /// are evaluated against `target` (the frame's wasm locals).
     pub fn variables(&self, module_offset: u32, target: &dyn Target) -> Vec<Variable> {
-        let Some(pc) = self.code_offset(module_offset) else {
-            return Vec::new();
-        };
-        let Some(ui) = self.unit_at(pc) else {
+        let Some((ui, pc, chain)) = self.scopes_at(module_offset) else {
             return Vec::new();
         };
         let unit = &self.units()[ui];
-        let chain = self.scope_chain(unit, pc);
         // The frame base comes from the subprogram (the chain's first).
         let frame_base = chain.first().and_then(|&o| {
             unit.entry(o)
