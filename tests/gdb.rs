@@ -550,6 +550,7 @@ fn prints_every_kind_of_value() {
             "print *r.color",
             "print *r.side",
             "print *(double *)(__wasm_memory + (long)r.side)",
+            "print cells",
             "continue",
             "print op",
             "break split",
@@ -599,6 +600,22 @@ fn prints_every_kind_of_value() {
         "{out}"
     );
     assert!(values.contains("$14 = 5.5"), "{out}");
+    // An array of stored `int **` beside a variable of that type keeps
+    // 4-byte elements (gdb keeps one pointer type per target type: the
+    // variable's 8-byte one once leaked into the array; found by the
+    // debugger differential on a csmith program).
+    let cells = values
+        .lines()
+        .find_map(|l| l.strip_prefix("$15 = "))
+        .unwrap_or_default();
+    let items: Vec<&str> = cells
+        .split(['{', '}', ',', ' '])
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert!(
+        items.len() == 4 && items[1] == "0x0" && items[2] == "0x0" && items[0] == items[3],
+        "{out}"
+    );
     // `split` returns its struct through memory, not where the native
     // convention has it: gdb neither reads the value nor calls it.
     assert!(

@@ -232,6 +232,8 @@ pub struct Session {
     interrupt: DebugInterrupt,
     /// Module facts for placing breakpoints.
     dwarf_lines: Vec<(u32, SourceLocation)>,
+    /// Module offsets of the line table's `prologue_end` rows, sorted.
+    prologue_ends: Vec<u32>,
     /// Each named function's first instruction, built on first use.
     functions: std::cell::OnceCell<Vec<FunctionName>>,
     module: Module,
@@ -320,6 +322,16 @@ impl Session {
         // and how to compile (`debug_compile_options`).
         let dwarf = ModuleDwarf::from_binary(&bytes);
         let dwarf_lines = dwarf.as_ref().map(line_starts).unwrap_or_default();
+        let mut prologue_ends: Vec<u32> = dwarf
+            .as_ref()
+            .map(|d| {
+                d.prologue_ends()
+                    .into_iter()
+                    .map(|o| d.module_offset(o))
+                    .collect()
+            })
+            .unwrap_or_default();
+        prologue_ends.sort_unstable();
         let mut compile =
             debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
         if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
@@ -388,6 +400,7 @@ impl Session {
             shared,
             interrupt,
             dwarf_lines,
+            prologue_ends,
             functions: std::cell::OnceCell::new(),
             module,
             listing: std::cell::OnceCell::new(),
@@ -472,7 +485,28 @@ impl Session {
                 (exact || tail).then_some((from_library(f.offset), !exact, f.offset))
             })
             .min()
-            .map(|(_, _, o)| o)
+            .map(|(_, _, o)| self.after_prologue(o))
+    }
+
+    /// Where a function's body starts, which is where a breakpoint on its
+    /// name stops (as in gdb and lldb): the line table's `prologue_end`
+    /// row in the function when there is one at a hook site, else its
+    /// first instruction. Stopping at the entry would show the source
+    /// variables before the frame is set up.
+    fn after_prologue(&self, entry: u32) -> u32 {
+        let i = self.prologue_ends.partition_point(|&p| p < entry);
+        match self.prologue_ends.get(i) {
+            Some(&p)
+                if self.function_at(p) == self.function_at(entry)
+                    && self
+                        .sites
+                        .as_ref()
+                        .is_none_or(|s| s.binary_search(&p).is_ok()) =>
+            {
+                p
+            }
+            _ => entry,
+        }
     }
 
     /// The function whose code holds module offset `offset`.

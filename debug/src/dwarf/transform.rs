@@ -456,6 +456,10 @@ struct UnitTransform<'a> {
     cross: Vec<(UnitEntryId, c::DwAt, usize)>,
     /// Pointer and reference types.
     pointers: Vec<UnitEntryId>,
+    /// The wasm pointers copied under a native pointer's target (`char
+    /// **` to `char *`): each gets pointees of its own (see
+    /// `native_target`).
+    chain_pointers: std::collections::HashSet<UnitEntryId>,
     /// Variables that hold a pointer; they get native pointer types.
     pointer_vars: Vec<UnitEntryId>,
     funcs: Vec<usize>,
@@ -498,6 +502,7 @@ impl<'a> UnitTransform<'a> {
             refs: Vec::new(),
             cross: Vec::new(),
             pointers: Vec::new(),
+            chain_pointers: Default::default(),
             pointer_vars: Vec::new(),
             funcs: Vec::new(),
             files: Files::default(),
@@ -738,10 +743,23 @@ impl<'a> UnitTransform<'a> {
                 }
                 copy
             }
-            // A wasm pointer (`char **` to `char *`): retargeted like any.
+            // A wasm pointer (`char **` to `char *`): retargeted like any,
+            // but its whole chain is copied down to a pointee of its own.
+            // gdb keeps one pointer type per target type, so a copy that
+            // shared its target with a stored pointer of the same type
+            // would be that pointer's type to gdb, and the native pointer
+            // to it would become the 8-byte type of every stored `T **`
+            // (an array of them would read 8 bytes per element).
             q if is_pointer(q) => {
                 let copy = deep_copy(unit, t, root, false);
                 self.pointers.push(copy);
+                self.chain_pointers.insert(copy);
+                if let Some(&W::UnitRef(inner)) = self.wunit().get(copy).get(c::DW_AT_type) {
+                    let inner = self.native_target(inner, done, depth + 1);
+                    self.wunit()
+                        .get_mut(copy)
+                        .set(c::DW_AT_type, W::UnitRef(inner));
+                }
                 copy
             }
             _ => deep_copy(unit, t, root, true),
@@ -1333,19 +1351,25 @@ impl<'a> UnitTransform<'a> {
         let Some(location) = self.native.data_location() else {
             return;
         };
-        let pointers = std::mem::take(&mut self.pointers);
-        let mut copies = Copies {
-            unit: self.out.units.get_mut(self.id),
-            strings: &mut self.out.strings,
-            done: HashMap::new(),
-            location,
-        };
-        for p in pointers {
-            let Some(&W::UnitRef(t)) = copies.unit.get(p).get(c::DW_AT_type) else {
-                continue;
+        let (chains, pointers): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pointers)
+            .into_iter()
+            .partition(|p| self.chain_pointers.contains(p));
+        // Stored pointers share pointee copies; the chains under native
+        // pointers get their own, so no gdb type of theirs is shared.
+        for group in [pointers, chains] {
+            let mut copies = Copies {
+                unit: self.out.units.get_mut(self.id),
+                strings: &mut self.out.strings,
+                done: HashMap::new(),
+                location: location.clone(),
             };
-            if let Some(copy) = copies.pointee(t, 0) {
-                copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
+            for p in group {
+                let Some(&W::UnitRef(t)) = copies.unit.get(p).get(c::DW_AT_type) else {
+                    continue;
+                };
+                if let Some(copy) = copies.pointee(t, 0) {
+                    copies.unit.get_mut(p).set(c::DW_AT_type, W::UnitRef(copy));
+                }
             }
         }
     }

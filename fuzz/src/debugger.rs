@@ -1,0 +1,495 @@
+//! Target 2, the debugger differential (after "Who's debugging the
+//! debuggers?", Di Luna et al., PLDI 2021): a csmith program is built with
+//! clang natively and for wasm32-wasi at -O0 and stepped through `func_1`
+//! line by line, natively under gdb (the reference) and on wasm under
+//! `wasmscope gdb` and through `wasmscope dap`. At every stop the
+//! function, the line, the frame depth and the value of every variable
+//! in scope (declared on an earlier line) must agree; a value one side
+//! calls optimized out is not compared. A crash, a hang or an internal
+//! error of any side is a finding. Also: the program's output under
+//! `wasmscope run` equals the native output at -O0 and at -O2, and the -O2
+//! build steps under gdb without an error (its values are not compared:
+//! optimized code is free to lose them).
+//!
+//! Uninitialized locals are the one source of noise (stack garbage
+//! differs): both builds use `-ftrivial-auto-var-init=zero`. Pointers are
+//! compared as null or not (addresses differ), and a variable's value at
+//! its own declaration line is not compared (its initializer has not run).
+
+use crate::dap_client::{Dap, DapError};
+use crate::run::{Finding, Verdict};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The stepping script gdb runs on both sides.
+const STEP_PY: &str = include_str!("step.py");
+/// Stops per program (the paper stepped whole programs; `func_1` is where
+/// csmith's generated code is).
+const MAX_STOPS: usize = 250;
+
+pub static STOPS_COMPARED: AtomicU64 = AtomicU64::new(0);
+pub static VALUES_COMPARED: AtomicU64 = AtomicU64::new(0);
+
+pub struct Tools {
+    pub wasmscope: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Tools {
+    pub fn new(out: &Path) -> Tools {
+        let wasmscope = std::env::var_os("WASMSCOPE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().expect("the fuzzer's own path");
+                exe.with_file_name("wasmscope")
+            });
+        Tools {
+            wasmscope,
+            work: out.join("debugger-work"),
+        }
+    }
+}
+
+/// Runs a command with a time limit (coreutils `timeout`); `None` if it
+/// ran out of time.
+fn run_limited(seconds: u32, program: &Path, args: &[&str], dir: &Path) -> Option<Output> {
+    let o = Command::new("timeout")
+        .args(["-k", "5", &seconds.to_string()])
+        .arg(program)
+        .args(args)
+        .current_dir(dir)
+        // The compiled-code cache of this campaign, not the user's.
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .output()
+        .ok()?;
+    if o.status.code() == Some(124) || o.status.code() == Some(137) {
+        None
+    } else {
+        Some(o)
+    }
+}
+
+fn clang(dir: &Path, args: &[&str]) -> bool {
+    let base = [
+        "-g",
+        "-w",
+        "-I/usr/include/csmith",
+        "-ftrivial-auto-var-init=zero",
+        "-enable-trivial-auto-var-init-zero-knowing-it-will-be-removed-from-clang",
+        "prog.c",
+    ];
+    Command::new("clang")
+        .args(base)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn case(tools: &Tools, seed: u64) -> Verdict {
+    let dir = &tools.work;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("the work directory");
+    let csmith = Command::new("csmith")
+        .args([
+            "--seed",
+            &(seed % (1 << 31)).to_string(),
+            "--max-funcs",
+            "4",
+            "-o",
+            "prog.c",
+        ])
+        .current_dir(dir)
+        .output();
+    if !csmith.is_ok_and(|o| o.status.success()) {
+        return Verdict::Skip;
+    }
+    let source = std::fs::read(dir.join("prog.c")).unwrap_or_default();
+    let wasi = ["--target=wasm32-wasi", "--sysroot=/usr"];
+    if !clang(dir, &["-O0", "-o", "native"])
+        || !clang(dir, &[wasi[0], wasi[1], "-O0", "-o", "o0.wasm"])
+        || !clang(dir, &[wasi[0], wasi[1], "-O2", "-o", "o2.wasm"])
+    {
+        return Verdict::Skip;
+    }
+    let finding = |summary: String, details: String| {
+        Verdict::Finding(
+            Finding::new(summary)
+                .details(format!(
+                    "{details}\n\nbuild: clang -g -w -I/usr/include/csmith -ftrivial-auto-var-init=zero \
+                     -enable-trivial-auto-var-init-zero-knowing-it-will-be-removed-from-clang \
+                     --target=wasm32-wasi --sysroot=/usr -O0 prog.c -o o0.wasm (natively: without --target/--sysroot)\n\
+                     minimize: creduce ./interesting.sh prog.c  (interesting.sh: build, then `wasmscope-fuzz debugger --check prog.c; test $? = 1`)"
+                ))
+                .file("prog.c", source.clone()),
+        )
+    };
+
+    // The program's own output: native, then wasm at -O0 and -O2.
+    let Some(native) = run_limited(5, &dir.join("native"), &[], dir) else {
+        return Verdict::Skip; // csmith programs may loop for very long
+    };
+    for wasm in ["o0.wasm", "o2.wasm"] {
+        let Some(ours) = run_limited(60, &tools.wasmscope, &["run", wasm], dir) else {
+            return finding(
+                format!("wasmscope run {wasm} hangs; the native program ends"),
+                String::new(),
+            );
+        };
+        if ours.stdout != native.stdout || ours.status.code() != native.status.code() {
+            return finding(
+                format!("wasmscope run {wasm}: output or exit status differs from native"),
+                format!(
+                    "native: {:?} {}\nwasmscope: {:?} {}{}",
+                    native.status.code(),
+                    String::from_utf8_lossy(&native.stdout),
+                    ours.status.code(),
+                    String::from_utf8_lossy(&ours.stdout),
+                    String::from_utf8_lossy(&ours.stderr)
+                ),
+            );
+        }
+    }
+
+    // Stepping: native gdb is the reference.
+    let reference = match gdb_stops(tools, dir, false, "native") {
+        Ok(s) if !s.is_empty() => s,
+        _ => return Verdict::Skip,
+    };
+    let wasm = match gdb_stops(tools, dir, true, "o0.wasm") {
+        Ok(s) => s,
+        Err(e) => return finding(format!("gdb on wasmscope, -O0: {e}"), String::new()),
+    };
+    if let Some(diff) = compare(&reference, &wasm) {
+        return finding(format!("gdb on wasmscope, -O0: {}", diff.0), diff.1);
+    }
+    let dap = match dap_stops(tools, dir, "o0.wasm") {
+        Ok(s) => s,
+        Err(e) => return finding(format!("DAP, -O0: {e}"), String::new()),
+    };
+    if let Some(diff) = compare(&reference, &dap) {
+        return finding(format!("DAP, -O0: {}", diff.0), diff.1);
+    }
+    // -O2: stepping works (no error, no hang); values are not compared.
+    if let Err(e) = gdb_stops(tools, dir, true, "o2.wasm") {
+        return finding(format!("gdb on wasmscope, -O2: {e}"), String::new());
+    }
+    Verdict::Pass
+}
+
+/// One stop: where, how deep (relative to the first stop), and values.
+#[derive(Debug)]
+struct Stop {
+    func: String,
+    line: u64,
+    depth: i64,
+    vars: serde_json::Map<String, Value>,
+}
+
+fn gdb_stops(tools: &Tools, dir: &Path, wasm: bool, program: &str) -> Result<Vec<Stop>, String> {
+    let script = dir.join("step.py");
+    std::fs::write(&script, STEP_PY).map_err(|e| e.to_string())?;
+    let out = dir.join(format!("{program}.stops"));
+    let _ = std::fs::remove_file(&out);
+    let setup = format!(
+        "python OUT={:?}; MAX={MAX_STOPS}; SOURCE='prog.c'",
+        out.display().to_string()
+    );
+    let script = script.display().to_string();
+    let mut args = vec!["-batch", "-nx", "-ex", &setup, "-x", &script];
+    let o = if wasm {
+        args.extend(["--", program]);
+        let mut all = vec!["gdb"];
+        all.extend(args);
+        run_limited(180, &tools.wasmscope, &all, dir)
+    } else {
+        args.extend(["--args", program]);
+        run_limited(180, Path::new("gdb"), &args, dir)
+    }
+    .ok_or("gdb hangs")?;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for bad in [
+        "internal-error",
+        "Python Exception",
+        "Traceback",
+        "Fatal signal",
+        "panicked",
+    ] {
+        if let Some(at) = stderr.find(bad) {
+            let line = stderr[at..].lines().next().unwrap_or("");
+            return Err(format!("{bad}: {line}"));
+        }
+    }
+    let text = std::fs::read_to_string(&out).map_err(|_| {
+        format!(
+            "no stops written (gdb exit {:?}): {}",
+            o.status.code(),
+            stderr.lines().last().unwrap_or("")
+        )
+    })?;
+    let mut stops = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if let Some(e) = v["error"].as_str() {
+            return Err(e.to_string());
+        }
+        stops.push(Stop {
+            func: v["fn"].as_str().unwrap_or("?").to_string(),
+            line: v["line"].as_u64().unwrap_or(0),
+            depth: v["depth"].as_i64().unwrap_or(0),
+            vars: v["vars"].as_object().cloned().unwrap_or_default(),
+        });
+    }
+    relative_depths(&mut stops);
+    Ok(stops)
+}
+
+fn relative_depths(stops: &mut [Stop]) {
+    if let Some(base) = stops.first().map(|s| s.depth) {
+        for s in stops {
+            s.depth -= base;
+        }
+    }
+}
+
+fn dap_err(e: DapError) -> String {
+    e.to_string()
+}
+
+/// The same walk through the adapter: a function breakpoint on `func_1`,
+/// then `stepIn` until `main` (or the budget); library frames (no source
+/// of ours) are left with `stepOut`, as gdb's script leaves them.
+fn dap_stops(tools: &Tools, dir: &Path, program: &str) -> Result<Vec<Stop>, String> {
+    let mut dap =
+        Dap::start(&tools.wasmscope, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    dap.request(
+        "initialize",
+        json!({"adapterID": "wasmscope", "linesStartAt1": true, "columnsStartAt1": true}),
+    )
+    .map_err(dap_err)?;
+    let program = dir.join(program).display().to_string();
+    dap.request(
+        "launch",
+        json!({"program": program, "cwd": dir.display().to_string()}),
+    )
+    .map_err(dap_err)?;
+    dap.event(&["initialized"]).map_err(dap_err)?;
+    dap.request(
+        "setFunctionBreakpoints",
+        json!({"breakpoints": [{"name": "func_1"}]}),
+    )
+    .map_err(dap_err)?;
+    dap.request("configurationDone", json!({}))
+        .map_err(dap_err)?;
+    let mut stops = Vec::new();
+    let mut stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
+    let mut steps = 0;
+    while stopped["event"] == "stopped" && steps < 4 * MAX_STOPS {
+        steps += 1;
+        let trace = dap
+            .request("stackTrace", json!({"threadId": 1}))
+            .map_err(dap_err)?;
+        let frames = trace["stackFrames"].as_array().cloned().unwrap_or_default();
+        let top = frames.first().ok_or("a stop without frames")?;
+        let func = top["name"].as_str().unwrap_or("?").to_string();
+        let ours = top["source"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("prog.c"));
+        if func == "main" || func == "__main_argc_argv" || stops.len() >= MAX_STOPS {
+            break;
+        }
+        let command = if ours {
+            let vars = dap_locals(&mut dap, top["id"].clone())?;
+            stops.push(Stop {
+                func,
+                line: top["line"].as_u64().unwrap_or(0),
+                depth: frames.len() as i64,
+                vars,
+            });
+            "stepIn"
+        } else {
+            "stepOut"
+        };
+        dap.request(command, json!({"threadId": 1}))
+            .map_err(dap_err)?;
+        stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
+        if command == "stepOut" && stopped["event"] == "stopped" {
+            // Back in the caller: mid-line, on to its next line, as
+            // step.py does.
+            let trace = dap
+                .request("stackTrace", json!({"threadId": 1}))
+                .map_err(dap_err)?;
+            let top = &trace["stackFrames"][0];
+            let last = stops.last().map(|s: &Stop| (s.func.as_str(), s.line));
+            if Some((
+                top["name"].as_str().unwrap_or(""),
+                top["line"].as_u64().unwrap_or(0),
+            )) == last
+            {
+                dap.request("stepIn", json!({"threadId": 1}))
+                    .map_err(dap_err)?;
+                stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
+            }
+        }
+    }
+    let _ = dap.request("disconnect", json!({"terminateDebuggee": true}));
+    relative_depths(&mut stops);
+    Ok(stops)
+}
+
+/// The source variables of a frame (the adapter's first scope when DWARF
+/// describes variables), flattened as step.py flattens gdb's values.
+fn dap_locals(dap: &mut Dap, frame: Value) -> Result<serde_json::Map<String, Value>, String> {
+    let scopes = dap
+        .request("scopes", json!({"frameId": frame}))
+        .map_err(dap_err)?;
+    let mut out = serde_json::Map::new();
+    let Some(scope) = scopes["scopes"].as_array().and_then(|s| s.first()) else {
+        return Ok(out);
+    };
+    if scope["presentationHint"] != "locals" {
+        return Ok(out);
+    }
+    for v in dap_children(dap, &scope["variablesReference"])? {
+        let name = v["name"].as_str().unwrap_or("").to_string();
+        let value = dap_flat(dap, &v, 0)?;
+        out.entry(name).or_insert(value);
+    }
+    Ok(out)
+}
+
+fn dap_children(dap: &mut Dap, reference: &Value) -> Result<Vec<Value>, String> {
+    let body = dap
+        .request("variables", json!({"variablesReference": reference}))
+        .map_err(dap_err)?;
+    Ok(body["variables"].as_array().cloned().unwrap_or_default())
+}
+
+fn dap_flat(dap: &mut Dap, v: &Value, depth: usize) -> Result<Value, String> {
+    let ty = v["type"].as_str().unwrap_or("");
+    let value = v["value"].as_str().unwrap_or("");
+    if ty.trim_end().ends_with('*') {
+        // C shows null as NULL, C++ as nullptr, others as an address.
+        let first = value.split_whitespace().next().unwrap_or("");
+        let zero = matches!(first, "NULL" | "nullptr" | "null")
+            || u64::from_str_radix(first.trim_start_matches("0x"), 16).ok() == Some(0);
+        return Ok(json!(if zero { "null" } else { "ptr" }));
+    }
+    let reference = &v["variablesReference"];
+    if reference.as_u64().unwrap_or(0) > 0 && depth < 8 {
+        let children = dap_children(dap, reference)?;
+        if ty.contains('[') {
+            let mut items = Vec::new();
+            for c in children.iter().take(15) {
+                items.push(dap_flat(dap, c, depth + 1)?);
+            }
+            return Ok(Value::Array(items));
+        }
+        let mut fields = serde_json::Map::new();
+        for c in &children {
+            let name = c["name"].as_str().unwrap_or("").to_string();
+            fields.insert(name, dap_flat(dap, c, depth + 1)?);
+        }
+        return Ok(Value::Object(fields));
+    }
+    Ok(json!(value))
+}
+
+/// A scalar as a number when it reads as one: `65 'A'` and `65` agree,
+/// and so do `1.5` and `1.50`.
+fn scalar(s: &str) -> Option<f64> {
+    let first = s.split_whitespace().next()?;
+    if let Ok(i) = first.parse::<i128>() {
+        return Some(i as f64);
+    }
+    first.parse::<f64>().ok()
+}
+
+fn optimized_out(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.contains("optimized out"))
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => {
+            if x == y {
+                return true;
+            }
+            match (scalar(x), scalar(y)) {
+                (Some(p), Some(q)) => p == q || (p.is_nan() && q.is_nan()),
+                _ => false,
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w))),
+        _ => false,
+    }
+}
+
+/// The first disagreement: a one-line summary and the two stops.
+fn compare(reference: &[Stop], ours: &[Stop]) -> Option<(String, String)> {
+    let path = |stops: &[Stop]| {
+        stops
+            .iter()
+            .map(|s| format!("{}:{}", s.func, s.line))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let paths = format!(
+        "native stops: {}\nwasm stops:   {}",
+        path(reference),
+        path(ours)
+    );
+    for (k, (a, b)) in reference.iter().zip(ours).enumerate() {
+        let both = format!("native: {a:?}\nwasm:   {b:?}\n{paths}");
+        if (a.func.as_str(), a.line, a.depth) != (b.func.as_str(), b.line, b.depth) {
+            return Some((
+                format!(
+                    "stop {k}: native at {}:{} (depth {}), wasm at {}:{} (depth {})",
+                    a.func, a.line, a.depth, b.func, b.line, b.depth
+                ),
+                both,
+            ));
+        }
+        STOPS_COMPARED.fetch_add(1, Ordering::Relaxed);
+        for (name, value) in &a.vars {
+            let Some(theirs) = b.vars.get(name) else {
+                return Some((
+                    format!("stop {k} ({}:{}): variable {name} missing", a.func, a.line),
+                    both,
+                ));
+            };
+            if optimized_out(value) || optimized_out(theirs) {
+                continue;
+            }
+            VALUES_COMPARED.fetch_add(1, Ordering::Relaxed);
+            if !same_value(value, theirs) {
+                return Some((
+                    format!(
+                        "stop {k} ({}:{}): {name} = {value} natively, {theirs} on wasm",
+                        a.func, a.line
+                    ),
+                    both,
+                ));
+            }
+        }
+    }
+    if reference.len() != ours.len() {
+        let (n, m) = (reference.len(), ours.len());
+        return Some((
+            format!("{n} stops natively, {m} on wasm"),
+            format!(
+                "first extra stop: {:?}\n{paths}",
+                reference.get(m).or(ours.get(n))
+            ),
+        ));
+    }
+    None
+}

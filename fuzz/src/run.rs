@@ -1,0 +1,155 @@
+//! The loop every target shares: seeds in order, a time or case budget,
+//! findings saved with what reproduces them, one summary line at the end.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What one case concluded.
+pub enum Verdict {
+    /// Both sides agreed (or the target's checks held).
+    Pass,
+    /// The case proved nothing (the reference cannot run it, say): counted,
+    /// not a finding.
+    Skip,
+    Finding(Finding),
+}
+
+pub struct Finding {
+    /// One line: what differed.
+    pub summary: String,
+    /// Details, written to `finding.txt` after the summary.
+    pub details: String,
+    /// Files that reproduce the case (name, contents).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Finding {
+    pub fn new(summary: impl Into<String>) -> Finding {
+        Finding {
+            summary: summary.into(),
+            details: String::new(),
+            files: Vec::new(),
+        }
+    }
+
+    pub fn details(mut self, details: impl Into<String>) -> Finding {
+        self.details = details.into();
+        self
+    }
+
+    pub fn file(mut self, name: &str, contents: impl Into<Vec<u8>>) -> Finding {
+        self.files.push((name.to_string(), contents.into()));
+        self
+    }
+}
+
+pub struct Budget {
+    pub seed: u64,
+    pub cases: Option<u64>,
+    pub seconds: Option<f64>,
+    pub out: PathBuf,
+    /// Stop at the first finding (what CI wants: the reproducer, fast).
+    pub stop_on_finding: bool,
+}
+
+pub struct Summary {
+    pub cases: u64,
+    pub skipped: u64,
+    pub findings: Vec<(u64, String)>,
+    pub elapsed: Duration,
+}
+
+/// Runs `case(seed)` for `budget.seed`, `budget.seed + 1`, ... until the
+/// budget is spent. Before each case the seed is written to
+/// `OUT/TARGET.current`, so a case that kills the whole process (which is a
+/// finding too) is still named by the campaign script.
+pub fn campaign(target: &str, budget: &Budget, mut case: impl FnMut(u64) -> Verdict) -> Summary {
+    std::fs::create_dir_all(&budget.out).ok();
+    let current = budget.out.join(format!("{target}.current"));
+    let start = Instant::now();
+    let mut summary = Summary {
+        cases: 0,
+        skipped: 0,
+        findings: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    let mut seed = budget.seed;
+    loop {
+        if budget.cases.is_some_and(|n| summary.cases >= n)
+            || budget
+                .seconds
+                .is_some_and(|s| start.elapsed().as_secs_f64() >= s)
+        {
+            break;
+        }
+        std::fs::write(&current, seed.to_string()).ok();
+        match case(seed) {
+            Verdict::Pass => {}
+            Verdict::Skip => summary.skipped += 1,
+            Verdict::Finding(finding) => {
+                let dir = save(target, seed, &finding, &budget.out);
+                eprintln!(
+                    "{target}: FINDING at seed {seed}: {}\n  saved in {}\n  reproduce: wasmscope-fuzz {target} --seed {seed} --cases 1",
+                    finding.summary,
+                    dir.display()
+                );
+                summary.findings.push((seed, finding.summary));
+                if budget.stop_on_finding {
+                    summary.cases += 1;
+                    break;
+                }
+            }
+        }
+        summary.cases += 1;
+        seed += 1;
+    }
+    std::fs::remove_file(&current).ok();
+    summary.elapsed = start.elapsed();
+    let secs = summary.elapsed.as_secs_f64();
+    let line = format!(
+        "{target}: {} cases from seed {} in {:.1} s ({:.1}/s), {} skipped, {} findings",
+        summary.cases,
+        budget.seed,
+        secs,
+        summary.cases as f64 / secs.max(1e-9),
+        summary.skipped,
+        summary.findings.len()
+    );
+    println!("{line}");
+    let json = format!(
+        "{{\"target\":\"{target}\",\"seed\":{},\"cases\":{},\"seconds\":{:.1},\"skipped\":{},\"findings\":[{}]}}\n",
+        budget.seed,
+        summary.cases,
+        secs,
+        summary.skipped,
+        summary
+            .findings
+            .iter()
+            .map(|(s, _)| s.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(budget.out.join("summary.jsonl"))
+    {
+        f.write_all(json.as_bytes()).ok();
+    }
+    summary
+}
+
+fn save(target: &str, seed: u64, finding: &Finding, out: &std::path::Path) -> PathBuf {
+    let dir = out.join(format!("{target}-{seed}"));
+    std::fs::create_dir_all(&dir).ok();
+    for (name, contents) in &finding.files {
+        std::fs::write(dir.join(name), contents).ok();
+    }
+    let text = format!(
+        "{}\n\nreproduce: wasmscope-fuzz {target} --seed {seed} --cases 1\n\n{}\n",
+        finding.summary, finding.details
+    );
+    std::fs::write(dir.join("finding.txt"), text).ok();
+    dir
+}
