@@ -21,7 +21,7 @@ target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import j
 out="$target_dir/fuzz/campaign-$(date -u +%Y%m%dT%H%M%S)"
 mkdir -p "$out/bin"
 
-cargo build --release -p wasmscope -p wasmscope-fuzz
+cargo build --release --workspace
 # The campaign runs its own copies: a rebuild meanwhile changes nothing.
 cp "$target_dir/release/wasmscope" "$target_dir/release/wasmscope-fuzz" "$out/bin/"
 

@@ -506,7 +506,9 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
             Ok(json!({"allThreadsContinued": true}))
         }
         "next" | "stepIn" | "stepOut" => {
-            session(state)?;
+            if !session(state)?.is_stopped() {
+                return Err("the program is running: pause it first".into());
+            }
             Ok(json!({}))
         }
         "pause" => {

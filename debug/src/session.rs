@@ -742,8 +742,19 @@ impl Session {
         self.interrupt.set(true);
     }
 
+    /// Whether the guest is stopped (at a breakpoint, a step, a pause),
+    /// so that it takes a resume or a step.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Lets a stopped guest run; nothing if it runs already (a resume sent
+    /// then would wait in the queue for the next stop and run past it, and
+    /// a later terminate would wait behind it).
     pub fn resume(&self) {
-        let _ = self.commands.send(Command::Resume(None));
+        if self.shared.stopped.swap(false, Ordering::SeqCst) {
+            let _ = self.commands.send(Command::Resume(None));
+        }
     }
 
     /// Steps by source line (by instruction where there is no DWARF).
@@ -751,10 +762,13 @@ impl Session {
         self.step_by(kind, Granularity::Line);
     }
 
+    /// Steps a stopped guest; nothing if it runs (see `resume`).
     pub fn step_by(&self, kind: Step, granularity: Granularity) {
-        let _ = self
-            .commands
-            .send(Command::Resume(Some((kind, granularity))));
+        if self.shared.stopped.swap(false, Ordering::SeqCst) {
+            let _ = self
+                .commands
+                .send(Command::Resume(Some((kind, granularity))));
+        }
     }
 
     /// Sends an inspection command to the stopped guest and waits for the
@@ -1027,6 +1041,14 @@ fn guest(
                     // Every site for a step or a watchpoint; breakpoints
                     // have their own switches.
                     interrupt.set(step.is_some() || shared.watching.load(Ordering::SeqCst));
+                    // A pause asked for while the guest was still here (a
+                    // client's pause right behind its continue, Stop) must
+                    // survive the line above, or the guest never stops
+                    // again. Checked after it: a pause after the check sets
+                    // the switch itself.
+                    if shared.pause.load(Ordering::SeqCst) {
+                        interrupt.set(true);
+                    }
                     resume(&shared.stopped);
                     return Ok(());
                 }
@@ -1085,7 +1107,8 @@ fn guest(
 ///   instruction is a statement of its own) or when asked;
 /// - locals: with DWARF, where the optimized code keeps them
 ///   (`DebugLocals::Live`, the fast mode: source variables are found in
-///   linear memory through the frame base, which is kept); without DWARF
+///   linear memory through the frame base; it and every local a
+///   variable's location names are kept alive); without DWARF
 ///   or from text, the wasm locals are what the user reads, so each is
 ///   kept exact (`DebugLocals::Mirrored`).
 pub fn debug_compile_options(
@@ -1102,7 +1125,11 @@ pub fn debug_compile_options(
         } else {
             DebugLocals::Mirrored
         },
-        debug_keep_locals: source.map(|d| d.frame_base_locals().into()),
+        // Every local a variable's location names, not just frame bases:
+        // a struct argument passed by value is found through a pointer
+        // local that the code may no longer need (found by the debugger
+        // differential: `p_14 <unavailable>` at -O0).
+        debug_keep_locals: source.map(|d| d.located_locals().into()),
         ..CompileOptions::default()
     }
 }

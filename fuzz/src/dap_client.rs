@@ -1,6 +1,7 @@
-//! A small Debug Adapter Protocol client over `wasmscope dap`'s stdio: what
-//! the debugger differential steps with, and what the protocol target
-//! sends its sequences through.
+//! A small client for `wasmscope dap` and `wasmscope lsp` over stdio (both
+//! frame messages with `Content-Length` headers): what the debugger
+//! differential steps with, and what the protocol target sends its
+//! sequences through.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub struct Dap {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     incoming: Receiver<Value>,
     /// Events seen while waiting for a response.
     events: Vec<Value>,
@@ -40,11 +41,21 @@ impl std::fmt::Display for DapError {
 
 impl Dap {
     pub fn start(wasmscope: &std::path::Path, timeout: Duration) -> std::io::Result<Dap> {
+        Dap::start_server(wasmscope, "dap", Stdio::null(), timeout)
+    }
+
+    /// `wasmscope SUBCOMMAND` (`dap` or `lsp`), its stderr to `stderr`.
+    pub fn start_server(
+        wasmscope: &std::path::Path,
+        subcommand: &str,
+        stderr: Stdio,
+        timeout: Duration,
+    ) -> std::io::Result<Dap> {
         let mut child = Command::new(wasmscope)
-            .arg("dap")
+            .arg(subcommand)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
@@ -82,7 +93,7 @@ impl Dap {
         });
         Ok(Dap {
             child,
-            stdin,
+            stdin: Some(stdin),
             incoming: rx,
             events: Vec::new(),
             seq: 0,
@@ -92,9 +103,13 @@ impl Dap {
 
     /// Writes raw bytes (the protocol target's malformed frames).
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), DapError> {
-        self.stdin
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| DapError::Gone("input closed".into()))?;
+        stdin
             .write_all(bytes)
-            .and_then(|()| self.stdin.flush())
+            .and_then(|()| stdin.flush())
             .map_err(|e| DapError::Gone(format!("write: {e}")))
     }
 
@@ -157,13 +172,56 @@ impl Dap {
         }
     }
 
-    /// Whether the adapter process is still running.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    /// The first message `wanted` accepts (others are kept as events).
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Result<Value, DapError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let m = self.next(deadline, what)?;
+            if wanted(&m) {
+                return Ok(m);
+            }
+            self.events.push(m);
+        }
     }
 
-    pub fn events_seen(&self) -> &[Value] {
-        &self.events
+    /// How the server process ended, if it has (waiting up to `grace`).
+    pub fn exit_status(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every thread's backtrace of the server, by gdb (for a hang).
+    pub fn backtrace(&self) -> String {
+        Command::new("timeout")
+            .args([
+                "60",
+                "gdb",
+                "-batch",
+                "-nx",
+                "-p",
+                &self.child.id().to_string(),
+            ])
+            .args(["-ex", "thread apply all bt 30"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Closes the server's stdin (end of input).
+    pub fn close_input(&mut self) {
+        self.stdin = None;
     }
 }
 

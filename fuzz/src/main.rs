@@ -4,7 +4,9 @@
 
 mod dap_client;
 mod debugger;
+mod dwarf;
 mod engine;
+mod protocol;
 mod rng;
 mod run;
 
@@ -38,6 +40,23 @@ enum Target {
         #[command(flatten)]
         budget: BudgetArgs,
     },
+    /// Random and malformed DAP and LSP message sequences.
+    Protocol {
+        #[command(flatten)]
+        budget: BudgetArgs,
+        /// Send a finding's messages.txt again instead of generating.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<PathBuf>,
+    },
+    /// The DWARF reader and transform on mutated .debug_* sections.
+    Dwarf {
+        #[command(flatten)]
+        budget: BudgetArgs,
+        /// Directories of .wasm files with DWARF (default: the fixtures and
+        /// the language corpus).
+        #[arg(long, value_name = "DIR")]
+        corpus: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -60,7 +79,7 @@ struct BudgetArgs {
 }
 
 impl BudgetArgs {
-    fn budget(&self) -> run::Budget {
+    fn budget(&self, case_timeout: u64) -> run::Budget {
         run::Budget {
             seed: self.seed,
             cases: self.cases.or(if self.seconds.is_none() {
@@ -71,6 +90,7 @@ impl BudgetArgs {
             seconds: self.seconds,
             out: self.out.clone(),
             stop_on_finding: !self.keep_going,
+            case_timeout: std::time::Duration::from_secs(case_timeout),
         }
     }
 }
@@ -95,7 +115,7 @@ fn main() -> ExitCode {
                 }
             };
             return match engine::check(&wasm, mode, budget.seed) {
-                run::Verdict::Finding(f) => {
+                run::Verdict::Finding(f) | run::Verdict::Known(f) => {
                     println!("{}", f.summary);
                     ExitCode::from(1)
                 }
@@ -109,10 +129,10 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Target::Engine { budget, .. } => run::campaign("engine", &budget.budget(), engine::case),
+        Target::Engine { budget, .. } => run::campaign("engine", &budget.budget(60), engine::case),
         Target::Debugger { budget } => {
             let tools = debugger::Tools::new(&budget.out);
-            let s = run::campaign("debugger", &budget.budget(), |seed| {
+            let s = run::campaign("debugger", &budget.budget(900), |seed| {
                 debugger::case(&tools, seed)
             });
             use std::sync::atomic::Ordering::Relaxed;
@@ -122,6 +142,44 @@ fn main() -> ExitCode {
                 debugger::VALUES_COMPARED.load(Relaxed)
             );
             s
+        }
+        Target::Protocol { budget, replay } => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let wasmscope = debugger::Tools::new(&budget.out).wasmscope;
+            let tools = protocol::Tools::new(wasmscope, &root, &budget.out);
+            if let Some(file) = replay {
+                return match protocol::replay(&tools, &file) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        println!("{e}");
+                        ExitCode::from(1)
+                    }
+                };
+            }
+            run::campaign("protocol", &budget.budget(120), |seed| {
+                protocol::case(&tools, seed)
+            })
+        }
+        Target::Dwarf { budget, corpus } => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let dirs = if corpus.is_empty() {
+                dwarf::default_dirs(&root, &root.join("target"))
+            } else {
+                corpus
+            };
+            let mut corpus = match dwarf::Corpus::new(&dirs) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let cache = budget.out.join("dwarf-work");
+            std::fs::create_dir_all(&cache).ok();
+            std::env::set_var("XDG_CACHE_HOME", &cache);
+            run::campaign("dwarf", &budget.budget(60), |seed| {
+                dwarf::case(&mut corpus, seed, &cache)
+            })
         }
     };
     if summary.findings.is_empty() {

@@ -12,6 +12,10 @@ pub enum Verdict {
     /// not a finding.
     Skip,
     Finding(Finding),
+    /// A disagreement of a kind already known and documented as open
+    /// (`fuzz/README.md`): saved as `TARGET-known-SEED`, counted, and
+    /// neither a failure nor a reason to stop.
+    Known(Finding),
 }
 
 pub struct Finding {
@@ -50,11 +54,16 @@ pub struct Budget {
     pub out: PathBuf,
     /// Stop at the first finding (what CI wants: the reproducer, fast).
     pub stop_on_finding: bool,
+    /// A case running longer than this is a hang: it is saved as a
+    /// finding and the process exits with status 3 (a hung thread cannot
+    /// be stopped); the campaign script goes on from the next seed.
+    pub case_timeout: Duration,
 }
 
 pub struct Summary {
     pub cases: u64,
     pub skipped: u64,
+    pub known: u64,
     pub findings: Vec<(u64, String)>,
     pub elapsed: Duration,
 }
@@ -67,9 +76,11 @@ pub fn campaign(target: &str, budget: &Budget, mut case: impl FnMut(u64) -> Verd
     std::fs::create_dir_all(&budget.out).ok();
     let current = budget.out.join(format!("{target}.current"));
     let start = Instant::now();
+    let running = watchdog(target, budget);
     let mut summary = Summary {
         cases: 0,
         skipped: 0,
+        known: 0,
         findings: Vec::new(),
         elapsed: Duration::ZERO,
     };
@@ -83,9 +94,16 @@ pub fn campaign(target: &str, budget: &Budget, mut case: impl FnMut(u64) -> Verd
             break;
         }
         std::fs::write(&current, seed.to_string()).ok();
-        match case(seed) {
+        *running.lock().unwrap_or_else(|e| e.into_inner()) = Some((seed, Instant::now()));
+        let verdict = case(seed);
+        *running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match verdict {
             Verdict::Pass => {}
             Verdict::Skip => summary.skipped += 1,
+            Verdict::Known(finding) => {
+                summary.known += 1;
+                save(&format!("{target}-known"), seed, &finding, &budget.out);
+            }
             Verdict::Finding(finding) => {
                 let dir = save(target, seed, &finding, &budget.out);
                 eprintln!(
@@ -107,21 +125,23 @@ pub fn campaign(target: &str, budget: &Budget, mut case: impl FnMut(u64) -> Verd
     summary.elapsed = start.elapsed();
     let secs = summary.elapsed.as_secs_f64();
     let line = format!(
-        "{target}: {} cases from seed {} in {:.1} s ({:.1}/s), {} skipped, {} findings",
+        "{target}: {} cases from seed {} in {:.1} s ({:.1}/s), {} skipped, {} known, {} findings",
         summary.cases,
         budget.seed,
         secs,
         summary.cases as f64 / secs.max(1e-9),
         summary.skipped,
+        summary.known,
         summary.findings.len()
     );
     println!("{line}");
     let json = format!(
-        "{{\"target\":\"{target}\",\"seed\":{},\"cases\":{},\"seconds\":{:.1},\"skipped\":{},\"findings\":[{}]}}\n",
+        "{{\"target\":\"{target}\",\"seed\":{},\"cases\":{},\"seconds\":{:.1},\"skipped\":{},\"known\":{},\"findings\":[{}]}}\n",
         budget.seed,
         summary.cases,
         secs,
         summary.skipped,
+        summary.known,
         summary
             .findings
             .iter()
@@ -140,6 +160,33 @@ pub fn campaign(target: &str, budget: &Budget, mut case: impl FnMut(u64) -> Verd
     summary
 }
 
+type Running = std::sync::Arc<std::sync::Mutex<Option<(u64, Instant)>>>;
+
+/// Watches the case in progress; past the budget's case timeout it saves
+/// the case as a hang and ends the process.
+fn watchdog(target: &str, budget: &Budget) -> Running {
+    let running: Running = Default::default();
+    let watched = running.clone();
+    let (target, out, limit) = (target.to_string(), budget.out.clone(), budget.case_timeout);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = *watched.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seed, since)) = now {
+            if since.elapsed() > limit {
+                let finding = Finding::new(format!("case hangs (over {} s)", limit.as_secs()));
+                let dir = save(&target, seed, &finding, &out);
+                eprintln!(
+                    "{target}: FINDING at seed {seed}: {}\n  saved in {}",
+                    finding.summary,
+                    dir.display()
+                );
+                std::process::exit(3);
+            }
+        }
+    });
+    running
+}
+
 fn save(target: &str, seed: u64, finding: &Finding, out: &std::path::Path) -> PathBuf {
     let dir = out.join(format!("{target}-{seed}"));
     std::fs::create_dir_all(&dir).ok();
@@ -147,8 +194,10 @@ fn save(target: &str, seed: u64, finding: &Finding, out: &std::path::Path) -> Pa
         std::fs::write(dir.join(name), contents).ok();
     }
     let text = format!(
-        "{}\n\nreproduce: wasmscope-fuzz {target} --seed {seed} --cases 1\n\n{}\n",
-        finding.summary, finding.details
+        "{}\n\nreproduce: wasmscope-fuzz {} --seed {seed} --cases 1\n\n{}\n",
+        finding.summary,
+        target.trim_end_matches("-known"),
+        finding.details
     );
     std::fs::write(dir.join("finding.txt"), text).ok();
     dir

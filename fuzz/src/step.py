@@ -40,6 +40,8 @@ def variables(frame, line):
             if not (sym.is_variable or sym.is_argument) or sym.name in out:
                 continue
             if not sym.is_argument and sym.line >= line:
+                # In scope (it shadows any outer one) but not initialized.
+                out[sym.name] = "<undeclared>"
                 continue
             try:
                 out[sym.name] = flat(sym.value(frame))
@@ -103,4 +105,7 @@ for _ in range(MAX):
         out.write(json.dumps({"error": "step: " + str(e)}) + "\n")
         break
 out.close()
-gdb.execute("kill", to_string=True)
+try:
+    gdb.execute("kill", to_string=True)
+except gdb.error:
+    pass  # the program ended

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import testsupport from "@vscode/debugadapter-testsupport";
 
@@ -110,6 +110,38 @@ test("function breakpoints, unverified lines and step in", async () => {
   }
 });
 
+test("a struct argument passed by value reads at -O0", async () => {
+  // wasm32 passes it as a pointer in a local that the code no longer
+  // needs once copied: the adapter keeps every local a DWARF location
+  // names (found by the debugger differential on a csmith program).
+  const dc = await client();
+  try {
+    await Promise.all([
+      dc.waitForEvent("initialized").then(async () => {
+        const source = join(fixtures, "dbg", "kinds.c");
+        const line = readFileSync(source, "utf8").split("\n").findIndex((l) => l.includes("width += 1;")) + 1;
+        await dc.setBreakpointsRequest({ source: { path: source }, breakpoints: [{ line }] });
+        await dc.configurationDoneRequest();
+      }),
+      dc.launch({ program: join(fixtures, "dbg", "kinds-O0.wasm") }),
+      dc.assertStoppedLocation("breakpoint", {}),
+    ]);
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    assert.equal(frame.name, "span");
+    const scope = (await dc.scopesRequest({ frameId: frame.id })).body.scopes[0];
+    const vars = (await dc.variablesRequest({ variablesReference: scope.variablesReference })).body.variables;
+    const p = vars.find((v) => v.name === "p");
+    assert.ok(p.variablesReference > 0, JSON.stringify(p));
+    const fields = (await dc.variablesRequest({ variablesReference: p.variablesReference })).body.variables;
+    assert.deepEqual(
+      fields.map((f) => `${f.name}=${f.value}`),
+      ["lo=184", "hi=11"],
+    );
+  } finally {
+    await dc.stop();
+  }
+});
+
 test("pause an endless loop, traps, bad requests", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wasmscope-dap-"));
   const spin = join(dir, "spin.wat");
@@ -118,7 +150,20 @@ test("pause an endless loop, traps, bad requests", async () => {
   try {
     await Promise.all([dc.configurationSequence(), dc.launch({ program: spin })]);
     await new Promise((r) => setTimeout(r, 100));
+    // A step while it runs is refused: queued, it once took the next stop
+    // and left Stop waiting forever (found by the protocol fuzzer).
+    await assert.rejects(dc.stepInRequest({ threadId: 1 }), /running/);
     await Promise.all([dc.pauseRequest({ threadId: 1 }), dc.assertStoppedLocation("pause", {})]);
+    // A pause right behind a continue stops the guest every time (the
+    // guest once cleared it while leaving its stop; found by the protocol
+    // fuzzer as a Stop that never returned).
+    for (let i = 0; i < 20; i++) {
+      await Promise.all([
+        dc.continueRequest({ threadId: 1 }),
+        dc.pauseRequest({ threadId: 1 }),
+        dc.assertStoppedLocation("pause", {}),
+      ]);
+    }
     // Unknown and malformed requests get error responses; the adapter lives.
     await assert.rejects(dc.customRequest("noSuchRequest", {}), /unsupported request/);
     await assert.rejects(dc.setBreakpointsRequest({}), /source.path/);

@@ -384,8 +384,20 @@ impl Files {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.into());
-        let dir_id = program.add_directory(LineString::String(dir.into_bytes()));
-        let id = program.add_file(LineString::String(base.into_bytes()), dir_id, None);
+        // gimli refuses (panics on) an empty name, an empty directory
+        // after the first and a NUL byte: damaged DWARF can give each.
+        let clean = |s: String| s.replace('\0', "?").into_bytes();
+        let dir_id = if dir.is_empty() {
+            program.default_directory()
+        } else {
+            program.add_directory(LineString::String(clean(dir)))
+        };
+        let base = if base.is_empty() {
+            "<unnamed>".to_string()
+        } else {
+            base
+        };
+        let id = program.add_file(LineString::String(clean(base)), dir_id, None);
         self.0.insert(path.to_string(), id);
         id
     }
@@ -482,8 +494,12 @@ impl<'a> UnitTransform<'a> {
             v.and_then(|s| s.to_string_lossy().ok().map(|s| s.into_owned()))
                 .unwrap_or_default()
         };
-        let comp_dir = string(unit.comp_dir.clone());
-        let name = string(unit.name.clone());
+        // No NUL and a name (gimli panics otherwise), as in `Files::id`.
+        let comp_dir = string(unit.comp_dir.clone()).replace('\0', "?");
+        let name = match string(unit.name.clone()).replace('\0', "?") {
+            n if n.is_empty() => "<unnamed>".to_string(),
+            n => n,
+        };
         let program = LineProgram::new(
             ENCODING,
             gimli::LineEncoding::default(),

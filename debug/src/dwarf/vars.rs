@@ -244,45 +244,6 @@ fn attr_u64(entry: &DebuggingInformationEntry<Reader>, at: gimli::DwAt) -> Optio
 }
 
 impl ModuleDwarf {
-    /// Each subprogram whose frame base is a wasm local: (module offset of
-    /// its code, that local). A debugger that keeps only what optimized
-    /// code keeps alive must keep these too: every `DW_OP_fbreg` variable
-    /// of the function is found through it, long after the code last
-    /// needs it.
-    pub fn frame_base_locals(&self) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
-        for unit in self.units() {
-            let mut entries = unit.entries();
-            while let Ok(Some((_, e))) = entries.next_dfs() {
-                if e.tag() != gimli::DW_TAG_subprogram {
-                    continue;
-                }
-                let Ok(Some(AttributeValue::Exprloc(expr))) = e.attr_value(gimli::DW_AT_frame_base)
-                else {
-                    continue;
-                };
-                let Ok(Some(low)) = self.dwarf.attr_address(
-                    unit,
-                    match e.attr_value(gimli::DW_AT_low_pc) {
-                        Ok(Some(v)) => v,
-                        _ => continue,
-                    },
-                ) else {
-                    continue;
-                };
-                if let (Ok(Some(Operation::WasmLocal { index })), Some(low)) = (
-                    expr.operations(unit.encoding()).next(),
-                    self.live_module_offset(low),
-                ) {
-                    out.push((low, index));
-                }
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
     /// Every wasm local that a location of a subprogram's variables, or
     /// its frame base, names (`DW_OP_WASM_location 0x0`), as (module
     /// offset of the subprogram's code, local), sorted. A native debugger
