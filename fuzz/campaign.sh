@@ -17,6 +17,7 @@ shift
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(engine debugger dwarf protocol)
 seed="${SEED:-$(date +%s)}"
+rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes')"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 out="$target_dir/fuzz/campaign-$(date -u +%Y%m%dT%H%M%S)"
 mkdir -p "$out/bin"
@@ -61,7 +62,7 @@ wait
 {
     echo "# Fuzzing campaign $(basename "$out")"
     echo
-    echo "$hours h per target, from seed $seed; wasmscope $(git rev-parse --short HEAD)."
+    echo "$hours h per target, from seed $seed; wasmscope $rev."
     echo
     for t in "${targets[@]}"; do
         echo "## $t"
@@ -73,6 +74,8 @@ wait
         ls -d "$out/$t"-[0-9]* 2>/dev/null | while read -r d; do
             echo "- finding: $(head -1 "$d/finding.txt") ($d)"
         done
+        known=$(ls -d "$out/$t"-known-* 2>/dev/null | wc -l)
+        [ "$known" = 0 ] || echo "- $known cases of known open issues ($out/$t-known-*)"
         echo
     done
 } >"$out/summary.md"

@@ -233,13 +233,19 @@ fn from_wi(v: &wasmi::Val) -> V {
     }
 }
 
-/// An argument: edge values more often than chance would give them.
-fn argument(ty: ws::ValType, rng: &mut Rng) -> (ws::Val, wasmi::Val) {
-    let bits = match rng.below(4) {
+/// An argument: edge values more often than chance would give them,
+/// among them the sizes of the instance's memories and tables (`bounds`)
+/// and their neighbours, where bounds checks decide.
+fn argument(ty: ws::ValType, bounds: &[u64], rng: &mut Rng) -> (ws::Val, wasmi::Val) {
+    let bits = match rng.below(6) {
         0 => 0,
         1 => 1,
         2 => u64::MAX,
-        _ => rng.next_u64(),
+        3 | 4 if !bounds.is_empty() => {
+            let b = *rng.pick(bounds);
+            b.wrapping_add(rng.below(5)).wrapping_sub(2)
+        }
+        _ => rng.next_u64() >> rng.below(64),
     };
     match ty {
         ws::ValType::I32 => (ws::Val::I32(bits as i32), wasmi::Val::I32(bits as i32)),
@@ -414,8 +420,9 @@ fn compare(wasm: &[u8], mode: Mode, rng: &mut Rng) -> Result<(), Outcome> {
                 return Ok(());
             }
             let ty = func.ty(&store);
+            let bounds = bounds(&store, &instance);
             let (args, wargs): (Vec<_>, Vec<_>) =
-                ty.params.iter().map(|t| argument(*t, rng)).unzip();
+                ty.params.iter().map(|t| argument(*t, &bounds, rng)).unzip();
             let mut results: Vec<ws::Val> = ty
                 .results
                 .iter()
@@ -445,6 +452,20 @@ fn compare(wasm: &[u8], mode: Mode, rng: &mut Rng) -> Result<(), Outcome> {
         }
     }
     Ok(())
+}
+
+/// The byte sizes of the exported memories and the lengths of the
+/// exported tables.
+fn bounds(store: &ws::Store<()>, instance: &ws::Instance) -> Vec<u64> {
+    instance
+        .exports(store)
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            ws::Extern::Memory(m) => Some(m.data(store).len() as u64),
+            ws::Extern::Table(t) => Some(u64::from(t.size(store))),
+            _ => None,
+        })
+        .collect()
 }
 
 fn show_args(args: &[ws::Val]) -> String {
