@@ -272,7 +272,7 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
     let mut rng = Rng::new(seed);
     let mut transcript = Vec::new();
     let stderr_path = tools.work.join(format!("stderr-{}", seed % 2));
-    let result = if seed % 2 == 0 {
+    let result = if seed.is_multiple_of(2) {
         dap_case(tools, &mut rng, &stderr_path, &mut transcript)
     } else {
         lsp_case(tools, &mut rng, &stderr_path, &mut transcript)
@@ -290,7 +290,7 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
         Err(e) => Verdict::Finding(
             Finding::new(format!(
                 "{}: {e}",
-                if seed % 2 == 0 { "DAP" } else { "LSP" }
+                if seed.is_multiple_of(2) { "DAP" } else { "LSP" }
             ))
             .details(format!("server stderr:\n{stderr}"))
             .file("messages.txt", transcript.join("\n")),
