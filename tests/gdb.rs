@@ -681,6 +681,62 @@ fn every_toolchain_image_loads_without_an_internal_error() {
     }
 }
 
+/// Code the module's line table gives no line (line 0, the compiler's
+/// own) in a function it describes stays line 0 in the JIT image, as
+/// native compilers write it, so `step` passes through it: once it got
+/// the generated listing's line, and `step` stopped there, in another
+/// file, in the middle of a statement (found by the debugger
+/// differential). No sequence of the image mixes the C file and the
+/// listing, and stepping over the loop's back edge reaches the next line.
+#[test]
+fn line_zero_code_stays_line_zero() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("app-O0-lines.elf");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasmscope"))
+        .args(["run", "--emit-debug-image"])
+        .arg(&image)
+        .arg(debugger::fixture("dbg/app-O0.wasm"))
+        .env("XDG_CACHE_HOME", debugger::cache_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let v = std::process::Command::new("llvm-dwarfdump-22")
+        .arg("--debug-line")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&v.stdout);
+    // Each line program's file names, then its rows by file index.
+    let mut mixed = Vec::new();
+    for program in text.split("debug_line[").skip(1) {
+        let names: Vec<&str> = program
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("name: "))
+            .collect();
+        let mut files_of_sequence = std::collections::BTreeSet::new();
+        for row in program.lines().filter(|l| l.starts_with("0x")) {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            let Some(Ok(index)) = f.get(3).map(|i| i.parse::<usize>()) else {
+                continue; // the program's own offset, `0x00000000]`
+            };
+            if let Some(name) = names.get(index.saturating_sub(1)) {
+                files_of_sequence.insert(name.trim_matches('"').rsplit('.').next().unwrap_or(""));
+            }
+            if row.contains("end_sequence") {
+                if files_of_sequence.contains("c") && files_of_sequence.contains("wat") {
+                    mixed.push(row.to_string());
+                }
+                files_of_sequence.clear();
+            }
+        }
+    }
+    assert!(
+        mixed.is_empty(),
+        "sequences mixing app.c and the listing end at {mixed:?}"
+    );
+}
+
 /// The image `run -g` registers is the one `--emit-debug-image` writes,
 /// and llvm-dwarfdump's verifier finds no error in it for any corpus
 /// program.

@@ -518,12 +518,24 @@ impl Rows<'_> {
             let i = self.prologue_ends.partition_point(|&p| p <= lo);
             self.prologue_ends.get(i).copied().filter(|&p| p <= hi)
         });
+        let source_line = |s: &wasmscope_engine::SrcLoc| {
+            let off = self.dwarf?.code_offset(s.wasm_offset)?;
+            lookup(self.ranges, off)
+        };
+        let described = f.srclocs.iter().any(|s| source_line(s).is_some());
         for s in &f.srclocs {
             let code_offset = self.dwarf.and_then(|d| d.code_offset(s.wasm_offset));
-            let loc = code_offset
-                .and_then(|off| lookup(self.ranges, off))
-                .map(|l| (files.id(program, &l.file), l.line, l.column));
+            let loc = source_line(s).map(|l| (files.id(program, &l.file), l.line, l.column));
             let loc = loc.or_else(|| {
+                // Code of a function the line table describes that it
+                // gives no line (line 0: what the compiler made up) keeps
+                // line 0, as native compilers write it, and debuggers step
+                // through it; the listing's line would stop `step` in the
+                // middle of a statement, in another file (found by the
+                // debugger differential).
+                if described {
+                    return last.map(|(file, _)| (file, 0, 0));
+                }
                 let (listing, path) = self.listing?;
                 let line = listing.line_of(s.wasm_offset)?;
                 Some((files.id(program, &path.display().to_string()), line, 0))
@@ -549,7 +561,7 @@ impl Rows<'_> {
             row.file = file;
             row.line = u64::from(line);
             row.column = u64::from(column);
-            row.is_statement = last != Some((file, line));
+            row.is_statement = line != 0 && last != Some((file, line));
             if at_prologue_end {
                 row.prologue_end = true;
                 row.is_statement = true;
