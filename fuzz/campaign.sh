@@ -47,8 +47,11 @@ run_target() {
         current="$(cat "$out/$target.current" 2>/dev/null || echo "$start")"
         echo "$target: the fuzzer died (status $status) on seed $current" >>"$out/$target.log"
         mkdir -p "$out/$target-$current"
-        echo "the fuzzer process died (status $status); reproduce: wasmscope-fuzz $target --seed $current --cases 1" \
-            >"$out/$target-$current/finding.txt"
+        # Status 3: the watchdog saved the case as a hang already.
+        [ -f "$out/$target-$current/finding.txt" ] ||
+            echo "the fuzzer process died (status $status); reproduce: wasmscope-fuzz $target --seed $current --cases 1" \
+                >"$out/$target-$current/finding.txt"
+        cp "$out/$target-work/current.txt" "$out/$target-$current/" 2>/dev/null || true
         echo "{\"target\":\"$target\",\"seed\":$current,\"died\":$status}" >>"$out/summary.jsonl"
         start=$(( current + 1 ))
     done

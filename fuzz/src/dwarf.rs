@@ -187,6 +187,15 @@ pub fn case(corpus: &mut Corpus, seed: u64, cache: &Path) -> Verdict {
     let mut contents = wasm[range.clone()].to_vec();
     let what = mutate(&mut contents, &mut rng);
     let mutated = replace_section(wasm, &name, range, &contents);
+    // What a case that takes the process down (memory, a hang) was: the
+    // module and its mutation, written before the run.
+    let _ = std::fs::write(
+        cache.join("current.txt"),
+        format!("{}\nsection {name}: {what}\n", path.display()),
+    );
+    if std::env::var_os("WASMSCOPE_FUZZ_SAVE_CASE").is_some() {
+        let _ = std::fs::write(cache.join("current.wasm"), &mutated);
+    }
     let module_path = cache.join(path.file_name().unwrap_or_default());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let dwarf = ModuleDwarf::from_binary(&mutated);

@@ -1793,13 +1793,32 @@ fn function_enum(unit: &mut w::Unit, functions: &[(u32, String)]) -> UnitEntryId
     id
 }
 
-/// A copy of entry `t` (with its children if `children`) under `parent`.
+/// The most entries one `deep_copy` writes. A real type has far fewer
+/// (its members, nested types and methods); damaged DWARF can make a
+/// "type" whose children are the rest of the unit, and copying that for
+/// every pointer to it once took all memory (found by the DWARF fuzzer).
+const DEEP_COPY_LIMIT: usize = 10_000;
+
+/// A copy of entry `t` (with its children if `children`, up to
+/// [`DEEP_COPY_LIMIT`] entries in all) under `parent`.
 fn deep_copy(
     unit: &mut w::Unit,
     t: UnitEntryId,
     parent: UnitEntryId,
     children: bool,
 ) -> UnitEntryId {
+    let mut budget = DEEP_COPY_LIMIT;
+    copy_within(unit, t, parent, children, &mut budget)
+}
+
+fn copy_within(
+    unit: &mut w::Unit,
+    t: UnitEntryId,
+    parent: UnitEntryId,
+    children: bool,
+    budget: &mut usize,
+) -> UnitEntryId {
+    *budget = budget.saturating_sub(1);
     let tag = unit.get(t).tag();
     let attrs: Vec<(c::DwAt, W)> = unit
         .get(t)
@@ -1813,7 +1832,10 @@ fn deep_copy(
     if children {
         let kids: Vec<UnitEntryId> = unit.get(t).children().copied().collect();
         for k in kids {
-            deep_copy(unit, k, copy, true);
+            if *budget == 0 {
+                break;
+            }
+            copy_within(unit, k, copy, true, budget);
         }
     }
     copy
@@ -1941,5 +1963,32 @@ fn push_path(path: &mut String, part: &str) {
             path.push('/');
         }
         path.push_str(part);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Damaged DWARF can make a "type" of a huge subtree; a copy of it
+    /// stops at the limit (the DWARF fuzzer once saw one take all memory).
+    #[test]
+    fn a_deep_copy_is_bounded() {
+        let mut unit = w::Unit::new(ENCODING, LineProgram::none());
+        let root = unit.root();
+        let s = unit.add(root, c::DW_TAG_structure_type);
+        for _ in 0..20_000 {
+            let m = unit.add(s, c::DW_TAG_member);
+            unit.add(m, c::DW_TAG_member);
+        }
+        let before = unit.count();
+        deep_copy(&mut unit, s, root, true);
+        assert_eq!(unit.count() - before, DEEP_COPY_LIMIT);
+        // A small type is copied whole.
+        let small = unit.add(root, c::DW_TAG_structure_type);
+        unit.add(small, c::DW_TAG_member);
+        let before = unit.count();
+        deep_copy(&mut unit, small, root, true);
+        assert_eq!(unit.count() - before, 2);
     }
 }
