@@ -614,11 +614,14 @@ fn declared_variables(dir: &Path, file: &str) -> Result<HashMap<String, HashSet<
     Ok(out)
 }
 
-/// Stops by (function, line, visit number).
+/// Stops by (function, line, visit number). A stop reached by returning
+/// into the middle of a statement is not a visit: how often a target
+/// stops there depends on its calls, not on the program's progress.
 fn by_visit(stops: &[Stop]) -> HashMap<(String, u64, usize), &Stop> {
     let mut seen: HashMap<(String, u64), usize> = HashMap::new();
     stops
         .iter()
+        .filter(|s| !s.returned)
         .map(|s| {
             let n = seen.entry((s.func.clone(), s.line)).or_default();
             *n += 1;
