@@ -898,6 +898,10 @@ fn guest(
     // Parsed once on this thread: the handler and the exit report share it.
     let dwarf = ModuleDwarf::parse(module.binary(), module.info()).map(std::rc::Rc::new);
     let handler_dwarf = dwarf.clone();
+    let prologues = dwarf
+        .as_deref()
+        .map(|d| body_prologues(module.binary(), d))
+        .unwrap_or_default();
     let mut stepping: Option<ActiveStep> = None;
     // The handler and the start-up wait both read commands (never at once:
     // the handler runs only after the start).
@@ -959,7 +963,13 @@ fn guest(
                     && match s.kind {
                         Step::Out => now < s.depth,
                         Step::Over => now < s.depth || (now == s.depth && here != s.line),
-                        Step::In => now != s.depth || here != s.line,
+                        // Into a call: past its prologue, where the
+                        // frame is set up (as gdb and lldb stop; found by
+                        // the debugger differential).
+                        Step::In => {
+                            (now != s.depth || here != s.line)
+                                && (now <= s.depth || past_prologue(&prologues, offset))
+                        }
                     }
             });
         if !(paused || at_breakpoint || stepped || trapped.is_some() || watched.is_some()) {
@@ -1098,6 +1108,40 @@ fn guest(
             frames: Vec::new(),
         }),
     };
+}
+
+/// Each function body's module range and the offset of its line table's
+/// first `prologue_end` row, for the bodies that have one; sorted.
+fn body_prologues(binary: &[u8], dwarf: &ModuleDwarf) -> Vec<(u32, u32, u32)> {
+    let mut ends: Vec<u32> = dwarf
+        .prologue_ends()
+        .into_iter()
+        .map(|o| dwarf.module_offset(o))
+        .collect();
+    ends.sort_unstable();
+    let mut out = Vec::new();
+    for payload in wasmscope_engine::wasmparser::Parser::new(0).parse_all(binary) {
+        let Ok(wasmscope_engine::wasmparser::Payload::CodeSectionEntry(body)) = payload else {
+            continue;
+        };
+        let r = body.range();
+        let (start, end) = (r.start as u32, r.end as u32);
+        let i = ends.partition_point(|&e| e < start);
+        if let Some(&e) = ends.get(i).filter(|&&e| e < end) {
+            out.push((start, end, e));
+        }
+    }
+    out
+}
+
+/// Whether `offset` is at or past its function's prologue end (true in a
+/// function without one).
+fn past_prologue(prologues: &[(u32, u32, u32)], offset: u32) -> bool {
+    let i = prologues.partition_point(|b| b.0 <= offset);
+    match i.checked_sub(1).map(|i| prologues[i]) {
+        Some((_, end, prologue)) if offset < end => offset >= prologue,
+        _ => true,
+    }
 }
 
 /// How `wasmscope dap` compiles a module (`wasmscope run --debug-hooks`

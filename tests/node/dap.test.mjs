@@ -98,6 +98,10 @@ test("function breakpoints, unverified lines and step in", async () => {
     await Promise.all([dc.stepInRequest({ threadId: 1 }), dc.assertStoppedLocation("step", {})]);
     const stack = await dc.stackTraceRequest({ threadId: 1 });
     assert.equal(stack.body.stackFrames[0].name, "sum_list");
+    // Past the prologue, on the body's first line, as gdb's `step` stops
+    // (not on the function's opening line; found by the debugger
+    // differential).
+    assert.equal(stack.body.stackFrames[0].line, 26);
     await Promise.all([dc.continueRequest({ threadId: 1 }), dc.assertStoppedLocation("breakpoint", {})]);
     const again = await dc.stackTraceRequest({ threadId: 1 });
     assert.equal(again.body.stackFrames[0].name, "factorial");
