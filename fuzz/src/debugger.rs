@@ -614,22 +614,6 @@ fn declared_variables(dir: &Path, file: &str) -> Result<HashMap<String, HashSet<
     Ok(out)
 }
 
-/// Stops by (function, line, visit number). A stop reached by returning
-/// into the middle of a statement is not a visit: how often a target
-/// stops there depends on its calls, not on the program's progress.
-fn by_visit(stops: &[Stop]) -> HashMap<(String, u64, usize), &Stop> {
-    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
-    stops
-        .iter()
-        .filter(|s| !s.returned)
-        .map(|s| {
-            let n = seen.entry((s.func.clone(), s.line)).or_default();
-            *n += 1;
-            ((s.func.clone(), s.line, *n), s)
-        })
-        .collect()
-}
-
 /// What the wasm side is compared against, besides the native stops.
 struct Oracle {
     /// Statement lines of the wasm module's own line table.
@@ -640,11 +624,11 @@ struct Oracle {
     declared: HashMap<String, HashSet<String>>,
 }
 
-/// Compares the stops of one wasm-side run with the native ones: stops
-/// are aligned by (function, line, occurrence), since the two targets'
-/// line tables differ (a `for` header or a `continue` is a statement on
-/// one and not the other). At every aligned stop the frame depth and
-/// every variable must agree; a line the native program stops at and
+/// Compares the stops of one wasm-side run with the native ones, in step
+/// over the lines both stop at, since the two targets' line tables differ
+/// (a `for` header or a `continue` is a statement on one and not the
+/// other). At every stop compared the frame depth and every variable must
+/// agree; a line the native program stops at and
 /// the wasm side never does is a finding when the wasm line table (for
 /// gdb: the JIT image's) marks it as a statement.
 fn compare(
@@ -665,14 +649,36 @@ fn compare(
         path(reference),
         path(ours)
     );
-    let theirs = by_visit(ours);
-    for ((func, line, n), a) in {
-        let mut all: Vec<_> = by_visit(reference).into_iter().collect();
-        all.sort_by_key(|(k, _)| k.clone());
-        all
-    } {
-        let Some(b) = theirs.get(&(func.clone(), line, n)) else {
-            continue;
+    // The walks restricted to the lines both ever stop at (statement
+    // starts only), compared in step while they agree: lines one target's
+    // line table has and the other's lacks drop out; where the walks part
+    // (the program took another path: csmith compares addresses of
+    // different objects, whose order differs natively and in linear
+    // memory), the comparison ends.
+    let lines = |stops: &[Stop]| -> HashSet<(String, u64)> {
+        stops
+            .iter()
+            .filter(|s| !s.returned)
+            .map(|s| (s.func.clone(), s.line))
+            .collect()
+    };
+    let (native_lines, wasm_lines) = (lines(reference), lines(ours));
+    let common = |s: &&Stop| {
+        let key = (s.func.clone(), s.line);
+        !s.returned && native_lines.contains(&key) && wasm_lines.contains(&key)
+    };
+    let walk_a: Vec<&Stop> = reference.iter().filter(common).collect();
+    let walk_b: Vec<&Stop> = ours.iter().filter(common).collect();
+    let mut visits: HashMap<(String, u64), usize> = HashMap::new();
+    for (a, b) in walk_a.iter().zip(&walk_b) {
+        if (&a.func, a.line) != (&b.func, b.line) {
+            break;
+        }
+        let (func, line) = (a.func.clone(), a.line);
+        let n = {
+            let v = visits.entry((func.clone(), line)).or_default();
+            *v += 1;
+            *v
         };
         let both = format!("native: {a:?}\nwasm:   {b:?}\n{paths}");
         if a.depth != b.depth {
@@ -685,9 +691,6 @@ fn compare(
             ));
         }
         STOPS_COMPARED.fetch_add(1, Ordering::Relaxed);
-        if a.returned || b.returned {
-            continue;
-        }
         for (name, value) in &a.vars {
             if optimized_out(value) || value == "<undeclared>" {
                 continue;
