@@ -322,16 +322,10 @@ impl Session {
         // and how to compile (`debug_compile_options`).
         let dwarf = ModuleDwarf::from_binary(&bytes);
         let dwarf_lines = dwarf.as_ref().map(line_starts).unwrap_or_default();
-        let mut prologue_ends: Vec<u32> = dwarf
+        let prologue_ends = dwarf
             .as_ref()
-            .map(|d| {
-                d.prologue_ends()
-                    .into_iter()
-                    .map(|o| d.module_offset(o))
-                    .collect()
-            })
+            .map(ModuleDwarf::prologue_end_offsets)
             .unwrap_or_default();
-        prologue_ends.sort_unstable();
         let mut compile =
             debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
         if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
@@ -1113,12 +1107,7 @@ fn guest(
 /// Each function body's module range and the offset of its line table's
 /// first `prologue_end` row, for the bodies that have one; sorted.
 fn body_prologues(binary: &[u8], dwarf: &ModuleDwarf) -> Vec<(u32, u32, u32)> {
-    let mut ends: Vec<u32> = dwarf
-        .prologue_ends()
-        .into_iter()
-        .map(|o| dwarf.module_offset(o))
-        .collect();
-    ends.sort_unstable();
+    let ends = dwarf.prologue_end_offsets();
     let mut out = Vec::new();
     for payload in wasmscope_engine::wasmparser::Parser::new(0).parse_all(binary) {
         let Ok(wasmscope_engine::wasmparser::Payload::CodeSectionEntry(body)) = payload else {

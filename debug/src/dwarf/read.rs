@@ -182,6 +182,17 @@ impl ModuleDwarf {
         self.row_addresses(|_, row| row.prologue_end() && !row.end_sequence())
     }
 
+    /// The module offsets of the `prologue_end` rows, sorted.
+    pub fn prologue_end_offsets(&self) -> Vec<u32> {
+        let mut ends: Vec<u32> = self
+            .prologue_ends()
+            .into_iter()
+            .map(|o| self.module_offset(o))
+            .collect();
+        ends.sort_unstable();
+        ends
+    }
+
     /// The addresses of the line-table rows `keep` accepts, sorted and
     /// deduplicated; `keep` sees every row of every unit in order, told
     /// whether the row is its unit's first. Malformed line programs yield

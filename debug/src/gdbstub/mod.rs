@@ -901,12 +901,7 @@ fn prologue_ends(binary: &[u8], entries: &[(u32, u32)]) -> std::collections::Has
     let Some(dwarf) = crate::dwarf::read::ModuleDwarf::from_binary(binary) else {
         return Default::default();
     };
-    let mut ends: Vec<u32> = dwarf
-        .prologue_ends()
-        .into_iter()
-        .map(|o| dwarf.module_offset(o))
-        .collect();
-    ends.sort_unstable();
+    let ends = dwarf.prologue_end_offsets();
     entries
         .iter()
         .enumerate()
