@@ -314,6 +314,25 @@ fn optimized_code_reads_what_survives_and_says_optimized_out_otherwise() {
     assert!(out.contains("exited normally"), "{out}");
 }
 
+/// -O2 DWARF that describes only the first byte of a 9-byte array: the
+/// other elements are optimized out, not zeros (gdb fills bytes that no
+/// piece covers with zeros unless the image says so; found by the
+/// debugger differential on a csmith program).
+#[test]
+fn a_variable_described_in_part_shows_the_rest_optimized_out() {
+    let out = gdb(
+        &["break optimized.c:15", "run", "print bytes", "continue"],
+        "dbg/optimized-O2.wasm",
+        &[],
+    );
+    assert!(out.contains("$1 = {"), "{out}");
+    let value = out.lines().find(|l| l.starts_with("$1 = ")).unwrap_or("");
+    assert_eq!(value.matches("{<optimized out>}").count(), 8, "{out}");
+    assert!(value.contains("\\311"), "the first byte, 0xc9:\n{out}");
+    assert!(!value.contains("\"\""), "no zeros made up:\n{out}");
+    assert!(out.contains("exited normally"), "{out}");
+}
+
 /// Whether gdb prints values for `cmd` (the differential compares those).
 fn prints_values(cmd: &str) -> bool {
     ["print", "info ", "finish", "bt"]

@@ -20,8 +20,8 @@
 
 use crate::listing;
 use crate::session::{
-    Breakpoint, BreakpointSpec, Event, Frame, Granularity, LaunchConfig, Session, Step, StopReason,
-    VarView,
+    source_frames, Breakpoint, BreakpointSpec, Event, Frame, Granularity, LaunchConfig, Session,
+    SourceFrameRef, Step, StopReason, VarView,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -400,14 +400,18 @@ fn handle(state: &mut State, out: &Out, command: &str, args: &Value) -> Result<V
                 0 => usize::MAX,
                 n => n,
             };
-            let stack: Vec<Value> = frames
+            // One DAP frame per source frame: inlined functions are
+            // frames of their own (their ids are what scopes and
+            // evaluate take).
+            let sources = source_frames(&frames);
+            let stack: Vec<Value> = sources
                 .iter()
                 .enumerate()
                 .skip(start)
                 .take(levels)
-                .map(|(i, f)| stack_frame(state, i, f))
+                .map(|(i, s)| stack_frame(state, i, s, &frames[s.frame]))
                 .collect();
-            Ok(json!({"stackFrames": stack, "totalFrames": frames.len()}))
+            Ok(json!({"stackFrames": stack, "totalFrames": sources.len()}))
         }
         "source" => {
             let reference = args["sourceReference"]
@@ -661,10 +665,10 @@ fn listing_source(state: &State, current: bool) -> Value {
 }
 
 /// A DAP stack frame: its source line from DWARF, or its line in the
-/// generated listing.
-fn stack_frame(state: &State, i: usize, f: &Frame) -> Value {
-    let name = f
-        .func_name
+/// generated listing. `s` is the source frame, a part of wasm frame `f`.
+fn stack_frame(state: &State, i: usize, s: &SourceFrameRef, f: &Frame) -> Value {
+    let name = s
+        .name
         .clone()
         .unwrap_or_else(|| format!("func[{}]", f.func_index));
     let mut frame = json!({
@@ -674,7 +678,7 @@ fn stack_frame(state: &State, i: usize, f: &Frame) -> Value {
         "column": 0,
         "instructionPointerReference": f.wasm_offset.map(|o| format!("{o:#x}")),
     });
-    if let Some(l) = &f.location {
+    if let Some(l) = &s.location {
         frame["source"] = state.sources.source(&l.file);
         frame["line"] = json!(l.line);
         frame["column"] = json!(l.column.max(1));
@@ -939,6 +943,7 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
         invoke: args["invoke"].as_str().map(str::to_string),
         every_instruction: args["everyInstruction"].as_bool().unwrap_or(false),
         control_sites: false,
+        exact_locals: args["exactLocals"].as_bool().unwrap_or(false),
         cache: cache_config(&args["cache"]),
     })?;
     if let Some(text) = describe_cache(session.cache_outcome()) {

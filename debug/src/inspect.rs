@@ -37,8 +37,9 @@ pub struct ScopeView {
 }
 
 enum Node {
-    /// Of a frame (0 = the paused one).
-    SourceLocals(usize),
+    /// Of a wasm frame (0 = the paused one) and an inline level in it
+    /// (`session::source_frames`).
+    SourceLocals(usize, usize),
     SourceGlobals,
     WasmLocals(usize),
     OperandStack,
@@ -120,8 +121,11 @@ const OPTIMIZED_OUT: &str = "<optimized out>";
 /// What the DWARF evaluator sees of the stop.
 struct View<'s, 'a> {
     stop: &'s DebugStop<'a, WasiCtx>,
-    /// The frame expressions are evaluated in.
+    /// The wasm frame expressions are evaluated in.
     frame: usize,
+    /// The inlined function of that frame whose variables are in scope
+    /// (`session::source_frames`).
+    level: usize,
     /// `None`: the optimized code keeps no copy of the local here.
     locals: Vec<Option<u64>>,
     globals: Vec<u64>,
@@ -201,13 +205,18 @@ impl<'d> Inspector<'d> {
     }
 
     fn view<'s, 'a>(stop: &'s DebugStop<'a, WasiCtx>) -> View<'s, 'a> {
-        Self::frame_view(stop, 0)
+        Self::frame_view(stop, 0, 0)
     }
 
     /// The view from frame `frame`: its locals (empty when unknown).
-    fn frame_view<'s, 'a>(stop: &'s DebugStop<'a, WasiCtx>, frame: usize) -> View<'s, 'a> {
+    fn frame_view<'s, 'a>(
+        stop: &'s DebugStop<'a, WasiCtx>,
+        frame: usize,
+        level: usize,
+    ) -> View<'s, 'a> {
         View {
             frame,
+            level,
             locals: stop
                 .frame_locals(frame)
                 .unwrap_or_default()
@@ -219,10 +228,22 @@ impl<'d> Inspector<'d> {
         }
     }
 
-    /// The scopes of frame `frame` (0 = the paused one). Callers' locals
-    /// come from their home slots (read-only); the operand stack only for
-    /// the paused frame.
-    pub fn scopes(&mut self, stop: &DebugStop<'_, WasiCtx>, frame: usize) -> Vec<ScopeView> {
+    /// The wasm frame and inline level of source frame `source` (an index
+    /// into `session::source_frames`); one past the stack for an index
+    /// past it.
+    fn source_frame(&self, stop: &DebugStop<'_, WasiCtx>, source: usize) -> (usize, usize) {
+        let frames = crate::session::frames_of(stop, self.dwarf);
+        match crate::session::source_frames(&frames).get(source) {
+            Some(f) => (f.frame, f.level),
+            None => (frames.len().max(source), 0),
+        }
+    }
+
+    /// The scopes of source frame `source` (0 = the paused one; see
+    /// `session::source_frames`). Callers' locals come from their home
+    /// slots (read-only); the operand stack only for the paused frame.
+    pub fn scopes(&mut self, stop: &DebugStop<'_, WasiCtx>, source: usize) -> Vec<ScopeView> {
+        let (frame, level) = self.source_frame(stop, source);
         let mut out = Vec::new();
         let mut scope = |this: &mut Self, name: &str, node: Node, expensive: bool| {
             let reference = this.add(node);
@@ -236,11 +257,11 @@ impl<'d> Inspector<'d> {
             // Source locals where DWARF describes some here (a `.wat`
             // program's line table has none): VS Code opens the first scope.
             let described = match (self.dwarf, Self::frame_offset(stop, frame)) {
-                (Some(d), Some(offset)) => d.has_variables(offset),
+                (Some(d), Some(offset)) => d.has_variables(offset, level),
                 _ => false,
             };
             if described {
-                scope(self, "Locals", Node::SourceLocals(frame), false);
+                scope(self, "Locals", Node::SourceLocals(frame, level), false);
             }
             scope(self, "Wasm locals", Node::WasmLocals(frame), false);
         }
@@ -316,10 +337,10 @@ impl<'d> Inspector<'d> {
         let index = self.node_index(reference)?;
         let mut out = Vec::new();
         match &self.nodes[index] {
-            &Node::SourceLocals(frame) => {
-                let view = Self::frame_view(stop, frame);
+            &Node::SourceLocals(frame, level) => {
+                let view = Self::frame_view(stop, frame, level);
                 if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, frame)) {
-                    for v in d.variables(offset, &view) {
+                    for v in d.variables(offset, level, &view) {
                         out.push(self.source_view(v.name, v.value, &view));
                     }
                 }
@@ -457,15 +478,15 @@ impl<'d> Inspector<'d> {
                 let v = stop.globals()[i as usize].2.clone();
                 Ok(self.wasm_view(stop, name.into(), &v))
             }
-            Node::SourceLocals(_) | Node::SourceGlobals | Node::Value(_) => {
+            Node::SourceLocals(..) | Node::SourceGlobals | Node::Value(_) => {
                 let dwarf = self.dwarf.ok_or("the module has no DWARF")?;
                 let target = {
                     let view = Self::view(stop);
                     let children = match &self.nodes[index] {
-                        &Node::SourceLocals(frame) => {
-                            let view = Self::frame_view(stop, frame);
+                        &Node::SourceLocals(frame, level) => {
+                            let view = Self::frame_view(stop, frame, level);
                             let offset = Self::frame_offset(stop, frame).unwrap_or(0);
-                            dwarf.variables(offset, &view)
+                            dwarf.variables(offset, level, &view)
                         }
                         Node::SourceGlobals => dwarf.globals(stop.wasm_offset(), &view),
                         Node::Value(v) => dwarf.children(v, &view, 0, u64::MAX),
@@ -490,15 +511,17 @@ impl<'d> Inspector<'d> {
         }
     }
 
-    /// Evaluates an expression in frame `frame` (0 = the paused one).
+    /// Evaluates an expression in source frame `source` (0 = the paused
+    /// one; see `session::source_frames`).
     pub fn evaluate(
         &mut self,
         stop: &DebugStop<'_, WasiCtx>,
-        frame: usize,
+        source: usize,
         text: &str,
     ) -> Result<VarView, String> {
         let e = expr::parse(text)?;
-        let view = Self::frame_view(stop, frame);
+        let (frame, level) = self.source_frame(stop, source);
+        let view = Self::frame_view(stop, frame, level);
         match self.eval(stop, &view, &e)? {
             EVal::Src(v) => Ok(self.source_view(text.into(), v, &view)),
             EVal::Wasm(v) => Ok(self.wasm_view(stop, text.into(), &v)),
@@ -650,7 +673,7 @@ impl<'d> Inspector<'d> {
             return Err(format!("no wasm local or global `{n}`"));
         }
         if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, view.frame)) {
-            let locals = d.variables(offset, view);
+            let locals = d.variables(offset, view.level, view);
             if let Some(v) = locals.iter().find(|v| v.name == n) {
                 return Ok(EVal::Src(v.value.clone()));
             }

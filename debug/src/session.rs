@@ -10,7 +10,7 @@
 //! command (or `terminate`, which ends the guest with a trap).
 
 use crate::dwarf::names;
-use crate::dwarf::read::{ModuleDwarf, SourceLocation};
+use crate::dwarf::read::{ModuleDwarf, SourceFrame, SourceLocation};
 use crate::inspect::{Inspector, WasmNames};
 pub use crate::inspect::{ScopeView, VarView};
 use crate::listing::{self, Listing};
@@ -52,6 +52,12 @@ pub struct LaunchConfig {
     /// by instructions and runs to the next branch (LLDB over the GDB
     /// remote protocol) can then place a breakpoint wherever it needs one.
     pub control_sites: bool,
+    /// Keep an exact copy of every wasm local (`DebugLocals::Mirrored`)
+    /// even when the module has DWARF: in optimized code every variable
+    /// that lives in a local is then shown, where the fast default (the
+    /// locals where the optimized code keeps them) may call it
+    /// unavailable. Slower to run.
+    pub exact_locals: bool,
     /// The compiled-code cache (`None`: compile every launch).
     pub cache: Option<wasmscope_engine::CacheConfig>,
 }
@@ -84,7 +90,70 @@ pub struct Frame {
     pub func_index: u32,
     pub func_name: Option<String>,
     pub wasm_offset: Option<u32>,
+    /// The source position of the frame's instruction.
     pub location: Option<SourceLocation>,
+    /// Where functions are inlined at the frame's instruction: the source
+    /// frames inside this one, the innermost inlined function first (at
+    /// `location`), then each caller at its call site, the last being the
+    /// frame's own function. Empty when nothing is inlined there.
+    pub inlined: Vec<SourceFrame>,
+}
+
+/// One frame as the source shows it (`source_frames`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFrameRef {
+    /// The wasm frame it is part of (0 = innermost).
+    pub frame: usize,
+    /// 0: the innermost function inlined at that frame's instruction (or
+    /// the frame's own function when nothing is); each next level is the
+    /// caller it was inlined into.
+    pub level: usize,
+    pub name: Option<String>,
+    pub location: Option<SourceLocation>,
+}
+
+/// The source frames of a stack, innermost first: each wasm frame once,
+/// or, where functions are inlined at its instruction, once per inlined
+/// function and then once for its own function (as gdb and lldb show
+/// them). A DAP frame id is an index into this list.
+pub fn source_frames(frames: &[Frame]) -> Vec<SourceFrameRef> {
+    let mut out = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        if f.inlined.len() < 2 {
+            out.push(SourceFrameRef {
+                frame: i,
+                level: 0,
+                name: f.func_name.clone(),
+                location: f.location.clone(),
+            });
+            continue;
+        }
+        let last = f.inlined.len() - 1;
+        for (level, s) in f.inlined.iter().enumerate() {
+            out.push(SourceFrameRef {
+                frame: i,
+                level,
+                name: if level == last {
+                    f.func_name.clone()
+                } else {
+                    s.function.as_deref().map(source_function_name)
+                },
+                location: s.location.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// An inlined function's DWARF name (a linkage name for C++ and Rust) as
+/// its language writes it.
+fn source_function_name(raw: &str) -> String {
+    let demangled = names::demangle(raw);
+    if demangled.contains('(') && !demangled.contains("{{") {
+        names::tidy_cpp_function(&demangled)
+    } else {
+        names::without_parameters(&demangled).to_string()
+    }
 }
 
 #[derive(Debug)]
@@ -236,6 +305,8 @@ pub struct Session {
     prologue_ends: Vec<u32>,
     /// Each named function's first instruction, built on first use.
     functions: std::cell::OnceCell<Vec<FunctionName>>,
+    /// Where each inlined copy of a function starts (DWARF).
+    inlined: Vec<names::InlinedEntry>,
     module: Module,
     /// Built on first use: a large module's listing takes a while.
     listing: std::cell::OnceCell<Option<Listing>>,
@@ -268,6 +339,17 @@ impl Write for ChannelWriter {
 
 impl Frame {
     fn new(f: &wasmscope_engine::FrameInfo, dwarf: Option<&ModuleDwarf>) -> Frame {
+        let inlined = match (f.wasm_offset, dwarf) {
+            (Some(o), Some(d)) => {
+                let frames = d.frames(o);
+                if frames.len() > 1 {
+                    frames
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        };
         Frame {
             location: f
                 .wasm_offset
@@ -275,6 +357,7 @@ impl Frame {
             func_index: f.func_index,
             func_name: frame_name(f, dwarf),
             wasm_offset: f.wasm_offset,
+            inlined,
         }
     }
 }
@@ -300,7 +383,7 @@ fn frame_name(f: &wasmscope_engine::FrameInfo, dwarf: Option<&ModuleDwarf>) -> O
     })
 }
 
-fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Frame> {
+pub(crate) fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Frame> {
     stop.frames().iter().map(|f| Frame::new(f, dwarf)).collect()
 }
 
@@ -326,8 +409,15 @@ impl Session {
             .as_ref()
             .map(ModuleDwarf::prologue_end_offsets)
             .unwrap_or_default();
+        let inlined = dwarf
+            .as_ref()
+            .map(ModuleDwarf::inlined_entries)
+            .unwrap_or_default();
         let mut compile =
             debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
+        if config.exact_locals {
+            compile.debug_locals = DebugLocals::Mirrored;
+        }
         if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
             let mut all: Vec<u32> = listing::instructions(&bytes)
                 .into_iter()
@@ -396,6 +486,7 @@ impl Session {
             dwarf_lines,
             prologue_ends,
             functions: std::cell::OnceCell::new(),
+            inlined,
             module,
             listing: std::cell::OnceCell::new(),
             instructions: std::cell::OnceCell::new(),
@@ -458,7 +549,12 @@ impl Session {
     /// `Item::total`). Among several, a function with source lines from
     /// the program (not the language's runtime library) and an exact
     /// match come first.
-    fn find_function(&self, name: &str) -> Option<u32> {
+    /// Where a breakpoint on a function's name stops: past the prologue
+    /// of the function's own code (the best match: user code before
+    /// library code, an exact name before a qualified tail), and at the
+    /// first statement of each inlined copy of it; empty when nothing
+    /// matches.
+    fn find_function(&self, name: &str) -> Vec<u32> {
         let name = name.trim();
         let wanted = names::without_parameters(name);
         let from_library = |o: u32| {
@@ -468,18 +564,60 @@ impl Session {
                     || l.file.contains("/std/")
             })
         };
-        self.functions()
+        let matches = |symbol: &str, qualified: &str| {
+            let exact = symbol == name || qualified == wanted;
+            let tail = qualified
+                .strip_suffix(wanted)
+                .is_some_and(|head| head.ends_with("::"));
+            (exact, tail)
+        };
+        let own = self
+            .functions()
             .iter()
             .filter_map(|f| {
-                let exact = f.symbol == name || f.qualified == wanted;
-                let tail = f
-                    .qualified
-                    .strip_suffix(wanted)
-                    .is_some_and(|head| head.ends_with("::"));
+                let (exact, tail) = matches(&f.symbol, &f.qualified);
                 (exact || tail).then_some((from_library(f.offset), !exact, f.offset))
             })
             .min()
-            .map(|(_, _, o)| self.after_prologue(o))
+            .map(|(_, _, o)| self.after_prologue(o));
+        let mut out: Vec<u32> = own.into_iter().collect();
+        for copy in &self.inlined {
+            let symbol = copy.linkage.as_deref().unwrap_or(&copy.name);
+            let (exact, tail) = matches(symbol, names::without_parameters(&copy.qualified));
+            if !(exact || tail || copy.name == wanted) {
+                continue;
+            }
+            if let Some(o) = self.first_site_from(copy.offset) {
+                if !out.contains(&o) {
+                    out.push(o);
+                }
+            }
+        }
+        out
+    }
+
+    /// The first hook site at or after `offset` in the same function
+    /// where a source statement starts (or any site when the line table
+    /// has none there).
+    fn first_site_from(&self, offset: u32) -> Option<u32> {
+        let code = self.instructions();
+        let func = self.function_at(offset)?;
+        let start = code.partition_point(|i| i.offset < offset);
+        let statement = |o: u32| {
+            self.dwarf_lines
+                .binary_search_by_key(&o, |(x, _)| *x)
+                .is_ok()
+        };
+        let mut any = None;
+        for i in code[start..].iter().take_while(|i| i.func == func) {
+            if self.is_site(i) {
+                if statement(i.offset) {
+                    return Some(i.offset);
+                }
+                any.get_or_insert(i.offset);
+            }
+        }
+        any
     }
 
     /// Where a function's body starts, which is where a breakpoint on its
@@ -630,9 +768,12 @@ impl Session {
                     None => none(format!("no instruction at or after listing line {line}")),
                 }
             }
-            BreakpointSpec::Function(name) => match self.find_function(name) {
-                Some(o) => at(o),
-                None => none(format!("no function named `{name}`")),
+            BreakpointSpec::Function(name) => match self.find_function(name)[..] {
+                [] => none(format!("no function named `{name}`")),
+                [first, ref rest @ ..] => Placed {
+                    more: rest.to_vec(),
+                    ..at(first)
+                },
             },
             BreakpointSpec::Line { file, line } => {
                 if self.dwarf_lines.is_empty() {
@@ -779,7 +920,8 @@ impl Session {
             .map_err(|_| "the program is not stopped".to_string())
     }
 
-    /// The scopes of a frame of the stopped guest (0 = innermost).
+    /// The scopes of a source frame of the stopped guest (an index into
+    /// `source_frames`; 0 = innermost).
     pub fn scopes(&self, frame: usize) -> Result<Vec<ScopeView>, String> {
         self.ask(|tx| Command::Scopes(frame, tx))
     }
@@ -805,7 +947,8 @@ impl Session {
         self.evaluate_in(0, expression)
     }
 
-    /// Evaluates an expression in frame `frame` (0 = innermost).
+    /// Evaluates an expression in source frame `frame` (an index into
+    /// `source_frames`; 0 = innermost).
     pub fn evaluate_in(&self, frame: usize, expression: &str) -> Result<VarView, String> {
         self.ask(|tx| Command::Evaluate(frame, expression.into(), tx))?
     }

@@ -31,6 +31,8 @@ const STEP_PY: &str = include_str!("step.py");
 /// Stops per program (the paper stepped whole programs; `func_1` is where
 /// csmith's generated code is).
 const MAX_STOPS: usize = 250;
+/// Stops of the native reference walk: all of `func_1` in most programs.
+const HISTORY_STOPS: usize = 2000;
 
 pub static STOPS_COMPARED: AtomicU64 = AtomicU64::new(0);
 pub static VALUES_COMPARED: AtomicU64 = AtomicU64::new(0);
@@ -48,6 +50,10 @@ impl Tools {
                 let exe = std::env::current_exe().expect("the fuzzer's own path");
                 exe.with_file_name("wasmscope")
             });
+        // Absolute: commands run with the work directory as their own.
+        let out = std::env::current_dir()
+            .map(|d| d.join(out))
+            .unwrap_or_else(|_| out.to_path_buf());
         Tools {
             wasmscope,
             work: out.join("debugger-work"),
@@ -74,16 +80,20 @@ fn run_limited(seconds: u32, program: &Path, args: &[&str], dir: &Path) -> Optio
     }
 }
 
-fn clang(dir: &Path, args: &[&str]) -> bool {
-    let base = [
+/// Builds `prog.c` with clang 14 (`clang`) or 22 (`clang-22`, which no
+/// longer wants the flag that enabled zero-initialization in 14).
+fn clang(compiler: &str, dir: &Path, args: &[&str]) -> bool {
+    let mut base = vec![
         "-g",
         "-w",
         "-I/usr/include/csmith",
         "-ftrivial-auto-var-init=zero",
-        "-enable-trivial-auto-var-init-zero-knowing-it-will-be-removed-from-clang",
         "prog.c",
     ];
-    Command::new("clang")
+    if compiler == "clang" {
+        base.push("-enable-trivial-auto-var-init-zero-knowing-it-will-be-removed-from-clang");
+    }
+    Command::new(compiler)
         .args(base)
         .args(args)
         .current_dir(dir)
@@ -109,26 +119,108 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
     if !csmith.is_ok_and(|o| o.status.success()) {
         return Verdict::Skip;
     }
+    check_program(tools, dir)
+}
+
+/// `--check FILE`: the checks of one case on a C program of the user's (a
+/// minimizer's candidate), in `tools.work`.
+pub fn check_file(tools: &Tools, file: &Path) -> Result<Verdict, String> {
+    let source = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let dir = &tools.work;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join("prog.c"), source).map_err(|e| e.to_string())?;
+    Ok(check_program(tools, dir))
+}
+
+/// The words of a finding's summary that a reduced program must still
+/// show: which side and stage differed, and how (the line numbers and
+/// names change as creduce cuts the program).
+pub fn signature(summary: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    if let Some((side, _)) = summary.split_once(": ") {
+        words.push(format!("{side}: "));
+    }
+    for kind in [
+        " missing",
+        " natively, ",
+        ": depth ",
+        "never stops at",
+        "a value the -O0 program never gives it",
+        "cannot be read",
+        "output or exit status differs",
+        " hangs",
+        "--verify",
+    ] {
+        if summary.contains(kind) {
+            words.push(kind.to_string());
+        }
+    }
+    words
+}
+
+/// The creduce predicate for a finding, written next to it: the candidate
+/// must still be a well-defined program (clang's warnings that mark
+/// undefined behaviour are errors, and the native build must run clean
+/// under UBSan) and must still show the finding's signature.
+fn interesting_sh(summary: &str) -> String {
+    let fuzz = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "wasmscope-fuzz".into());
+    let expect: Vec<String> = signature(summary)
+        .iter()
+        .map(|w| format!("--expect '{}'", w.replace('\'', "'\\''")))
+        .collect();
+    format!(
+        r#"#!/usr/bin/env bash
+# creduce's predicate for this finding: `creduce ./interesting.sh prog.c`
+# (in a copy of this directory). Exit 0 when prog.c still shows it.
+set -u
+clang -m32 -O0 -w -Werror=uninitialized -Werror=return-type \
+    -Werror=implicit-function-declaration -Werror=implicit-int -Werror=int-conversion \
+    -Werror=incompatible-pointer-types -Werror=array-bounds -Werror=main-return-type \
+    -fsanitize=undefined -fno-sanitize-recover=all -I/usr/include/csmith prog.c -o ubsan \
+    2>/dev/null || exit 1
+timeout 5 ./ubsan >/dev/null 2>&1 || exit 1
+WASMSCOPE="${{WASMSCOPE:-{wasmscope}}}" timeout 600 "{fuzz}" debugger --out check \
+    --check prog.c {expect} >/dev/null 2>&1
+test $? = 1
+"#,
+        wasmscope = std::env::current_exe()
+            .map(|p| p.with_file_name("wasmscope").display().to_string())
+            .unwrap_or_else(|_| "wasmscope".into()),
+        expect = expect.join(" "),
+    )
+}
+
+/// Every check of one program, `dir/prog.c`.
+fn check_program(tools: &Tools, dir: &Path) -> Verdict {
     let source = std::fs::read(dir.join("prog.c")).unwrap_or_default();
     let wasi = ["--target=wasm32-wasi", "--sysroot=/usr"];
     // Natively as ILP32 (`-m32`), wasm32's data model: `long` and
     // pointers of 4 bytes, so a program computes the same values.
-    if !clang(dir, &["-m32", "-O0", "-o", "native"])
-        || !clang(dir, &[wasi[0], wasi[1], "-O0", "-o", "o0.wasm"])
-        || !clang(dir, &[wasi[0], wasi[1], "-O2", "-o", "o2.wasm"])
+    // -O2 with clang 22: clang 14's wasm backend writes wrong constant
+    // locations at -O2 (`DW_OP_lit0` for a pointer to a global), which
+    // 22 no longer does; and -O2 users are on a current clang.
+    if !clang("clang", dir, &["-m32", "-O0", "-o", "native"])
+        || !clang("clang", dir, &[wasi[0], wasi[1], "-O0", "-o", "o0.wasm"])
+        || !clang("clang-22", dir, &[wasi[0], wasi[1], "-O2", "-o", "o2.wasm"])
     {
         return Verdict::Skip;
     }
     let finding = |summary: String, details: String| {
+        let interesting = interesting_sh(&summary);
         Verdict::Finding(
             Finding::new(summary)
                 .details(format!(
                     "{details}\n\nbuild: clang -g -w -I/usr/include/csmith -ftrivial-auto-var-init=zero \
                      -enable-trivial-auto-var-init-zero-knowing-it-will-be-removed-from-clang \
-                     --target=wasm32-wasi --sysroot=/usr -O0 prog.c -o o0.wasm (natively: without --target/--sysroot)\n\
-                     minimize: creduce ./interesting.sh prog.c  (interesting.sh: build, then `wasmscope-fuzz debugger --check prog.c; test $? = 1`)"
+                     --target=wasm32-wasi --sysroot=/usr -O0 prog.c -o o0.wasm (natively: -m32 instead of --target/--sysroot; \
+                     -O2: clang-22 without the -enable-trivial... flag)\n\
+                     minimize: cp -r THIS_DIR /tmp/reduce && cd /tmp/reduce && creduce ./interesting.sh prog.c"
                 ))
-                .file("prog.c", source.clone()),
+                .file("prog.c", source.clone())
+                .file("interesting.sh", interesting),
         )
     };
 
@@ -170,13 +262,15 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
         }
     }
 
-    // Stepping: native gdb is the reference.
-    let reference = match gdb_stops(tools, dir, false, "native") {
-        Ok(s) if !s.is_empty() => s,
+    // Stepping: native gdb is the reference. It walks further than the
+    // wasm side (stepping natively is cheap), so that the values it saw
+    // are every value the -O2 walks can show.
+    let reference = match gdb_stops(tools, dir, false, "native", HISTORY_STOPS) {
+        Ok(w) if !w.stops.is_empty() => w,
         _ => return Verdict::Skip,
     };
-    let wasm = match gdb_stops(tools, dir, true, "o0.wasm") {
-        Ok(s) => s,
+    let wasm = match gdb_stops(tools, dir, true, "o0.wasm", MAX_STOPS) {
+        Ok(w) => w,
         Err(e) => return finding(format!("gdb on wasmscope, -O0: {e}"), String::new()),
     };
     let oracle = match (
@@ -200,24 +294,55 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
         Some(diff) => return finding(format!("gdb on wasmscope, -O0: {}", diff.0), diff.1),
         None => None,
     };
-    let dap = match dap_stops(tools, dir, "o0.wasm") {
-        Ok(s) => s,
+    let dap = match dap_stops(tools, dir, "o0.wasm", false) {
+        Ok(w) => w,
         Err(e) => return finding(format!("DAP, -O0: {e}"), String::new()),
     };
     if let Some(diff) = compare(&reference, &dap, &oracle, false) {
         return finding(format!("DAP, -O0: {}", diff.0), diff.1);
     }
-    // -O2: stepping works (no error, no hang); values are not compared.
-    if let Err(e) = gdb_stops(tools, dir, true, "o2.wasm") {
-        return finding(format!("gdb on wasmscope, -O2: {e}"), String::new());
+    // -O2: optimized code may lose a value, never show a wrong one. With
+    // the whole native walk as the reference (a shorter one would not
+    // know every value a variable takes), every value either side shows
+    // must be one the variable holds in the -O0 program.
+    let o2_gdb = match gdb_stops(tools, dir, true, "o2.wasm", MAX_STOPS) {
+        Ok(w) => w,
+        Err(e) => return finding(format!("gdb on wasmscope, -O2: {e}"), String::new()),
+    };
+    let o2_dap = match dap_stops(tools, dir, "o2.wasm", false) {
+        Ok(w) => w,
+        Err(e) => return finding(format!("DAP, -O2: {e}"), String::new()),
+    };
+    // The same walk with every wasm local kept exact: what the module's
+    // DWARF says on the wasm state as it is, the oracle for both views.
+    let o2_exact = match dap_stops(tools, dir, "o2.wasm", true) {
+        Ok(w) => w,
+        Err(e) => return finding(format!("DAP with exactLocals, -O2: {e}"), String::new()),
+    };
+    if let Some((summary, details)) = same_walk(&o2_dap.stops, &o2_exact.stops) {
+        return finding(format!("DAP, -O2: {summary}"), details);
     }
-    match gdb_skip {
-        Some((summary, details)) => {
-            match finding(format!("gdb on wasmscope, -O0: {summary}"), details) {
-                Verdict::Finding(f) => Verdict::Known(f),
-                other => other,
-            }
+    let mut known =
+        gdb_skip.map(|(summary, details)| (format!("gdb on wasmscope, -O0: {summary}"), details));
+    if reference.complete {
+        let history = History::of(&reference.stops);
+        let confirm = |o: &Offense| exact_in_line(tools, dir, "o2.wasm", o);
+        match check_optimized(
+            &history,
+            &o2_gdb.stops,
+            &o2_dap.stops,
+            &o2_exact.stops,
+            confirm,
+        ) {
+            Err((summary, details)) => return finding(summary, details),
+            Ok(compiler) => known = known.or(compiler),
         }
+    }
+    match known {
+        Some((summary, details)) => match finding(summary, details) {
+            Verdict::Finding(f) => Verdict::Known(f),
+            other => other,
+        },
         None => Verdict::Pass,
     }
 }
@@ -243,6 +368,13 @@ fn verify(dir: &Path, image: &str) -> Result<(), String> {
     Err(first.trim().to_string())
 }
 
+/// A walk through `func_1`: its stops, and whether it got back to `main`
+/// (or the program's end) rather than running out of budget.
+struct Walk {
+    stops: Vec<Stop>,
+    complete: bool,
+}
+
 /// One stop: where, how deep (relative to the first stop), and values.
 #[derive(Debug)]
 struct Stop {
@@ -255,13 +387,19 @@ struct Stop {
     vars: serde_json::Map<String, Value>,
 }
 
-fn gdb_stops(tools: &Tools, dir: &Path, wasm: bool, program: &str) -> Result<Vec<Stop>, String> {
+fn gdb_stops(
+    tools: &Tools,
+    dir: &Path,
+    wasm: bool,
+    program: &str,
+    max: usize,
+) -> Result<Walk, String> {
     let script = dir.join("step.py");
     std::fs::write(&script, STEP_PY).map_err(|e| e.to_string())?;
     let out = dir.join(format!("{program}.stops"));
     let _ = std::fs::remove_file(&out);
     let setup = format!(
-        "python OUT={:?}; MAX={MAX_STOPS}; SOURCE='prog.c'",
+        "python OUT={:?}; MAX={max}; SOURCE='prog.c'",
         out.display().to_string()
     );
     let script = script.display().to_string();
@@ -297,10 +435,15 @@ fn gdb_stops(tools: &Tools, dir: &Path, wasm: bool, program: &str) -> Result<Vec
         )
     })?;
     let mut stops = Vec::new();
+    let mut complete = false;
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
         if let Some(e) = v["error"].as_str() {
             return Err(e.to_string());
+        }
+        if let Some(end) = v["end"].as_str() {
+            complete = end == "main";
+            break;
         }
         stops.push(Stop {
             func: v["fn"].as_str().unwrap_or("?").to_string(),
@@ -311,7 +454,7 @@ fn gdb_stops(tools: &Tools, dir: &Path, wasm: bool, program: &str) -> Result<Vec
         });
     }
     relative_depths(&mut stops);
-    Ok(stops)
+    Ok(Walk { stops, complete })
 }
 
 fn relative_depths(stops: &mut [Stop]) {
@@ -332,7 +475,7 @@ fn dap_err(e: DapError) -> String {
 /// The same walk through the adapter: a function breakpoint on `func_1`,
 /// then `stepIn` until `main` (or the budget); library frames (no source
 /// of ours) are left with `stepOut`, as gdb's script leaves them.
-fn dap_stops(tools: &Tools, dir: &Path, program: &str) -> Result<Vec<Stop>, String> {
+fn dap_stops(tools: &Tools, dir: &Path, program: &str, exact: bool) -> Result<Walk, String> {
     let mut dap =
         Dap::start(&tools.wasmscope, Duration::from_secs(60)).map_err(|e| e.to_string())?;
     dap.request(
@@ -340,10 +483,10 @@ fn dap_stops(tools: &Tools, dir: &Path, program: &str) -> Result<Vec<Stop>, Stri
         json!({"adapterID": "wasmscope", "linesStartAt1": true, "columnsStartAt1": true}),
     )
     .map_err(dap_err)?;
-    let program = dir.join(program).display().to_string();
+    let module = dir.join(program).display().to_string();
     dap.request(
         "launch",
-        json!({"program": program, "cwd": dir.display().to_string()}),
+        json!({"program": module, "cwd": dir.display().to_string(), "exactLocals": exact}),
     )
     .map_err(dap_err)?;
     dap.event(&["initialized"]).map_err(dap_err)?;
@@ -357,6 +500,7 @@ fn dap_stops(tools: &Tools, dir: &Path, program: &str) -> Result<Vec<Stop>, Stri
     let mut stops = Vec::new();
     let mut stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
     let mut steps = 0;
+    let mut complete = stopped["event"] == "terminated";
     while stopped["event"] == "stopped" && steps < 4 * MAX_STOPS {
         steps += 1;
         let trace = dap
@@ -368,7 +512,11 @@ fn dap_stops(tools: &Tools, dir: &Path, program: &str) -> Result<Vec<Stop>, Stri
         let ours = top["source"]["path"]
             .as_str()
             .is_some_and(|p| p.ends_with("prog.c"));
-        if func == "main" || func == "__main_argc_argv" || stops.len() >= MAX_STOPS {
+        if func == "main" || func == "__main_argc_argv" {
+            complete = true;
+            break;
+        }
+        if stops.len() >= MAX_STOPS {
             break;
         }
         let command = if ours {
@@ -405,10 +553,23 @@ fn dap_stops(tools: &Tools, dir: &Path, program: &str) -> Result<Vec<Stop>, Stri
                 stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
             }
         }
+        complete |= stopped["event"] == "terminated";
     }
     let _ = dap.request("disconnect", json!({"terminateDebuggee": true}));
     relative_depths(&mut stops);
-    Ok(stops)
+    // For triage, as gdb's walks are kept in `PROGRAM.stops`.
+    let text: String = stops
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\n",
+                json!({"fn": s.func, "line": s.line, "depth": s.depth, "vars": s.vars})
+            )
+        })
+        .collect();
+    let name = if exact { "dap-exact" } else { "dap" };
+    let _ = std::fs::write(dir.join(format!("{program}.{name}.stops")), text);
+    Ok(Walk { stops, complete })
 }
 
 /// The source variables of a frame (the adapter's first scope when DWARF
@@ -448,6 +609,9 @@ fn dap_children(dap: &mut Dap, reference: &Value) -> Result<Vec<Value>, String> 
 fn dap_flat(dap: &mut Dap, v: &Value, depth: usize) -> Result<Value, String> {
     let ty = v["type"].as_str().unwrap_or("");
     let value = v["value"].as_str().unwrap_or("");
+    if value.starts_with('<') {
+        return Ok(json!(value)); // optimized out, unavailable, an error
+    }
     if ty.trim_end().ends_with('*') {
         // C shows null as NULL, C++ as nullptr, others as an address.
         let first = value.split_whitespace().next().unwrap_or("");
@@ -631,12 +795,12 @@ struct Oracle {
 /// agree; a line the native program stops at and
 /// the wasm side never does is a finding when the wasm line table (for
 /// gdb: the JIT image's) marks it as a statement.
-fn compare(
-    reference: &[Stop],
-    ours: &[Stop],
-    oracle: &Oracle,
-    gdb: bool,
-) -> Option<(String, String)> {
+fn compare(reference: &Walk, ours: &Walk, oracle: &Oracle, gdb: bool) -> Option<(String, String)> {
+    let (complete, reference, ours) = (
+        reference.complete && ours.complete,
+        &reference.stops[..],
+        &ours.stops[..],
+    );
     let path = |stops: &[Stop]| {
         stops
             .iter()
@@ -722,9 +886,9 @@ fn compare(
             }
         }
     }
-    // Lines skipped: only over a whole run (a truncated one may not have
+    // Lines skipped: only over whole walks (a truncated one may not have
     // got there yet).
-    if ours.len() < MAX_STOPS {
+    if complete {
         let visited: HashSet<(&str, u64)> =
             ours.iter().map(|s| (s.func.as_str(), s.line)).collect();
         let lines = if gdb {
@@ -745,6 +909,338 @@ fn compare(
                 ));
             }
         }
+    }
+    None
+}
+
+/// Every value each variable of the reference walk holds at some stop,
+/// leaf by leaf (`s.f`, `a[3]`): what the -O2 walks are held to.
+struct History {
+    values: HashMap<(String, String), Vec<Value>>,
+}
+
+/// The scalar leaves of a flattened value, with their paths.
+fn leaves(path: String, v: &Value, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                leaves(format!("{path}[{i}]"), item, out);
+            }
+        }
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                leaves(format!("{path}.{name}"), field, out);
+            }
+        }
+        _ => out.push((path, v.clone())),
+    }
+}
+
+impl History {
+    fn of(stops: &[Stop]) -> History {
+        let mut values: HashMap<(String, String), Vec<Value>> = HashMap::new();
+        for stop in stops {
+            for (name, value) in &stop.vars {
+                let mut found = Vec::new();
+                leaves(name.clone(), value, &mut found);
+                for (path, leaf) in found {
+                    if leaf.as_str().is_some_and(|s| s.starts_with('<')) {
+                        continue; // undeclared, unreadable
+                    }
+                    let seen = values.entry((stop.func.clone(), path)).or_default();
+                    if !seen.contains(&leaf) {
+                        seen.push(leaf);
+                    }
+                }
+            }
+        }
+        History { values }
+    }
+
+    /// The values of `stops` the reference never shows for that variable,
+    /// and the variables that cannot be read for another reason than
+    /// optimization (`value: None`).
+    fn offenses(&self, stops: &[Stop]) -> Vec<Offense> {
+        let mut out = Vec::new();
+        for stop in stops {
+            for (name, value) in &stop.vars {
+                let mut found = Vec::new();
+                leaves(name.clone(), value, &mut found);
+                for (path, leaf) in found {
+                    let text = leaf.as_str().unwrap_or("");
+                    if optimized_out(&leaf)
+                        || text.starts_with("<unavailable")
+                        || text == "<undeclared>"
+                        || text == "<ambiguous>"
+                    {
+                        continue;
+                    }
+                    let Some(seen) = self.values.get(&(stop.func.clone(), path.clone())) else {
+                        continue; // never shown natively: nothing to hold it to
+                    };
+                    let offense = |value: Option<Value>, what: String| Offense {
+                        func: stop.func.clone(),
+                        line: stop.line,
+                        path: path.clone(),
+                        value,
+                        summary: format!("{}:{}: {path} {what}", stop.func, stop.line),
+                        details: format!(
+                            "the values it holds natively at -O0: {}\nstop: {stop:?}",
+                            seen.iter()
+                                .map(|v| v.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                    };
+                    // The DAP names why it cannot show a value (on the
+                    // operand stack, discarded by the linker): lost, not
+                    // wrong. A DWARF operation it does not know is a gap.
+                    if text.starts_with("<error") || text.contains("unsupported DWARF") {
+                        out.push(offense(None, format!("cannot be read: {text}")));
+                        continue;
+                    }
+                    VALUES_COMPARED.fetch_add(1, Ordering::Relaxed);
+                    if !seen.iter().any(|s| same_value(s, &leaf)) {
+                        out.push(offense(
+                            Some(leaf.clone()),
+                            format!("= {leaf}, a value the -O0 program never gives it"),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A value of an -O2 walk that the -O0 program never shows.
+struct Offense {
+    func: String,
+    line: u64,
+    path: String,
+    /// `None`: the variable could not be read at all.
+    value: Option<Value>,
+    summary: String,
+    details: String,
+}
+
+impl Offense {
+    /// Whether the other view of the same module shows the same value for
+    /// the same variable on the same line: gdb reads the JIT image's
+    /// transformed DWARF on native frames, the DAP evaluates the module's
+    /// own DWARF on the engine's wasm state. When both agree, the value is
+    /// what the module's DWARF says, and the DWARF (the compiler's) is
+    /// what disagrees with the source; typically a store the optimizer
+    /// moved past the line that a variable in memory is described at.
+    fn shared_with(&self, other: &[Stop]) -> bool {
+        let Some(value) = &self.value else {
+            return false;
+        };
+        other
+            .iter()
+            .filter(|s| s.func == self.func && s.line == self.line)
+            .any(|s| {
+                let mut found = Vec::new();
+                for (name, v) in &s.vars {
+                    leaves(name.clone(), v, &mut found);
+                }
+                found
+                    .iter()
+                    .any(|(p, v)| *p == self.path && same_value(v, value))
+            })
+    }
+}
+
+/// The -O2 rule over the three walks. An offense is the compiler's when
+/// the module's DWARF, evaluated on the exact wasm state, gives the same
+/// value on that line: seen by the other view there (for gdb and the
+/// DAP: the walk with exact locals; for that walk: gdb), or else found by
+/// `exact_in_line`, which steps the line instruction by instruction (the
+/// views stop at different instructions of a line, and a value may change
+/// within it). Such offenses are known (Ok with the first); any other is a
+/// finding (Err).
+fn check_optimized(
+    history: &History,
+    gdb: &[Stop],
+    dap: &[Stop],
+    exact: &[Stop],
+    mut exact_in_line: impl FnMut(&Offense) -> Result<bool, String>,
+) -> Result<Option<(String, String)>, (String, String)> {
+    let mut known = None;
+    for (side, ours, other) in [
+        ("gdb on wasmscope, -O2", gdb, exact),
+        ("DAP, -O2", dap, exact),
+        ("DAP with exactLocals, -O2", exact, gdb),
+    ] {
+        for offense in history.offenses(ours) {
+            let text = (
+                format!("{side}: {}", offense.summary),
+                offense.details.clone(),
+            );
+            let why = if offense.shared_with(other) {
+                "the other view shows the same on this line"
+            } else {
+                match exact_in_line(&offense) {
+                    Ok(true) => {
+                        "the exact wasm state gives the same at an instruction of this line"
+                    }
+                    Ok(false) => return Err(text),
+                    Err(e) => return Err((text.0, format!("{}\nconfirming it: {e}", text.1))),
+                }
+            };
+            known.get_or_insert((
+                format!("{} ({why}: the module's DWARF, not wasmscope)", text.0),
+                text.1,
+            ));
+        }
+    }
+    Ok(known)
+}
+
+/// Whether the module's DWARF, on the exact wasm state (the adapter with
+/// `exactLocals` and a hook on every instruction), gives `offense`'s value
+/// at some instruction of its line: each time the line is reached (a line
+/// breakpoint), every instruction up to leaving it, within a budget.
+fn exact_in_line(
+    tools: &Tools,
+    dir: &Path,
+    program: &str,
+    offense: &Offense,
+) -> Result<bool, String> {
+    let Some(value) = &offense.value else {
+        return Ok(false);
+    };
+    let root = offense
+        .path
+        .split(['[', '.'])
+        .next()
+        .unwrap_or(&offense.path)
+        .to_string();
+    let mut dap =
+        Dap::start(&tools.wasmscope, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    dap.request(
+        "initialize",
+        json!({"adapterID": "wasmscope", "linesStartAt1": true, "columnsStartAt1": true}),
+    )
+    .map_err(dap_err)?;
+    let module = dir.join(program).display().to_string();
+    dap.request(
+        "launch",
+        json!({"program": module, "cwd": dir.display().to_string(),
+               "exactLocals": true, "everyInstruction": true}),
+    )
+    .map_err(dap_err)?;
+    dap.event(&["initialized"]).map_err(dap_err)?;
+    let source = dir.join("prog.c").display().to_string();
+    dap.request(
+        "setBreakpoints",
+        json!({"source": {"path": source}, "breakpoints": [{"line": offense.line}]}),
+    )
+    .map_err(dap_err)?;
+    dap.request("configurationDone", json!({}))
+        .map_err(dap_err)?;
+    let mut found = false;
+    let mut stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
+    let mut steps = 0;
+    while stopped["event"] == "stopped" && steps < 20 * MAX_STOPS && !found {
+        steps += 1;
+        let trace = dap
+            .request("stackTrace", json!({"threadId": 1}))
+            .map_err(dap_err)?;
+        let frames = trace["stackFrames"].as_array().cloned().unwrap_or_default();
+        let Some(top) = frames.first() else { break };
+        let at_line = |f: &Value| {
+            f["name"] == offense.func.as_str() && f["line"].as_u64() == Some(offense.line)
+        };
+        let here = at_line(top);
+        // Optimized code interleaves lines: every instruction of the
+        // function is stepped while it runs (inlined callees too: the same
+        // wasm frame, the same instruction pointer); a wasm call is left,
+        // and once the function returns, on to the line's next hit.
+        let ours = frames.iter().find(|f| f["name"] == offense.func.as_str());
+        let command = match ours {
+            Some(f) if f["instructionPointerReference"] != top["instructionPointerReference"] => {
+                json!(["stepOut", {"threadId": 1}])
+            }
+            Some(_) => json!(["stepIn", {"threadId": 1, "granularity": "instruction"}]),
+            None => json!(["continue", {"threadId": 1}]),
+        };
+        if here {
+            let vars = dap_locals(&mut dap, top["id"].clone())?;
+            if let Some(v) = vars.get(&root) {
+                let mut found_leaves = Vec::new();
+                leaves(root.clone(), v, &mut found_leaves);
+                found = found_leaves
+                    .iter()
+                    .any(|(p, v)| *p == offense.path && same_value(v, value));
+            }
+        }
+        if found {
+            break;
+        }
+        dap.request(command[0].as_str().unwrap_or(""), command[1].clone())
+            .map_err(dap_err)?;
+        stopped = dap.event(&["stopped", "terminated"]).map_err(dap_err)?;
+    }
+    let _ = dap.request("disconnect", json!({"terminateDebuggee": true}));
+    Ok(found)
+}
+
+/// The DAP's walk with the fast locals against the same walk with exact
+/// locals: the same stops (the hook sites and the line table are the
+/// same), and every value the fast walk shows is the exact one. Only
+/// "unavailable" may differ: never a wrong value, and no compiler in the
+/// way of the comparison.
+fn same_walk(fast: &[Stop], exact: &[Stop]) -> Option<(String, String)> {
+    for (i, (a, b)) in fast.iter().zip(exact).enumerate() {
+        let at = format!("stop {i}, {}:{}", a.func, a.line);
+        if (&a.func, a.line, a.depth) != (&b.func, b.line, b.depth) {
+            return Some((
+                format!(
+                    "{at}: the walk with exact locals is at {}:{} instead",
+                    b.func, b.line
+                ),
+                format!("fast:  {a:?}\nexact: {b:?}"),
+            ));
+        }
+        for (name, value) in &a.vars {
+            let mut fast_leaves = Vec::new();
+            leaves(name.clone(), value, &mut fast_leaves);
+            let mut exact_leaves = Vec::new();
+            if let Some(v) = b.vars.get(name) {
+                leaves(name.clone(), v, &mut exact_leaves);
+            }
+            for (path, leaf) in fast_leaves {
+                let text = leaf.as_str().unwrap_or("");
+                if optimized_out(&leaf) || text.starts_with("<unavailable") {
+                    continue;
+                }
+                let theirs = exact_leaves
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, v)| v);
+                VALUES_COMPARED.fetch_add(1, Ordering::Relaxed);
+                if theirs.is_none_or(|t| !same_value(t, &leaf)) {
+                    return Some((
+                        format!(
+                            "{at}: {path} = {leaf} with the fast locals, {} with exact locals",
+                            theirs.map_or("nothing".into(), |t| t.to_string())
+                        ),
+                        format!("fast:  {a:?}\nexact: {b:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    if fast.len() != exact.len() {
+        return Some((
+            format!(
+                "{} stops with the fast locals, {} with exact locals",
+                fast.len(),
+                exact.len()
+            ),
+            String::new(),
+        ));
     }
     None
 }

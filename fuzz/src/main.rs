@@ -39,6 +39,14 @@ enum Target {
     Debugger {
         #[command(flatten)]
         budget: BudgetArgs,
+        /// Check one C program instead of generating (creduce's predicate,
+        /// as a finding's interesting.sh calls it): exit 1 when it shows a
+        /// finding whose summary contains every --expect.
+        #[arg(long, value_name = "FILE.c")]
+        check: Option<PathBuf>,
+        /// With --check: a word the finding's summary must contain.
+        #[arg(long, value_name = "TEXT")]
+        expect: Vec<String>,
     },
     /// Random and malformed DAP and LSP message sequences.
     Protocol {
@@ -130,7 +138,36 @@ fn main() -> ExitCode {
             };
         }
         Target::Engine { budget, .. } => run::campaign("engine", &budget.budget(60), engine::case),
-        Target::Debugger { budget } => {
+        Target::Debugger {
+            budget,
+            check: Some(file),
+            expect,
+        } => {
+            let tools = debugger::Tools::new(&budget.out);
+            return match debugger::check_file(&tools, &file) {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+                Ok(run::Verdict::Finding(f) | run::Verdict::Known(f)) => {
+                    println!("{}", f.summary);
+                    if expect.iter().all(|w| f.summary.contains(w.as_str())) {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Ok(run::Verdict::Skip) => {
+                    println!("inconclusive (does not build, or the native program runs too long)");
+                    ExitCode::SUCCESS
+                }
+                Ok(run::Verdict::Pass) => {
+                    println!("agree");
+                    ExitCode::SUCCESS
+                }
+            };
+        }
+        Target::Debugger { budget, .. } => {
             let tools = debugger::Tools::new(&budget.out);
             let s = run::campaign("debugger", &budget.budget(900), |seed| {
                 debugger::case(&tools, seed)

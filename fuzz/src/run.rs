@@ -191,7 +191,12 @@ fn save(target: &str, seed: u64, finding: &Finding, out: &std::path::Path) -> Pa
     let dir = out.join(format!("{target}-{seed}"));
     std::fs::create_dir_all(&dir).ok();
     for (name, contents) in &finding.files {
-        std::fs::write(dir.join(name), contents).ok();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).ok();
+        if name.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).ok();
+        }
     }
     let text = format!(
         "{}\n\nreproduce: wasmscope-fuzz {} --seed {seed} --cases 1\n\n{}\n",

@@ -3,6 +3,8 @@
 # per stop: function, line, frame depth, and every variable in scope that
 # was declared on an earlier line (its initialization has run), flattened
 # to strings. Stops outside SOURCE (library code) are left with `finish`.
+# The last line says how the walk ended: {"end": "main"} (back in main, or
+# the program ended) or {"end": "budget"} (MAX stops written first).
 # The caller sets OUT (the output file), MAX (stops) and SOURCE.
 import json
 
@@ -68,11 +70,18 @@ try:
 except gdb.error as e:
     out.write(json.dumps({"error": "run: " + str(e)}) + "\n")
 last = None
-for _ in range(MAX):
+written = 0
+iterations = 0
+end = "main"
+while True:
     try:
         frame = gdb.selected_frame()
     except gdb.error:
         break  # the program ended
+    iterations += 1
+    if written >= MAX or iterations > 20 * MAX:
+        end = "budget"
+        break
     sal = frame.find_sal()
     name = frame.name()
     line = sal.line if sal.symtab is not None else 0
@@ -88,6 +97,7 @@ for _ in range(MAX):
             if (back.name(), back.find_sal().line) == last:
                 gdb.execute("step", to_string=True)
         except gdb.error:
+            end = "stuck in library code"
             break
         continue
     last = (name, line)
@@ -99,11 +109,13 @@ for _ in range(MAX):
         + "\n"
     )
     out.flush()
+    written += 1
     try:
         gdb.execute("step", to_string=True)
     except gdb.error as e:
         out.write(json.dumps({"error": "step: " + str(e)}) + "\n")
         break
+out.write(json.dumps({"end": end}) + "\n")
 out.close()
 try:
     gdb.execute("kill", to_string=True)

@@ -60,10 +60,12 @@ pub struct RunArgs {
     /// DWARF or not (a single step then stops at each instruction).
     #[arg(long)]
     every_instruction: bool,
-    /// With --debug-hooks: keep an exact copy of every local for the
-    /// debugger, as `wasmscope dap` does for modules without DWARF, instead
-    /// of reading locals where the optimized code keeps them.
-    #[arg(long, requires = "debug_hooks")]
+    /// With --debug-hooks or --gdb-port: keep an exact copy of every local
+    /// for the debugger, as `wasmscope dap` does for modules without
+    /// DWARF, instead of reading locals where the optimized code keeps
+    /// them (in optimized code, every variable held in a local is then
+    /// available; slower to run).
+    #[arg(long)]
     mirrored_locals: bool,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
@@ -95,6 +97,9 @@ pub fn run(args: RunArgs) -> ExitCode {
 
 fn execute(mut args: RunArgs) -> Result<ExitCode> {
     use wasmscope_debug::dwarf::read::ModuleDwarf;
+    if args.mirrored_locals && !args.debug_hooks && args.gdb_port.is_none() {
+        bail!("--mirrored-locals needs --debug-hooks or --gdb-port");
+    }
     if args.every_instruction && !args.debug_hooks && args.gdb_port.is_none() {
         bail!("--every-instruction goes with --debug-hooks or --gdb-port");
     }
@@ -298,6 +303,7 @@ fn serve_gdb(listen: String, args: &RunArgs) -> Result<ExitCode> {
         invoke: args.invoke.clone(),
         every_instruction: args.every_instruction,
         control_sites: true,
+        exact_locals: args.mirrored_locals,
         cache: args.cache.config(),
     };
     let options = wasmscope_debug::gdbstub::Options {

@@ -114,6 +114,65 @@ test("function breakpoints, unverified lines and step in", async () => {
   }
 });
 
+test("-O2: a function breakpoint stops in the inlined copy, which is a frame of its own; exactLocals", async () => {
+  // clang inlines sum_list into main at -O2: gdb and lldb stop there on
+  // `break sum_list` and show sum_list and main as two frames, each with
+  // its own variables (found by the debugger differential: the adapter
+  // never stopped in a csmith program's inlined func_1, and showed its
+  // lines as main's).
+  const appO2 = join(fixtures, "dbg", "app-O2.wasm");
+  const wasmLocals = async (dc) => {
+    const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    const outer = frames.find((f) => f.name === "__main_void");
+    assert.ok(outer, JSON.stringify(frames));
+    const scope = (await dc.scopesRequest({ frameId: outer.id })).body.scopes.find((s) => s.name === "Wasm locals");
+    return (await dc.variablesRequest({ variablesReference: scope.variablesReference })).body.variables;
+  };
+  for (const exactLocals of [false, true]) {
+    const dc = await client();
+    try {
+      await Promise.all([
+        dc.waitForEvent("initialized").then(async () => {
+          const fb = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: "sum_list" }] });
+          assert.equal(fb.body.breakpoints[0].verified, true);
+          await dc.configurationDoneRequest();
+        }),
+        dc.launch({ program: appO2, exactLocals }),
+        dc.assertStoppedLocation("breakpoint", {}),
+      ]);
+      const [inlined, caller] = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+      assert.equal(inlined.name, "sum_list");
+      assert.ok(inlined.line >= 26 && inlined.line <= 31, `line ${inlined.line}`);
+      assert.equal(caller.name, "main");
+      assert.equal(caller.line, 51, "the caller's frame is at the call");
+      const names = async (frame) => {
+        const scope = (await dc.scopesRequest({ frameId: frame.id })).body.scopes[0];
+        assert.equal(scope.name, "Locals");
+        const vars = (await dc.variablesRequest({ variablesReference: scope.variablesReference })).body.variables;
+        return Object.fromEntries(vars.map((v) => [v.name, v.value]));
+      };
+      assert.deepEqual(Object.keys(await names(inlined)), ["head", "total"]);
+      const mainVars = await names(caller);
+      assert.equal(mainVars.a, "12");
+      assert.ok(!("total" in mainVars), JSON.stringify(mainVars));
+      const a = await dc.evaluateRequest({ expression: "a", frameId: caller.id, context: "watch" });
+      assert.equal(a.body.result, "12");
+      await assert.rejects(dc.evaluateRequest({ expression: "a", frameId: inlined.id, context: "watch" }));
+      // The caller's wasm locals: where the optimized code keeps them by
+      // default (here: nowhere it still needs), every one with exactLocals.
+      const locals = await wasmLocals(dc);
+      const unavailable = locals.filter((v) => v.value.includes("optimized out")).length;
+      if (exactLocals) {
+        assert.equal(unavailable, 0, JSON.stringify(locals));
+      } else {
+        assert.ok(unavailable > 0, JSON.stringify(locals));
+      }
+    } finally {
+      await dc.stop();
+    }
+  }
+});
+
 test("a struct argument passed by value reads at -O0", async () => {
   // wasm32 passes it as a pointer in a local that the code no longer
   // needs once copied: the adapter keeps every local a DWARF location

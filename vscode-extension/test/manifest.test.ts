@@ -230,7 +230,7 @@ describe("package.json", () => {
       expect(p, name).toHaveProperty("default");
     }
     // The issue's attributes, and the others the adapter reads.
-    expect(Object.keys(launchSchema.properties).sort()).toEqual(["args", "cache", "cwd", "dirs", "env", "everyInstruction", "invoke", "listingPath", "program", "sourceMap", "stopOnEntry", "stubImports"]);
+    expect(Object.keys(launchSchema.properties).sort()).toEqual(["args", "cache", "cwd", "dirs", "env", "everyInstruction", "exactLocals", "invoke", "listingPath", "program", "sourceMap", "stopOnEntry", "stubImports"]);
   });
 
   test("the attributes are exactly the launch arguments `wasmscope dap` reads", () => {

@@ -285,6 +285,117 @@ impl ModuleDwarf {
     }
 }
 
+/// Where one inlined copy of a function starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlinedEntry {
+    /// The function's `DW_AT_name` (`func_9`, `largest<i32>`).
+    pub name: String,
+    /// The same, qualified by its namespaces and types (`inventory::largest<i32>`).
+    pub qualified: String,
+    /// The function's linkage name (its symbol), when DWARF gives one.
+    pub linkage: Option<String>,
+    /// The module offset the copy's code starts at (`DW_AT_entry_pc`, else
+    /// its lowest address).
+    pub offset: u32,
+}
+
+impl ModuleDwarf {
+    /// Every `DW_TAG_inlined_subroutine` of the module with the function it
+    /// is a copy of, in `.debug_info` order. A breakpoint on a function's
+    /// name stops in each copy too, as gdb's and lldb's do: in optimized
+    /// code a small function may have no code of its own at all.
+    pub fn inlined_entries(&self) -> Vec<InlinedEntry> {
+        let mut out = Vec::new();
+        for (ui, unit) in self.units().iter().enumerate() {
+            let mut entries = unit.entries();
+            while let Ok(Some((_, entry))) = entries.next_dfs() {
+                if entry.tag() != gimli::DW_TAG_inlined_subroutine {
+                    continue;
+                }
+                let Some(start) = self.inlined_start(unit, entry) else {
+                    continue;
+                };
+                let Some((origin, name)) = self.origin_named(unit, entry) else {
+                    continue;
+                };
+                let Ok(abstract_entry) = unit.entry(origin) else {
+                    continue;
+                };
+                let declared = match abstract_entry.attr_value(gimli::DW_AT_specification) {
+                    Ok(Some(AttributeValue::UnitRef(o))) => o.0,
+                    _ => origin.0,
+                };
+                let linkage = [gimli::DW_AT_linkage_name, gimli::DW_AT_MIPS_linkage_name]
+                    .iter()
+                    .find_map(|&at| abstract_entry.attr_value(at).ok().flatten())
+                    .and_then(|v| self.dwarf.attr_string(unit, v).ok())
+                    .and_then(|s| {
+                        gimli::Reader::to_string_lossy(&s)
+                            .ok()
+                            .map(|s| s.into_owned())
+                    });
+                out.push(InlinedEntry {
+                    qualified: self.qualified(ui, declared, &name),
+                    name,
+                    linkage,
+                    offset: self.module_offset(start),
+                });
+            }
+        }
+        out
+    }
+
+    /// The code offset an inlined copy starts at.
+    fn inlined_start(
+        &self,
+        unit: &Unit<Reader>,
+        entry: &gimli::DebuggingInformationEntry<Reader>,
+    ) -> Option<u64> {
+        let low = match entry.attr_value(gimli::DW_AT_low_pc).ok().flatten() {
+            Some(v) => self.dwarf.attr_address(unit, v).ok().flatten(),
+            None => None,
+        };
+        match entry.attr_value(gimli::DW_AT_entry_pc).ok().flatten() {
+            // DWARF 5 may give the entry as an offset from the base.
+            Some(AttributeValue::Udata(d)) => return low.map(|l| l + d),
+            Some(v) => {
+                if let Ok(Some(a)) = self.dwarf.attr_address(unit, v) {
+                    return Some(a);
+                }
+            }
+            None => {}
+        }
+        if low.is_some() {
+            return low;
+        }
+        let mut ranges = self.dwarf.die_ranges(unit, entry).ok()?;
+        let mut first: Option<u64> = None;
+        while let Ok(Some(r)) = ranges.next() {
+            if r.begin < r.end {
+                first = Some(first.map_or(r.begin, |f| f.min(r.begin)));
+            }
+        }
+        first
+    }
+
+    /// The abstract function an entry is a copy of (through
+    /// `DW_AT_abstract_origin`), with its name.
+    fn origin_named(
+        &self,
+        unit: &Unit<Reader>,
+        entry: &gimli::DebuggingInformationEntry<Reader>,
+    ) -> Option<(UnitOffset, String)> {
+        let Ok(Some(AttributeValue::UnitRef(origin))) =
+            entry.attr_value(gimli::DW_AT_abstract_origin)
+        else {
+            return None;
+        };
+        let abstract_entry = unit.entry(origin).ok()?;
+        let name = self.name_of(unit, &abstract_entry)?;
+        Some((origin, name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

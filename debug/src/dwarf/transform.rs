@@ -331,6 +331,8 @@ struct Var<'f> {
     frame: Option<&'f Frame>,
     /// The wasm pointer the variable holds, if it holds one.
     pointer: Option<WasmPointer>,
+    /// The variable's size in bytes, when its type says.
+    size: Option<u64>,
 }
 
 /// The pointer or reference a variable holds.
@@ -573,13 +575,13 @@ impl<'a> UnitTransform<'a> {
                 }
             }
             let frame = self.scope(entry, id, parent_frame);
-            let pointer = match tag {
-                c::DW_TAG_variable | c::DW_TAG_formal_parameter => self.wasm_pointer(entry),
-                _ => None,
-            };
+            let variable = matches!(tag, c::DW_TAG_variable | c::DW_TAG_formal_parameter);
             let var = Var {
                 frame: frame.as_ref(),
-                pointer,
+                pointer: variable.then(|| self.wasm_pointer(entry)).flatten(),
+                size: variable
+                    .then(|| self.type_size(self.variable_type(entry)?, 0))
+                    .flatten(),
             };
             let mut attrs = entry.attrs();
             while let Ok(Some(attr)) = attrs.next() {
@@ -629,7 +631,7 @@ impl<'a> UnitTransform<'a> {
                 Ok(Some(AttributeValue::UnitRef(o))) => Some(o),
                 _ => None,
             };
-        let mut t = type_of(entry)?;
+        let mut t = self.variable_type(entry)?;
         for _ in 0..16 {
             let e = self.unit.entry(t).ok()?;
             match e.tag() {
@@ -648,6 +650,70 @@ impl<'a> UnitTransform<'a> {
             }
         }
         None
+    }
+
+    /// A variable's type: its own, or for a concrete instance of an
+    /// inlined or out-of-line function's variable (only a location and
+    /// `DW_AT_abstract_origin`), its abstract origin's.
+    fn variable_type(
+        &self,
+        entry: &gimli::DebuggingInformationEntry<Reader>,
+    ) -> Option<gimli::UnitOffset> {
+        let mut e = entry.clone();
+        for _ in 0..4 {
+            if let Ok(Some(AttributeValue::UnitRef(o))) = e.attr_value(c::DW_AT_type) {
+                return Some(o);
+            }
+            match e.attr_value(c::DW_AT_abstract_origin) {
+                Ok(Some(AttributeValue::UnitRef(o))) => e = self.unit.entry(o).ok()?,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The byte size of type `t`: through typedefs and qualifiers; an
+    /// array's element size times its element count.
+    fn type_size(&self, t: gimli::UnitOffset, depth: usize) -> Option<u64> {
+        if depth > 16 {
+            return None;
+        }
+        let e = self.unit.entry(t).ok()?;
+        if let Ok(Some(v)) = e.attr_value(c::DW_AT_byte_size) {
+            return v.udata_value();
+        }
+        let inner = match e.attr_value(c::DW_AT_type) {
+            Ok(Some(AttributeValue::UnitRef(o))) => Some(o),
+            _ => None,
+        };
+        match e.tag() {
+            q if is_qualifier(q) => self.type_size(inner?, depth + 1),
+            q if is_pointer(q) => Some(u64::from(self.unit.encoding().address_size)),
+            c::DW_TAG_array_type => {
+                let element = self.type_size(inner?, depth + 1)?;
+                let mut count = 1u64;
+                let mut tree = self.unit.entries_tree(Some(t)).ok()?;
+                let mut children = tree.root().ok()?.children();
+                while let Ok(Some(child)) = children.next() {
+                    let sub = child.entry();
+                    if sub.tag() != c::DW_TAG_subrange_type {
+                        continue;
+                    }
+                    let n = match sub.attr_value(c::DW_AT_count).ok().flatten() {
+                        Some(v) => v.udata_value()?,
+                        None => sub
+                            .attr_value(c::DW_AT_upper_bound)
+                            .ok()
+                            .flatten()?
+                            .udata_value()?
+                            .checked_add(1)?,
+                    };
+                    count = count.checked_mul(n)?;
+                }
+                element.checked_mul(count)
+            }
+            _ => None,
+        }
     }
 
     /// Whether type `t`, through typedefs and qualifiers, is a function type.
@@ -1058,9 +1124,13 @@ impl<'a> UnitTransform<'a> {
     /// `DW_AT_location`, an expression or a location list, made native;
     /// left out (the variable is optimized out) where it cannot be.
     fn location(&mut self, id: UnitEntryId, value: AttributeValue<Reader>, var: Var) {
-        let Var { frame, pointer } = var;
+        let Var {
+            frame,
+            pointer,
+            size,
+        } = var;
         let located = match value {
-            AttributeValue::Exprloc(e) => match self.expression(&e, frame, pointer) {
+            AttributeValue::Exprloc(e) => match self.expression(&e, frame, pointer, size) {
                 Some(x) => W::Exprloc(x),
                 None => return,
             },
@@ -1075,7 +1145,7 @@ impl<'a> UnitTransform<'a> {
                 };
                 let mut list = Vec::new();
                 while let Ok(Some(entry)) = entries.next() {
-                    let Some(x) = self.expression(&entry.data, Some(frame), pointer) else {
+                    let Some(x) = self.expression(&entry.data, Some(frame), pointer, size) else {
                         continue;
                     };
                     let Some(wasm) = self.wasm_range(entry.range.begin, entry.range.end) else {
@@ -1107,29 +1177,60 @@ impl<'a> UnitTransform<'a> {
 
     /// A wasm location expression made native (see the module doc); with
     /// `pointer` (the wasm pointer the variable holds), the native
-    /// pointer's value.
+    /// pointer's value. `size` is the variable's.
     fn expression(
         &self,
         e: &gimli::Expression<Reader>,
         frame: Option<&Frame>,
         pointer: Option<WasmPointer>,
+        size: Option<u64>,
     ) -> Option<Expression> {
         let ops = self.operations(e)?;
         let mut out = Expression::new();
+        // A constant stack value for a variable wider than the stack's
+        // values (clang writes `DW_OP_lit0, DW_OP_stack_value` for a
+        // zeroed array at -O2): the constant, zero-extended to the
+        // variable's size, as the DAP reads it. gdb would fill the bytes
+        // past its 8-byte stack value with whatever its buffer held.
+        if let (None, Some(size @ 9..=4096), [constant, Operation::StackValue]) =
+            (pointer, size, ops.as_slice())
+        {
+            let value = match *constant {
+                Operation::UnsignedConstant { value } => value,
+                Operation::SignedConstant { value } => value as u64,
+                _ => return self.expression_ops(&ops, frame, pointer, Some(size), out),
+            };
+            let mut bytes = vec![0u8; size as usize];
+            bytes[..8].copy_from_slice(&value.to_le_bytes());
+            out.op_implicit_value(bytes.into());
+            return Some(out);
+        }
+        self.expression_ops(&ops, frame, pointer, size, out)
+    }
+
+    fn expression_ops(
+        &self,
+        ops: &[Operation<Reader>],
+        frame: Option<&Frame>,
+        pointer: Option<WasmPointer>,
+        size: Option<u64>,
+        mut out: Expression,
+    ) -> Option<Expression> {
         let pieces = ops.iter().any(|op| matches!(op, Operation::Piece { .. }));
         if let Some(p) = pointer {
             // A pointer split into pieces is not worth a native value.
             if pieces {
                 return None;
             }
-            self.pointer_value(&ops, frame, p, &mut out)?;
+            self.pointer_value(ops, frame, p, &mut out)?;
             return Some(out);
         }
         if !pieces {
-            self.piece(&ops, frame, &mut out)?;
+            self.piece(ops, frame, &mut out)?;
             return Some(out);
         }
         let mut start = 0;
+        let mut covered = 0u64;
         for (i, op) in ops.iter().enumerate() {
             let Operation::Piece {
                 size_in_bits,
@@ -1146,7 +1247,17 @@ impl<'a> UnitTransform<'a> {
                 None if size_in_bits % 8 == 0 => out.op_piece(size_in_bits / 8),
                 _ => out.op_bit_piece(size_in_bits, bit_offset.unwrap_or(0)),
             }
+            covered = covered.saturating_add(size_in_bits);
             start = i + 1;
+        }
+        // Pieces that stop short of the variable: the rest is not
+        // available (DWARF 5, 2.6.1.2), which an empty piece says; gdb
+        // would show those bytes as zeros (found by the debugger
+        // differential: `uint8_t a[9]` described by one byte at -O2).
+        if let Some(rest) = size.and_then(|s| s.checked_sub(covered / 8)) {
+            if rest > 0 && covered.is_multiple_of(8) {
+                out.op_piece(rest);
+            }
         }
         Some(out)
     }

@@ -559,20 +559,30 @@ impl ModuleDwarf {
     }
 
     /// Whether any source variable is declared in scope at a module
-    /// offset: `variables` without evaluating a place.
-    pub fn has_variables(&self, module_offset: u32) -> bool {
+    /// offset, in the source frame `level` (0 = the innermost inlined
+    /// function there): `variables` without evaluating a place.
+    pub fn has_variables(&self, module_offset: u32, level: usize) -> bool {
         self.scopes_at(module_offset).is_some_and(|(ui, _, chain)| {
             let unit = &self.units()[ui];
-            chain
-                .into_iter()
-                .any(|scope| !self.declared_in(ui, unit, scope).is_empty())
+            inline_level(unit, &chain, level)
+                .iter()
+                .any(|&scope| !self.declared_in(ui, unit, scope).is_empty())
         })
     }
 
     /// The source variables (locals and parameters) in scope at a module
     /// offset, innermost scope first, shadowed names dropped; their places
-    /// are evaluated against `target` (the frame's wasm locals).
-    pub fn variables(&self, module_offset: u32, target: &dyn Target) -> Vec<Variable> {
+    /// are evaluated against `target` (the frame's wasm locals). `level`
+    /// picks the source frame where functions are inlined: 0 is the
+    /// innermost inlined function, each next one its caller, up to the
+    /// function whose code this is; each shows its own variables only, as
+    /// gdb's and lldb's inlined frames do.
+    pub fn variables(
+        &self,
+        module_offset: u32,
+        level: usize,
+        target: &dyn Target,
+    ) -> Vec<Variable> {
         let Some((ui, pc, chain)) = self.scopes_at(module_offset) else {
             return Vec::new();
         };
@@ -598,7 +608,7 @@ impl ModuleDwarf {
         // the source reads.
         let mut seen = std::collections::HashSet::new();
         let mut scopes = Vec::new();
-        for scope in chain.into_iter().rev() {
+        for &scope in inline_level(unit, &chain, level).iter().rev() {
             let mut kept = Vec::new();
             for d in self.declared_in(ui, unit, scope) {
                 if seen.insert(d.name.clone()) {
@@ -2111,6 +2121,29 @@ fn is_library_path(path: &str) -> bool {
 fn is_tuple_field(name: &str) -> bool {
     name.strip_prefix("__")
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The part of a scope chain (subprogram first) that belongs to source
+/// frame `level`: the chain is cut before each inlined subroutine, and
+/// level 0 is the last piece (the innermost inlined function). A level
+/// past the outermost gives the outermost.
+fn inline_level<'c>(
+    unit: &Unit<Reader>,
+    chain: &'c [UnitOffset],
+    level: usize,
+) -> &'c [UnitOffset] {
+    let mut starts = vec![0];
+    for (i, &o) in chain.iter().enumerate().skip(1) {
+        if unit
+            .entry(o)
+            .is_ok_and(|e| e.tag() == gimli::DW_TAG_inlined_subroutine)
+        {
+            starts.push(i);
+        }
+    }
+    let piece = starts.len().saturating_sub(1 + level);
+    let end = starts.get(piece + 1).copied().unwrap_or(chain.len());
+    &chain[starts[piece]..end]
 }
 
 fn unavailable_text(why: &str) -> String {
