@@ -33,11 +33,40 @@ impl Mode {
     }
 }
 
-/// The generator's settings: exactly the features `supported_features()`
-/// enables that wasm-smith can generate, and sizes the reference can
-/// allocate.
+/// Turns one proposal on in wasm-smith's configuration.
+type Switch = fn(&mut wasm_smith::Config);
+
+/// The proposals wasm-smith can generate, each with the engine feature
+/// that turns it on. A feature `supported_features()` gains turns the
+/// generator's on by itself; one it cannot generate is listed in
+/// the test's `NOT_GENERATED` (which holds the two lists to the engine's
+/// set).
+const GENERATED: &[(ws::wasmparser::WasmFeatures, Switch)] = {
+    use ws::wasmparser::WasmFeatures as F;
+    &[
+        (F::BULK_MEMORY, |c| c.bulk_memory_enabled = true),
+        (F::REFERENCE_TYPES, |c| c.reference_types_enabled = true),
+        (F::SIMD, |c| c.simd_enabled = true),
+        (F::RELAXED_SIMD, |c| c.relaxed_simd_enabled = true),
+        (F::MULTI_VALUE, |c| c.multi_value_enabled = true),
+        (F::SATURATING_FLOAT_TO_INT, |c| {
+            c.saturating_float_to_int_enabled = true
+        }),
+        (F::SIGN_EXTENSION, |c| c.sign_extension_ops_enabled = true),
+        (F::TAIL_CALL, |c| c.tail_call_enabled = true),
+        (F::MEMORY64, |c| c.memory64_enabled = true),
+        (F::EXCEPTIONS, |c| c.exceptions_enabled = true),
+        (F::THREADS, |c| c.threads_enabled = true),
+        (F::CUSTOM_PAGE_SIZES, |c| c.custom_page_sizes_enabled = true),
+        (F::GC, |c| c.gc_enabled = true),
+    ]
+};
+
+/// The generator's settings: every proposal `supported_features()`
+/// enables that wasm-smith can generate (and no other), and sizes the
+/// reference can allocate.
 fn smith_config() -> wasm_smith::Config {
-    wasm_smith::Config {
+    let mut config = wasm_smith::Config {
         max_imports: 0,
         max_memories: 1,
         max_tables: 3,
@@ -49,24 +78,32 @@ fn smith_config() -> wasm_smith::Config {
         table_max_size_required: true,
         min_funcs: 1,
         min_exports: 1,
-        bulk_memory_enabled: true,
-        reference_types_enabled: true,
-        simd_enabled: true,
-        multi_value_enabled: true,
-        saturating_float_to_int_enabled: true,
-        sign_extension_ops_enabled: true,
         canonicalize_nans: true,
         export_everything: true,
         allow_start_export: true,
-        gc_enabled: false,
-        threads_enabled: false,
+        // Off unless the engine supports them (below).
+        bulk_memory_enabled: false,
+        reference_types_enabled: false,
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        multi_value_enabled: false,
+        saturating_float_to_int_enabled: false,
+        sign_extension_ops_enabled: false,
         tail_call_enabled: false,
         memory64_enabled: false,
-        relaxed_simd_enabled: false,
         exceptions_enabled: false,
+        threads_enabled: false,
         custom_page_sizes_enabled: false,
+        gc_enabled: false,
         ..wasm_smith::Config::default()
+    };
+    let supported = ws::supported_features();
+    for (feature, on) in GENERATED {
+        if supported.contains(*feature) {
+            on(&mut config);
+        }
     }
+    config
 }
 
 /// The module of a seed.
@@ -555,4 +592,44 @@ fn compare_state(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ws::wasmparser::WasmFeatures as F;
+
+    /// Engine features with nothing to generate: MVP parts that are always
+    /// on, and `GC_TYPES` (the type-section encoding only; full GC is `GC`).
+    const NOT_GENERATED: ws::wasmparser::WasmFeatures = {
+        use ws::wasmparser::WasmFeatures as F;
+        F::MUTABLE_GLOBAL.union(F::FLOATS).union(F::GC_TYPES)
+    };
+
+    /// Every feature the engine supports is generated or said not to be,
+    /// so a proposal that lands in `supported_features()` is fuzzed from
+    /// then on (or this fails until it is listed).
+    #[test]
+    fn the_generator_follows_the_engines_features() {
+        let known = GENERATED
+            .iter()
+            .fold(NOT_GENERATED, |all, (f, _)| all.union(*f));
+        let supported = ws::supported_features();
+        assert!(
+            known.contains(supported),
+            "supported but neither generated nor listed: {:?}",
+            supported.difference(known)
+        );
+        let c = smith_config();
+        for (feature, on) in [
+            (F::SIMD, c.simd_enabled),
+            (F::BULK_MEMORY, c.bulk_memory_enabled),
+            (F::REFERENCE_TYPES, c.reference_types_enabled),
+            (F::TAIL_CALL, c.tail_call_enabled),
+            (F::MEMORY64, c.memory64_enabled),
+            (F::GC, c.gc_enabled),
+        ] {
+            assert_eq!(on, supported.contains(feature), "{feature:?}");
+        }
+    }
 }
