@@ -99,6 +99,12 @@ pub struct Frame {
     pub inlined: Vec<SourceFrame>,
 }
 
+/// How many source frames the code at a module offset is: 1, plus one
+/// per function inlined there.
+fn inline_depth(dwarf: Option<&ModuleDwarf>, offset: u32) -> usize {
+    dwarf.map_or(1, |d| d.frames(offset).len().max(1))
+}
+
 /// One frame as the source shows it (`source_frames`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceFrameRef {
@@ -393,6 +399,10 @@ struct ActiveStep {
     kind: Step,
     granularity: Granularity,
     depth: usize,
+    /// How many source frames the innermost wasm frame was (inlined
+    /// functions, `inline_depth`): a line step over or out of an inlined
+    /// function ends where fewer are, as in gdb and lldb.
+    inline: usize,
     line: Option<(String, u32)>,
     offset: u32,
 }
@@ -1096,10 +1106,22 @@ fn guest(
                 }
                 // Where there is DWARF, stop only on code that has a source line.
                 let has_source = handler_dwarf.is_none() || here.is_some();
+                // Out of the wasm frame, or (same frame) out of the
+                // inlined function the step started in.
+                let shallower = || {
+                    now < s.depth
+                        || (now == s.depth
+                            && inline_depth(handler_dwarf.as_deref(), offset) < s.inline)
+                };
                 has_source
                     && match s.kind {
-                        Step::Out => now < s.depth,
-                        Step::Over => now < s.depth || (now == s.depth && here != s.line),
+                        Step::Out => shallower(),
+                        Step::Over => {
+                            shallower()
+                                || (now == s.depth
+                                    && here != s.line
+                                    && inline_depth(handler_dwarf.as_deref(), offset) <= s.inline)
+                        }
                         // Into a call: past its prologue, where the
                         // frame is set up (as gdb and lldb stop; found by
                         // the debugger differential).
@@ -1182,6 +1204,7 @@ fn guest(
                         kind,
                         granularity,
                         depth: stop.frames().len(),
+                        inline: inline_depth(handler_dwarf.as_deref(), offset),
                         line: here.clone(),
                         offset,
                     });

@@ -167,6 +167,11 @@ test("-O2: a function breakpoint stops in the inlined copy, which is a frame of 
       } else {
         assert.ok(unavailable > 0, JSON.stringify(locals));
       }
+      // Step Out of the inlined frame returns to main (the same wasm
+      // frame), as gdb's `finish` does, instead of running out of main.
+      await Promise.all([dc.stepOutRequest({ threadId: 1 }), dc.assertStoppedLocation("step", {})]);
+      const out = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+      assert.equal(out[0].name, "main", JSON.stringify(out.slice(0, 2)));
     } finally {
       await dc.stop();
     }
