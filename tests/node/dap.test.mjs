@@ -178,6 +178,27 @@ test("-O2: a function breakpoint stops in the inlined copy, which is a frame of 
   }
 });
 
+test("-O2: a variable its DWARF pieces describe in part shows the rest optimized out", async () => {
+  // `uint8_t bytes[9][1]` described by its first byte only: the other
+  // elements are not zeros (found by the debugger differential).
+  const dc = await client();
+  try {
+    const source = join(fixtures, "dbg", "optimized.c");
+    const line = readFileSync(source, "utf8").split("\n").findIndex((l) => l.includes("return t + observe")) + 1;
+    await dc.hitBreakpoint({ program: join(fixtures, "dbg", "optimized-O2.wasm") }, { path: source, line });
+    const frame = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0];
+    const bytes = await dc.evaluateRequest({ expression: "bytes", frameId: frame.id, context: "watch" });
+    const rows = (await dc.variablesRequest({ variablesReference: bytes.body.variablesReference })).body.variables;
+    assert.equal(rows.length, 9);
+    assert.notEqual(rows[0].value, "<optimized out>", JSON.stringify(rows[0]));
+    for (const row of rows.slice(1)) {
+      assert.equal(row.value, "<optimized out>", JSON.stringify(rows));
+    }
+  } finally {
+    await dc.stop();
+  }
+});
+
 test("a struct argument passed by value reads at -O0", async () => {
   // wasm32 passes it as a pointer in a local that the code no longer
   // needs once copied: the adapter keeps every local a DWARF location

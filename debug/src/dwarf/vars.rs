@@ -1762,7 +1762,7 @@ impl ModuleDwarf {
     pub(crate) fn member_value(&self, v: &Value, m: &Member, target: &dyn Target) -> Result<Value> {
         let place = match &v.place {
             Place::Memory(a) => Place::Memory(a + m.offset),
-            Place::Bytes(b) => Place::Bytes(b.get(m.offset as usize..).unwrap_or(&[]).to_vec()),
+            Place::Bytes(b) => bytes_from(b, m.offset),
             Place::Unavailable(w) => Place::Unavailable(w.clone()),
         };
         let Some((shift, bit_size)) = m.bits else {
@@ -1956,9 +1956,7 @@ impl ModuleDwarf {
                 }
                 let place = match &v.place {
                     Place::Memory(a) => Place::Memory(a + i * stride),
-                    Place::Bytes(b) => {
-                        Place::Bytes(b.get((i * stride) as usize..).unwrap_or(&[]).to_vec())
-                    }
+                    Place::Bytes(b) => bytes_from(b, i * stride),
                     Place::Unavailable(w) => Place::Unavailable(w.clone()),
                 };
                 Ok(Value {
@@ -2144,6 +2142,18 @@ fn inline_level<'c>(
     let piece = starts.len().saturating_sub(1 + level);
     let end = starts.get(piece + 1).copied().unwrap_or(chain.len());
     &chain[starts[piece]..end]
+}
+
+/// The part of a value held as bytes that starts at `offset`: a part
+/// starting past them was described by no piece (DWARF 5, 2.6.1.2: the
+/// rest of a variable that its pieces stop short of is not available), so
+/// it is optimized out, not zeros (found by the debugger differential:
+/// `uint8_t a[9]` described by its first byte at -O2).
+fn bytes_from(b: &[u8], offset: u64) -> Place {
+    match usize::try_from(offset).ok().and_then(|o| b.get(o..)) {
+        Some(rest) if !rest.is_empty() => Place::Bytes(rest.to_vec()),
+        _ => Place::Unavailable("optimized out".into()),
+    }
 }
 
 fn unavailable_text(why: &str) -> String {
