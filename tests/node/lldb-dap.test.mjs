@@ -38,11 +38,28 @@ function serve(module) {
 }
 
 test("lldb-dap attaches to --gdb-port: stop, frames, variables, continue, exit", async () => {
+  // lldb-dap has, on a loaded machine, failed its attach without ever
+  // connecting to the waiting stub (seen 3 times in about 60 runs, never
+  // on an idle machine): that one failure is retried once, and said.
+  for (let attempt = 1; ; attempt++) {
+    const state = { connected: false };
+    try {
+      await scenario(state);
+      return;
+    } catch (e) {
+      if (state.connected || attempt === 2) throw e;
+      console.log(`# lldb-dap did not attach (${e?.message || e}); trying again`);
+    }
+  }
+});
+
+async function scenario(state) {
   const served = serve(app);
   const address = await served.address;
   const dc = new DebugClient("bash", lldbDap, "lldb-dap");
   dc.defaultTimeout = 30000;
   await dc.start();
+  let passed = false;
   try {
     await dc.initializeRequest({ adapterID: "lldb-dap", linesStartAt1: true, columnsStartAt1: true, pathFormat: "path" });
     const attached = dc.attachRequest({
@@ -50,7 +67,10 @@ test("lldb-dap attaches to --gdb-port: stop, frames, variables, continue, exit",
       attachCommands: [`process connect --plugin wasm connect://${address}`],
       sourceMap: [["/wasmscope-fixtures", dbg]],
     });
+    // Its rejection is awaited below; until then it must not go unhandled.
+    attached.catch(() => {});
     await dc.waitForEvent("initialized");
+    state.connected = true;
     const set = await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [{ line: 21 }] });
     assert.equal(set.body.breakpoints.length, 1);
     // lldb-dap resumes the stopped guest once configured (no stopOnEntry):
@@ -89,9 +109,13 @@ test("lldb-dap attaches to --gdb-port: stop, frames, variables, continue, exit",
     await dc.continueRequest({ threadId: 1 });
     const { body } = await exited;
     assert.equal(body.exitCode, 0);
+    passed = true;
   } finally {
     await dc.stop().catch(() => {});
+    // A stub still waiting for its debugger would keep the test (and
+    // CI) waiting forever: the failure is reported instead.
+    if (!passed) served.child.kill();
   }
   assert.equal(await served.exited, 0, served.output.stderr);
   assert.match(served.output.stdout, /area=12 sum=60/);
-});
+}
