@@ -472,10 +472,10 @@ fn dap_err(e: DapError) -> String {
     e.to_string()
 }
 
-/// The same walk through the adapter: a function breakpoint on `func_1`,
-/// then `stepIn` until `main` (or the budget); library frames (no source
-/// of ours) are left with `stepOut`, as gdb's script leaves them.
-fn dap_stops(tools: &Tools, dir: &Path, program: &str, exact: bool) -> Result<Walk, String> {
+/// `wasmscope dap` initialized and launched on `dir/program`, with the
+/// launch attributes `extra` besides `program` and `cwd`; up to its
+/// `initialized` event.
+fn launch(tools: &Tools, dir: &Path, program: &str, mut extra: Value) -> Result<Dap, String> {
     let mut dap =
         Dap::start(&tools.wasmscope, Duration::from_secs(60)).map_err(|e| e.to_string())?;
     dap.request(
@@ -483,13 +483,18 @@ fn dap_stops(tools: &Tools, dir: &Path, program: &str, exact: bool) -> Result<Wa
         json!({"adapterID": "wasmscope", "linesStartAt1": true, "columnsStartAt1": true}),
     )
     .map_err(dap_err)?;
-    let module = dir.join(program).display().to_string();
-    dap.request(
-        "launch",
-        json!({"program": module, "cwd": dir.display().to_string(), "exactLocals": exact}),
-    )
-    .map_err(dap_err)?;
+    extra["program"] = json!(dir.join(program).display().to_string());
+    extra["cwd"] = json!(dir.display().to_string());
+    dap.request("launch", extra).map_err(dap_err)?;
     dap.event(&["initialized"]).map_err(dap_err)?;
+    Ok(dap)
+}
+
+/// The same walk through the adapter: a function breakpoint on `func_1`,
+/// then `stepIn` until `main` (or the budget); library frames (no source
+/// of ours) are left with `stepOut`, as gdb's script leaves them.
+fn dap_stops(tools: &Tools, dir: &Path, program: &str, exact: bool) -> Result<Walk, String> {
+    let mut dap = launch(tools, dir, program, json!({"exactLocals": exact}))?;
     dap.request(
         "setFunctionBreakpoints",
         json!({"breakpoints": [{"name": "func_1"}]}),
@@ -1125,21 +1130,12 @@ fn exact_in_line(
         .next()
         .unwrap_or(&offense.path)
         .to_string();
-    let mut dap =
-        Dap::start(&tools.wasmscope, Duration::from_secs(60)).map_err(|e| e.to_string())?;
-    dap.request(
-        "initialize",
-        json!({"adapterID": "wasmscope", "linesStartAt1": true, "columnsStartAt1": true}),
-    )
-    .map_err(dap_err)?;
-    let module = dir.join(program).display().to_string();
-    dap.request(
-        "launch",
-        json!({"program": module, "cwd": dir.display().to_string(),
-               "exactLocals": true, "everyInstruction": true}),
-    )
-    .map_err(dap_err)?;
-    dap.event(&["initialized"]).map_err(dap_err)?;
+    let mut dap = launch(
+        tools,
+        dir,
+        program,
+        json!({"exactLocals": true, "everyInstruction": true}),
+    )?;
     let source = dir.join("prog.c").display().to_string();
     dap.request(
         "setBreakpoints",
