@@ -179,6 +179,9 @@ pub struct Inspector<'d> {
     dwarf: Option<&'d ModuleDwarf>,
     names: &'d WasmNames,
     nodes: Vec<Node>,
+    /// The stop's source frames as (wasm frame, inline level), from the
+    /// frames read once at the stop (`with_frames`; what frame ids index).
+    source_frames: Vec<(usize, usize)>,
 }
 
 impl<'d> Inspector<'d> {
@@ -187,7 +190,18 @@ impl<'d> Inspector<'d> {
             dwarf,
             names,
             nodes: Vec::new(),
+            source_frames: Vec::new(),
         }
+    }
+
+    /// Takes the stop's frames, read once at the stop, so a frame id is
+    /// resolved without walking the stack and its DWARF again.
+    pub fn with_frames(mut self, frames: &[crate::session::Frame]) -> Self {
+        self.source_frames = crate::session::source_frames(frames)
+            .iter()
+            .map(|f| (f.frame, f.level))
+            .collect();
+        self
     }
 
     /// The node a reference names.
@@ -232,11 +246,10 @@ impl<'d> Inspector<'d> {
     /// into `session::source_frames`); one past the stack for an index
     /// past it.
     fn source_frame(&self, stop: &DebugStop<'_, WasiCtx>, source: usize) -> (usize, usize) {
-        let frames = crate::session::frames_of(stop, self.dwarf);
-        match crate::session::source_frames(&frames).get(source) {
-            Some(f) => (f.frame, f.level),
-            None => (frames.len().max(source), 0),
-        }
+        self.source_frames
+            .get(source)
+            .copied()
+            .unwrap_or((stop.frames().len().max(source), 0))
     }
 
     /// The scopes of source frame `source` (0 = the paused one; see

@@ -1150,7 +1150,7 @@ fn guest(
         first = false;
         stepping = None;
         let frames = frames_of(stop, handler_dwarf.as_deref());
-        let mut inspector = Inspector::new(handler_dwarf.as_deref(), &names);
+        let mut inspector = Inspector::new(handler_dwarf.as_deref(), &names).with_frames(&frames);
         shared.stopped.store(true, Ordering::SeqCst);
         let _ = handler_events.send(Event::Stopped { reason, frames });
         let resume = |stopped: &AtomicBool| stopped.store(false, Ordering::SeqCst);
