@@ -5,10 +5,10 @@
 #   lldb      wasmscope run --gdb-port 0 K.wasm, lldb 22 connects
 #             (process connect --plugin wasm) and continues to the end
 # for kernels of bench/kernels built `-g` at -O0 and -O2. Then what an
-# armed write watchpoint costs (every hook site then compares the watched
-# bytes): bench/debugger/loop.c, N iterations, stopped at `main` to arm a
-# watchpoint on a word it never writes, against the same session without
-# it. Then the attach time for the 5 MB zstd debug build
+# armed write watchpoint costs: bench/debugger/loop.c, N iterations,
+# stopped at its loop to arm a watchpoint on a page the loop never
+# touches, then on a word of the page it writes every iteration, against
+# the same session without one. Then the attach time for the 5 MB zstd debug build
 # (tests/fixtures/real/build.sh): lldb connecting to a waiting stub.
 #
 #   bench/gdbstub.sh                 # sieve and sha256, 5 runs each
@@ -68,23 +68,30 @@ PY
 done
 
 # An armed watchpoint, per loop iteration (a `for` head, its body and
-# its increment: three statements, three hook sites).
+# its increment: three statements; `sum` and `i` stored each time). The
+# engine closes the watched page: a watch on a page the loop never
+# touches (address 16) costs nothing; a write watch on `n`, which shares
+# its page (the stack frame) with `sum` and `i`, makes each of their
+# stores fault and be stepped (two signals, three mprotect calls).
 loop="$out/loop.wasm"
 n=100000
 clang --target=wasm32-wasi --sysroot=/usr -g -O0 -o "$loop" "$root/bench/debugger/loop.c"
-stop="'breakpoint set -n main' continue"
+stop="'breakpoint set -f loop.c -p \"i < n\"' continue 'breakpoint delete 1'"
 ARGS=$n "$out/session.sh" "$loop" continue
 ARGS=$n hyperfine -N --warmup 1 --runs "$runs" --export-json "$out/w.json" \
-    -n unwatched "$out/session.sh $loop $stop 'breakpoint delete 1' continue" \
-    -n watched "$out/session.sh $loop $stop 'watchpoint set expression -w write -s 4 -- 16' 'breakpoint delete 1' continue" \
+    -n unwatched "$out/session.sh $loop $stop continue" \
+    -n "other page" "$out/session.sh $loop $stop 'watchpoint set expression -w write -s 4 -- 16' continue" \
+    -n "same page" "$out/session.sh $loop $stop 'watchpoint set variable -w write n' continue" \
     >/dev/null
 python3 - "$out/w.json" "$n" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 n = int(sys.argv[2])
-extra = r["watched"] - r["unwatched"]
-print(f'watchpoint armed over {n} iterations: {r["unwatched"]:.3f} s -> {r["watched"]:.3f} s, '
-      f'{extra / n * 1e6:.1f} us per iteration')
+base = r["unwatched"]
+for case in ("other page", "same page"):
+    extra = r[case] - base
+    print(f'write watchpoint, {case} ({n} iterations): {base:.3f} s -> {r[case]:.3f} s, '
+          f'{extra / n * 1e6:.2f} us per iteration')
 PY
 
 # Attach: lldb connecting to a stub that waits with the 5 MB module

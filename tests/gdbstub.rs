@@ -175,8 +175,8 @@ fn lldb_22_breaks_steps_reads_and_writes_a_c_program() {
             // itself shows frame 0's `n` in every `factorial` frame: its
             // wasm unwinder gives all frames CFA 0, so frames of one
             // function share a StackID and lldb finds the innermost).
-            "process plugin packet send qWasmLocal:1;0",
-            "process plugin packet send qWasmLocal:3;0",
+            "process plugin packet send qWasmLocal:1;3",
+            "process plugin packet send qWasmLocal:3;3",
             "target variable global_counter file_scale",
             "expr global_counter = 100",
             "watchpoint set variable global_counter",
@@ -219,17 +219,26 @@ fn lldb_22_breaks_steps_reads_and_writes_a_c_program() {
     assert_eq!(bt.matches("`factorial(").count(), 4, "{out}");
     assert!(bt.contains("__main_argc_argv(argc=1"), "{out}");
     assert!(after(&out, "frame variable n").contains("n = 17"), "{out}");
-    // n = 18 and n = 20, as i64 little endian.
-    assert!(
-        after(&out, "process plugin packet send qWasmLocal:1;0")
-            .contains("response: 1200000000000000"),
-        "{out}"
-    );
-    assert!(
-        after(&out, "process plugin packet send qWasmLocal:3;0")
-            .contains("response: 1400000000000000"),
-        "{out}"
-    );
+    // Each frame's own frame base (local 3, where `n` is stored): the
+    // frames of factorial are 16 bytes each, so frame 1's lies 32 below
+    // frame 3's. (The parameter's own local 0 is dead once stored to the
+    // frame at -O0, so the optimized debug code no longer has it.)
+    let frame_base = |frame: u32| {
+        let text = after(
+            &out,
+            &format!("process plugin packet send qWasmLocal:{frame};3"),
+        );
+        let hex = text
+            .split("response: ")
+            .nth(1)
+            .and_then(|r| r.get(..8))
+            .unwrap_or_else(|| panic!("no frame base of frame {frame}: {out}"));
+        let bytes: Vec<u8> = (0..4)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect();
+        u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+    };
+    assert_eq!(frame_base(1) + 32, frame_base(3), "{out}");
     let globals = after(&out, "target variable global_counter file_scale");
     assert!(globals.contains("global_counter = 7"), "{out}");
     assert!(globals.contains("file_scale = 1.5"), "{out}");
@@ -250,6 +259,42 @@ fn lldb_22_breaks_steps_reads_and_writes_a_c_program() {
     assert!(out.contains("exited with status = 0"), "{out}");
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("counter=160"), "{stdout}");
+}
+
+#[test]
+fn lldb_22_read_and_access_watchpoints_stop_after_the_load() {
+    let served = serve(&[], &fixture("dbg/app-O0.wasm"), &[]);
+    let counter = app_line("global_counter += s;");
+    let printf = app_line("printf(\"area=");
+    let out = lldb_on(
+        &served,
+        &[
+            &format!("breakpoint set -f app.c -l {counter}"),
+            "continue",
+            "watchpoint set variable -w read global_counter",
+            "continue",
+            "watchpoint delete 1",
+            // The program stored global_counter just before this stop and
+            // loads it again for printf: it must load what is set here.
+            "expr global_counter = 1000",
+            "watchpoint set variable -w read_write global_counter",
+            "continue",
+            "continue",
+        ],
+    );
+    let (status, stdout, stderr) = served.finish();
+    let stops: Vec<&str> = out.split("(lldb) continue\n").collect();
+    assert_eq!(stops.len(), 5, "{out}");
+    assert!(stops[1].contains("stop reason = breakpoint 1.1"), "{out}");
+    // The read of `global_counter += s` (the load before the store).
+    assert!(stops[2].contains("stop reason = watchpoint 1"), "{out}");
+    assert!(stops[2].contains(&format!("app.c:{printf}")), "{out}");
+    // printf's argument, read after the write above.
+    assert!(stops[3].contains("stop reason = watchpoint 2"), "{out}");
+    assert!(stops[3].contains(&format!("app.c:{printf}")), "{out}");
+    assert!(out.contains("exited with status = 0"), "{out}");
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("counter=1000"), "{stdout}");
 }
 
 #[test]

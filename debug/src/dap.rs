@@ -971,9 +971,18 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
                         StopReason::Step => ("step", None),
                         StopReason::Pause => ("pause", None),
                         StopReason::Trap(message) => ("exception", Some(message)),
-                        StopReason::Watchpoint(address) => {
-                            ("data breakpoint", Some(format!("{address:#x} changed")))
-                        }
+                        StopReason::Watchpoint(hit) => (
+                            "data breakpoint",
+                            Some(format!(
+                                "{} {:#x}",
+                                if hit.write {
+                                    "a store to"
+                                } else {
+                                    "a load from"
+                                },
+                                hit.address
+                            )),
+                        ),
                     };
                     body["reason"] = json!(name);
                     if let Some(d) = &description {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use wasmscope_engine::wasi::{self, WasiCtx};
 use wasmscope_engine::{
     host, CompileOptions, Config, DebugInterrupt, DebugLocals, DebugStop, Engine, Error,
-    ExternType, Linker, Module, Store, Trap, Val,
+    ExternType, Linker, MemoryWatch, Module, Store, Trap, Val, WatchHit,
 };
 
 /// What to run.
@@ -71,10 +71,10 @@ pub enum StopReason {
     /// The instruction trapped (with the trap's description); the stack is
     /// still there to inspect. Resuming lets the trap end the guest.
     Trap(String),
-    /// A store changed the watched bytes at this linear-memory address
-    /// (`Session::set_watchpoints`); the guest stops at the first hook
-    /// site after the store.
-    Watchpoint(u32),
+    /// A load or store touched the watched range at this linear-memory
+    /// address (`Session::set_watchpoints`); the guest stops at the first
+    /// hook site after the access.
+    Watchpoint(WatchHit),
 }
 
 /// A function's names, for function breakpoints.
@@ -279,19 +279,9 @@ enum Command {
 /// A closure run on the guest thread at a stop (`Session::with_stop`).
 type StopFn = Box<dyn FnOnce(&mut DebugStop<'_, WasiCtx>) + Send>;
 
-/// A watched range of linear memory 0 and the bytes it last held.
-struct Watch {
-    address: u32,
-    old: Vec<u8>,
-}
-
 struct Shared {
     /// Breakpoints by module offset (several at one offset share one).
     breakpoints: Mutex<BTreeMap<u32, Armed>>,
-    /// Watchpoints; while there is one, every hook site calls the
-    /// handler, which compares the watched bytes.
-    watches: Mutex<Vec<Watch>>,
-    watching: AtomicBool,
     pause: AtomicBool,
     /// Whether the guest is stopped and serving inspection commands.
     stopped: AtomicBool,
@@ -462,8 +452,6 @@ impl Session {
         let (event_tx, events) = mpsc::channel();
         let shared = Arc::new(Shared {
             breakpoints: Mutex::new(BTreeMap::new()),
-            watches: Mutex::new(Vec::new()),
-            watching: AtomicBool::new(false),
             pause: AtomicBool::new(config.stop_on_entry),
             stopped: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
@@ -837,31 +825,14 @@ impl Session {
         }
     }
 
-    /// Replaces the watchpoints: `(address, length)` ranges of linear
-    /// memory 0. The guest stops (`StopReason::Watchpoint`) at the first
-    /// hook site after a store changed one; while any is set, every site
-    /// calls the handler (the cost of a step). Call while stopped (the
-    /// current bytes are read); an empty list always works.
-    pub fn set_watchpoints(&self, ranges: &[(u32, u32)]) -> Result<(), String> {
-        let mut watches = Vec::new();
-        for &(address, len) in ranges {
-            let old = self.read_memory(address as u64, len as usize)?;
-            if old.len() != len as usize {
-                return Err(format!("{len} bytes at {address:#x} are outside memory"));
-            }
-            watches.push(Watch { address, old });
-        }
-        let on = !watches.is_empty();
-        *self
-            .shared
-            .watches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = watches;
-        self.shared.watching.store(on, Ordering::SeqCst);
-        if on {
-            self.interrupt.set(true);
-        }
-        Ok(())
+    /// Replaces the watchpoints on linear memory 0. The guest stops
+    /// (`StopReason::Watchpoint`) at the first hook site after a load or
+    /// store (as each watch's kinds say) touched a range, by the engine's
+    /// page protection: nothing is slower until the watched pages are
+    /// touched. Call while stopped.
+    pub fn set_watchpoints(&self, watches: &[MemoryWatch]) -> Result<(), String> {
+        let watches = watches.to_vec();
+        self.with_stop(move |stop| stop.set_watchpoints(&watches).map_err(|e| e.to_string()))?
     }
 
     /// The path the module was launched from.
@@ -1065,11 +1036,7 @@ fn guest(
         let offset = stop.wasm_offset();
         let trapped = stop.trap().map(|code| code.message().to_string());
         let paused = trapped.is_none() && shared.pause.swap(false, Ordering::SeqCst);
-        let watched = if trapped.is_none() && shared.watching.load(Ordering::Relaxed) {
-            watch_hit(&shared, stop)
-        } else {
-            None
-        };
+        let watched = trapped.is_none().then(|| stop.watch_hit()).flatten();
         let armed = shared
             .breakpoints
             .lock()
@@ -1136,8 +1103,8 @@ fn guest(
         }
         let reason = if let Some(message) = trapped {
             StopReason::Trap(message)
-        } else if let Some(address) = watched {
-            StopReason::Watchpoint(address)
+        } else if let Some(hit) = watched {
+            StopReason::Watchpoint(hit)
         } else if first && paused {
             StopReason::Entry
         } else if stepped {
@@ -1208,9 +1175,9 @@ fn guest(
                         line: here.clone(),
                         offset,
                     });
-                    // Every site for a step or a watchpoint; breakpoints
-                    // have their own switches.
-                    interrupt.set(step.is_some() || shared.watching.load(Ordering::SeqCst));
+                    // Every site for a step; breakpoints have their own
+                    // switches.
+                    interrupt.set(step.is_some());
                     // A pause asked for while the guest was still here (a
                     // client's pause right behind its continue, Stop) must
                     // survive the line above, or the guest never stops
@@ -1410,25 +1377,6 @@ fn link_and_call(
         });
     }
     Ok(())
-}
-
-/// The address of the first watchpoint whose bytes changed since it was
-/// last looked at (its bytes are then taken as the new ones).
-fn watch_hit(shared: &Shared, stop: &DebugStop<'_, WasiCtx>) -> Option<u32> {
-    let memory = stop.memory_bytes(0)?;
-    let mut watches = shared.watches.lock().unwrap_or_else(|e| e.into_inner());
-    let mut hit = None;
-    for w in watches.iter_mut() {
-        let start = w.address as usize;
-        let Some(now) = memory.get(start..start + w.old.len()) else {
-            continue;
-        };
-        if now != w.old.as_slice() {
-            w.old.copy_from_slice(now);
-            hit = hit.or(Some(w.address));
-        }
-    }
-    hit
 }
 
 /// Whether an armed breakpoint stops the guest now: counts the hit, checks

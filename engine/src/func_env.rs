@@ -151,19 +151,33 @@ pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
 /// another's (plain loads of one flag were merged across the trap by the
 /// mid-end: a step from a breakpoint skipped the rest of its function),
 /// and a load is never hoisted out of a loop (a paused loop sees its
-/// switch). The table's address may be shared by the sites of a function.
+/// switch).
+///
+/// The byte is read with an atomic load, which the mid-end's alias
+/// analysis treats as a memory fence: no load of linear memory after a
+/// site is answered from a store or load before it. A live site's
+/// `trapnz` is not such a fence once legalized (it becomes a branch to a
+/// trap block), and without one a debugger's write at a stop (`expr x =
+/// 5`, a watchpoint's page protection) went unseen by code that had
+/// forwarded the stored value.
+///
+/// The table's address is read as a read-only value, so a function loads
+/// it once, not at every site (the fence would force a reload each
+/// time). A table replaced while the function runs (a larger module
+/// instantiated by a host call) stays valid, and the function sees the
+/// new one from its next call on.
 fn site_switch(builder: &mut FunctionBuilder, limits: ir::Value, offset: u32) -> ir::Value {
     let sites = builder.ins().load(
         types::I64,
-        MemFlags::trusted(),
+        MemFlags::trusted().with_readonly(),
         limits,
         vmoffsets::limits::DEBUG_SITES as i32,
     );
-    // A module offset fits the 31-bit displacement (modules are < 2 GiB);
     // u32::MAX (no offset known) never reaches here.
+    let byte = builder.ins().iadd_imm(sites, i64::from(offset));
     builder
         .ins()
-        .uload8(types::I32, MemFlags::trusted(), sites, offset as i32)
+        .atomic_load(types::I8, MemFlags::trusted(), byte)
 }
 
 /// Functions with more locals than this have read-only locals under the
@@ -224,12 +238,18 @@ impl<'a> FuncEnv<'a> {
         while !ops.eof() {
             offsets.push(ops.read_with_offset()?.1 as u32);
         }
-        // Numbers only: a reference in the slot would be a root no stack
-        // map knows of.
-        let kept = kept
+        // The parameters too: a debugger shows every frame's arguments,
+        // and code compiled at -O0 stores them to memory once and never
+        // reads the locals again (one store each per call). Numbers only:
+        // a reference in the slot would be a root no stack map knows of.
+        let params = self.module.types[func_type.index()].params().len() as u32;
+        let mut kept: Vec<u32> = kept
             .into_iter()
+            .chain(0..params)
             .filter(|&l| local_is_ref.get(l as usize) == Some(&false))
             .collect();
+        kept.sort_unstable();
+        kept.dedup();
         self.debug = Some(DebugHooks {
             offsets,
             next: 0,

@@ -22,8 +22,8 @@ pub mod wasi;
 
 pub use api::{
     Caller, Config, DebugInterrupt, DebugStop, Engine, Error, Extern, ExternRef, ExternType, Func,
-    FuncType, FunctionDebugInfo, Global, Instance, Linker, Memory, Module, Store, Table, TypedFunc,
-    Val, ValType, WasmParams, WasmResults, WasmTy,
+    FuncType, FunctionDebugInfo, Global, Instance, Linker, Memory, MemoryWatch, Module, Store,
+    Table, TypedFunc, Val, ValType, WasmParams, WasmResults, WasmTy, WatchHit,
 };
 pub use cache::{CacheConfig, CacheInfo, CacheOutcome};
 pub use compile::{CompileError, CompileOptions, DebugLocals, SrcLoc};

@@ -17,6 +17,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const fixtures = join(root, "tests", "fixtures");
 const app = join(fixtures, "dbg", "app-O0.wasm");
 const appSource = join(fixtures, "dbg", "app.c");
+/** The 1-based line of app.c holding `text`. */
+const appLine = (text) => readFileSync(appSource, "utf8").split("\n").findIndex((l) => l.includes(text)) + 1;
 
 async function client() {
   const dc = new DebugClient(binary, "dap", "wasmscope");
@@ -367,6 +369,41 @@ test("scopes, source variables, evaluate, set variable, memory, conditions and l
     assert.equal((await exited).body.exitCode, 0);
     assert.match(stdout, /^factorial\(20\)\nfactorial\(19\)\n/);
     assert.match(stdout, /factorial\(1\)\narea=12 sum=155 /);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("a global set at a stop right after the program stored it is what the program reads next", async () => {
+  // Line 54 stores global_counter and line 55 loads it again: optimized
+  // debug code once answered that load from the stored value, so the
+  // write below was lost (the program printed counter=67).
+  const line = appLine("printf(\"area=");
+  const dc = await client();
+  try {
+    await Promise.all([
+      dc.waitForEvent("initialized").then(async () => {
+        await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [{ line }] });
+        await dc.configurationDoneRequest();
+      }),
+      dc.launch({ program: app }),
+      dc.assertStoppedLocation("breakpoint", { path: appSource, line }),
+    ]);
+    const stack = await dc.stackTraceRequest({ threadId: 1 });
+    const scopes = (await dc.scopesRequest({ frameId: stack.body.stackFrames[0].id })).body.scopes;
+    const globals = scopes.find((s) => s.name === "Globals") ?? assert.fail(JSON.stringify(scopes));
+    const vars = (await dc.variablesRequest({ variablesReference: globals.variablesReference })).body.variables;
+    assert.equal(byName(vars, "global_counter").value, "67");
+    const set = await dc.setVariableRequest({ variablesReference: globals.variablesReference, name: "global_counter", value: "1000" });
+    assert.equal(set.body.value, "1000");
+    let stdout = "";
+    dc.on("output", (e) => {
+      if (e.body.category === "stdout") stdout += e.body.output;
+    });
+    const exited = dc.waitForEvent("exited");
+    await dc.continueRequest({ threadId: 1 });
+    assert.equal((await exited).body.exitCode, 0);
+    assert.match(stdout, /counter=1000\n/);
   } finally {
     await dc.stop();
   }

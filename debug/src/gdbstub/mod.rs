@@ -21,8 +21,10 @@
 //!   instruction with `--every-instruction`, else where the next source
 //!   statement starts, a call, a loop head or a return); a trap stops the
 //!   guest before its stack unwinds (`T04` with the trap's text).
-//! - Watchpoints (`Z2`): the guest stops at the first hook site after a
-//!   store changed the watched bytes.
+//! - Watchpoints (`Z2` write, `Z3` read, `Z4` access, up to 8 bytes
+//!   each): the engine closes the watched pages; the guest stops at the
+//!   first hook site after a load or store touched the range, and the stop
+//!   reply names it (`watch:`, `rwatch:`, `awatch:` and its address).
 //! - Guest output is written where wasmscope's own goes and, once LLDB has
 //!   asked for it (`QSetSTDOUT`-free clients: always while running), sent as
 //!   `O` packets.
@@ -45,7 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmscope_engine::{TrapCode, Val};
+use wasmscope_engine::{MemoryWatch, TrapCode, Val};
 
 /// The tag of code addresses (LLDB's `wasm_addr_t` of type "object").
 pub const CODE_SPACE: u64 = 0x4000_0000_0000_0000;
@@ -219,8 +221,9 @@ struct Stub {
     pending: std::collections::VecDeque<Vec<u8>>,
     /// Module offsets.
     breakpoints: BTreeSet<u32>,
-    /// (address, length) in linear memory 0.
-    watchpoints: Vec<(u32, u32)>,
+    /// Watched ranges of linear memory 0 (`Z2` write, `Z3` read, `Z4`
+    /// access).
+    watchpoints: Vec<MemoryWatch>,
     stop: Option<Stop>,
     error_strings: bool,
     /// The guest's exit status, once it has ended.
@@ -540,7 +543,23 @@ impl Stub {
             }
             StopReason::Step => (5, "reason:trace;".to_string()),
             StopReason::Pause => (0x13, "reason:signal;".to_string()),
-            StopReason::Watchpoint(address) => (5, format!("watch:{address:x};reason:watchpoint;")),
+            StopReason::Watchpoint(hit) => {
+                // Named after the watchpoint the access fired: LLDB finds
+                // it by kind and address.
+                let at = |read: bool, write: bool| {
+                    self.watchpoints
+                        .iter()
+                        .any(|w| w.address == hit.address && w.read == read && w.write == write)
+                };
+                let key = if hit.write && at(false, true) {
+                    "watch"
+                } else if !hit.write && at(true, false) {
+                    "rwatch"
+                } else {
+                    "awatch"
+                };
+                (5, format!("{key}:{:x};reason:watchpoint;", hit.address))
+            }
             StopReason::Trap(message) => (
                 trap_signal(message),
                 format!(
@@ -619,13 +638,18 @@ impl Stub {
                     None => Err("breakpoint lost".into()),
                 }
             }
-            "2" => {
+            "2" | "3" | "4" => {
                 if addr >= CODE_SPACE || len == 0 || len > 8 {
                     return Err(Fail::Refused(format!(
                         "a watchpoint watches 1 to 8 bytes of linear memory, not {len} at {addr:#x}"
                     )));
                 }
-                let w = (addr as u32, len as u32);
+                let w = MemoryWatch {
+                    address: addr as u32,
+                    len: len as u32,
+                    read: kind != "2",
+                    write: kind != "3",
+                };
                 if insert {
                     self.watchpoints.push(w);
                 } else if let Some(i) = self.watchpoints.iter().position(|x| *x == w) {
@@ -637,8 +661,7 @@ impl Stub {
                 }
                 ok()
             }
-            // Read and access watchpoints, hardware breakpoints: not
-            // supported (an empty reply says so).
+            // Hardware breakpoints: not supported (an empty reply says so).
             _ => Ok(Vec::new()),
         }
     }
@@ -818,7 +841,9 @@ impl Stub {
             }
             Event::Stopped { reason, frames } => {
                 if self.out.is_none() {
-                    // Detached: nothing may stop the program any more.
+                    // Detached: nothing may stop the program any more
+                    // (watchpoints are cleared at a stop).
+                    let _ = self.session.set_watchpoints(&[]);
                     self.session.resume();
                     return false;
                 }

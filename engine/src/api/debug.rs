@@ -53,6 +53,32 @@ pub struct DebugStop<'a, T> {
     pub(super) raw: &'a mut crate::runtime::debug::RawStop,
     pub(super) instance: &'a InstanceData,
     pub(super) caller: Caller<'a, T>,
+    /// Faults on watched pages since the last stop (`watch_hit`).
+    pub(super) watch_hits: Vec<crate::runtime::watch::RawHit>,
+}
+
+/// A watched range of linear memory 0 (`DebugStop::set_watchpoints`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryWatch {
+    pub address: u32,
+    /// 1 to 64 bytes.
+    pub len: u32,
+    /// Stop after a load from the range.
+    pub read: bool,
+    /// Stop after a store to it.
+    pub write: bool,
+}
+
+/// An access to a watched range (`DebugStop::watch_hit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchHit {
+    /// The watch's address.
+    pub address: u32,
+    /// A store (else a load).
+    pub write: bool,
+    /// The wasm instruction that made the access, when wasm code did (a
+    /// host function's or `memory.copy`'s access has none).
+    pub offset: Option<u32>,
 }
 
 impl<'a, T> DebugStop<'a, T> {
@@ -363,6 +389,82 @@ impl<'a, T> DebugStop<'a, T> {
         Some(self.caller.objects.memories[m as usize].data_mut())
     }
 
+    /// Replaces the watchpoints on the paused instance's memory 0: once
+    /// wasm code (or a host function, or `memory.copy`) has loaded from a
+    /// watched range or changed its bytes, as its kinds say, the guest
+    /// stops at the next hook site and [`Self::watch_hit`] tells which. Costs nothing
+    /// until an access touches a watched page (x86-64 Linux only).
+    pub fn set_watchpoints(&mut self, watches: &[MemoryWatch]) -> Result<(), Error> {
+        let memory = self
+            .memory_bytes(0)
+            .ok_or_else(|| Error::Type("the module has no memory".into()))?;
+        let (base, size) = (memory.as_ptr() as usize, memory.len());
+        let raw = watches
+            .iter()
+            .map(|w| {
+                let end = u64::from(w.address) + u64::from(w.len);
+                if end > size as u64 {
+                    return Err(Error::Type(format!(
+                        "{} bytes at {:#x} are outside memory ({size} bytes)",
+                        w.len, w.address
+                    )));
+                }
+                Ok(crate::runtime::watch::Watch {
+                    start: base + w.address as usize,
+                    len: w.len as usize,
+                    read: w.read,
+                    write: w.write,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::runtime::watch::set(&self.caller.objects.limits, &raw).map_err(Error::Type)
+    }
+
+    /// The first watched range an access since the last stop touched, with
+    /// a kind its watch stops on: a load from a read watch's range (exact
+    /// for wasm loads, whose size is read from the instruction;
+    /// `memory.copy` counts when it reads within 64 bytes of it), a store
+    /// that changed a write watch's bytes (wasm, `memory.fill`, a host
+    /// function).
+    pub fn watch_hit(&self) -> Option<WatchHit> {
+        let base = self.memory_bytes(0)?.as_ptr() as usize;
+        let page = region::page::size();
+        let binary = self.module_binary();
+        self.watch_hits.iter().find_map(|hit| {
+            let offset = (hit.pc != 0)
+                .then(|| crate::trap::frame_info(hit.pc, false))
+                .flatten()
+                .and_then(|f| f.wasm_offset);
+            let size = match (hit.pc, offset) {
+                (0, _) => 1,
+                (_, Some(o)) => binary
+                    .get(o as usize)
+                    .and_then(|&op| access_size(op))
+                    .unwrap_or(crate::runtime::watch::REACH),
+                (_, None) => crate::runtime::watch::REACH,
+            };
+            // The fault's address is the access's first byte, unless the
+            // access began on the page before.
+            let first = if hit.addr % page == 0 {
+                hit.addr + 1 - size
+            } else {
+                hit.addr
+            };
+            (0..)
+                .map_while(crate::runtime::watch::watch)
+                .find(|w| {
+                    ((hit.read && w.read) || (hit.write && w.write))
+                        && first < w.start + w.len
+                        && w.start < hit.addr + size
+                })
+                .map(|w| WatchHit {
+                    address: (w.start - base) as u32,
+                    write: hit.write && w.write,
+                    offset,
+                })
+        })
+    }
+
     /// Read-only view of the paused instance's memory `index`.
     pub fn memory_bytes(&self, index: u32) -> Option<&[u8]> {
         let &m = self.instance.memories.get(index as usize)?;
@@ -582,6 +684,12 @@ pub(super) unsafe fn call_debug_handler<T>(
     // SAFETY: the hook's vmctx is a live instance's.
     let instance = unsafe { InstanceData::from_vmctx(raw.vmctx) };
     let index = instance.index;
+    // The debugger reads memory: watched pages open while it runs. The
+    // accesses that asked for this stop (every site forced on) are its.
+    crate::runtime::watch::disarm();
+    let watch_hits = crate::runtime::watch::take_hits();
+    store.objects.limits.debug_site_tables.unforce();
+    let limits = store.objects.limits.clone();
     let mut stop = DebugStop {
         raw,
         instance,
@@ -590,10 +698,25 @@ pub(super) unsafe fn call_debug_handler<T>(
             data: &mut store.data,
             instance: Some(index),
         },
+        watch_hits,
     };
     let result = handler(&mut stop);
+    crate::runtime::watch::arm(&limits);
     if store.debug_handler.is_none() {
         store.debug_handler = Some(handler);
     }
     result
+}
+
+/// The bytes a plain load or store opcode (0x28 to 0x3e) accesses.
+fn access_size(opcode: u8) -> Option<usize> {
+    Some(match opcode {
+        // i32.load8/16, i64.load8/16, then the stores' 8/16.
+        0x2c | 0x2d | 0x30 | 0x31 | 0x3a | 0x3c => 1,
+        0x2e | 0x2f | 0x32 | 0x33 | 0x3b | 0x3d => 2,
+        // i32/f32 loads and stores, i64.load32, i64.store32.
+        0x28 | 0x2a | 0x34 | 0x35 | 0x36 | 0x38 | 0x3e => 4,
+        0x29 | 0x2b | 0x37 | 0x39 => 8,
+        _ => return None,
+    })
 }

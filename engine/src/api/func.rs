@@ -249,11 +249,14 @@ pub(super) unsafe extern "C" fn host_call(
     fp: usize,
 ) {
     let host = callee_vmctx as *const VMHostFunc;
+    // Host code sees watched pages open (a syscall into a closed one fails).
+    let watching = crate::runtime::watch::suspend();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: host trampolines are only reachable through a VMHostFunc's
         // funcref, whose vmctx is the VMHostFunc.
         unsafe { ((*host).call)(host, caller_vmctx, values, fp) }
     }));
+    crate::runtime::watch::resume(watching);
     let reason = match result {
         Ok(Ok(())) => return,
         Ok(Err(trap)) => RaiseReason::Trap(trap),

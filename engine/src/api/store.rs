@@ -160,6 +160,7 @@ impl<T> Drop for Store<T> {
         // `DebugInterrupt` handles may keep the limits alive: they must not
         // point at a dead store.
         self.inner.objects.limits.debug_handler.set(None);
+        crate::runtime::watch::forget(&self.inner.objects.limits);
     }
 }
 

@@ -8,3 +8,4 @@ pub mod debug;
 pub mod instance;
 pub mod traphandlers;
 pub mod vm;
+pub mod watch;

@@ -108,7 +108,16 @@ pub struct VMRuntimeLimits {
 /// instantiated; old tables are kept until the store is dropped, because
 /// compiled code on another thread may have just read the old pointer.
 #[derive(Default)]
-pub struct DebugSites(std::sync::Mutex<SitesState>);
+pub struct DebugSites {
+    state: std::sync::Mutex<SitesState>,
+    /// Every site on until the next stop, asked for by the signal handler
+    /// (a watchpoint's access, `force_all`): kept through `refresh`.
+    forced: std::sync::atomic::AtomicBool,
+    /// The current table and its length, for `force_all`, which cannot
+    /// take the lock.
+    current: std::sync::atomic::AtomicPtr<std::sync::atomic::AtomicU8>,
+    current_len: std::sync::atomic::AtomicUsize,
+}
 
 #[derive(Default)]
 pub struct SitesState {
@@ -120,15 +129,17 @@ pub struct SitesState {
 }
 
 impl SitesState {
-    /// Writes every switch of the current table from `all` and `pinned`.
-    fn refresh(&self) {
+    /// Writes every switch of the current table from `all` and `pinned`
+    /// (or all on while `forced`). A `force_all` racing with this either
+    /// sees its fill survive or is seen by the check after the fence.
+    fn refresh(&self, forced: &std::sync::atomic::AtomicBool) {
         use std::sync::atomic::Ordering;
         let Some(t) = self.tables.last() else { return };
-        let fill = u8::from(self.all);
+        let fill = u8::from(self.all || forced.load(Ordering::SeqCst));
         for b in t.iter() {
             b.store(fill, Ordering::Relaxed);
         }
-        if !self.all {
+        if fill == 0 {
             for &o in &self.pinned {
                 if let Some(b) = t.get(o as usize) {
                     b.store(1, Ordering::Relaxed);
@@ -136,12 +147,48 @@ impl SitesState {
             }
         }
         std::sync::atomic::fence(Ordering::SeqCst);
+        if fill == 0 && forced.load(Ordering::SeqCst) {
+            fill_all(t);
+        }
     }
+}
+
+fn fill_all(t: &[std::sync::atomic::AtomicU8]) {
+    for b in t {
+        b.store(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 impl DebugSites {
     fn state(&self) -> std::sync::MutexGuard<'_, SitesState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every site on until `unforce`, from a signal handler: no lock, no
+    /// allocation (the table may be filled twice by a racing `refresh`,
+    /// never emptied).
+    pub fn force_all(&self) {
+        use std::sync::atomic::Ordering;
+        self.forced.store(true, Ordering::SeqCst);
+        let start = self.current.load(Ordering::SeqCst);
+        let len = self.current_len.load(Ordering::SeqCst);
+        if !start.is_null() {
+            // SAFETY: `current` is the newest table of `state.tables`, `len`
+            // its length; tables live until the store is dropped.
+            fill_all(unsafe { std::slice::from_raw_parts(start, len) });
+        }
+    }
+
+    /// Ends `force_all`: the switches go back to what `set_all` and the
+    /// pins say. Returns whether it was forced.
+    pub fn unforce(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let was = self.forced.swap(false, Ordering::SeqCst);
+        if was {
+            self.state().refresh(&self.forced);
+        }
+        was
     }
 
     /// Makes `limits.debug_sites` cover offsets below `len`.
@@ -156,8 +203,11 @@ impl DebugSites {
             .map(|_| AtomicU8::new(0))
             .collect();
         let start = table.as_ptr() as *mut AtomicU8;
+        let len = table.len();
         state.tables.push(table);
-        state.refresh();
+        state.refresh(&self.forced);
+        self.current_len.store(len, Ordering::SeqCst);
+        self.current.store(start, Ordering::SeqCst);
         limits.debug_sites.store(start, Ordering::SeqCst);
     }
 
@@ -166,7 +216,7 @@ impl DebugSites {
         let mut state = self.state();
         if state.all != on {
             state.all = on;
-            state.refresh();
+            state.refresh(&self.forced);
         }
     }
 
@@ -183,9 +233,12 @@ impl DebugSites {
         } else {
             state.pinned.remove(&offset);
         }
-        if !state.all {
+        if !state.all && !self.forced.load(Ordering::SeqCst) {
             if let Some(b) = state.tables.last().and_then(|t| t.get(offset as usize)) {
                 b.store(u8::from(on), Ordering::SeqCst);
+                if self.forced.load(Ordering::SeqCst) {
+                    b.store(1, Ordering::SeqCst);
+                }
             }
         }
     }
@@ -194,7 +247,7 @@ impl DebugSites {
     pub fn clear(&self) {
         let mut state = self.state();
         state.pinned.clear();
-        state.refresh();
+        state.refresh(&self.forced);
     }
 }
 
@@ -240,6 +293,8 @@ pub fn catch_traps(
         pending: UnsafeCell::new(Pending::None),
     };
     let prev = CURRENT.with(|c| c.replace(&state));
+    // Watched pages close while this store's wasm runs.
+    let watching = crate::runtime::watch::arm(limits);
 
     unsafe extern "C" fn body(payload: *mut c_void) {
         // SAFETY: `payload` is the `&mut &mut dyn FnMut()` passed below, alive
@@ -257,6 +312,7 @@ pub fn catch_traps(
             &mut f as *mut &mut dyn FnMut() as *mut c_void,
         )
     };
+    crate::runtime::watch::restore(watching, limits);
     CURRENT.with(|c| c.set(prev));
     if outermost {
         limits.stack_limit.set(0);
@@ -529,11 +585,85 @@ fn init_handlers() {
     });
 }
 
+static STEP_INIT: Once = Once::new();
+static mut PREV_TRAP_ACTION: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+
+/// Installs the SIGTRAP handler that ends a watchpoint's single step
+/// (`runtime::watch`). Only a store that sets watchpoints needs it; other
+/// SIGTRAPs go to the previous handler.
+pub(crate) fn init_step_handler() {
+    STEP_INIT.call_once(|| {
+        // SAFETY: plain sigaction setup; PREV_TRAP_ACTION is written once,
+        // here, before `step_handler` (its only reader) is installed.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = step_handler as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            let prev = &raw mut PREV_TRAP_ACTION;
+            if libc::sigaction(libc::SIGTRAP, &action, (*prev).as_mut_ptr()) != 0 {
+                panic!("cannot install the handler for SIGTRAP");
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn step_handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel's ucontext, on this thread.
+    if unsafe { crate::runtime::watch::on_step(ctx) } {
+        return;
+    }
+    // SAFETY: PREV_TRAP_ACTION was initialized before this handler was
+    // installed.
+    unsafe {
+        let slot: *const MaybeUninit<libc::sigaction> = &raw const PREV_TRAP_ACTION;
+        forward(sig, info, ctx, (*slot).assume_init_ref())
+    }
+}
+
+/// Hands a signal that is not ours to the handler installed before us.
+///
+/// # Safety
+/// The arguments are a signal handler's; `prev` the action it replaced.
+unsafe fn forward(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut c_void,
+    prev: &libc::sigaction,
+) {
+    // SAFETY: per the contract: `prev` was a valid action.
+    unsafe {
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+                std::mem::transmute(prev.sa_sigaction);
+            f(sig, info, ctx);
+        } else if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
+            // Restore the default and return: the instruction faults again
+            // and the process dies as it would have without us.
+            libc::sigaction(sig, prev, ptr::null_mut());
+        } else {
+            let f: unsafe extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+            f(sig);
+        }
+    }
+}
+
 unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     let state = CURRENT.with(|c| c.get());
     if !state.is_null() {
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let (pc, fp) = unsafe { pc_and_fp(ctx) };
+        if sig == libc::SIGSEGV || sig == libc::SIGBUS {
+            // SAFETY: a SIGSEGV/SIGBUS siginfo carries the faulting address.
+            let addr = unsafe { (*info).si_addr() } as usize;
+            // SAFETY: the kernel's ucontext, on this thread.
+            if unsafe { crate::runtime::watch::on_fault(ctx, addr, pc) } {
+                return;
+            }
+        }
+        // A stepped access that faulted for another reason: the step ends.
+        // SAFETY: the kernel's ucontext, on this thread.
+        unsafe { crate::runtime::watch::cancel_step(ctx) };
         // A hook site's trap: the store's debug flag is set.
         if sig == libc::SIGILL {
             if let Some(resume) = trap::site_resume(pc) {
@@ -560,19 +690,7 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
     // SAFETY: PREV_ACTIONS was initialized before this handler was installed.
     unsafe {
         let slot: *const MaybeUninit<libc::sigaction> = &raw const PREV_ACTIONS[i];
-        let prev = (*slot).assume_init_ref();
-        if prev.sa_flags & libc::SA_SIGINFO != 0 {
-            let f: unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
-                std::mem::transmute(prev.sa_sigaction);
-            f(sig, info, ctx);
-        } else if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
-            // Restore the default and return: the instruction faults again
-            // and the process dies as it would have without us.
-            libc::sigaction(sig, prev, ptr::null_mut());
-        } else {
-            let f: unsafe extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
-            f(sig);
-        }
+        forward(sig, info, ctx, (*slot).assume_init_ref());
     }
 }
 

@@ -469,8 +469,13 @@ fn a_trap_in_live_code_stops_with_its_live_locals() {
         *offset,
         offset_of(&module, |op| matches!(op, Operator::I32DivS))
     );
-    assert_eq!(locals, &[None, Some(Val::I32(0)), Some(Val::I32(40))]);
-    assert_eq!(caller.as_deref(), Some(&[None, None][..]));
+    // `a` is dead after the multiplication, but parameters are kept for
+    // the debugger (home slot); so is the caller's `b`, not its `k`.
+    assert_eq!(
+        locals,
+        &[Some(Val::I32(4)), Some(Val::I32(0)), Some(Val::I32(40))]
+    );
+    assert_eq!(caller.as_deref(), Some(&[Some(Val::I32(0)), None][..]));
     assert_eq!(trap.backtrace.len(), 2);
 }
 
@@ -542,4 +547,110 @@ fn value_labels_are_collected_only_when_asked() {
     };
     assert!(labels(true) > 0);
     assert_eq!(labels(false), 0);
+}
+
+/// Loads and stores around a watched word [100, 104), a host function
+/// writing into it and a `memory.fill` over it.
+const WATCHED: &str = r#"(module
+  (import "host" "poke" (func $poke (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "run")
+    (i32.store (i32.const 96) (i32.const 1))
+    (drop (i32.load (i32.const 104)))
+    (drop (i32.load16_u (i32.const 102)))
+    (i32.store8 (i32.const 103) (i32.const 7))
+    (call $poke (i32.const 101) (i32.const 9))
+    (i32.store (i32.const 100) (i32.load (i32.const 100)))
+    (memory.fill (i32.const 64) (i32.const 0) (i32.const 64))
+    (nop)))"#;
+
+/// Runs `WATCHED` with a watch on [100, 104) of the given kinds, set at
+/// the first instruction; returns every hit, with the opcode at its
+/// offset.
+fn watch_hits(locals: DebugLocals, read: bool, write: bool) -> Vec<(bool, Option<u8>)> {
+    use wasmscope_engine::{FuncType, Linker, MemoryWatch, ValType};
+    let engine = engine_with(locals);
+    let module = Module::new(&engine, WATCHED.as_bytes()).unwrap();
+    let binary = module.binary().to_vec();
+    let mut store = Store::new(&engine, ());
+    let mut linker = Linker::new();
+    linker.func_new(
+        "host",
+        "poke",
+        FuncType::new([ValType::I32, ValType::I32], []),
+        |mut caller, a, _| {
+            let Some(wasmscope_engine::Extern::Memory(m)) = caller.get_export("memory") else {
+                panic!("no memory");
+            };
+            let (bytes, _) = caller.memory_and_data(m);
+            bytes[a[0].unwrap_i32() as usize] = a[1].unwrap_i32() as u8;
+            Ok(())
+        },
+    );
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let interrupt = store.debug_interrupt();
+    interrupt.set(true);
+    let hits = Rc::new(RefCell::new(Vec::new()));
+    let h = hits.clone();
+    let mut first = true;
+    store.set_debug_handler(move |stop| {
+        if std::mem::take(&mut first) {
+            let watch = MemoryWatch {
+                address: 100,
+                len: 4,
+                read,
+                write,
+            };
+            stop.set_watchpoints(&[watch]).unwrap();
+            interrupt.set(false);
+        } else if let Some(hit) = stop.watch_hit() {
+            assert_eq!(hit.address, 100);
+            h.borrow_mut()
+                .push((hit.write, hit.offset.map(|o| binary[o as usize])));
+        }
+        Ok(())
+    });
+    let run = instance.get_typed_func::<(), (), _>(&store, "run").unwrap();
+    run.call(&mut store, ()).unwrap();
+    // The pages are open again once wasm is left: the host reads them.
+    let Some(wasmscope_engine::Extern::Memory(m)) = instance.get_export(&store, "memory") else {
+        panic!("no memory");
+    };
+    assert_eq!(&m.data(&store)[96..104], &[0; 8]);
+    let hits = hits.borrow().clone();
+    hits
+}
+
+#[test]
+fn watchpoints_stop_after_each_read_of_the_range_and_each_write_that_changes_it() {
+    const LOAD: Option<u8> = Some(0x28);
+    const LOAD16: Option<u8> = Some(0x2f);
+    const STORE8: Option<u8> = Some(0x3a);
+    for locals in [DebugLocals::Mirrored, DebugLocals::Live] {
+        // The store to [96, 100) and the load of [104, 108) are next to the
+        // range, not in it; the host's write and memory.fill have no wasm
+        // offset of their own; the last store writes back what it loaded.
+        assert_eq!(
+            watch_hits(locals, true, true),
+            [
+                (false, LOAD16),
+                (true, STORE8),
+                (true, None),
+                (false, LOAD),
+                (true, None),
+            ],
+            "{locals:?}"
+        );
+        // A store of the bytes already there changes nothing: no stop.
+        assert_eq!(
+            watch_hits(locals, false, true),
+            [(true, STORE8), (true, None), (true, None)],
+            "{locals:?}"
+        );
+        assert_eq!(
+            watch_hits(locals, true, false),
+            [(false, LOAD16), (false, LOAD)],
+            "{locals:?}"
+        );
+    }
 }
