@@ -360,13 +360,7 @@ test("scopes, source variables, evaluate, set variable, memory, conditions and l
 
     // Run on: the logpoint prints, the program's sum shows both changes.
     await dc.setBreakpointsRequest({ source: { path: appSource }, breakpoints: [{ line: 35, logMessage: "factorial({n})" }] });
-    let stdout = "";
-    dc.on("output", (e) => {
-      if (e.body.category === "stdout") stdout += e.body.output;
-    });
-    const exited = dc.waitForEvent("exited");
-    await dc.continueRequest({ threadId: 1 });
-    assert.equal((await exited).body.exitCode, 0);
+    const stdout = await continueToExit(dc);
     assert.match(stdout, /^factorial\(20\)\nfactorial\(19\)\n/);
     assert.match(stdout, /factorial\(1\)\narea=12 sum=155 /);
   } finally {
@@ -396,18 +390,24 @@ test("a global set at a stop right after the program stored it is what the progr
     assert.equal(byName(vars, "global_counter").value, "67");
     const set = await dc.setVariableRequest({ variablesReference: globals.variablesReference, name: "global_counter", value: "1000" });
     assert.equal(set.body.value, "1000");
-    let stdout = "";
-    dc.on("output", (e) => {
-      if (e.body.category === "stdout") stdout += e.body.output;
-    });
-    const exited = dc.waitForEvent("exited");
-    await dc.continueRequest({ threadId: 1 });
-    assert.equal((await exited).body.exitCode, 0);
+    const stdout = await continueToExit(dc);
     assert.match(stdout, /counter=1000\n/);
   } finally {
     await dc.stop();
   }
 });
+
+/** Continues the stopped guest to its end (exit code 0); its stdout. */
+async function continueToExit(dc) {
+  let stdout = "";
+  dc.on("output", (e) => {
+    if (e.body.category === "stdout") stdout += e.body.output;
+  });
+  const exited = dc.waitForEvent("exited");
+  await dc.continueRequest({ threadId: 1 });
+  assert.equal((await exited).body.exitCode, 0);
+  return stdout;
+}
 
 const byName = (vars, name) => vars.find((v) => v.name === name) ?? assert.fail(`${name} in ${JSON.stringify(vars)}`);
 

@@ -323,8 +323,8 @@ pub fn restore(closed: bool, owner: &VMRuntimeLimits) {
     }
 }
 
-/// Before a host function runs: opens the pages and remembers the watched
-/// bytes. Returns whether they were closed.
+/// Before a host function runs: opens the pages (the watched bytes were
+/// remembered when they closed). Returns whether they were closed.
 pub fn suspend() -> bool {
     with(|s| {
         if !s.armed {
