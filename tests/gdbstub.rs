@@ -297,6 +297,51 @@ fn lldb_22_read_and_access_watchpoints_stop_after_the_load() {
     assert!(stdout.contains("counter=1000"), "{stdout}");
 }
 
+/// clang -O2 keeps `t` on the wasm operand stack across the next call's
+/// argument (`DW_OP_WASM_location 0x2 0x1`): lldb reads it with
+/// `qWasmStackValue`, which counts from the bottom of the stack.
+#[test]
+fn lldb_22_reads_a_variable_clang_keeps_on_the_operand_stack() {
+    let served = serve(&[], &fixture("dbg/optimized-O2.wasm"), &[]);
+    let line = line_in("optimized.c", "return t + observe(bytes[0][0]);");
+    let out = lldb_on(
+        &served,
+        &[
+            &format!("breakpoint set -f optimized.c -l {line}"),
+            "continue",
+            "frame variable t",
+            "process plugin packet send qWasmStackValue:0;2",
+            "process plugin packet send qWasmStackValue:0;3",
+            "process plugin packet send qWasmStackValue:1;0",
+            "continue",
+        ],
+    );
+    let (status, stdout, stderr) = served.finish();
+    assert!(out.contains("stop reason = breakpoint 1.1"), "{out}");
+    assert!(
+        after(&out, "frame variable t").contains("(int) t = 4"),
+        "{out}"
+    );
+    // The next call's argument, bytes[0][0] = 0xC9, on top.
+    assert!(
+        after(&out, "process plugin packet send qWasmStackValue:0;2")
+            .contains("response: c9000000"),
+        "{out}"
+    );
+    // Past the top, and a caller's stack: errors, never made-up bytes.
+    assert!(
+        after(&out, "process plugin packet send qWasmStackValue:0;3").contains("response: E"),
+        "{out}"
+    );
+    assert!(
+        after(&out, "process plugin packet send qWasmStackValue:1;0").contains("response: E"),
+        "{out}"
+    );
+    assert!(out.contains("exited with status = 0"), "{out}");
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "608");
+}
+
 #[test]
 fn lldb_22_steps_into_a_call_and_kills() {
     let served = serve(&[], &fixture("dbg/app-O0.wasm"), &[]);

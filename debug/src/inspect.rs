@@ -1,5 +1,5 @@
 //! Inspection of a stopped guest, on the guest thread: scopes (source
-//! locals and globals from DWARF, wasm locals, the operand stack's types,
+//! locals and globals from DWARF, wasm locals, the operand stack,
 //! wasm globals, tables, memories), lazily expanded variables, setting
 //! variables, and evaluating expressions (`expr`).
 //!
@@ -32,7 +32,7 @@ pub struct VarView {
 pub struct ScopeView {
     pub name: String,
     pub reference: u64,
-    /// Costs a validation pass (the operand stack).
+    /// Costly to fill (the operand stack at a trap: a validation pass).
     pub expensive: bool,
 }
 
@@ -129,6 +129,8 @@ struct View<'s, 'a> {
     /// `None`: the optimized code keeps no copy of the local here.
     locals: Vec<Option<u64>>,
     globals: Vec<u64>,
+    /// The operand stack, bottom first: the paused frame's only.
+    stack: Vec<Option<u64>>,
 }
 
 fn bits(v: &Val) -> u64 {
@@ -148,6 +150,9 @@ impl Target for View<'_, '_> {
     }
     fn global(&self, index: u32) -> Option<u64> {
         self.globals.get(index as usize).copied()
+    }
+    fn stack_value(&self, index: u32) -> Option<u64> {
+        self.stack.get(index as usize).copied().flatten()
     }
     fn read(&self, address: u64, len: usize) -> Option<Vec<u8>> {
         let mem = self.stop.memory_bytes(0)?;
@@ -238,6 +243,15 @@ impl<'d> Inspector<'d> {
                 .map(|v| v.as_ref().map(bits))
                 .collect(),
             globals: stop.globals().iter().map(|(_, _, v)| bits(v)).collect(),
+            stack: if frame == 0 {
+                stop.operand_stack()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(_, v)| v.as_ref().map(bits))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             stop,
         }
     }
@@ -385,16 +399,33 @@ impl<'d> Inspector<'d> {
                     });
                 }
             }
-            Node::OperandStack => {
-                for (depth, ty) in operand_stack(stop)?.into_iter().enumerate() {
-                    out.push(VarView {
-                        name: format!("[{depth}]"),
-                        value: format!("{ty} (value not recorded)"),
-                        type_name: ty,
-                        ..VarView::default()
-                    });
+            Node::OperandStack => match stop.operand_stack() {
+                Some(stack) => {
+                    for (depth, (ty, v)) in stack.into_iter().enumerate() {
+                        let name = format!("[{depth}]");
+                        out.push(match v {
+                            Some(v) => self.wasm_view(stop, name, &v),
+                            None => VarView {
+                                name,
+                                value: format!("{ty} (value not recorded)"),
+                                type_name: ty.to_string(),
+                                ..VarView::default()
+                            },
+                        });
+                    }
                 }
-            }
+                // A trap stop: the stack's types only.
+                None => {
+                    for (depth, ty) in operand_stack_types(stop)?.into_iter().enumerate() {
+                        out.push(VarView {
+                            name: format!("[{depth}]"),
+                            value: format!("{ty} (not recorded at a trap)"),
+                            type_name: ty,
+                            ..VarView::default()
+                        });
+                    }
+                }
+            },
             Node::Globals => {
                 for (i, (_, mutable, v)) in stop.globals().iter().enumerate() {
                     let mut view = self.wasm_view(stop, self.names.global(i as u32), v);
@@ -817,9 +848,9 @@ pub fn render_val(stop: &DebugStop<'_, WasiCtx>, v: &Val) -> String {
 }
 
 /// The operand stack's types before the paused instruction, bottom
-/// first, from a validation pass over the function up to it. The values
-/// are not recorded by the debug hooks (see the engine's `func_env`).
-fn operand_stack(stop: &DebugStop<'_, WasiCtx>) -> Result<Vec<String>, String> {
+/// first, from a validation pass over the function up to it: for a trap
+/// stop, where the engine records no stack.
+fn operand_stack_types(stop: &DebugStop<'_, WasiCtx>) -> Result<Vec<String>, String> {
     let binary = stop.module_binary();
     let info = stop.module_info();
     let defined = (stop.func_index() as usize)

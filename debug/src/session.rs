@@ -1296,6 +1296,9 @@ pub fn debug_compile_options(
         // local that the code may no longer need (found by the debugger
         // differential: `p_14 <unavailable>` at -O0).
         debug_keep_locals: source.map(|d| d.located_locals().into()),
+        // The operand stack where a variable lives on it (recording it
+        // elsewhere can cost a caller's local its location).
+        debug_stack_ranges: source.map(|d| d.stack_located_ranges().into()),
         ..CompileOptions::default()
     }
 }

@@ -38,7 +38,7 @@
 
 use crate::compile::{
     CompileOptions, CompiledFunction, HostFunc, LiveDebug, LocalLoc, RelocTarget, Relocation,
-    SrcLoc, ValueLoc,
+    SrcLoc, StackEntry, StackSite, ValueLoc,
 };
 use crate::trap::TrapCode;
 use cranelift_codegen::binemit::Reloc;
@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 const MAGIC: &[u8; 8] = b"WSCACHE\0";
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
 /// The engine build: any change to the engine's sources changes it.
 pub const ENGINE_BUILD: &str = env!("WASMSCOPE_ENGINE_BUILD");
 const EXTENSION: &str = "wsc";
@@ -198,6 +198,7 @@ pub fn key(isa: &dyn TargetIsa, options: &CompileOptions, wasm: &[u8]) -> u128 {
         debug_forced_sites,
         debug_locals,
         debug_keep_locals,
+        debug_stack_ranges,
         parallelism: _,
     } = options;
     text(&format!(
@@ -205,13 +206,8 @@ pub fn key(isa: &dyn TargetIsa, options: &CompileOptions, wasm: &[u8]) -> u128 {
     ));
     let mut w = Writer(m);
     w.opt(debug_hook_sites.as_ref(), |w, s| w.u32s(s));
-    w.opt(debug_keep_locals.as_ref(), |w, k| {
-        w.len(k.len());
-        for (o, l) in k.iter() {
-            w.u32(*o);
-            w.u32(*l);
-        }
-    });
+    w.opt(debug_keep_locals.as_ref(), |w, k| w.pairs(k));
+    w.opt(debug_stack_ranges.as_ref(), |w, r| w.pairs(r));
     let options = hash128(&w.0);
     let module = hash128(wasm);
     hash128(&[options.to_le_bytes(), module.to_le_bytes()].concat())
@@ -748,7 +744,45 @@ fn write_function(w: &mut Writer, f: &CompiledFunction) -> Option<()> {
         w.u32s(&l.kept);
     });
     w.u32s(&f.site_traps);
+    w.len(f.stack_sites.len());
+    for site in &f.stack_sites {
+        w.u32(site.offset);
+        w.len(site.entries.len());
+        for e in &site.entries {
+            w.u8(stack_type_code(e.ty));
+            w.opt(e.loc, |w, l| w.u32(l));
+        }
+    }
     Some(())
+}
+
+/// An operand-stack entry's type as one byte (a typed reference is kept as
+/// its top type, all a debugger shows).
+fn stack_type_code(t: wasmparser::ValType) -> u8 {
+    use wasmparser::ValType as V;
+    match t {
+        V::I32 => 0,
+        V::I64 => 1,
+        V::F32 => 2,
+        V::F64 => 3,
+        V::V128 => 4,
+        V::Ref(r) if r.is_extern_ref() => 6,
+        V::Ref(_) => 5,
+    }
+}
+
+fn stack_type(code: u8) -> Option<wasmparser::ValType> {
+    use wasmparser::ValType as V;
+    Some(match code {
+        0 => V::I32,
+        1 => V::I64,
+        2 => V::F32,
+        3 => V::F64,
+        4 => V::V128,
+        5 => V::FUNCREF,
+        6 => V::EXTERNREF,
+        _ => return None,
+    })
 }
 
 fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
@@ -798,6 +832,17 @@ fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
         })
     })?;
     let site_traps = r.u32s()?;
+    let stack_sites = r.list(8, |r| {
+        Some(StackSite {
+            offset: r.u32()?,
+            entries: r.list(2, |r| {
+                Some(StackEntry {
+                    ty: stack_type(r.u8()?)?,
+                    loc: r.opt(|r| r.u32())?,
+                })
+            })?,
+        })
+    })?;
     Some(CompiledFunction {
         code,
         relocs,
@@ -810,6 +855,7 @@ fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
         debug_locals,
         live,
         site_traps,
+        stack_sites,
     })
 }
 

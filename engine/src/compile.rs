@@ -61,6 +61,14 @@ pub struct CompileOptions {
     /// needs them; each `local.set` of one costs a store. Debuggers pass
     /// each function's DWARF frame base.
     pub debug_keep_locals: Option<std::sync::Arc<[(u32, u32)]>>,
+    /// With `DebugLocals::Live`: the module offset ranges (start, end),
+    /// sorted and disjoint, where the operand stack is recorded: a site
+    /// in one branches to a cold block that stores its stack's values in
+    /// the home slot when it stops (which can cost a caller's local its
+    /// location). Debuggers pass where DWARF places a variable on the
+    /// operand stack; `None`: at every site. `DebugLocals::Mirrored` code
+    /// records it at every site (on the way to the hook).
+    pub debug_stack_ranges: Option<std::sync::Arc<[(u32, u32)]>>,
     /// Number of threads used to compile a module's functions.
     pub parallelism: usize,
 }
@@ -75,6 +83,7 @@ impl Default for CompileOptions {
             debug_forced_sites: true,
             debug_locals: DebugLocals::Mirrored,
             debug_keep_locals: None,
+            debug_stack_ranges: None,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -217,6 +226,107 @@ pub struct CompiledFunction {
     /// Hook sites' traps (`func_env::DEBUG_SITE_TRAP`), sorted; never in
     /// `traps`.
     pub site_traps: Vec<u32>,
+    /// Debug-hook compiles: the operand stack at each hook site where it
+    /// is not empty, sorted by module offset.
+    pub stack_sites: Vec<StackSite>,
+}
+
+/// The operand stack at one hook site (see `func_env`'s shadow stack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSite {
+    /// Module offset of the site's instruction.
+    pub offset: u32,
+    /// Bottom first: the wasm operand stack before that instruction.
+    pub entries: Vec<StackEntry>,
+}
+
+/// One operand-stack value at a hook site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackEntry {
+    pub ty: wasmparser::ValType,
+    /// Its 16-byte entry in the function's home slot, where the site
+    /// stores it on the way to a stop; `None`: not recorded (a value the
+    /// translation could not follow).
+    pub loc: Option<u32>,
+}
+
+/// The operand stack's height and types before each operator of a
+/// function, and after its last, from a validation pass of its own: what
+/// the translation's shadow stack follows (see `func_env`).
+#[derive(Default)]
+pub struct OperandTypes {
+    /// Per operator, then one past the last: the stack's height.
+    pub height: Vec<u32>,
+    /// Per operator: the innermost control frame's base height.
+    pub frame_base: Vec<u32>,
+    /// Per operator: where its stack's types start in `types` (bottom
+    /// first, `height` of them), or `u32::MAX` when the stack was too deep
+    /// to record or held an unknown (unreachable) type.
+    pub start: Vec<u32>,
+    pub types: Vec<wasmparser::ValType>,
+}
+
+impl OperandTypes {
+    /// Deeper stacks are not recorded (sites there show no stack).
+    const MAX_RECORDED: u32 = 256;
+
+    /// The pass over `body`, with the module's resources from `validator`.
+    fn of(
+        validator: &wasmparser::FuncValidator<impl wasmparser::WasmModuleResources>,
+        body: &wasmparser::FunctionBody<'_>,
+    ) -> Result<Self, wasmparser::BinaryReaderError> {
+        let resources = validator.resources();
+        let index = validator.index();
+        let mut v = wasmparser::FuncToValidate {
+            resources,
+            index,
+            ty: wasmparser::WasmModuleResources::type_index_of_function(resources, index)
+                .expect("a validated function has a type"),
+            features: crate::module_env::supported_features(),
+        }
+        .into_validator(Default::default());
+        v.read_locals(&mut body.get_binary_reader())?;
+        let mut out = OperandTypes::default();
+        let mut ops = body.get_operators_reader()?;
+        while !ops.eof() {
+            let (op, at) = ops.read_with_offset()?;
+            out.record(&v);
+            v.op(at, &op)?;
+        }
+        out.height.push(v.operand_stack_height());
+        Ok(out)
+    }
+
+    fn record<T: wasmparser::WasmModuleResources>(&mut self, v: &wasmparser::FuncValidator<T>) {
+        let height = v.operand_stack_height();
+        self.height.push(height);
+        self.frame_base
+            .push(v.get_control_frame(0).map_or(0, |f| f.height as u32));
+        let start = self.types.len();
+        let known = height <= Self::MAX_RECORDED
+            && (0..height as usize)
+                .rev()
+                .all(|depth| match v.get_operand_type(depth) {
+                    Some(Some(t)) => {
+                        self.types.push(t);
+                        true
+                    }
+                    _ => false,
+                });
+        if known {
+            self.start.push(start as u32);
+        } else {
+            self.types.truncate(start);
+            self.start.push(u32::MAX);
+        }
+    }
+
+    /// The types before operator `i`, bottom first, if recorded.
+    pub fn before(&self, i: usize) -> Option<&[wasmparser::ValType]> {
+        let start = *self.start.get(i)?;
+        let height = *self.height.get(i)? as usize;
+        (start != u32::MAX).then(|| &self.types[start as usize..start as usize + height])
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -457,10 +567,29 @@ impl Compiler {
                 self.options.debug_hook_sites.clone(),
                 self.options.debug_forced_sites,
             );
-            env.enable_debug_hooks(&body, sites, live, kept)
+            let stack =
+                OperandTypes::of(validator, &body).map_err(cranelift_wasm::WasmError::from)?;
+            // Live code records the stack only where asked (it costs a
+            // store per value each time such a site runs).
+            let range = body.range();
+            let stack_ranges = match &self.options.debug_stack_ranges {
+                Some(all) if live => {
+                    let start = all.partition_point(|r| r.1 <= range.start as u32);
+                    Some(
+                        all[start..]
+                            .iter()
+                            .take_while(|r| r.0 < range.end as u32)
+                            .copied()
+                            .collect(),
+                    )
+                }
+                _ => None,
+            };
+            env.enable_debug_hooks(&body, sites, live, kept, (stack, stack_ranges))
                 .map_err(cranelift_wasm::WasmError::from)?;
         }
         translator.translate_body(validator, body, &mut ctx.func, &mut env)?;
+        let stack_sites = env.finish_stack_sites(&mut ctx.func);
         let anchors = env.take_anchors();
         let (mut f, code) = self.finish_with(ctx, &anchors, |name, params| match name {
             ir::ExternalName::User(r) => {
@@ -484,6 +613,7 @@ impl Compiler {
             if live {
                 f.live = Some(live_debug(&code, &f, env.kept_locals().to_vec()));
             }
+            f.stack_sites = stack_sites;
         }
         Ok(f)
     }
@@ -590,6 +720,7 @@ impl Compiler {
             debug_locals: None,
             live: None,
             site_traps,
+            stack_sites: Vec::new(),
         };
         Ok((f, compiled))
     }

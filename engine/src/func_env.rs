@@ -130,6 +130,25 @@ struct DebugHooks {
     /// Live: each site's anchors (see `anchor_locals`): the anchoring
     /// instruction and the local whose value it holds.
     anchors: Vec<(ir::Inst, u32)>,
+    /// The validator's operand-stack heights and types per operator.
+    stack_types: crate::compile::OperandTypes,
+    /// Live: where sites record the stack (`CompileOptions::
+    /// debug_stack_ranges`, this function's part); `None`: everywhere.
+    stack_ranges: Option<Vec<(u32, u32)>>,
+    /// The shadow of cranelift-wasm's value stack (which it keeps
+    /// private): the SSA value of each wasm operand-stack entry, bottom
+    /// first, `None` where the translation of an operator could not be
+    /// followed. See `track_operand_stack`.
+    stack: Vec<Option<ir::Value>>,
+    /// The function's instruction count before the current operator: an
+    /// operator's result is an instruction it made.
+    insts_before: usize,
+    /// Whether the current operator was reachable.
+    was_reachable: bool,
+    /// One past the last home-slot entry a site's stack is stored in.
+    max_entry: usize,
+    /// The operand stack at each site where it is not empty.
+    stack_sites: Vec<crate::compile::StackSite>,
 }
 
 /// Offset in a live function's home slot of its `k`th kept local (the
@@ -180,6 +199,25 @@ fn site_switch(builder: &mut FunctionBuilder, limits: ir::Value, offset: u32) ->
         .atomic_load(types::I8, MemFlags::trusted(), byte)
 }
 
+/// Branches to a new cold block when `flag` is non-zero and goes on in
+/// it; returns the block both paths join in (`leave_cold_block`).
+fn enter_cold_block(builder: &mut FunctionBuilder, flag: ir::Value) -> ir::Block {
+    let cold = builder.create_block();
+    let cont = builder.create_block();
+    builder.set_cold_block(cold);
+    builder.ins().brif(flag, cold, &[], cont, &[]);
+    builder.switch_to_block(cold);
+    builder.seal_block(cold);
+    cont
+}
+
+/// Ends a cold block entered with `enter_cold_block`: on in `cont`.
+fn leave_cold_block(builder: &mut FunctionBuilder, cont: ir::Block) {
+    builder.ins().jump(cont, &[]);
+    builder.switch_to_block(cont);
+    builder.seal_block(cont);
+}
+
 /// Functions with more locals than this have read-only locals under the
 /// debugger: reloading every local after each hook would grow the code by
 /// locals x instructions.
@@ -221,6 +259,7 @@ impl<'a> FuncEnv<'a> {
         (sites, forced): (Option<std::sync::Arc<[u32]>>, bool),
         live: bool,
         kept: Vec<u32>,
+        (stack_types, stack_ranges): (crate::compile::OperandTypes, Option<Vec<(u32, u32)>>),
     ) -> Result<(), wasmparser::BinaryReaderError> {
         let func_type = self.func_type.expect("set_function comes first");
         let mut local_is_ref: Vec<bool> = self.module.types[func_type.index()]
@@ -265,8 +304,28 @@ impl<'a> FuncEnv<'a> {
             kept,
             set_since_site: Vec::new(),
             anchors: Vec::new(),
+            stack_types,
+            stack_ranges,
+            stack: Vec::new(),
+            insts_before: 0,
+            was_reachable: true,
+            max_entry: 0,
+            stack_sites: Vec::new(),
         });
         Ok(())
+    }
+
+    /// After translation: the operand stack at each site, and the home
+    /// slot grown to hold the deepest one stored.
+    pub fn finish_stack_sites(&mut self, func: &mut Function) -> Vec<crate::compile::StackSite> {
+        let Some(d) = self.debug.as_mut() else {
+            return Vec::new();
+        };
+        if let Some(slot) = d.slot {
+            let data = &mut func.sized_stack_slots[slot];
+            data.size = data.size.max(16 * d.max_entry as u32);
+        }
+        std::mem::take(&mut d.stack_sites)
     }
 
     /// The locals' home slot and the number of locals, once translated
@@ -305,9 +364,10 @@ impl<'a> FuncEnv<'a> {
     /// in small functions, reload the (non-reference) locals it may have
     /// changed.
     ///
-    /// The operand stack's values are not passed: cranelift-wasm 0.112 keeps
-    /// its value stack private (`FuncTranslationState::stack`). Debuggers
-    /// show the stack's types, which the validator knows at every offset.
+    /// The operand stack's values are recorded too, from the shadow stack
+    /// (`track_operand_stack`): stored in the home slot on the way to the
+    /// stop (past the locals and the vmctx, or in live code past the kept
+    /// locals); the site's `StackSite` says where each one is.
     fn emit_debug_hook(&mut self, builder: &mut FunctionBuilder, state: &FuncTranslationState) {
         let ptr = self.ptr();
         let Some(debug) = self.debug.as_mut() else {
@@ -329,6 +389,28 @@ impl<'a> FuncEnv<'a> {
         let (Some(limits), Some(slot), true) = (debug.limits, debug.slot, state.reachable()) else {
             return;
         };
+        // The operand stack here, with its types; `None` when its types
+        // are not known.
+        let stack: Option<Vec<(wasmparser::ValType, Option<ir::Value>)>> =
+            debug.stack_types.before(debug.next - 1).map(|types| {
+                let follows = types.len() == debug.stack.len();
+                types
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &t)| (t, debug.stack.get(d).copied().flatten().filter(|_| follows)))
+                    .collect()
+            });
+        let wanted = !debug.live
+            || debug
+                .stack_ranges
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|&(a, b)| a <= offset && offset < b));
+        // Unwanted: its types only, nothing stored.
+        let stack = stack.filter(|s| !s.is_empty()).map(|s| {
+            s.into_iter()
+                .map(|(t, v)| (t, v.filter(|_| wanted)))
+                .collect::<Vec<_>>()
+        });
         if debug.live {
             // A load and a conditional trap, nothing else: no block is
             // split, nothing is spilled. The trap (`DEBUG_SITE_TRAP`, an
@@ -354,9 +436,27 @@ impl<'a> FuncEnv<'a> {
                 debug.anchors.push((anchor, local));
             }
             let flag = site_switch(builder, limits, offset);
+            if let Some(stack) = stack {
+                // A stack to record (only in `stack_ranges`): a cold
+                // block on the way to the trap stores it in the home slot
+                // past the kept locals, then the trap as at any site (a
+                // trap inside the cold block can end up the fall-through
+                // of an inverted branch, with no jump to resume past).
+                // Cranelift's value-label ranges lose track of most stack
+                // values between statements.
+                let first = 1 + self.kept_locals().len();
+                if stack.iter().any(|e| e.1.is_some()) {
+                    let cont = enter_cold_block(builder, flag);
+                    self.record_stack(builder, slot, offset, first, stack);
+                    leave_cold_block(builder, cont);
+                } else {
+                    self.record_stack(builder, slot, offset, first, stack);
+                }
+            }
             builder.ins().trapnz(flag, DEBUG_SITE_TRAP);
             return;
         }
+        let debug = self.debug.as_mut().expect("checked above");
         let flag = site_switch(builder, limits, offset);
         let writable = debug.local_types.len() <= WRITABLE_LOCALS_MAX;
         let local_types = if writable {
@@ -366,12 +466,11 @@ impl<'a> FuncEnv<'a> {
         };
         let local_is_ref = debug.local_is_ref.clone();
         let num_locals = debug.local_is_ref.len();
-        let cold = builder.create_block();
-        let cont = builder.create_block();
-        builder.set_cold_block(cold);
-        builder.ins().brif(flag, cold, &[], cont, &[]);
-        builder.switch_to_block(cold);
-        builder.seal_block(cold);
+        let cont = enter_cold_block(builder, flag);
+        if let Some(stack) = stack {
+            // Past the locals and the vmctx.
+            self.record_stack(builder, slot, offset, num_locals + 1, stack);
+        }
         let addr = builder.ins().stack_addr(ptr, slot, 0);
         let fp = builder.ins().get_frame_pointer(ptr);
         let func_index = self.func_index.map_or(u32::MAX, |f| f.as_u32());
@@ -392,9 +491,213 @@ impl<'a> FuncEnv<'a> {
             let v = builder.ins().stack_load(ty, slot, (16 * i) as i32);
             builder.def_var(cranelift_frontend::Variable::new(i), v);
         }
-        builder.ins().jump(cont, &[]);
-        builder.switch_to_block(cont);
-        builder.seal_block(cont);
+        leave_cold_block(builder, cont);
+    }
+
+    /// Follows the operand stack through the operator just translated,
+    /// as cranelift-wasm's own value stack moved: the validator's heights
+    /// say how many entries it popped and pushed (with `results_pushed`),
+    /// and a pushed entry is the value of the last instruction the
+    /// operator made, when that instruction has exactly the results the
+    /// validator expects; block results are the joining block's
+    /// parameters, `local.get` the local's current value. Anything else
+    /// becomes `None`: shown as not recorded, never as a wrong value.
+    fn track_operand_stack(
+        &mut self,
+        op: &wasmparser::Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) {
+        use wasmparser::Operator as O;
+        let ptr = self.ptr();
+        let pushed = self.results_pushed(op);
+        let Some(d) = self.debug.as_mut() else {
+            return;
+        };
+        let i = d.next.wrapping_sub(1);
+        let (Some(&h), Some(&h2)) = (d.stack_types.height.get(i), d.stack_types.height.get(i + 1))
+        else {
+            d.stack.clear();
+            return;
+        };
+        if !state.reachable() {
+            // Nothing runs until a block's end or else: fixed up there.
+            return;
+        }
+        let (h, h2) = (h as usize, h2 as usize);
+        // A block's values arrive as the parameters of the block the
+        // translation is now in.
+        let joined = |d: &mut DebugHooks, base: usize, builder: &FunctionBuilder| {
+            let k = h2.saturating_sub(base);
+            d.stack.resize(base, None);
+            let params = builder
+                .current_block()
+                .map(|b| builder.func.dfg.block_params(b))
+                .unwrap_or(&[]);
+            if params.len() == k {
+                d.stack.extend(params.iter().map(|&v| Some(v)));
+            } else {
+                d.stack.resize(h2, None);
+            }
+        };
+        match op {
+            O::End | O::Else => {
+                let base = d.stack_types.frame_base[i] as usize;
+                joined(d, base, builder);
+            }
+            O::Loop { .. } => {
+                let base = d
+                    .stack_types
+                    .frame_base
+                    .get(i + 1)
+                    .map_or(h2, |&b| b as usize);
+                joined(d, base, builder);
+            }
+            _ if !d.was_reachable => d.stack.resize(h2, None),
+            O::Block { .. } | O::Nop | O::LocalTee { .. } => {}
+            O::LocalGet { local_index } => {
+                let v = builder.use_var(cranelift_frontend::Variable::new(*local_index as usize));
+                d.stack.resize(h, None);
+                d.stack.push(Some(v));
+            }
+            _ => {
+                let q = pushed.unwrap_or(usize::MAX);
+                let Some(keep) = h2.checked_sub(q).filter(|&k| k <= h) else {
+                    d.stack.clear();
+                    d.stack.resize(h2, None);
+                    return;
+                };
+                d.stack.resize(keep, None);
+                if q == 0 {
+                    return;
+                }
+                let expected = d
+                    .stack_types
+                    .before(i + 1)
+                    .map(|t| &t[keep..])
+                    .unwrap_or(&[]);
+                let last = builder
+                    .current_block()
+                    .and_then(|b| builder.func.layout.last_inst(b))
+                    .filter(|inst| inst.index() >= d.insts_before);
+                let results = last.map_or(&[][..], |inst| builder.func.dfg.inst_results(inst));
+                let matches = results.len() == q
+                    && expected.len() == q
+                    && results.iter().zip(expected).all(|(&v, t)| {
+                        let ty = builder.func.dfg.value_type(v);
+                        match t {
+                            wasmparser::ValType::I32 => ty == types::I32,
+                            wasmparser::ValType::I64 => ty == types::I64,
+                            wasmparser::ValType::F32 => ty == types::F32,
+                            wasmparser::ValType::F64 => ty == types::F64,
+                            wasmparser::ValType::V128 => ty.is_vector() && ty.bits() == 128,
+                            wasmparser::ValType::Ref(_) => ty == ptr,
+                        }
+                    });
+                if matches {
+                    d.stack.extend(results.iter().map(|&v| Some(v)));
+                } else {
+                    d.stack.resize(h2, None);
+                }
+            }
+        }
+    }
+
+    /// How many values `op` pushes, for the operators `track_operand_stack`
+    /// handles generally (not blocks, `local.get`/`local.tee`, or those
+    /// after which nothing runs); `None` when unknown.
+    fn results_pushed(&self, op: &wasmparser::Operator) -> Option<usize> {
+        use wasmparser::Operator as O;
+        Some(match op {
+            O::Call { function_index } => self
+                .module
+                .func_type(FuncIndex::from_u32(*function_index))
+                .returns()
+                .len(),
+            O::CallIndirect { type_index, .. } => {
+                self.module.types.get(*type_index as usize)?.returns().len()
+            }
+            O::Nop
+            | O::Drop
+            | O::If { .. }
+            | O::BrIf { .. }
+            | O::LocalSet { .. }
+            | O::GlobalSet { .. }
+            | O::I32Store { .. }
+            | O::I64Store { .. }
+            | O::F32Store { .. }
+            | O::F64Store { .. }
+            | O::I32Store8 { .. }
+            | O::I32Store16 { .. }
+            | O::I64Store8 { .. }
+            | O::I64Store16 { .. }
+            | O::I64Store32 { .. }
+            | O::V128Store { .. }
+            | O::V128Store8Lane { .. }
+            | O::V128Store16Lane { .. }
+            | O::V128Store32Lane { .. }
+            | O::V128Store64Lane { .. }
+            | O::MemoryInit { .. }
+            | O::DataDrop { .. }
+            | O::MemoryCopy { .. }
+            | O::MemoryFill { .. }
+            | O::TableInit { .. }
+            | O::ElemDrop { .. }
+            | O::TableCopy { .. }
+            | O::TableSet { .. }
+            | O::TableFill { .. } => 0,
+            O::CallRef { .. }
+            | O::Unreachable
+            | O::Br { .. }
+            | O::BrTable { .. }
+            | O::Return
+            | O::ReturnCall { .. }
+            | O::ReturnCallIndirect { .. }
+            | O::ReturnCallRef { .. }
+            | O::Try { .. }
+            | O::Catch { .. }
+            | O::Throw { .. }
+            | O::Rethrow { .. }
+            | O::Delegate { .. }
+            | O::CatchAll
+            | O::TryTable { .. }
+            | O::ThrowRef
+            | O::BrOnNull { .. }
+            | O::BrOnNonNull { .. }
+            | O::BrOnCast { .. }
+            | O::BrOnCastFail { .. } => return None,
+            // Every other supported operator yields one value.
+            _ => 1,
+        })
+    }
+
+    /// Stores a site's operand stack in the home slot from entry `first`
+    /// on (a value the shadow stack lost is left out) and notes where.
+    fn record_stack(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        slot: ir::StackSlot,
+        offset: u32,
+        first: usize,
+        stack: Vec<(wasmparser::ValType, Option<ir::Value>)>,
+    ) {
+        let mut entries = Vec::with_capacity(stack.len());
+        for (d, (ty, v)) in stack.into_iter().enumerate() {
+            if let Some(v) = v {
+                builder
+                    .ins()
+                    .stack_store(v, slot, (16 * (first + d)) as i32);
+            }
+            entries.push(crate::compile::StackEntry {
+                ty,
+                loc: v.map(|_| (first + d) as u32),
+            });
+        }
+        let debug = self.debug.as_mut().expect("debug hooks are on");
+        debug.max_entry = debug.max_entry.max(first + entries.len());
+        debug
+            .stack_sites
+            .push(crate::compile::StackSite { offset, entries });
     }
 
     /// Keeps the home slot of a local current after `local.set`/`local.tee`.
@@ -824,6 +1127,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
+        self.track_operand_stack(op, builder, state);
         self.mirror_local(op, builder, state);
         // A typed `select` of externrefs makes a new SSA value: it must be in
         // stack maps like any other reference held by the frame.
@@ -922,6 +1226,8 @@ impl FuncEnvironment for FuncEnv<'_> {
     ) -> WasmResult<()> {
         self.emit_debug_hook(builder, state);
         if let Some(d) = self.debug.as_mut() {
+            d.insts_before = builder.func.dfg.num_insts();
+            d.was_reachable = state.reachable();
             use wasmparser::Operator as O;
             d.force_next = d.forced
                 && matches!(

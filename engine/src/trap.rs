@@ -219,6 +219,8 @@ pub(crate) struct FuncCode {
     pub debug_locals: Option<(u32, u32)>,
     /// `DebugLocals::Live` code: its sites and where its locals are.
     pub live: Option<Arc<crate::compile::LiveDebug>>,
+    /// Debug-hook code: the operand stack at its sites, by module offset.
+    pub stack_sites: Vec<crate::compile::StackSite>,
 }
 
 /// One registered code region.
@@ -319,6 +321,17 @@ pub(crate) fn live_debug_of(pc: usize) -> Option<(usize, Arc<crate::compile::Liv
     with_code(pc, |info| {
         let func = info.func_at(pc)?;
         Some((func.range.start, func.live.clone()?))
+    })
+}
+
+/// For a PC in debug-hook code: the operand stack at its hook site at
+/// module offset `offset`; `None` when the stack there is empty or the
+/// site is not this function's.
+pub(crate) fn stack_site_at(pc: usize, offset: u32) -> Option<crate::compile::StackSite> {
+    with_code(pc, |info| {
+        let sites = &info.func_at(pc)?.stack_sites;
+        let i = sites.binary_search_by_key(&offset, |s| s.offset).ok()?;
+        Some(sites[i].clone())
     })
 }
 

@@ -180,9 +180,10 @@ test("-O2: a function breakpoint stops in the inlined copy, which is a frame of 
   }
 });
 
-test("-O2: a variable its DWARF pieces describe in part shows the rest optimized out", async () => {
+test("-O2: a variable clang keeps on the operand stack reads; one its DWARF pieces describe in part shows the rest optimized out", async () => {
   // `uint8_t bytes[9][1]` described by its first byte only: the other
-  // elements are not zeros (found by the debugger differential).
+  // elements are not zeros (found by the debugger differential). `t` is
+  // `DW_OP_WASM_location 0x2 0x1`: entry 1 of the operand stack.
   const dc = await client();
   try {
     const source = join(fixtures, "dbg", "optimized.c");
@@ -196,6 +197,18 @@ test("-O2: a variable its DWARF pieces describe in part shows the rest optimized
     for (const row of rows.slice(1)) {
       assert.equal(row.value, "<optimized out>", JSON.stringify(rows));
     }
+    const t = await dc.evaluateRequest({ expression: "t", frameId: frame.id, context: "watch" });
+    assert.equal(t.body.result, "4");
+    // The stack itself: observe(1)'s result, then the argument of the
+    // next call, 0xC9.
+    const scopes = (await dc.scopesRequest({ frameId: frame.id })).body.scopes;
+    const stack = scopes.find((s) => s.name === "Operand stack") ?? assert.fail(JSON.stringify(scopes));
+    const entries = (await dc.variablesRequest({ variablesReference: stack.variablesReference })).body.variables;
+    assert.deepEqual(
+      entries.slice(1).map((e) => [e.name, e.value, e.type]),
+      [["[1]", "4", "i32"], ["[2]", "201", "i32"]],
+      JSON.stringify(entries),
+    );
   } finally {
     await dc.stop();
   }

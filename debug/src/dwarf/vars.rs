@@ -27,6 +27,9 @@ pub trait Target {
     fn local(&self, index: u32) -> Option<u64>;
     /// The bits of wasm global `index`.
     fn global(&self, index: u32) -> Option<u64>;
+    /// The bits of operand-stack entry `index`, counted from the bottom
+    /// (as `DW_OP_WASM_location 0x2` counts), of the frame being inspected.
+    fn stack_value(&self, index: u32) -> Option<u64>;
     /// `len` bytes of linear memory 0 at `address`.
     fn read(&self, address: u64, len: usize) -> Option<Vec<u8>>;
     /// The name of the function in slot `index` of table 0 (what a C
@@ -302,6 +305,48 @@ impl ModuleDwarf {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Where a location list places a variable on the wasm operand stack
+    /// (`DW_OP_WASM_location 0x2`): module offset ranges, sorted and
+    /// merged. The engine records the stack at the hook sites in them.
+    pub fn stack_located_ranges(&self) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for unit in self.units() {
+            let mut entries = unit.entries();
+            while let Ok(Some((_, e))) = entries.next_dfs() {
+                let Ok(Some(v)) = e.attr_value(gimli::DW_AT_location) else {
+                    continue;
+                };
+                let Ok(Some(offset)) = self.dwarf.attr_locations_offset(unit, v) else {
+                    continue;
+                };
+                let Ok(mut list) = self.dwarf.locations(unit, offset) else {
+                    continue;
+                };
+                while let Ok(Some(entry)) = list.next() {
+                    let mut ops = entry.data.operations(unit.encoding());
+                    let on_stack = std::iter::from_fn(|| ops.next().ok().flatten())
+                        .any(|op| matches!(op, Operation::WasmStack { .. }));
+                    if let (true, Some(start), Some(end)) = (
+                        on_stack,
+                        self.live_module_offset(entry.range.begin),
+                        self.live_module_offset(entry.range.end),
+                    ) {
+                        out.push((start, end));
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(out.len());
+        for (start, end) in out {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        merged
     }
 
     /// The units, parsed once.
@@ -800,9 +845,10 @@ impl ModuleDwarf {
                         .ok_or_else(|| format!("wasm global {index} is not available"))?;
                     stack.push(v);
                 }
-                Operation::WasmStack { .. } => {
-                    return unavailable("on the wasm operand stack");
-                }
+                Operation::WasmStack { index } => match target.stack_value(index) {
+                    Some(v) => stack.push(v),
+                    None => return unavailable("on the wasm operand stack, not recorded here"),
+                },
                 Operation::FrameOffset { offset } => {
                     let fb = frame_base.ok_or("no frame base")?;
                     stack.push(fb.wrapping_add(offset as u64));

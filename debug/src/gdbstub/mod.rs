@@ -13,9 +13,12 @@
 //! - `qWasmCallStack` lists every frame's pc, innermost first: frame 0's
 //!   instruction, then each caller's return address (the instruction after
 //!   its call, a hook site, so a breakpoint there ends a `finish`).
-//! - `qWasmLocal`/`qWasmGlobal` answer a value's bytes (little endian, its
-//!   wasm size); `qWasmStackValue` is an error: the engine keeps no copy
-//!   of the operand stack.
+//! - `qWasmLocal`/`qWasmGlobal`/`qWasmStackValue` answer a value's bytes
+//!   (little endian, its wasm size). A stack value's index counts from the
+//!   bottom of the operand stack, as the `DW_OP_WASM_location` operand
+//!   stack locations clang writes do; only frame 0 has one (the engine
+//!   records the stack at the hook site a stop is at, not at calls), and
+//!   a trap stop has none.
 //! - Breakpoints (`Z0`) are the session's module-offset breakpoints; a
 //!   single step (`vCont;s`) runs to the next hook site (the next
 //!   instruction with `--every-instruction`, else where the next source
@@ -708,14 +711,24 @@ impl Stub {
     }
 
     fn wasm_value(&mut self, what: &str, frame: usize, index: u32) -> Reply {
-        if what == "qWasmStackValue" {
-            return Err(
-                "operand stack values are not available: the engine keeps no copy of them".into(),
-            );
-        }
         let global = what == "qWasmGlobal";
+        let stack = what == "qWasmStackValue";
         let value = self.session.with_stop(move |stop| {
-            let value = if global {
+            let value = if stack {
+                if frame != 0 {
+                    return Err(format!(
+                        "frame {frame}'s operand stack is not recorded (only the paused frame's)"
+                    ));
+                }
+                let stack = stop
+                    .operand_stack()
+                    .ok_or("the operand stack is not recorded at a trap")?;
+                let (_, v) = stack
+                    .into_iter()
+                    .nth(index as usize)
+                    .ok_or_else(|| format!("the operand stack has no entry {index}"))?;
+                Some(v.ok_or_else(|| format!("operand stack entry {index} was not recorded"))?)
+            } else if global {
                 stop.globals().into_iter().nth(index as usize).map(|g| g.2)
             } else {
                 stop.frame_locals(frame)

@@ -131,15 +131,7 @@ impl<'a, T> DebugStop<'a, T> {
             .nth(defined);
         if let Some(locals) = body.and_then(|b| b.get_locals_reader().ok()) {
             for l in locals.into_iter().flatten() {
-                let ty = match l.1 {
-                    wasmparser::ValType::I32 => ValType::I32,
-                    wasmparser::ValType::I64 => ValType::I64,
-                    wasmparser::ValType::F32 => ValType::F32,
-                    wasmparser::ValType::F64 => ValType::F64,
-                    wasmparser::ValType::V128 => ValType::V128,
-                    wasmparser::ValType::Ref(r) if r.is_extern_ref() => ValType::ExternRef,
-                    wasmparser::ValType::Ref(_) => ValType::FuncRef,
-                };
+                let ty = ValType::from_wasmparser(l.1);
                 out.extend(std::iter::repeat_n(ty, l.0 as usize));
             }
         }
@@ -215,27 +207,73 @@ impl<'a, T> DebugStop<'a, T> {
                     };
                     return Val::from_raw(u128::from_le_bytes(bytes), t, id).ok();
                 }
-                let raw = match live.loc_of(i as u32, off)? {
-                    ValueLoc::Gpr(r) => u128::from(regs.gpr[r as usize & 15]?),
-                    ValueLoc::Vec(r) => {
-                        let [lo, hi] = regs.vec[r as usize & 15]?;
-                        u128::from(lo) | u128::from(hi) << 64
-                    }
-                    ValueLoc::Cfa(o) => {
-                        let addr = (fp + 16).checked_add_signed(o as isize)?;
-                        let mut bytes = [0u8; 16];
-                        let n = val_size(t);
-                        // SAFETY: Cranelift's value-label ranges place the
-                        // value in this live frame's spill area, `n` bytes.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(addr as *const u8, bytes.as_mut_ptr(), n)
-                        };
-                        u128::from_le_bytes(bytes)
-                    }
-                };
+                let raw = read_live(live.loc_of(i as u32, off)?, t, fp, regs)?;
                 Val::from_raw(raw, t, id).ok()
             })
             .collect()
+    }
+
+    /// The wasm operand stack before the paused instruction, bottom first
+    /// (the index a `DW_OP_WASM_location` stack operand counts from): each
+    /// entry's type, and its value where the code recorded it (`None`:
+    /// a value the compile could not follow, or a vector in optimized
+    /// code). `None` for a trap stop: the stack is only recorded at hook
+    /// sites.
+    pub fn operand_stack(&self) -> Option<Vec<(ValType, Option<Val>)>> {
+        if self.raw.trap.is_some() {
+            return None;
+        }
+        let pc = if self.is_live() {
+            self.raw.pc - 1
+        } else {
+            self.func_code()?
+        };
+        let Some(site) = crate::trap::stack_site_at(pc, self.raw.wasm_offset) else {
+            return Some(Vec::new());
+        };
+        // The home slot: the hook's argument, or found from the frame.
+        let slots = if self.is_live() {
+            let (delta, _) = crate::trap::debug_locals_of(pc)?;
+            self.raw.fp.checked_sub(delta as usize)? as *const u128
+        } else {
+            self.raw.slots as *const u128
+        };
+        let id = self.caller.objects.id;
+        Some(
+            site.entries
+                .iter()
+                .map(|e| {
+                    let ty = ValType::from_wasmparser(e.ty);
+                    let value = e.loc.and_then(|loc| {
+                        // SAFETY: the site stored this entry in the home
+                        // slot on the way to this stop
+                        // (`FuncEnv::record_stack`, which sized the slot
+                        // for it); the paused frame and its slot outlive
+                        // the stop.
+                        let raw = unsafe { slots.add(loc as usize).read_unaligned() };
+                        Val::from_raw(raw, ty, id).ok()
+                    });
+                    (ty, value)
+                })
+                .collect(),
+        )
+    }
+
+    /// An address in the paused function's code: its entry, from the
+    /// instance's own function table.
+    fn func_code(&self) -> Option<usize> {
+        let info = &self.instance.info;
+        let index = self.raw.func_index;
+        if (index as usize) < info.num_imported_funcs || index as usize >= info.functions.len() {
+            return None;
+        }
+        let off = self.instance.offsets.funcref(index) as usize;
+        // SAFETY: the paused frame's live vmctx holds a funcref per
+        // function, written at instantiation; a defined function's points
+        // at its own code.
+        let fr =
+            unsafe { (self.raw.vmctx.add(off) as *const crate::runtime::vm::VMFuncRef).read() };
+        Some(fr.wasm_call as usize)
     }
 
     /// Changes a local of a number or vector type; it takes effect when
@@ -657,6 +695,27 @@ fn kept_local_addr(
 ) -> Option<usize> {
     let (delta, _) = crate::trap::debug_locals_of(pc - 1)?;
     Some(fp.checked_sub(delta as usize)? + live.kept_offset(local)?)
+}
+
+/// A live value's bits at `loc`, given its frame's registers and frame
+/// pointer.
+fn read_live(loc: ValueLoc, ty: ValType, fp: usize, regs: &RegFile) -> Option<u128> {
+    Some(match loc {
+        ValueLoc::Gpr(r) => u128::from(regs.gpr[r as usize & 15]?),
+        ValueLoc::Vec(r) => {
+            let [lo, hi] = regs.vec[r as usize & 15]?;
+            u128::from(lo) | u128::from(hi) << 64
+        }
+        ValueLoc::Cfa(o) => {
+            let addr = (fp + 16).checked_add_signed(o as isize)?;
+            let mut bytes = [0u8; 16];
+            let n = val_size(ty);
+            // SAFETY: Cranelift's value-label ranges place the value in
+            // this live frame's spill area, `n` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, bytes.as_mut_ptr(), n) };
+            u128::from_le_bytes(bytes)
+        }
+    })
 }
 
 fn val_size(ty: ValType) -> usize {

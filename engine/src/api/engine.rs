@@ -236,6 +236,7 @@ pub(super) fn register_code(
             stack_maps: f.stack_maps.clone(),
             debug_locals: f.debug_locals,
             live: f.live.clone().map(Arc::new),
+            stack_sites: f.stack_sites.clone(),
         })
         .collect();
     fcs.sort_by_key(|f| f.range.start);

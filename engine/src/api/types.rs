@@ -30,6 +30,19 @@ impl ValType {
         }
     }
 
+    /// A reference type is known by its top type.
+    pub(crate) fn from_wasmparser(t: wasmparser::ValType) -> ValType {
+        match t {
+            wasmparser::ValType::I32 => ValType::I32,
+            wasmparser::ValType::I64 => ValType::I64,
+            wasmparser::ValType::F32 => ValType::F32,
+            wasmparser::ValType::F64 => ValType::F64,
+            wasmparser::ValType::V128 => ValType::V128,
+            wasmparser::ValType::Ref(r) if r.is_extern_ref() => ValType::ExternRef,
+            wasmparser::ValType::Ref(_) => ValType::FuncRef,
+        }
+    }
+
     pub(super) fn to_wasm(self) -> WasmValType {
         match self {
             ValType::I32 => WasmValType::I32,

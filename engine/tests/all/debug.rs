@@ -13,10 +13,14 @@ fn debug_engine() -> Engine {
     engine_with(DebugLocals::Mirrored)
 }
 
+/// Live code records no operand stack here, as a debugger session's
+/// outside the ranges where DWARF puts a variable on it (recording it is
+/// tested on its own, below).
 fn engine_with(locals: DebugLocals) -> Engine {
     engine_compiling(CompileOptions {
         debug_hooks: true,
         debug_locals: locals,
+        debug_stack_ranges: Some(Vec::new().into()),
         ..CompileOptions::default()
     })
 }
@@ -652,5 +656,221 @@ fn watchpoints_stop_after_each_read_of_the_range_and_each_write_that_changes_it(
             [(false, LOAD16), (false, LOAD)],
             "{locals:?}"
         );
+    }
+}
+
+// ------------------------------------------------------- operand stack
+
+/// Exercises what the compile must follow to know the operand stack: a
+/// multi-value call, a block's result, an if/else, a loop with a
+/// parameter, references, memory and a select.
+const STACK: &str = r#"(module
+  (memory 1)
+  (global $g (mut i32) (i32.const 100))
+  (func $pair (param i32) (result i32 i64)
+    local.get 0
+    i64.const 9)
+  (func (export "f") (param $a i32) (param $b i64) (param $c f32) (param $d f64) (result i32)
+    local.get $a
+    i32.const 7
+    i32.add
+    local.get $b
+    i64.const 3
+    i64.mul
+    local.get $c
+    f32.const 0.5
+    f32.add
+    local.get $d
+    f64.sqrt
+    drop
+    drop
+    drop
+    i32.const 1
+    call $pair
+    drop
+    block (result i32)
+      global.get $g
+      i32.const 2
+      i32.add
+    end
+    i32.add
+    local.tee $a
+    if (result i32)
+      i32.const 8
+    else
+      i32.const 9
+    end
+    i32.add
+    loop (param i32) (result i32)
+      i32.const 1
+      i32.sub
+      local.tee $a
+      local.get $a
+      i32.const 15
+      i32.gt_u
+      br_if 0
+    end
+    ref.null extern
+    ref.is_null
+    i32.add
+    i32.const 64
+    i32.const 77
+    i32.store
+    i32.const 64
+    i32.load
+    memory.size
+    select))"#;
+
+/// Every stop of `f`'s run: the operand stack, each value as text (`?`
+/// when not recorded).
+fn operand_stacks(locals: DebugLocals) -> Vec<String> {
+    // Recorded at every site.
+    operand_stacks_with(engine_compiling(CompileOptions {
+        debug_hooks: true,
+        debug_locals: locals,
+        ..CompileOptions::default()
+    }))
+}
+
+fn operand_stacks_with(engine: Engine) -> Vec<String> {
+    let module = Module::new(&engine, STACK.as_bytes()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    store.set_debug_handler(move |stop| {
+        if stop.func_index() == 1 {
+            let stack = stop.operand_stack().expect("a hook site");
+            let text: Vec<String> = stack
+                .iter()
+                .map(|(ty, v)| match v {
+                    Some(Val::I32(x)) => format!("{x}"),
+                    Some(Val::I64(x)) => format!("{x}L"),
+                    Some(Val::F32(x)) => format!("{}f", f32::from_bits(*x)),
+                    Some(Val::F64(x)) => format!("{}d", f64::from_bits(*x)),
+                    Some(Val::ExternRef(None)) => "null".into(),
+                    Some(v) => format!("{v:?}"),
+                    None => format!("?{ty:?}"),
+                })
+                .collect();
+            s.borrow_mut().push(text.join(" "));
+        }
+        Ok(())
+    });
+    store.debug_interrupt().set(true);
+    let f = instance
+        .get_typed_func::<(i32, i64, f32, f64), i32, _>(&store, "f")
+        .unwrap();
+    assert_eq!(f.call(&mut store, (5, 10, 1.5, 16.0)).unwrap(), 16);
+    let seen = seen.borrow().clone();
+    seen
+}
+
+/// The stack before each instruction `f` runs, in order: what a reader
+/// works out from the program (the loop runs five times, from 20 down to
+/// 16; the `if` takes its first arm).
+fn expected_stacks() -> Vec<String> {
+    let mut out: Vec<String> = [
+        "",                 // local.get $a
+        "5",                // i32.const 7
+        "5 7",              // i32.add
+        "12",               // local.get $b
+        "12 10L",           // i64.const 3
+        "12 10L 3L",        // i64.mul
+        "12 30L",           // local.get $c
+        "12 30L 1.5f",      // f32.const 0.5
+        "12 30L 1.5f 0.5f", // f32.add
+        "12 30L 2f",        // local.get $d
+        "12 30L 2f 16d",    // f64.sqrt
+        "12 30L 2f 4d",     // drop
+        "12 30L 2f",        // drop
+        "12 30L",           // drop
+        "12",               // i32.const 1
+        "12 1",             // call $pair
+        "12 1 9L",          // drop
+        "12 1",             // block
+        "12 1",             // global.get $g
+        "12 1 100",         // i32.const 2
+        "12 1 100 2",       // i32.add
+        "12 1 102",         // end
+        "12 1 102",         // i32.add
+        "12 103",           // local.tee $a
+        "12 103",           // if
+        "12",               // i32.const 8
+        "12 8",             // else
+        "12 8",             // i32.add
+        "20",               // loop
+    ]
+    .map(String::from)
+    .into();
+    for n in (16..=20).rev() {
+        let m = n - 1;
+        out.extend([
+            format!("{n}"),                      // i32.const 1
+            format!("{n} 1"),                    // i32.sub
+            format!("{m}"),                      // local.tee $a
+            format!("{m}"),                      // local.get $a
+            format!("{m} {m}"),                  // i32.const 15
+            format!("{m} {m} 15"),               // i32.gt_u
+            format!("{m} {}", u8::from(m > 15)), // br_if 0
+        ]);
+    }
+    out.extend(
+        [
+            "15",       // end
+            "15",       // ref.null extern
+            "15 null",  // ref.is_null
+            "15 1",     // i32.add
+            "16",       // i32.const 64
+            "16 64",    // i32.const 77
+            "16 64 77", // i32.store
+            "16",       // i32.const 64
+            "16 64",    // i32.load
+            "16 77",    // memory.size
+            "16 77 1",  // select
+            "16",       // end
+        ]
+        .map(String::from),
+    );
+    out
+}
+
+#[test]
+fn mirrored_code_records_every_operand_stack_value() {
+    assert_eq!(operand_stacks(DebugLocals::Mirrored), expected_stacks());
+}
+
+/// Optimized code records the stack the same way, on the way to the
+/// stop, at no cost while the site is off.
+#[test]
+fn live_code_records_every_operand_stack_value() {
+    assert_eq!(operand_stacks(DebugLocals::Live), expected_stacks());
+}
+
+/// Live code stores the stack only in the ranges it is given (where
+/// DWARF puts a variable on it): elsewhere a stop knows the stack's types
+/// and says its values were not recorded.
+#[test]
+fn live_code_records_the_operand_stack_only_where_asked() {
+    let probe = Module::new(&engine_with(DebugLocals::Live), STACK.as_bytes()).unwrap();
+    let sqrt = offset_of(&probe, |op| matches!(op, Operator::F64Sqrt));
+    let got = operand_stacks_with(engine_compiling(CompileOptions {
+        debug_hooks: true,
+        debug_locals: DebugLocals::Live,
+        debug_stack_ranges: Some(vec![(sqrt, sqrt + 1)].into()),
+        ..CompileOptions::default()
+    }));
+    let expected = expected_stacks();
+    assert_eq!(got.len(), expected.len());
+    for (i, (got, want)) in got.iter().zip(&expected).enumerate() {
+        if want == "12 30L 2f 16d" {
+            assert_eq!(got, want);
+        } else {
+            assert!(
+                got.split(' ').all(|t| t.is_empty() || t.starts_with('?')),
+                "stop {i}: {got}"
+            );
+            assert_eq!(got.split(' ').count(), want.split(' ').count(), "stop {i}");
+        }
     }
 }
