@@ -250,6 +250,23 @@ pub struct StackEntry {
     pub loc: Option<u32>,
 }
 
+/// A validator for the same function as `validator`, from its start (a
+/// second pass over a body already validated once).
+fn fresh_validator<T: wasmparser::WasmModuleResources>(
+    validator: &wasmparser::FuncValidator<T>,
+) -> wasmparser::FuncValidator<&T> {
+    let resources = validator.resources();
+    let index = validator.index();
+    wasmparser::FuncToValidate {
+        resources,
+        index,
+        ty: wasmparser::WasmModuleResources::type_index_of_function(resources, index)
+            .expect("a validated function has a type"),
+        features: crate::module_env::supported_features(),
+    }
+    .into_validator(Default::default())
+}
+
 /// The operand stack's height and types before each operator of a
 /// function, and after its last, from a validation pass of its own: what
 /// the translation's shadow stack follows (see `func_env`).
@@ -275,16 +292,7 @@ impl OperandTypes {
         validator: &wasmparser::FuncValidator<impl wasmparser::WasmModuleResources>,
         body: &wasmparser::FunctionBody<'_>,
     ) -> Result<Self, wasmparser::BinaryReaderError> {
-        let resources = validator.resources();
-        let index = validator.index();
-        let mut v = wasmparser::FuncToValidate {
-            resources,
-            index,
-            ty: wasmparser::WasmModuleResources::type_index_of_function(resources, index)
-                .expect("a validated function has a type"),
-            features: crate::module_env::supported_features(),
-        }
-        .into_validator(Default::default());
+        let mut v = fresh_validator(validator);
         v.read_locals(&mut body.get_binary_reader())?;
         let mut out = OperandTypes::default();
         let mut ops = body.get_operators_reader()?;
@@ -509,16 +517,7 @@ impl Compiler {
         {
             return Ok(f);
         }
-        let resources = input.validator.resources();
-        let func = input.validator.index();
-        let mut validator = wasmparser::FuncToValidate {
-            resources,
-            index: func,
-            ty: wasmparser::WasmModuleResources::type_index_of_function(resources, func)
-                .expect("a validated function has a type"),
-            features: crate::module_env::supported_features(),
-        }
-        .into_validator(Default::default());
+        let mut validator = fresh_validator(&input.validator);
         self.compile_function_as(
             (info, offsets, sig_ids, index),
             &mut validator,

@@ -223,20 +223,16 @@ impl<'a, T> DebugStop<'a, T> {
         if self.raw.trap.is_some() {
             return None;
         }
-        let pc = if self.is_live() {
-            self.raw.pc - 1
+        // An address in the function's code, and its home slot (the
+        // hook's argument, or found from the frame).
+        let (pc, slots) = if self.is_live() {
+            let pc = self.raw.pc - 1;
+            (pc, home_slot(pc, self.raw.fp)? as *const u128)
         } else {
-            self.func_code()?
+            (self.func_code()?, self.raw.slots as *const u128)
         };
         let Some(site) = crate::trap::stack_site_at(pc, self.raw.wasm_offset) else {
             return Some(Vec::new());
-        };
-        // The home slot: the hook's argument, or found from the frame.
-        let slots = if self.is_live() {
-            let (delta, _) = crate::trap::debug_locals_of(pc)?;
-            self.raw.fp.checked_sub(delta as usize)? as *const u128
-        } else {
-            self.raw.slots as *const u128
         };
         let id = self.caller.objects.id;
         Some(
@@ -693,8 +689,14 @@ fn kept_local_addr(
     pc: usize,
     fp: usize,
 ) -> Option<usize> {
-    let (delta, _) = crate::trap::debug_locals_of(pc - 1)?;
-    Some(fp.checked_sub(delta as usize)? + live.kept_offset(local)?)
+    Some(home_slot(pc - 1, fp)? + live.kept_offset(local)?)
+}
+
+/// The address of the home slot of the debug-hook frame at `fp` whose
+/// code `pc` is in.
+fn home_slot(pc: usize, fp: usize) -> Option<usize> {
+    let (delta, _) = crate::trap::debug_locals_of(pc)?;
+    fp.checked_sub(delta as usize)
 }
 
 /// A live value's bits at `loc`, given its frame's registers and frame
