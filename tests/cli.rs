@@ -333,3 +333,54 @@ fn debugger_launchers_report_bad_arguments_and_run_the_guest() {
         assert!(out.contains("exited normally"), "{out}");
     }
 }
+
+/// `--preload NAME=PATH`: modules instantiated first, under the names the
+/// program imports from; a trap in one of them shows the frames of both;
+/// a bad or missing preload is one line.
+#[test]
+fn preloaded_modules_link_by_name_and_their_traps_show_every_frame() {
+    let acc = format!("acc={}", fixture("dbg/acc-O0.wasm"));
+    let program = fixture("dbg/libmain-O0.wasm");
+    for flags in [&[][..], &["--debug-hooks"], &["-g"]] {
+        let mut args = vec!["run", "--preload", &acc];
+        args.extend_from_slice(flags);
+        args.push(&program);
+        let o = wasmscope(&args);
+        assert!(o.status.success(), "{flags:?}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "sum 12\n", "{flags:?}");
+    }
+    assert_one_line_error(
+        &wasmscope(&["run", &program]),
+        "`acc::accumulate` has not been defined",
+    );
+    assert_one_line_error(
+        &wasmscope(&["run", "--preload", "acc", &program]),
+        "NAME=PATH",
+    );
+    assert_one_line_error(
+        &wasmscope(&["run", "--preload", "acc=/nonexistent/acc.wasm", &program]),
+        "/nonexistent/acc.wasm",
+    );
+    let lib = temp_file(
+        "fail-lib.wat",
+        br#"(module (func $fail (export "fail") unreachable))"#,
+    );
+    let main = temp_file(
+        "fail-main.wat",
+        br#"(module (import "lib" "fail" (func $fail)) (func $go (export "go") call $fail))"#,
+    );
+    let o = wasmscope(&[
+        "run",
+        "--preload",
+        &format!("lib={}", lib.display()),
+        "--invoke",
+        "go",
+        main.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(134), "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+    let fail = err.find("fail").unwrap_or_else(|| panic!("{err}"));
+    let go = err.find("go").unwrap_or_else(|| panic!("{err}"));
+    assert!(fail < go, "the library's frame first: {err}");
+}

@@ -342,6 +342,103 @@ fn lldb_22_reads_a_variable_clang_keeps_on_the_operand_stack() {
     assert_eq!(stdout.trim(), "608");
 }
 
+/// Two modules (`--preload acc=...`): lldb lists each as a library with
+/// its own module id, breaks and steps across the import, reads each
+/// frame's locals and each module's own memory, and writes into the
+/// preloaded module's memory.
+#[test]
+fn lldb_22_debugs_a_program_and_the_module_it_imports_from() {
+    let preload = format!("acc={}", fixture("dbg/acc-O0.wasm"));
+    let served = serve(
+        &["--preload", &preload],
+        &fixture("dbg/libmain-O0.wasm"),
+        &[],
+    );
+    let call = line_in("libmain.c", "sum = accumulate(i);");
+    let first = line_in("acc.c", "struct tally step =");
+    let calls = line_in("acc.c", "state.calls += step.calls;");
+    let out = lldb_on(
+        &served,
+        &[
+            "image list",
+            &format!("breakpoint set -f libmain.c -l {call}"),
+            "continue",
+            "step",
+            "bt",
+            "next",
+            "next",
+            "frame variable",
+            "p state",
+            "expr state.total = 100",
+            "up",
+            "frame variable",
+            "down",
+            "finish",
+            "breakpoint set -n accumulate",
+            "continue",
+            "continue",
+            "frame variable",
+            "p state",
+            "breakpoint delete 1 2",
+            "continue",
+        ],
+    );
+    let (status, stdout, stderr) = served.finish();
+    let images = after(&out, "image list");
+    assert!(
+        images.contains("libmain-O0.wasm") && images.contains("acc-O0.wasm"),
+        "{out}"
+    );
+    let into = after(&out, "step");
+    assert!(into.contains("stop reason = step in"), "{out}");
+    assert!(into.contains(&format!("acc.c:{first}")), "{out}");
+    let bt = after(&out, "bt");
+    assert!(bt.contains("frame #0: 0x40000001"), "{out}");
+    assert!(bt.contains("acc-O0.wasm`accumulate(x=1)"), "{out}");
+    assert!(
+        bt.contains(&format!("libmain-O0.wasm`main at libmain.c:{call}")),
+        "{out}"
+    );
+    let stopped = out.split("(lldb) frame variable\n").collect::<Vec<_>>();
+    assert_eq!(stopped.len(), 4, "{out}");
+    // The preloaded module's frame: its locals, and its memory.
+    assert!(stopped[0].contains(&format!("acc.c:{calls}:")), "{out}");
+    assert!(stopped[1].contains("(int) x = 1"), "{out}");
+    assert!(
+        stopped[1].contains("step = (total = 2, calls = 1)"),
+        "{out}"
+    );
+    assert!(
+        after(&out, "p state").contains("(total = 2, calls = 0)"),
+        "{out}"
+    );
+    // Its caller, in the program: the program's memory.
+    let main_frame = after(&out, "up");
+    assert!(main_frame.contains("libmain-O0.wasm`main"), "{out}");
+    assert!(stopped[2].contains("(int) sum = 0"), "{out}");
+    assert!(stopped[2].contains("(int) i = 1"), "{out}");
+    assert!(
+        after(&out, "finish").contains(&format!("libmain.c:{call}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("Breakpoint 2: where = acc-O0.wasm`accumulate"),
+        "{out}"
+    );
+    // The second call, at the function breakpoint: the write above is
+    // in the module's memory.
+    assert!(stopped[2].contains("stop reason = breakpoint 2.1"), "{out}");
+    assert!(stopped[3].contains("(int) x = 2"), "{out}");
+    assert!(
+        stopped[3].contains("(tally)  (total = 100, calls = 1)"),
+        "{out}"
+    );
+    assert!(out.contains("exited with status = 0"), "{out}");
+    assert!(status.success(), "{stderr}");
+    // 100, then + 4, + 6.
+    assert!(stdout.contains("sum 110"), "{stdout}");
+}
+
 #[test]
 fn lldb_22_steps_into_a_call_and_kills() {
     let served = serve(&[], &fixture("dbg/app-O0.wasm"), &[]);

@@ -664,6 +664,20 @@ fn listing_source(state: &State, current: bool) -> Value {
     source
 }
 
+/// `preload` entries, `NAME=PATH` (a relative path from `cwd`).
+fn preloads(entries: &[String], cwd: Option<&Path>) -> Result<Vec<(String, PathBuf)>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            let (name, path) = crate::session::parse_preload(e)?;
+            Ok(match cwd {
+                Some(dir) if path.is_relative() => (name, dir.join(path)),
+                _ => (name, path),
+            })
+        })
+        .collect()
+}
+
 /// A DAP stack frame: its source line from DWARF, or its line in the
 /// generated listing. `s` is the source frame, a part of wasm frame `f`.
 fn stack_frame(state: &State, i: usize, s: &SourceFrameRef, f: &Frame) -> Value {
@@ -676,13 +690,16 @@ fn stack_frame(state: &State, i: usize, s: &SourceFrameRef, f: &Frame) -> Value 
         "name": name,
         "line": 0,
         "column": 0,
-        "instructionPointerReference": f.wasm_offset.map(|o| format!("{o:#x}")),
+        // (offsets in the program: what `disassemble` reads)
+        "instructionPointerReference": f.wasm_offset.filter(|_| f.module == 0).map(|o| format!("{o:#x}")),
     });
     if let Some(l) = &s.location {
         frame["source"] = state.sources.source(&l.file);
         frame["line"] = json!(l.line);
         frame["column"] = json!(l.column.max(1));
-    } else if let (Some(offset), Some(session)) = (f.wasm_offset, &state.session) {
+    } else if let (Some(offset), Some(session), 0) = (f.wasm_offset, &state.session, f.module) {
+        // (the listing is the program's: a preloaded module's frame has
+        // its function's name only)
         if let Some(line) = session.listing().and_then(|l| l.line_of(offset)) {
             frame["source"] = listing_source(state, i == 0);
             frame["line"] = json!(line);
@@ -945,6 +962,7 @@ fn launch(state: &mut State, out: &Out, args: &Value) -> Result<Session, String>
         control_sites: false,
         exact_locals: args["exactLocals"].as_bool().unwrap_or(false),
         cache: cache_config(&args["cache"]),
+        preload: preloads(&strings(&args["preload"]), cwd.as_deref())?,
     })?;
     if let Some(text) = describe_cache(session.cache_outcome()) {
         out.event("output", json!({"category": "console", "output": text}));

@@ -12,7 +12,7 @@ use crate::expr::{self, BinOp, Expr, ScalarType};
 use std::collections::HashMap;
 use wasmscope_engine::wasi::WasiCtx;
 use wasmscope_engine::wasmparser;
-use wasmscope_engine::{DebugStop, Val, ValType};
+use wasmscope_engine::{DebugStop, ModuleId, Val, ValType};
 
 /// A variable as a debugger shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -121,6 +121,9 @@ const OPTIMIZED_OUT: &str = "<optimized out>";
 /// What the DWARF evaluator sees of the stop.
 struct View<'s, 'a> {
     stop: &'s DebugStop<'a, WasiCtx>,
+    /// The module whose memory the DWARF's addresses are in (`None`: the
+    /// paused instance's).
+    module: Option<ModuleId>,
     /// The wasm frame expressions are evaluated in.
     frame: usize,
     /// The inlined function of that frame whose variables are in scope
@@ -155,7 +158,10 @@ impl Target for View<'_, '_> {
         self.stack.get(index as usize).copied().flatten()
     }
     fn read(&self, address: u64, len: usize) -> Option<Vec<u8>> {
-        let mem = self.stop.memory_bytes(0)?;
+        let mem = match self.module {
+            Some(m) => self.stop.memory_bytes_in(m, 0)?,
+            None => self.stop.memory_bytes(0)?,
+        };
         let start = usize::try_from(address).ok()?;
         mem.get(start..start.checked_add(len)?).map(<[u8]>::to_vec)
     }
@@ -182,7 +188,16 @@ enum EVal {
 
 pub struct Inspector<'d> {
     dwarf: Option<&'d ModuleDwarf>,
-    names: &'d WasmNames,
+    /// By session module (0: the program).
+    names: &'d [WasmNames],
+    /// The program's module (its DWARF is `dwarf`), when the session
+    /// knows it: its memory and globals are what the DWARF describes,
+    /// whichever module is paused.
+    program: Option<ModuleId>,
+    /// Each wasm frame's session module (`with_frames`).
+    frame_modules: Vec<usize>,
+    /// The names of a module the session does not know: none.
+    no_names: WasmNames,
     nodes: Vec<Node>,
     /// The stop's source frames as (wasm frame, inline level), from the
     /// frames read once at the stop (`with_frames`; what frame ids index).
@@ -190,10 +205,16 @@ pub struct Inspector<'d> {
 }
 
 impl<'d> Inspector<'d> {
-    pub fn new(dwarf: Option<&'d ModuleDwarf>, names: &'d WasmNames) -> Self {
+    /// An inspector of a stop in the program (module 0) until
+    /// `with_frames` says where each frame runs; `names` are each session
+    /// module's name sections.
+    pub fn new(dwarf: Option<&'d ModuleDwarf>, names: &'d [WasmNames]) -> Self {
         Inspector {
             dwarf,
             names,
+            program: None,
+            frame_modules: Vec::new(),
+            no_names: WasmNames::default(),
             nodes: Vec::new(),
             source_frames: Vec::new(),
         }
@@ -206,7 +227,28 @@ impl<'d> Inspector<'d> {
             .iter()
             .map(|f| (f.frame, f.level))
             .collect();
+        self.frame_modules = frames.iter().map(|f| f.module).collect();
         self
+    }
+
+    /// Says which module the DWARF describes (the session's module 0).
+    pub fn program(mut self, id: ModuleId) -> Self {
+        self.program = Some(id);
+        self
+    }
+
+    /// Says the paused frame runs session module `module` (what
+    /// `with_frames` says of every frame).
+    pub fn in_module(mut self, module: usize) -> Self {
+        self.frame_modules = vec![module];
+        self
+    }
+
+    /// The name section of the module wasm frame `frame` runs (frame 0's
+    /// module has the paused instance's globals).
+    fn names_of(&self, frame: usize) -> &WasmNames {
+        let module = self.frame_modules.get(frame).copied().unwrap_or(0);
+        self.names.get(module).unwrap_or(&self.no_names)
     }
 
     /// The node a reference names.
@@ -223,17 +265,24 @@ impl<'d> Inspector<'d> {
         self.nodes.len() as u64
     }
 
-    fn view<'s, 'a>(stop: &'s DebugStop<'a, WasiCtx>) -> View<'s, 'a> {
-        Self::frame_view(stop, 0, 0)
+    fn view<'s, 'a>(&self, stop: &'s DebugStop<'a, WasiCtx>) -> View<'s, 'a> {
+        self.frame_view(stop, 0, 0)
     }
 
-    /// The view from frame `frame`: its locals (empty when unknown).
+    /// The view from frame `frame`: its locals (empty when unknown), and
+    /// the program's globals and memory (which its DWARF describes).
     fn frame_view<'s, 'a>(
+        &self,
         stop: &'s DebugStop<'a, WasiCtx>,
         frame: usize,
         level: usize,
     ) -> View<'s, 'a> {
+        let globals = match self.program {
+            Some(m) => stop.globals_in(m).unwrap_or_default(),
+            None => stop.globals(),
+        };
         View {
+            module: self.program,
             frame,
             level,
             locals: stop
@@ -242,7 +291,7 @@ impl<'d> Inspector<'d> {
                 .iter()
                 .map(|v| v.as_ref().map(bits))
                 .collect(),
-            globals: stop.globals().iter().map(|(_, _, v)| bits(v)).collect(),
+            globals: globals.iter().map(|(_, _, v)| bits(v)).collect(),
             stack: if frame == 0 {
                 stop.operand_stack()
                     .unwrap_or_default()
@@ -283,7 +332,7 @@ impl<'d> Inspector<'d> {
         if stop.frame_locals(frame).is_some() {
             // Source locals where DWARF describes some here (a `.wat`
             // program's line table has none): VS Code opens the first scope.
-            let described = match (self.dwarf, Self::frame_offset(stop, frame)) {
+            let described = match (self.dwarf, self.frame_offset(stop, frame)) {
                 (Some(d), Some(offset)) => d.has_variables(offset, level),
                 _ => false,
             };
@@ -295,7 +344,7 @@ impl<'d> Inspector<'d> {
         if frame == 0 {
             scope(self, "Operand stack", Node::OperandStack, true);
         }
-        if self.dwarf.is_some() {
+        if self.dwarf.is_some() && self.program_offset(stop).is_some() {
             scope(self, "Globals", Node::SourceGlobals, false);
         }
         scope(self, "Wasm globals", Node::Globals, false);
@@ -304,8 +353,18 @@ impl<'d> Inspector<'d> {
         out
     }
 
-    /// The module offset frame `frame` is at.
-    fn frame_offset(stop: &DebugStop<'_, WasiCtx>, frame: usize) -> Option<u32> {
+    /// The innermost program frame's offset: where the DWARF's globals
+    /// are in scope.
+    fn program_offset(&self, stop: &DebugStop<'_, WasiCtx>) -> Option<u32> {
+        (0..self.frame_modules.len().max(1)).find_map(|f| self.frame_offset(stop, f))
+    }
+
+    /// The module offset frame `frame` is at; `None` for a frame of a
+    /// preloaded module (the DWARF is the program's).
+    fn frame_offset(&self, stop: &DebugStop<'_, WasiCtx>, frame: usize) -> Option<u32> {
+        if self.frame_modules.get(frame).is_some_and(|&m| m != 0) {
+            return None;
+        }
         if frame == 0 {
             return Some(stop.wasm_offset());
         }
@@ -365,8 +424,8 @@ impl<'d> Inspector<'d> {
         let mut out = Vec::new();
         match &self.nodes[index] {
             &Node::SourceLocals(frame, level) => {
-                let view = Self::frame_view(stop, frame, level);
-                if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, frame)) {
+                let view = self.frame_view(stop, frame, level);
+                if let (Some(d), Some(offset)) = (self.dwarf, self.frame_offset(stop, frame)) {
                     for v in d.variables(offset, level, &view) {
                         out.push(self.source_view(v.name, v.value, &view));
                     }
@@ -374,8 +433,9 @@ impl<'d> Inspector<'d> {
             }
             Node::SourceGlobals => {
                 if let Some(d) = self.dwarf {
-                    let view = Self::view(stop);
-                    for v in d.globals(stop.wasm_offset(), &view) {
+                    let view = self.view(stop);
+                    let at = self.program_offset(stop).unwrap_or(0);
+                    for v in d.globals(at, &view) {
                         out.push(self.source_view(v.name, v.value, &view));
                     }
                 }
@@ -388,7 +448,7 @@ impl<'d> Inspector<'d> {
                     .iter()
                     .enumerate()
                 {
-                    let name = self.names.local(func, i as u32);
+                    let name = self.names_of(frame).local(func, i as u32);
                     out.push(match v {
                         Some(v) => self.wasm_view(stop, name, v),
                         None => VarView {
@@ -428,7 +488,7 @@ impl<'d> Inspector<'d> {
             },
             Node::Globals => {
                 for (i, (_, mutable, v)) in stop.globals().iter().enumerate() {
-                    let mut view = self.wasm_view(stop, self.names.global(i as u32), v);
+                    let mut view = self.wasm_view(stop, self.names_of(0).global(i as u32), v);
                     if !mutable {
                         view.type_name = format!("const {}", view.type_name);
                     }
@@ -473,7 +533,7 @@ impl<'d> Inspector<'d> {
             Node::Value(v) => {
                 let v = v.clone();
                 if let Some(d) = self.dwarf {
-                    let view = Self::view(stop);
+                    let view = self.view(stop);
                     for c in d.children(&v, &view, start, count) {
                         out.push(self.source_view(c.name, c.value, &view));
                     }
@@ -495,14 +555,14 @@ impl<'d> Inspector<'d> {
         let index = self.node_index(reference)?;
         let parsed = expr::parse(value)?;
         let scalar = {
-            let view = Self::view(stop);
+            let view = self.view(stop);
             self.scalar(&self.eval(stop, &view, &parsed)?, &view)?
         };
         match &self.nodes[index] {
             Node::WasmLocals(1..) => Err("locals of callers are read-only".into()),
             Node::WasmLocals(0) => {
                 let i = (0..stop.locals().len() as u32)
-                    .find(|&i| self.names.local(stop.func_index(), i) == name)
+                    .find(|&i| self.names_of(0).local(stop.func_index(), i) == name)
                     .ok_or_else(|| format!("no wasm local `{name}`"))?;
                 let ty = stop.local_types()[i as usize];
                 stop.set_local(i, to_val(ty, scalar)?)
@@ -514,7 +574,7 @@ impl<'d> Inspector<'d> {
             }
             Node::Globals => {
                 let i = (0..stop.globals().len() as u32)
-                    .find(|&i| self.names.global(i) == name)
+                    .find(|&i| self.names_of(0).global(i) == name)
                     .ok_or_else(|| format!("no wasm global `{name}`"))?;
                 let ty = stop.globals()[i as usize].0;
                 stop.set_global(i, to_val(ty, scalar)?)
@@ -525,14 +585,16 @@ impl<'d> Inspector<'d> {
             Node::SourceLocals(..) | Node::SourceGlobals | Node::Value(_) => {
                 let dwarf = self.dwarf.ok_or("the module has no DWARF")?;
                 let target = {
-                    let view = Self::view(stop);
+                    let view = self.view(stop);
                     let children = match &self.nodes[index] {
                         &Node::SourceLocals(frame, level) => {
-                            let view = Self::frame_view(stop, frame, level);
-                            let offset = Self::frame_offset(stop, frame).unwrap_or(0);
+                            let view = self.frame_view(stop, frame, level);
+                            let offset = self.frame_offset(stop, frame).unwrap_or(0);
                             dwarf.variables(offset, level, &view)
                         }
-                        Node::SourceGlobals => dwarf.globals(stop.wasm_offset(), &view),
+                        Node::SourceGlobals => {
+                            dwarf.globals(self.program_offset(stop).unwrap_or(0), &view)
+                        }
                         Node::Value(v) => dwarf.children(v, &view, 0, u64::MAX),
                         _ => Vec::new(),
                     };
@@ -548,7 +610,7 @@ impl<'d> Inspector<'d> {
                 mem.get_mut(start..start + bytes.len())
                     .ok_or("the variable is outside memory")?
                     .copy_from_slice(&bytes);
-                let view = Self::view(stop);
+                let view = self.view(stop);
                 Ok(self.source_view(name.into(), target, &view))
             }
             _ => Err("these variables cannot be changed".into()),
@@ -565,7 +627,7 @@ impl<'d> Inspector<'d> {
     ) -> Result<VarView, String> {
         let e = expr::parse(text)?;
         let (frame, level) = self.source_frame(stop, source);
-        let view = Self::frame_view(stop, frame, level);
+        let view = self.frame_view(stop, frame, level);
         match self.eval(stop, &view, &e)? {
             EVal::Src(v) => Ok(self.source_view(text.into(), v, &view)),
             EVal::Wasm(v) => Ok(self.wasm_view(stop, text.into(), &v)),
@@ -591,7 +653,7 @@ impl<'d> Inspector<'d> {
         text: &str,
     ) -> Result<String, String> {
         let e = expr::parse(text)?;
-        let view = Self::view(stop);
+        let view = self.view(stop);
         Ok(match self.eval(stop, &view, &e)? {
             EVal::Src(v) => self
                 .dwarf
@@ -605,7 +667,7 @@ impl<'d> Inspector<'d> {
     /// Whether a breakpoint condition holds.
     pub fn condition(&self, stop: &DebugStop<'_, WasiCtx>, text: &str) -> Result<bool, String> {
         let e = expr::parse(text)?;
-        let view = Self::view(stop);
+        let view = self.view(stop);
         let v = self.eval(stop, &view, &e)?;
         Ok(self.scalar(&v, &view)?.is_true())
     }
@@ -704,19 +766,20 @@ impl<'d> Inspector<'d> {
         if n.starts_with('$') {
             let func = Self::frame_func(stop, view.frame);
             let locals = stop.frame_locals(view.frame).unwrap_or_default();
-            if let Some(i) = (0..locals.len() as u32).find(|&i| self.names.local(func, i) == n) {
+            let names = self.names_of(view.frame);
+            if let Some(i) = (0..locals.len() as u32).find(|&i| names.local(func, i) == n) {
                 return locals[i as usize]
                     .clone()
                     .map(EVal::Wasm)
                     .ok_or_else(|| format!("`{n}` {OPTIMIZED_OUT}"));
             }
             let globals = stop.globals();
-            if let Some(i) = (0..globals.len() as u32).find(|&i| self.names.global(i) == n) {
+            if let Some(i) = (0..globals.len() as u32).find(|&i| self.names_of(0).global(i) == n) {
                 return Ok(EVal::Wasm(globals[i as usize].2.clone()));
             }
             return Err(format!("no wasm local or global `{n}`"));
         }
-        if let (Some(d), Some(offset)) = (self.dwarf, Self::frame_offset(stop, view.frame)) {
+        if let (Some(d), Some(offset)) = (self.dwarf, self.frame_offset(stop, view.frame)) {
             let locals = d.variables(offset, view.level, view);
             if let Some(v) = locals.iter().find(|v| v.name == n) {
                 return Ok(EVal::Src(v.value.clone()));

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use wasmscope_engine::wasi::{self, WasiCtx};
 use wasmscope_engine::{
     host, CompileOptions, Config, DebugInterrupt, DebugLocals, DebugStop, Engine, Error,
-    ExternType, Linker, MemoryWatch, Module, Store, Trap, Val, WatchHit,
+    ExternType, Linker, MemoryWatch, Module, ModuleId, Store, Trap, Val, WatchHit,
 };
 
 /// What to run.
@@ -48,9 +48,10 @@ pub struct LaunchConfig {
     /// Slower to compile and to run.
     pub every_instruction: bool,
     /// Also put a hook on every instruction that may send control
-    /// elsewhere (`listing::Instruction::control`): a debugger that steps
-    /// by instructions and runs to the next branch (LLDB over the GDB
-    /// remote protocol) can then place a breakpoint wherever it needs one.
+    /// elsewhere (`listing::Instruction::control`) and at every row of
+    /// the line table: a debugger that steps by instructions and runs to
+    /// the next branch or row (LLDB over the GDB remote protocol) can
+    /// then place a breakpoint wherever it needs one.
     pub control_sites: bool,
     /// Keep an exact copy of every wasm local (`DebugLocals::Mirrored`)
     /// even when the module has DWARF: in optimized code every variable
@@ -60,6 +61,12 @@ pub struct LaunchConfig {
     pub exact_locals: bool,
     /// The compiled-code cache (`None`: compile every launch).
     pub cache: Option<wasmscope_engine::CacheConfig>,
+    /// Modules instantiated before the program, in order, each under a
+    /// name its successors import from (`NAME`, `.wasm` or `.wat`): a
+    /// program split into several modules. Each is compiled with hooks
+    /// from its own DWARF; the debugger's modules are numbered in this
+    /// order after the program (module 0).
+    pub preload: Vec<(String, PathBuf)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +94,9 @@ struct FunctionName {
 /// One frame of a stopped guest, innermost first.
 #[derive(Clone, Debug)]
 pub struct Frame {
+    /// The session's module the frame runs (0 = the program, then the
+    /// preloaded modules in order).
+    pub module: usize,
     pub func_index: u32,
     pub func_name: Option<String>,
     pub wasm_offset: Option<u32>,
@@ -210,6 +220,12 @@ pub enum BreakpointSpec {
     Function(String),
     /// The instruction at this module offset.
     Offset(u32),
+    /// The instruction at an offset of one of the session's modules (0 =
+    /// the program, then the preloaded ones).
+    InModule {
+        module: usize,
+        offset: u32,
+    },
     /// A line of the generated listing (`Session::listing`).
     ListingLine(u32),
 }
@@ -249,6 +265,8 @@ struct Armed {
 /// Where a breakpoint ended up: `None` when it cannot be placed, with why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
+    /// The session's module `offset` is in (0 = the program).
+    pub module: usize,
     pub offset: Option<u32>,
     /// Further places of the same breakpoint: the same line in the other
     /// functions that have it (each instance of a Rust generic or C++
@@ -280,8 +298,9 @@ enum Command {
 type StopFn = Box<dyn FnOnce(&mut DebugStop<'_, WasiCtx>) + Send>;
 
 struct Shared {
-    /// Breakpoints by module offset (several at one offset share one).
-    breakpoints: Mutex<BTreeMap<u32, Armed>>,
+    /// Breakpoints by (session module, module offset); several at one
+    /// place share one.
+    breakpoints: Mutex<BTreeMap<(usize, u32), Armed>>,
     pause: AtomicBool,
     /// Whether the guest is stopped and serving inspection commands.
     stopped: AtomicBool,
@@ -312,6 +331,17 @@ pub struct Session {
     sites: Option<Arc<[u32]>>,
     thread: Option<std::thread::JoinHandle<()>>,
     program: PathBuf,
+    /// The preloaded modules (`LaunchConfig::preload`): modules 1, 2, ...
+    libraries: Vec<Library>,
+}
+
+/// A module preloaded for the program to import from.
+struct Library {
+    path: PathBuf,
+    module: Module,
+    instructions: Vec<listing::Instruction>,
+    /// Its hook sites besides the `always_hooked` instructions.
+    sites: Option<Arc<[u32]>>,
 }
 
 struct ChannelWriter {
@@ -334,7 +364,9 @@ impl Write for ChannelWriter {
 }
 
 impl Frame {
-    fn new(f: &wasmscope_engine::FrameInfo, dwarf: Option<&ModuleDwarf>) -> Frame {
+    /// The frame `f`, in session module `module`, whose DWARF (if any) is
+    /// `dwarf`.
+    fn new(f: &wasmscope_engine::FrameInfo, module: usize, dwarf: Option<&ModuleDwarf>) -> Frame {
         let inlined = match (f.wasm_offset, dwarf) {
             (Some(o), Some(d)) => {
                 let frames = d.frames(o);
@@ -347,6 +379,7 @@ impl Frame {
             _ => Vec::new(),
         };
         Frame {
+            module,
             location: f
                 .wasm_offset
                 .and_then(|o| dwarf.and_then(|d| d.location(o))),
@@ -379,13 +412,42 @@ fn frame_name(f: &wasmscope_engine::FrameInfo, dwarf: Option<&ModuleDwarf>) -> O
     })
 }
 
-pub(crate) fn frames_of<T>(stop: &DebugStop<'_, T>, dwarf: Option<&ModuleDwarf>) -> Vec<Frame> {
-    stop.frames().iter().map(|f| Frame::new(f, dwarf)).collect()
+/// The stop's frames; `modules` are the session's modules' ids (the
+/// program's first, whose DWARF `dwarf` is).
+pub(crate) fn frames_of<T>(
+    stop: &DebugStop<'_, T>,
+    modules: &[ModuleId],
+    dwarf: Option<&ModuleDwarf>,
+) -> Vec<Frame> {
+    stop.frames()
+        .iter()
+        .map(|f| frame_in(f, modules, dwarf))
+        .collect()
+}
+
+/// `f` as a session frame: its module's number, and source positions
+/// from `dwarf` for the program's frames only.
+fn frame_in(
+    f: &wasmscope_engine::FrameInfo,
+    modules: &[ModuleId],
+    dwarf: Option<&ModuleDwarf>,
+) -> Frame {
+    let module = module_number(modules, f.module);
+    Frame::new(f, module, dwarf.filter(|_| module == 0))
+}
+
+/// The session's number of the module `id` (0, the program, when it is
+/// not one of the session's).
+fn module_number(modules: &[ModuleId], id: Option<ModuleId>) -> usize {
+    id.and_then(|id| modules.iter().position(|&m| m == id))
+        .unwrap_or(0)
 }
 
 /// A step in progress: its kind, and the frame depth and source line
 /// (file, line) it started from.
 struct ActiveStep {
+    /// The session module the step started in.
+    module: usize,
     kind: Step,
     granularity: Granularity,
     depth: usize,
@@ -413,22 +475,7 @@ impl Session {
             .as_ref()
             .map(ModuleDwarf::inlined_entries)
             .unwrap_or_default();
-        let mut compile =
-            debug_compile_options(dwarf.as_ref(), config.every_instruction, from_text);
-        if config.exact_locals {
-            compile.debug_locals = DebugLocals::Mirrored;
-        }
-        if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
-            let mut all: Vec<u32> = listing::instructions(&bytes)
-                .into_iter()
-                .filter(|i| i.control)
-                .map(|i| i.offset)
-                .chain(sites.iter().copied())
-                .collect();
-            all.sort_unstable();
-            all.dedup();
-            compile.debug_hook_sites = Some(all.into());
-        }
+        let compile = launch_compile_options(&config, &bytes, dwarf.as_ref(), from_text);
         drop(dwarf);
         let sites = compile.debug_hook_sites.clone();
         let engine = Engine::new(Config {
@@ -437,6 +484,22 @@ impl Session {
             ..Config::default()
         })
         .map_err(|e| e.to_string())?;
+        let mut libraries = Vec::new();
+        for (name, path) in &config.preload {
+            let (bytes, from_text) = read_program(path)?;
+            let dwarf = ModuleDwarf::from_binary(&bytes);
+            let compile = launch_compile_options(&config, &bytes, dwarf.as_ref(), from_text);
+            let sites = compile.debug_hook_sites.clone();
+            let instructions = listing::instructions(&bytes);
+            let module = Module::with_options(&engine, bytes, compile)
+                .map_err(|e| format!("{} (preloaded as `{name}`): {e}", path.display()))?;
+            libraries.push(Library {
+                path: path.clone(),
+                module,
+                instructions,
+                sites,
+            });
+        }
         let module = Module::new(&engine, &bytes).map_err(|e| e.to_string())?;
         if let Some(name) = &config.invoke {
             let ty = module
@@ -459,6 +522,7 @@ impl Session {
         let (interrupt_tx, interrupt_rx) = mpsc::channel();
         let thread_shared = shared.clone();
         let guest_module = module.clone();
+        let guest_libraries: Vec<Module> = libraries.iter().map(|l| l.module.clone()).collect();
         let thread = std::thread::Builder::new()
             .name("wasmscope-guest".into())
             .spawn(move || {
@@ -466,6 +530,7 @@ impl Session {
                     config,
                     engine,
                     guest_module,
+                    guest_libraries,
                     command_rx,
                     event_tx,
                     thread_shared,
@@ -491,7 +556,37 @@ impl Session {
             sites,
             thread: Some(thread),
             program,
+            libraries,
         })
+    }
+
+    /// How many modules the session runs: the program (module 0) and the
+    /// preloaded ones.
+    pub fn module_count(&self) -> usize {
+        1 + self.libraries.len()
+    }
+
+    /// Module `index`'s binary (0: the program's, as [`Self::binary`]).
+    pub fn module_binary(&self, index: usize) -> Option<&[u8]> {
+        match index {
+            0 => Some(self.binary()),
+            i => Some(self.libraries.get(i - 1)?.module.binary()),
+        }
+    }
+
+    /// The path module `index` was loaded from.
+    pub fn module_path(&self, index: usize) -> Option<&Path> {
+        match index {
+            0 => Some(&self.program),
+            i => Some(&self.libraries.get(i - 1)?.path),
+        }
+    }
+
+    /// The session's modules' engine ids, module 0 first.
+    fn module_ids(&self) -> Vec<ModuleId> {
+        std::iter::once(self.module.id())
+            .chain(self.libraries.iter().map(|l| l.module.id()))
+            .collect()
     }
 
     /// The module's binary (with the DWARF `wat` generated for a text
@@ -648,11 +743,7 @@ impl Session {
 
     /// Whether the instruction at `offset` has a debug hook (can stop).
     fn is_site(&self, i: &listing::Instruction) -> bool {
-        i.always_hooked
-            || self
-                .sites
-                .as_ref()
-                .is_none_or(|s| s.binary_search(&i.offset).is_ok())
+        is_site(i, &self.sites)
     }
 
     /// The offsets of the instructions that can stop, sorted.
@@ -708,14 +799,17 @@ impl Session {
         self.interrupt.clear_sites();
         for (b, p) in breakpoints.iter().zip(&placed) {
             for o in p.offset.into_iter().chain(p.more.iter().copied()) {
+                // The switch is shared by this offset of every module; the
+                // handler stops only in the breakpoint's.
                 self.interrupt.set_site(o, true);
+                let at = (p.module, o);
                 set.insert(
-                    o,
+                    at,
                     Armed {
                         condition: b.condition.clone().filter(|c| !c.trim().is_empty()),
                         hit_condition: b.hit_condition.clone().filter(|c| !c.trim().is_empty()),
                         log_message: b.log_message.clone(),
-                        hits: old.get(&o).map_or(0, |a| a.hits),
+                        hits: old.get(&at).map_or(0, |a| a.hits),
                     },
                 );
             }
@@ -725,6 +819,7 @@ impl Session {
 
     fn place(&self, spec: &BreakpointSpec) -> Placed {
         let none = |m: String| Placed {
+            module: 0,
             offset: None,
             more: Vec::new(),
             line: None,
@@ -732,6 +827,7 @@ impl Session {
             message: Some(m),
         };
         let at = |o: u32| Placed {
+            module: 0,
             offset: Some(o),
             more: Vec::new(),
             line: None,
@@ -739,6 +835,29 @@ impl Session {
             message: None,
         };
         match spec {
+            BreakpointSpec::InModule { module: 0, offset } => {
+                self.place(&BreakpointSpec::Offset(*offset))
+            }
+            BreakpointSpec::InModule { module, offset: o } => {
+                let Some(lib) = self.libraries.get(module - 1) else {
+                    return none(format!("no module {module}"));
+                };
+                let code = &lib.instructions;
+                let placed = match code.binary_search_by_key(o, |i| i.offset) {
+                    Ok(i) if is_site(&code[i], &lib.sites) => at(*o),
+                    Ok(_) => none(format!(
+                        "{o:#x} is not a debug-hook site of module {module}: in code with \
+                         DWARF, hooks sit where source lines start"
+                    )),
+                    Err(_) => none(format!(
+                        "no instruction of module {module} starts at {o:#x}"
+                    )),
+                };
+                Placed {
+                    module: *module,
+                    ..placed
+                }
+            }
             BreakpointSpec::Offset(o) => {
                 let code = self.instructions();
                 match code.binary_search_by_key(o, |i| i.offset) {
@@ -757,6 +876,7 @@ impl Session {
                     .and_then(|l| l.offset_at_or_after(*line, &offsets))
                 {
                     Some((o, l)) => Placed {
+                        module: 0,
                         offset: Some(o),
                         more: Vec::new(),
                         line: Some(l),
@@ -808,6 +928,7 @@ impl Session {
                         }
                         let here = self.function_at(*o);
                         Placed {
+                            module: 0,
                             offset: Some(*o),
                             more: first
                                 .into_iter()
@@ -833,6 +954,16 @@ impl Session {
     pub fn set_watchpoints(&self, watches: &[MemoryWatch]) -> Result<(), String> {
         let watches = watches.to_vec();
         self.with_stop(move |stop| stop.set_watchpoints(&watches).map_err(|e| e.to_string()))?
+    }
+
+    /// [`Self::set_watchpoints`], each watch on memory 0 of a session
+    /// module (0: the program).
+    pub fn set_watchpoints_in(&self, watches: &[(usize, MemoryWatch)]) -> Result<(), String> {
+        let watches = watches
+            .iter()
+            .map(|&(m, w)| Ok((self.module_id(m)?, w)))
+            .collect::<Result<Vec<_>, String>>()?;
+        self.with_stop(move |stop| stop.set_watchpoints_in(&watches).map_err(|e| e.to_string()))?
     }
 
     /// The path the module was launched from.
@@ -943,6 +1074,48 @@ impl Session {
         self.ask(|tx| Command::WriteMemory(address, bytes, tx))?
     }
 
+    /// [`Self::read_memory`] of module `module`'s memory 0 (0: the
+    /// program's; a preloaded module may have its own).
+    pub fn read_memory_in(
+        &self,
+        module: usize,
+        address: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, String> {
+        let id = self.module_id(module)?;
+        self.with_stop(move |stop| read_bytes(stop.memory_bytes_in(id, 0), address, len))?
+    }
+
+    /// [`Self::write_memory`] into module `module`'s memory 0.
+    pub fn write_memory_in(
+        &self,
+        module: usize,
+        address: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), String> {
+        let id = self.module_id(module)?;
+        self.with_stop(move |stop| write_bytes(stop.memory_in(id, 0), address, &bytes))?
+    }
+
+    /// Module `index`'s instructions, by offset (0: [`Self::instructions`]).
+    pub fn module_instructions(&self, index: usize) -> &[listing::Instruction] {
+        match index {
+            0 => self.instructions(),
+            i => self
+                .libraries
+                .get(i - 1)
+                .map_or(&[], |l| l.instructions.as_slice()),
+        }
+    }
+
+    /// The engine's id of session module `module`.
+    pub fn module_id(&self, module: usize) -> Result<ModuleId, String> {
+        self.module_ids()
+            .get(module)
+            .copied()
+            .ok_or_else(|| format!("no module {module}"))
+    }
+
     /// Runs `f` on the guest thread with the stopped instruction (its
     /// frames, locals, globals and memories, `DebugStop`) and returns what
     /// it returns; an error while the guest runs.
@@ -972,6 +1145,7 @@ fn guest(
     config: LaunchConfig,
     engine: Engine,
     module: Module,
+    libraries: Vec<Module>,
     commands: Receiver<Command>,
     events: Sender<Event>,
     shared: Arc<Shared>,
@@ -1028,12 +1202,22 @@ fn guest(
     // The first stop of a `stop_on_entry` launch is the entry stop.
     let mut first = config.stop_on_entry;
     let handler_events = events.clone();
-    let names = WasmNames::read(module.binary());
+    let names: Vec<WasmNames> = std::iter::once(&module)
+        .chain(&libraries)
+        .map(|m| WasmNames::read(m.binary()))
+        .collect();
+    let module_ids: Vec<ModuleId> = std::iter::once(module.id())
+        .chain(libraries.iter().map(Module::id))
+        .collect();
+    let handler_ids = module_ids.clone();
     // The handler takes `shared`; this copy tells, once the run is over,
     // whether the debugger ended it.
     let ended_by_debugger = shared.clone();
     store.set_debug_handler(move |stop| {
         let offset = stop.wasm_offset();
+        // The session module stopped in; DWARF is the program's only.
+        let in_module = module_number(&handler_ids, Some(stop.module_info().id));
+        let dwarf_here = handler_dwarf.as_deref().filter(|_| in_module == 0);
         let trapped = stop.trap().map(|code| code.message().to_string());
         let paused = trapped.is_none() && shared.pause.swap(false, Ordering::SeqCst);
         let watched = trapped.is_none().then(|| stop.watch_hit()).flatten();
@@ -1041,21 +1225,22 @@ fn guest(
             .breakpoints
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&offset)
+            .get(&(in_module, offset))
             .cloned();
         let at_breakpoint = match armed.filter(|_| trapped.is_none()) {
             Some(armed) => breakpoint_fires(
                 &shared,
-                offset,
+                (in_module, offset),
                 armed,
-                &Inspector::new(handler_dwarf.as_deref(), &names),
+                &Inspector::new(handler_dwarf.as_deref(), &names)
+                    .program(handler_ids[0])
+                    .in_module(in_module),
                 stop,
                 &handler_events,
             ),
             None => false,
         };
-        let here = handler_dwarf
-            .as_ref()
+        let here = dwarf_here
             .and_then(|d| d.location(offset))
             .map(|l| (l.file, l.line));
         let stepped = trapped.is_none()
@@ -1067,18 +1252,19 @@ fn guest(
                 if s.granularity == Granularity::Instruction || s.line.is_none() {
                     return match s.kind {
                         Step::Out => now < s.depth,
-                        Step::Over => now < s.depth || (now == s.depth && offset != s.offset),
+                        Step::Over => {
+                            now < s.depth
+                                || (now == s.depth && (in_module, offset) != (s.module, s.offset))
+                        }
                         Step::In => true,
                     };
                 }
                 // Where there is DWARF, stop only on code that has a source line.
-                let has_source = handler_dwarf.is_none() || here.is_some();
+                let has_source = dwarf_here.is_none() || here.is_some();
                 // Out of the wasm frame, or (same frame) out of the
                 // inlined function the step started in.
                 let shallower = || {
-                    now < s.depth
-                        || (now == s.depth
-                            && inline_depth(handler_dwarf.as_deref(), offset) < s.inline)
+                    now < s.depth || (now == s.depth && inline_depth(dwarf_here, offset) < s.inline)
                 };
                 has_source
                     && match s.kind {
@@ -1087,14 +1273,16 @@ fn guest(
                             shallower()
                                 || (now == s.depth
                                     && here != s.line
-                                    && inline_depth(handler_dwarf.as_deref(), offset) <= s.inline)
+                                    && inline_depth(dwarf_here, offset) <= s.inline)
                         }
                         // Into a call: past its prologue, where the
                         // frame is set up (as gdb and lldb stop; found by
                         // the debugger differential).
                         Step::In => {
                             (now != s.depth || here != s.line)
-                                && (now <= s.depth || past_prologue(&prologues, offset))
+                                && (now <= s.depth
+                                    || in_module != 0
+                                    || past_prologue(&prologues, offset))
                         }
                     }
             });
@@ -1116,8 +1304,10 @@ fn guest(
         };
         first = false;
         stepping = None;
-        let frames = frames_of(stop, handler_dwarf.as_deref());
-        let mut inspector = Inspector::new(handler_dwarf.as_deref(), &names).with_frames(&frames);
+        let frames = frames_of(stop, &handler_ids, handler_dwarf.as_deref());
+        let mut inspector = Inspector::new(handler_dwarf.as_deref(), &names)
+            .program(handler_ids[0])
+            .with_frames(&frames);
         shared.stopped.store(true, Ordering::SeqCst);
         let _ = handler_events.send(Event::Stopped { reason, frames });
         let resume = |stopped: &AtomicBool| stopped.store(false, Ordering::SeqCst);
@@ -1136,42 +1326,19 @@ fn guest(
                     let _ = reply.send(inspector.evaluate(stop, frame, &text));
                 }
                 Ok(Command::ReadMemory(address, len, reply)) => {
-                    let bytes = stop
-                        .memory_bytes(0)
-                        .ok_or_else(|| "the module has no memory".to_string())
-                        .map(|m| {
-                            let start = (address as usize).min(m.len());
-                            m[start..start.saturating_add(len).min(m.len())].to_vec()
-                        });
-                    let _ = reply.send(bytes);
+                    let _ = reply.send(read_bytes(stop.memory_bytes(0), address, len));
                 }
                 Ok(Command::WriteMemory(address, bytes, reply)) => {
-                    let result = match stop.memory(0) {
-                        None => Err("the module has no memory".to_string()),
-                        Some(m) => {
-                            let start = address as usize;
-                            match m.get_mut(start..start.saturating_add(bytes.len())) {
-                                Some(dst) => {
-                                    dst.copy_from_slice(&bytes);
-                                    Ok(())
-                                }
-                                None => Err(format!(
-                                    "{} bytes at {address:#x} are outside memory ({} bytes)",
-                                    bytes.len(),
-                                    m.len()
-                                )),
-                            }
-                        }
-                    };
-                    let _ = reply.send(result);
+                    let _ = reply.send(write_bytes(stop.memory(0), address, &bytes));
                 }
                 Ok(Command::With(f)) => f(stop),
                 Ok(Command::Resume(step)) => {
                     stepping = step.map(|(kind, granularity)| ActiveStep {
+                        module: in_module,
                         kind,
                         granularity,
                         depth: stop.frames().len(),
-                        inline: inline_depth(handler_dwarf.as_deref(), offset),
+                        inline: inline_depth(dwarf_here, offset),
                         line: here.clone(),
                         offset,
                     });
@@ -1210,7 +1377,14 @@ fn guest(
     }
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
-    let outcome = link_and_call(&config, &mut store, &mut linker, &module, &events);
+    let outcome = link_and_call(
+        &config,
+        &mut store,
+        &mut linker,
+        &module,
+        &libraries,
+        &events,
+    );
     let _ = match outcome {
         Ok(()) => events.send(Event::Exited(0)),
         Err(Error::Trap(t)) if t.exit_status().is_some() => {
@@ -1223,7 +1397,7 @@ fn guest(
             let frames = t
                 .backtrace
                 .iter()
-                .map(|f| Frame::new(f, dwarf.as_deref()))
+                .map(|f| frame_in(f, &module_ids, dwarf.as_deref()))
                 .collect();
             events.send(Event::Trapped {
                 message: t.to_string(),
@@ -1303,6 +1477,48 @@ pub fn debug_compile_options(
     }
 }
 
+/// Whether instruction `i` of a module whose hook sites are `sites`
+/// (besides the `always_hooked` ones; `None`: every instruction) can stop.
+fn is_site(i: &listing::Instruction, sites: &Option<Arc<[u32]>>) -> bool {
+    i.always_hooked
+        || sites
+            .as_ref()
+            .is_none_or(|s| s.binary_search(&i.offset).is_ok())
+}
+
+/// How a launch compiles a module (`bytes`, with `dwarf`):
+/// `debug_compile_options` and the launch's own choices.
+fn launch_compile_options(
+    config: &LaunchConfig,
+    bytes: &[u8],
+    dwarf: Option<&ModuleDwarf>,
+    from_text: bool,
+) -> CompileOptions {
+    let mut compile = debug_compile_options(dwarf, config.every_instruction, from_text);
+    if config.exact_locals {
+        compile.debug_locals = DebugLocals::Mirrored;
+    }
+    if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
+        // Every row of the line table too, not only where statements
+        // start: LLDB's line step runs to the rows of the line it steps
+        // (a call's column, found with a call into a preloaded module).
+        let rows: Vec<u32> = dwarf
+            .map(|d| line_starts(d).into_iter().map(|(o, _)| o).collect())
+            .unwrap_or_default();
+        let mut all: Vec<u32> = listing::instructions(bytes)
+            .into_iter()
+            .filter(|i| i.control)
+            .map(|i| i.offset)
+            .chain(sites.iter().copied())
+            .chain(rows)
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        compile.debug_hook_sites = Some(all.into());
+    }
+    compile
+}
+
 /// Where each row of the line table starts: module offset and position.
 fn line_starts(d: &ModuleDwarf) -> Vec<(u32, SourceLocation)> {
     d.line_ranges()
@@ -1337,24 +1553,23 @@ fn read_program(path: &Path) -> Result<(Vec<u8>, bool), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Instantiates the module (with stubs for missing imports when asked) and
-/// runs `_start` or the export to invoke, whose results go to stdout.
+/// Instantiates the preloaded modules, each under its name, then the
+/// module (with stubs for missing imports when asked), and runs `_start`
+/// or the export to invoke, whose results go to stdout.
 fn link_and_call(
     config: &LaunchConfig,
     store: &mut Store<WasiCtx>,
     linker: &mut Linker<WasiCtx>,
     module: &Module,
+    libraries: &[Module],
     events: &Sender<Event>,
 ) -> Result<(), Error> {
-    if config.stub_imports {
-        let log = events.clone();
-        host::define_stubs(store, linker, module, move |line| {
-            let _ = log.send(Event::Output {
-                stderr: true,
-                text: format!("{line}\n"),
-            });
-        })?;
+    for (library, (name, _)) in libraries.iter().zip(&config.preload) {
+        stub_imports(config, store, linker, library, events)?;
+        let instance = linker.instantiate(store, library)?;
+        linker.instance(&*store, name, instance);
     }
+    stub_imports(config, store, linker, module, events)?;
     let instance = linker.instantiate(store, module)?;
     let Some(name) = &config.invoke else {
         let start = instance
@@ -1382,12 +1597,70 @@ fn link_and_call(
     Ok(())
 }
 
+/// A `--preload` argument: `NAME=PATH`, the name the other modules
+/// import from and the module's file.
+pub fn parse_preload(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "`{text}`: a preloaded module is NAME=PATH (the name its importers use)"
+        )),
+    }
+}
+
+/// Up to `len` bytes of `memory` from `address` (those that exist).
+fn read_bytes(memory: Option<&[u8]>, address: u64, len: usize) -> Result<Vec<u8>, String> {
+    let m = memory.ok_or("the module has no memory")?;
+    let start = (address as usize).min(m.len());
+    Ok(m[start..start.saturating_add(len).min(m.len())].to_vec())
+}
+
+/// Writes `bytes` into `memory` at `address`, all or nothing.
+fn write_bytes(memory: Option<&mut [u8]>, address: u64, bytes: &[u8]) -> Result<(), String> {
+    let m = memory.ok_or("the module has no memory")?;
+    let size = m.len();
+    let start = usize::try_from(address).unwrap_or(usize::MAX);
+    let dst = m
+        .get_mut(start..start.saturating_add(bytes.len()))
+        .ok_or_else(|| {
+            format!(
+                "{} bytes at {address:#x} are outside memory ({size} bytes)",
+                bytes.len()
+            )
+        })?;
+    dst.copy_from_slice(bytes);
+    Ok(())
+}
+
+/// With `stub_imports`, defines a logging stand-in for each import of
+/// `module` the linker lacks.
+fn stub_imports(
+    config: &LaunchConfig,
+    store: &mut Store<WasiCtx>,
+    linker: &mut Linker<WasiCtx>,
+    module: &Module,
+    events: &Sender<Event>,
+) -> Result<(), Error> {
+    if config.stub_imports {
+        let log = events.clone();
+        host::define_stubs(store, linker, module, move |line| {
+            let _ = log.send(Event::Output {
+                stderr: true,
+                text: format!("{line}\n"),
+            });
+        })?;
+    }
+    Ok(())
+}
+
 /// Whether an armed breakpoint stops the guest now: counts the hit, checks
 /// the hit condition and the condition (a condition that cannot be
 /// evaluated stops, with the error on stderr), prints a logpoint's message.
 fn breakpoint_fires(
     shared: &Shared,
-    offset: u32,
+    at: (usize, u32),
     armed: Armed,
     inspector: &Inspector,
     stop: &DebugStop<'_, WasiCtx>,
@@ -1398,7 +1671,7 @@ fn breakpoint_fires(
         .breakpoints
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get_mut(&offset)
+        .get_mut(&at)
     {
         a.hits = hits;
     }

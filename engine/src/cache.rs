@@ -177,8 +177,12 @@ pub struct Artifact {
     pub trampolines: Vec<[CompiledFunction; 2]>,
 }
 
-/// The cache key of compiling `wasm` with `options` for `isa`.
-pub fn key(isa: &dyn TargetIsa, options: &CompileOptions, wasm: &[u8]) -> u128 {
+/// The cache key of compiling `wasm` with `options` for `isa`, its types
+/// having the engine's signature ids `sig_ids` (compiled code compares a
+/// `call_indirect` callee's id with its type's, an immediate; the ids are
+/// the engine's order of first use, which differs when several modules
+/// share an engine).
+pub fn key(isa: &dyn TargetIsa, options: &CompileOptions, sig_ids: &[u32], wasm: &[u8]) -> u128 {
     let mut m = Vec::new();
     let mut text = |s: &str| {
         m.extend_from_slice(&(s.len() as u64).to_le_bytes());
@@ -208,6 +212,7 @@ pub fn key(isa: &dyn TargetIsa, options: &CompileOptions, wasm: &[u8]) -> u128 {
     w.opt(debug_hook_sites.as_ref(), |w, s| w.u32s(s));
     w.opt(debug_keep_locals.as_ref(), |w, k| w.pairs(k));
     w.opt(debug_stack_ranges.as_ref(), |w, r| w.pairs(r));
+    w.u32s(sig_ids);
     let options = hash128(&w.0);
     let module = hash128(wasm);
     hash128(&[options.to_le_bytes(), module.to_le_bytes()].concat())

@@ -27,6 +27,6 @@ pub use api::{
 };
 pub use cache::{CacheConfig, CacheInfo, CacheOutcome};
 pub use compile::{CompileError, CompileOptions, DebugLocals, SrcLoc};
-pub use module_env::{supported_features, ElemItem, ElemKind, ModuleInfo};
+pub use module_env::{supported_features, ElemItem, ElemKind, ModuleId, ModuleInfo};
 pub use trap::{FrameInfo, Trap, TrapCode, TrapReason};
 pub use wasmparser;

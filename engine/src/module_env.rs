@@ -88,6 +88,9 @@ pub struct DataSegment {
 /// Index spaces follow wasm: imported entities come first.
 #[derive(Debug, Default)]
 pub struct ModuleInfo {
+    /// Which compiled module this is (`ModuleId::default()` until
+    /// `Module` compiles it).
+    pub id: ModuleId,
     pub name: Option<String>,
     /// Function types, by `TypeIndex`.
     pub types: Vec<WasmFuncType>,
@@ -115,6 +118,20 @@ pub struct ModuleInfo {
     pub code_section_offset: u64,
     /// Custom sections by name (e.g. `.debug_info`), as ranges of the binary.
     pub custom_sections: Vec<(String, Range<usize>)>,
+}
+
+/// A compiled module's identity, as frames and stops name it
+/// ([`crate::FrameInfo::module`], [`crate::Module::id`]): unique in the
+/// process; the instances of one module share it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleId(pub(crate) u64);
+
+impl ModuleId {
+    /// A fresh id, never handed out before.
+    pub(crate) fn fresh() -> ModuleId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        ModuleId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl ModuleInfo {

@@ -109,6 +109,8 @@ pub enum TrapReason {
 /// One wasm frame of a backtrace, innermost first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameInfo {
+    /// The module whose code the frame runs.
+    pub module: Option<crate::ModuleId>,
     pub module_name: Option<String>,
     pub func_index: u32,
     pub func_name: Option<String>,
@@ -387,6 +389,7 @@ pub(crate) fn frame_info(pc: usize, is_return_address: bool) -> Option<FrameInfo
             .map(|s| s.wasm_offset);
         let module = info.module.as_ref();
         Some(FrameInfo {
+            module: module.map(|m| m.id),
             module_name: module.and_then(|m| m.name.clone()),
             func_index,
             func_name: module

@@ -67,6 +67,14 @@ pub struct RunArgs {
     /// available; slower to run).
     #[arg(long)]
     mirrored_locals: bool,
+    /// Instantiate the module at PATH first, under NAME, for the program
+    /// to import from (`(import "NAME" "f" ...)`); repeat for several, in
+    /// order (each may import from those before it). Every way of running
+    /// takes them: under --gdb-port each is one more library for LLDB,
+    /// with its own module id, code and memory; with -g each registers
+    /// its own DWARF.
+    #[arg(long = "preload", value_name = "NAME=PATH")]
+    preload: Vec<String>,
     /// Give every import the host does not provide a stand-in: functions
     /// return zeros (externref results: a fresh labelled host value such as
     /// `env.get_handle#3`) and log each call on stderr.
@@ -115,20 +123,7 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
         let bytes = std::fs::read(&args.module)
             .with_context(|| format!("failed to read {}", args.module.display()))?;
         let dwarf = ModuleDwarf::from_binary(&bytes);
-        let text = !bytes.starts_with(b"\0asm");
-        if args.debug_hooks {
-            config.compile = wasmscope_debug::session::debug_compile_options(
-                dwarf.as_ref(),
-                args.every_instruction,
-                text,
-            );
-            config.compile.debug_info = args.debug_info;
-            if args.mirrored_locals {
-                config.compile.debug_locals = wasmscope_engine::DebugLocals::Mirrored;
-            }
-        } else {
-            config.compile = wasmscope_debug::jit::compile_options(dwarf.as_ref());
-        }
+        config.compile = debug_options(&args, &bytes, dwarf.as_ref());
         Some((dwarf, bytes))
     } else {
         None
@@ -145,6 +140,7 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
     };
     let module = module.with_context(|| format!("failed to load {}", args.module.display()))?;
     report_cache(&module, args.verbose, started.elapsed());
+    let preloads = preloaded_modules(&args, &engine)?;
     // The module's DWARF: read before compiling for a debug compile, else
     // only when a trap's backtrace needs it.
     let dwarf = std::cell::OnceCell::new();
@@ -166,6 +162,17 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    let _preloads_jit = if args.debug_info {
+        preloads
+            .iter()
+            .map(|p| {
+                wasmscope_debug::jit::register(&p.module, &p.path, p.dwarf.as_ref(), None)
+                    .map_err(|e| anyhow!("{}: cannot describe the JIT code: {e}", p.path.display()))
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
     if let (true, Some(jit)) = (args.verbose, &_jit) {
         eprintln!(
             "wasmscope: debug image {} and registered in {:.1} ms",
@@ -178,7 +185,7 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
         );
     }
     let started = std::time::Instant::now();
-    let result = run_module(&args, &module, &engine);
+    let result = run_module(&args, &module, &preloads, &engine);
     if args.verbose {
         eprintln!("wasmscope: ran in {:.1} ms", ms(started.elapsed()));
     }
@@ -187,10 +194,15 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
             Ok(Error::Trap(t)) if t.exit_status().is_none() => {
                 eprintln!("error: {t}");
                 if !t.backtrace.is_empty() {
-                    eprintln!(
-                        "wasm backtrace:\n{}",
-                        backtrace(&t, dwarf().as_ref()).trim_end()
-                    );
+                    // Each frame's source from its own module's DWARF.
+                    let dwarf_of = |id: Option<wasmscope_engine::ModuleId>| {
+                        if id == Some(module.id()) {
+                            return dwarf().as_ref();
+                        }
+                        let p = preloads.iter().find(|p| Some(p.module.id()) == id)?;
+                        p.dwarf.as_ref()
+                    };
+                    eprintln!("wasm backtrace:\n{}", backtrace(&t, dwarf_of).trim_end());
                 }
                 Ok(ExitCode::from(TRAP_EXIT))
             }
@@ -251,13 +263,15 @@ fn report_cache(module: &Module, verbose: bool, took: std::time::Duration) {
 
 /// The trap's backtrace, each frame followed by its source frames (inlined
 /// ones first) when the module has DWARF.
-fn backtrace(
+fn backtrace<'d>(
     t: &wasmscope_engine::Trap,
-    dwarf: Option<&wasmscope_debug::dwarf::read::ModuleDwarf>,
+    dwarf_of: impl Fn(
+        Option<wasmscope_engine::ModuleId>,
+    ) -> Option<&'d wasmscope_debug::dwarf::read::ModuleDwarf>,
 ) -> String {
-    let Some(dwarf) = dwarf else {
+    if t.backtrace.iter().all(|f| dwarf_of(f.module).is_none()) {
         return t.display_backtrace();
-    };
+    }
     let mut s = String::new();
     let mut i = 0;
     while i < t.backtrace.len() {
@@ -271,7 +285,12 @@ fn backtrace(
             .wasm_offset
             .map_or_else(|| format!("{:>8}", "?"), |o| format!("{o:#8x}"));
         s.push_str(&format!("  {i:>2}: {offset} - {name}\n"));
-        for sf in f.wasm_offset.map(|o| dwarf.frames(o)).unwrap_or_default() {
+        let dwarf = dwarf_of(f.module);
+        for sf in f
+            .wasm_offset
+            .and_then(|o| Some(dwarf?.frames(o)))
+            .unwrap_or_default()
+        {
             let func = sf.function.unwrap_or_else(|| "??".into());
             match sf.location {
                 Some(l) => s.push_str(&format!(
@@ -305,6 +324,12 @@ fn serve_gdb(listen: String, args: &RunArgs) -> Result<ExitCode> {
         control_sites: true,
         exact_locals: args.mirrored_locals,
         cache: args.cache.config(),
+        preload: args
+            .preload
+            .iter()
+            .map(|p| wasmscope_debug::session::parse_preload(p))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow!("--preload {e}"))?,
     };
     let options = wasmscope_debug::gdbstub::Options {
         listen,
@@ -350,7 +375,69 @@ fn guest_dirs(args: &RunArgs) -> Vec<(PathBuf, String, bool)> {
     .collect()
 }
 
-fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCode> {
+/// A `--preload` module, compiled as the program is (a debug compile from
+/// its own DWARF).
+struct Preload {
+    name: String,
+    path: PathBuf,
+    module: Module,
+    dwarf: Option<wasmscope_debug::dwarf::read::ModuleDwarf>,
+}
+
+/// How `-g` or `--debug-hooks` compiles a module with `dwarf`.
+fn debug_options(
+    args: &RunArgs,
+    bytes: &[u8],
+    dwarf: Option<&wasmscope_debug::dwarf::read::ModuleDwarf>,
+) -> wasmscope_engine::CompileOptions {
+    if !args.debug_hooks {
+        return wasmscope_debug::jit::compile_options(dwarf);
+    }
+    let text = !bytes.starts_with(b"\0asm");
+    let mut options =
+        wasmscope_debug::session::debug_compile_options(dwarf, args.every_instruction, text);
+    options.debug_info = args.debug_info;
+    if args.mirrored_locals {
+        options.debug_locals = wasmscope_engine::DebugLocals::Mirrored;
+    }
+    options
+}
+
+/// Reads and compiles the `--preload` modules, in order.
+fn preloaded_modules(args: &RunArgs, engine: &Engine) -> Result<Vec<Preload>> {
+    use wasmscope_debug::dwarf::read::ModuleDwarf;
+    args.preload
+        .iter()
+        .map(|spec| {
+            let (name, path) = wasmscope_debug::session::parse_preload(spec)
+                .map_err(|e| anyhow!("--preload {e}"))?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("failed to read {}", path.display()))?;
+            let debug = args.debug_info || args.debug_hooks;
+            let dwarf = ModuleDwarf::from_binary(&bytes);
+            let module = if debug {
+                let options = debug_options(args, &bytes, dwarf.as_ref());
+                Module::with_options(engine, bytes, options)
+            } else {
+                Module::from_file_bytes(engine, &path, bytes)
+            }
+            .with_context(|| format!("failed to load {} (--preload {name})", path.display()))?;
+            Ok(Preload {
+                name,
+                path,
+                module,
+                dwarf,
+            })
+        })
+        .collect()
+}
+
+fn run_module(
+    args: &RunArgs,
+    module: &Module,
+    preloads: &[Preload],
+    engine: &Engine,
+) -> Result<ExitCode> {
     let env = guest_env(args)?;
     let program = args
         .module
@@ -369,6 +456,27 @@ fn run_module(args: &RunArgs, module: &Module, engine: &Engine) -> Result<ExitCo
     let mut store = Store::new(engine, ctx);
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
+    for p in preloads {
+        if args.stub_imports {
+            host::define_stubs(&mut store, &mut linker, &p.module, |line| {
+                eprintln!("{line}")
+            })?;
+        }
+        match linker.instantiate(&mut store, &p.module) {
+            Ok(instance) => {
+                linker.instance(&store, &p.name, instance);
+            }
+            Err(Error::Trap(t)) if t.exit_status().is_some() => {
+                return Ok(exit_code(t.exit_status().unwrap_or(0)));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "cannot instantiate {} (--preload)",
+                    p.path.display()
+                )))
+            }
+        }
+    }
     if args.stub_imports {
         host::define_stubs(&mut store, &mut linker, module, |line| eprintln!("{line}"))?;
     }

@@ -145,7 +145,7 @@ test("-O2: a function breakpoint stops in the inlined copy, which is a frame of 
       const [inlined, caller] = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
       assert.equal(inlined.name, "sum_list");
       assert.ok(inlined.line >= 26 && inlined.line <= 31, `line ${inlined.line}`);
-      assert.equal(caller.name, "main");
+    assert.equal(caller.name, "main");
       assert.equal(caller.line, 51, "the caller's frame is at the call");
       const names = async (frame) => {
         const scope = (await dc.scopesRequest({ frameId: frame.id })).body.scopes[0];
@@ -405,6 +405,42 @@ test("a global set at a stop right after the program stored it is what the progr
     assert.equal(set.body.value, "1000");
     const stdout = await continueToExit(dc);
     assert.match(stdout, /counter=1000\n/);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test("a preloaded module: step into the function it exports; its frame, wasm locals and names; the program's frames keep their source", async () => {
+  const dc = await client();
+  try {
+    const program = join(fixtures, "dbg", "libmain-O0.wasm");
+    const source = join(fixtures, "dbg", "libmain.c");
+    const line = readFileSync(source, "utf8").split("\n").findIndex((l) => l.includes("sum = accumulate(i);")) + 1;
+    const preload = [`acc=${join(fixtures, "dbg", "acc-O0.wasm")}`];
+    await dc.hitBreakpoint({ program, preload }, { path: source, line });
+    await Promise.all([dc.stepInRequest({ threadId: 1 }), dc.assertStoppedLocation("step", {})]);
+    const [top, caller] = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    // The library's function by its own name section; no source of the
+    // program's (its DWARF is the library's own, not read here).
+    assert.equal(top.name, "accumulate");
+    assert.equal(top.source, undefined);
+    assert.equal(caller.name, "main");
+    assert.equal(caller.line, line);
+    // Frame 0's locals are the library function's: x = 1, named by the
+    // library's name section where it has one (clang writes none for
+    // locals, so wasm indices).
+    const locals = await scopeVars(dc, top.id, "Wasm locals");
+    assert.equal(locals[0].value, "1", JSON.stringify(locals));
+    const globals = await scopeVars(dc, top.id, "Wasm globals");
+    // The library's own stack pointer: its stack is below the program's
+    // (0x10400 and up against 0x11200 and up, with wasm-ld's defaults).
+    assert.equal(globals[0].name, "$__stack_pointer", JSON.stringify(globals));
+    assert.ok(Number(globals[0].value) < 0x11000, JSON.stringify(globals));
+    const callerVars = await scopeVars(dc, caller.id, "Locals");
+    assert.equal(byName(callerVars, "i").value, "1");
+    assert.equal(byName(callerVars, "sum").value, "0");
+    await dc.setBreakpointsRequest({ source: { path: source }, breakpoints: [] });
+    assert.match(await continueToExit(dc), /sum 12/);
   } finally {
     await dc.stop();
   }

@@ -237,10 +237,11 @@ impl ModuleDwarf {
     /// The name of the function whose code covers a module offset, as its
     /// language writes it, from DWARF: Rust's qualified names carry
     /// generic arguments and closures that its symbols leave out
-    /// (`inventory::largest<i32>`, `inventory::main::{closure#0}`).
-    /// `None` for other languages (their symbols say as much or more: C++
-    /// parameter types, Zig's qualified names) and where DWARF has no
-    /// name.
+    /// (`inventory::largest<i32>`, `inventory::main::{closure#0}`). C's
+    /// names are its source names, where a symbol may not be (wasi-libc
+    /// links `int main(void)` as `__original_main`). `None` for other
+    /// languages (their symbols say as much or more: C++ parameter types,
+    /// Zig's qualified names) and where DWARF has no name.
     pub fn function_name(&self, module_offset: u32) -> Option<String> {
         if let Some(n) = self.names.functions.borrow().get(&module_offset) {
             return n.clone();
@@ -259,7 +260,7 @@ impl ModuleDwarf {
         let lang = self.lang(ui);
         // Zig's DWARF names are unqualified (`largest__func_221`); its
         // symbols say more (`inventory.largest__func_221`).
-        if lang != Lang::Rust {
+        if lang != Lang::Rust && lang != Lang::C {
             return None;
         }
         let unit = &self.units()[ui];

@@ -5,10 +5,14 @@
 //! LLDB reads the module's DWARF itself, with 32-bit wasm addresses; the
 //! stub only answers questions about the stopped guest:
 //! - Addresses: a code address is [`CODE_SPACE`] `| module id << 32 |
-//!   module offset`; LLDB reads the module's whole binary there (the
-//!   module is announced by `qXfer:libraries:read`). Any address below
-//!   [`CODE_SPACE`] is an offset in linear memory 0. A read past the end
-//!   of either is an error, never made-up bytes.
+//!   module offset`; LLDB reads the module's whole binary there (each
+//!   module is a library of `qXfer:libraries:read`: the program is module
+//!   0, the `--preload` ones follow). An address below [`CODE_SPACE`] is
+//!   an offset in linear memory 0 of the module its id names; id 0 means
+//!   the module whose frame LLDB last asked a value of, as LLDB 22 puts
+//!   no module id in the addresses it computes from DWARF
+//!   (`Stub::memory_address`). A read past the end of either is an
+//!   error, never made-up bytes.
 //! - The one register is `pc` (64 bits), the code address of frame 0.
 //! - `qWasmCallStack` lists every frame's pc, innermost first: frame 0's
 //!   instruction, then each caller's return address (the instruction after
@@ -46,6 +50,7 @@ use packet::{hex, number, unhex, Decoder, Input, MAX_PACKET};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -54,8 +59,6 @@ use wasmscope_engine::{MemoryWatch, TrapCode, Val};
 
 /// The tag of code addresses (LLDB's `wasm_addr_t` of type "object").
 pub const CODE_SPACE: u64 = 0x4000_0000_0000_0000;
-/// The module id of the launched module in code addresses.
-const MODULE_ID: u64 = 0;
 /// The one thread's id.
 const THREAD: u32 = 1;
 /// `wasmscope run`'s status for a guest that trapped (128 + SIGABRT).
@@ -118,11 +121,19 @@ pub fn run(options: Options) -> Result<i32, String> {
     let no_ack = Arc::new(AtomicBool::new(false));
     let inputs = read_inputs(stream, writer.try_clone().ok(), no_ack.clone());
     session.start();
-    let entries = function_entries(session.binary());
-    let prologue_ends = prologue_ends(session.binary(), &entries);
+    let modules = (0..session.module_count())
+        .map(|i| {
+            let binary = session.module_binary(i).unwrap_or_default();
+            let entries = function_entries(binary);
+            let prologue_ends = prologue_ends(binary, &entries);
+            ModuleFacts {
+                entries,
+                prologue_ends,
+            }
+        })
+        .collect();
     let mut stub = Stub {
-        entries,
-        prologue_ends,
+        modules,
         session,
         out: Some(writer),
         no_ack,
@@ -130,6 +141,7 @@ pub fn run(options: Options) -> Result<i32, String> {
         pending: Default::default(),
         breakpoints: BTreeSet::new(),
         watchpoints: Vec::new(),
+        memory_module: 0,
         stop: None,
         error_strings: false,
         exit: None,
@@ -207,14 +219,21 @@ struct Stop {
     frames: Vec<Frame>,
 }
 
-struct Stub {
-    session: Session,
+/// What the stub keeps of each of the session's modules.
+struct ModuleFacts {
     /// Each function's (body start, first instruction), sorted: see
     /// `pc_of`.
     entries: Vec<(u32, u32)>,
     /// Where each function's prologue ends, by its first instruction
     /// (from DWARF): see `past_prologue`.
     prologue_ends: std::collections::HashMap<u32, u32>,
+}
+
+struct Stub {
+    session: Session,
+    /// By session module, which is LLDB's module id: 0 the program, then
+    /// the preloaded modules.
+    modules: Vec<ModuleFacts>,
     /// `None` once the client has gone.
     out: Option<TcpStream>,
     no_ack: Arc<AtomicBool>,
@@ -222,11 +241,14 @@ struct Stub {
     /// Packets that came while the guest ran (a client may send its first
     /// ones before the entry stop), answered once it stops.
     pending: std::collections::VecDeque<Vec<u8>>,
-    /// Module offsets.
-    breakpoints: BTreeSet<u32>,
+    /// (module, module offset) of each breakpoint.
+    breakpoints: BTreeSet<(usize, u32)>,
     /// Watched ranges of linear memory 0 (`Z2` write, `Z3` read, `Z4`
     /// access).
-    watchpoints: Vec<MemoryWatch>,
+    watchpoints: Vec<(usize, MemoryWatch)>,
+    /// The module whose memory an address without a module id means: the
+    /// module of the frame LLDB last asked a value of (`memory_module`).
+    memory_module: usize,
     stop: Option<Stop>,
     error_strings: bool,
     /// The guest's exit status, once it has ended.
@@ -461,9 +483,9 @@ impl Stub {
         }
     }
 
-    /// The code address of a module offset.
-    fn code_address(offset: u32) -> u64 {
-        CODE_SPACE | (MODULE_ID << 32) | offset as u64
+    /// The code address of an offset of module `module`.
+    fn code_address(module: usize, offset: u32) -> u64 {
+        CODE_SPACE | ((module as u64) << 32) | offset as u64
     }
 
     /// The pc LLDB is shown for a stop at module offset `offset`: a
@@ -472,18 +494,20 @@ impl Stub {
     /// symbol and the first line-table row put the function. LLDB steps
     /// past a prologue only from that exact address, so a step into a
     /// call ends after the prologue, as natively.
-    fn pc_of(&self, offset: u32) -> u32 {
-        match self.entries.binary_search_by_key(&offset, |e| e.1) {
-            Ok(i) => self.entries[i].0,
+    fn pc_of(&self, module: usize, offset: u32) -> u32 {
+        let entries = self.modules.get(module).map_or(&[][..], |m| &m.entries);
+        match entries.binary_search_by_key(&offset, |e| e.1) {
+            Ok(i) => entries[i].0,
             Err(_) => offset,
         }
     }
 
     /// The module offset of a code address LLDB names (the inverse of
     /// `pc_of`).
-    fn offset_of(&self, pc: u32) -> u32 {
-        match self.entries.binary_search_by_key(&pc, |e| e.0) {
-            Ok(i) => self.entries[i].1,
+    fn offset_of(&self, module: usize, pc: u32) -> u32 {
+        let entries = self.modules.get(module).map_or(&[][..], |m| &m.entries);
+        match entries.binary_search_by_key(&pc, |e| e.0) {
+            Ok(i) => entries[i].1,
             Err(_) => pc,
         }
     }
@@ -502,22 +526,22 @@ impl Stub {
                 let offset = if i == 0 {
                     offset
                 } else {
-                    let all = self.session.instructions();
+                    let all = self.session.module_instructions(f.module);
                     let next = all.partition_point(|x| x.offset <= offset);
                     all.get(next).map_or(offset + 1, |x| x.offset)
                 };
-                Some(Self::code_address(self.pc_of(offset)))
+                Some(Self::code_address(f.module, self.pc_of(f.module, offset)))
             })
             .collect()
     }
 
     /// Frame 0's pc (0 when there is no stop or no offset).
     fn pc(&self) -> u64 {
-        let offset = self
-            .stop
-            .as_ref()
-            .and_then(|s| s.frames.first()?.wasm_offset);
-        offset.map_or(0, |o| Self::code_address(self.pc_of(o)))
+        let Some(f) = self.stop.as_ref().and_then(|s| s.frames.first()) else {
+            return 0;
+        };
+        f.wasm_offset
+            .map_or(0, |o| Self::code_address(f.module, self.pc_of(f.module, o)))
     }
 
     /// `T` with the stop's signal, thread, pc and reason.
@@ -539,8 +563,8 @@ impl Stub {
                 if stop
                     .frames
                     .first()
-                    .and_then(|f| f.wasm_offset)
-                    .is_some_and(|o| self.breakpoints.contains(&o)) =>
+                    .and_then(|f| Some((f.module, f.wasm_offset?)))
+                    .is_some_and(|at| self.breakpoints.contains(&at)) =>
             {
                 (5, "reason:breakpoint;".to_string())
             }
@@ -550,9 +574,9 @@ impl Stub {
                 // Named after the watchpoint the access fired: LLDB finds
                 // it by kind and address.
                 let at = |read: bool, write: bool| {
-                    self.watchpoints
-                        .iter()
-                        .any(|w| w.address == hit.address && w.read == read && w.write == write)
+                    self.watchpoints.iter().any(|(_, w)| {
+                        w.address == hit.address && w.read == read && w.write == write
+                    })
                 };
                 let key = if hit.write && at(false, true) {
                     "watch"
@@ -583,15 +607,18 @@ impl Stub {
 
     fn read(&mut self, addr: u64, len: usize) -> Reply {
         if addr >= CODE_SPACE {
-            let module = (addr >> 32) & 0x3fff_ffff;
-            let offset = (addr & 0xffff_ffff) as usize;
-            let binary = self.session.binary();
-            if module != MODULE_ID || offset >= binary.len() {
+            let (module, offset) = split_address(addr);
+            let binary = self.session.module_binary(module).unwrap_or_default();
+            let offset = offset as usize;
+            if offset >= binary.len() {
                 return Err(Fail::Refused(format!("no code at {addr:#x}")));
             }
             return Ok(binary[offset..offset.saturating_add(len).min(binary.len())].to_vec());
         }
-        let bytes = self.session.read_memory(addr, len)?;
+        let (module, offset) = self.memory_address(addr);
+        let bytes = self
+            .session
+            .read_memory_in(module, u64::from(offset), len)?;
         if bytes.is_empty() && len > 0 {
             return Err(Fail::Refused(format!("{addr:#x} is outside linear memory")));
         }
@@ -604,7 +631,9 @@ impl Stub {
                 "{addr:#x} is code, which cannot be written"
             )));
         }
-        self.session.write_memory(addr, bytes)?;
+        let (module, offset) = self.memory_address(addr);
+        self.session
+            .write_memory_in(module, u64::from(offset), bytes)?;
         ok()
     }
 
@@ -618,23 +647,24 @@ impl Stub {
         let len = number(fields.next().unwrap_or("").as_bytes()).unwrap_or(1);
         match kind {
             "0" | "1" => {
-                if addr < CODE_SPACE || (addr >> 32) & 0x3fff_ffff != MODULE_ID {
+                let (module, pc) = split_address(addr);
+                if addr < CODE_SPACE || module >= self.modules.len() {
                     return Err(Fail::Refused(format!(
-                        "{addr:#x} is not a code address of the module"
+                        "{addr:#x} is not a code address of a module"
                     )));
                 }
-                let offset = self.offset_of(addr as u32);
+                let at = (module, self.offset_of(module, pc));
                 if !insert {
-                    self.breakpoints.remove(&offset);
+                    self.breakpoints.remove(&at);
                     self.place_breakpoints();
                     return ok();
                 }
-                self.breakpoints.insert(offset);
+                self.breakpoints.insert(at);
                 let placed = self.place_breakpoints();
-                match placed.into_iter().find(|(o, _)| *o == offset) {
+                match placed.into_iter().find(|(o, _)| *o == at) {
                     Some((_, None)) => ok(),
                     Some((_, Some(why))) => {
-                        self.breakpoints.remove(&offset);
+                        self.breakpoints.remove(&at);
                         self.place_breakpoints();
                         Err(why.into())
                     }
@@ -647,19 +677,20 @@ impl Stub {
                         "a watchpoint watches 1 to 8 bytes of linear memory, not {len} at {addr:#x}"
                     )));
                 }
+                let (module, address) = self.memory_address(addr);
                 let w = MemoryWatch {
-                    address: addr as u32,
+                    address,
                     len: len as u32,
                     read: kind != "2",
                     write: kind != "3",
                 };
                 if insert {
-                    self.watchpoints.push(w);
-                } else if let Some(i) = self.watchpoints.iter().position(|x| *x == w) {
+                    self.watchpoints.push((module, w));
+                } else if let Some(i) = self.watchpoints.iter().position(|x| x.1 == w) {
                     self.watchpoints.remove(i);
                 }
-                if let Err(e) = self.session.set_watchpoints(&self.watchpoints) {
-                    self.watchpoints.retain(|x| *x != w);
+                if let Err(e) = self.session.set_watchpoints_in(&self.watchpoints) {
+                    self.watchpoints.retain(|x| x.1 != w);
                     return Err(e.into());
                 }
                 ok()
@@ -669,13 +700,26 @@ impl Stub {
         }
     }
 
+    /// The module and offset a linear-memory address means. LLDB 22 puts
+    /// no module id in the addresses it computes from DWARF (a variable's
+    /// `DW_OP_fbreg` or `DW_OP_addr`): those are taken in the memory of
+    /// the module whose frame it last asked a value of (it asks for the
+    /// frame base before it reads a variable), frame 0's after a stop.
+    /// An address with a module id means that module's memory.
+    fn memory_address(&self, addr: u64) -> (usize, u32) {
+        match split_address(addr) {
+            (0, offset) => (self.memory_module, offset),
+            named => named,
+        }
+    }
+
     /// Gives the session every breakpoint; returns each offset with why it
     /// could not be placed.
-    fn place_breakpoints(&self) -> Vec<(u32, Option<String>)> {
+    fn place_breakpoints(&self) -> Vec<((usize, u32), Option<String>)> {
         let list: Vec<Breakpoint> = self
             .breakpoints
             .iter()
-            .map(|&o| BreakpointSpec::Offset(o).into())
+            .map(|&(module, offset)| BreakpointSpec::InModule { module, offset }.into())
             .collect();
         let placed = self.session.set_breakpoints(&list);
         self.breakpoints
@@ -685,8 +729,8 @@ impl Stub {
             .collect()
     }
 
-    /// `qXfer:libraries:read::OFFSET,LENGTH`: the module as one library
-    /// loaded at its code address.
+    /// `qXfer:libraries:read::OFFSET,LENGTH`: each module as a library
+    /// loaded at its code address (module id = session module).
     fn xfer(&self, args: &str) -> Reply {
         let rest = args
             .strip_prefix("libraries:read::")
@@ -696,12 +740,17 @@ impl Stub {
             .ok_or("qXfer: expected OFFSET,LENGTH")?;
         let offset = number(offset.as_bytes()).ok_or("qXfer: bad offset")? as usize;
         let length = number(length.as_bytes()).ok_or("qXfer: bad length")? as usize;
-        let name = self.session.program_path().display().to_string();
-        let xml = format!(
-            "<library-list><library name=\"{}\"><section address=\"{:#x}\"/></library></library-list>",
-            escape_xml(&name),
-            Self::code_address(0)
-        );
+        let libraries: String = (0..self.session.module_count())
+            .map(|i| {
+                let path = self.session.module_path(i).unwrap_or(Path::new(""));
+                format!(
+                    "<library name=\"{}\"><section address=\"{:#x}\"/></library>",
+                    escape_xml(&path.display().to_string()),
+                    Self::code_address(i, 0)
+                )
+            })
+            .collect();
+        let xml = format!("<library-list>{libraries}</library-list>");
         let bytes = xml.as_bytes();
         let start = offset.min(bytes.len());
         let end = start.saturating_add(length).min(bytes.len());
@@ -713,6 +762,15 @@ impl Stub {
     fn wasm_value(&mut self, what: &str, frame: usize, index: u32) -> Reply {
         let global = what == "qWasmGlobal";
         let stack = what == "qWasmStackValue";
+        // A global is the one of the frame's module, and the memory
+        // LLDB reads next (through this frame's base) is too.
+        let module = self
+            .stop
+            .as_ref()
+            .and_then(|s| s.frames.get(frame))
+            .map_or(0, |f| f.module);
+        self.memory_module = module;
+        let module = self.session.module_id(module)?;
         let value = self.session.with_stop(move |stop| {
             let value = if stack {
                 if frame != 0 {
@@ -729,7 +787,9 @@ impl Stub {
                     .ok_or_else(|| format!("the operand stack has no entry {index}"))?;
                 Some(v.ok_or_else(|| format!("operand stack entry {index} was not recorded"))?)
             } else if global {
-                stop.globals().into_iter().nth(index as usize).map(|g| g.2)
+                stop.globals_in(module)
+                    .and_then(|g| g.into_iter().nth(index as usize))
+                    .map(|g| g.2)
             } else {
                 stop.frame_locals(frame)
                     .ok_or_else(|| format!("no wasm frame {frame}"))?
@@ -782,20 +842,25 @@ impl Stub {
     fn past_prologue(&mut self) {
         let entry = |stop: &Option<Stop>| {
             let f = stop.as_ref()?.frames.first()?;
-            Some((f.wasm_offset?, stop.as_ref()?.frames.len()))
+            Some((f.module, f.wasm_offset?, stop.as_ref()?.frames.len()))
         };
-        let Some((start, depth)) = entry(&self.stop) else {
+        let Some((module, start, depth)) = entry(&self.stop) else {
             return;
         };
-        let Some(&end) = self.prologue_ends.get(&start) else {
+        let Some(&end) = self
+            .modules
+            .get(module)
+            .and_then(|m| m.prologue_ends.get(&start))
+        else {
             return;
         };
         // Steps in the same frame until the prologue's end (a few hook
         // sites at most; a breakpoint or a trap on the way ends it).
         for _ in 0..64 {
             match (entry(&self.stop), &self.stop) {
-                (Some((at, d)), Some(stop))
-                    if d == depth && at < end && stop.reason == StopReason::Step => {}
+                (Some((m, at, d)), Some(stop))
+                    if m == module && d == depth && at < end && stop.reason == StopReason::Step => {
+                }
                 _ => return,
             }
             self.stop = None;
@@ -856,10 +921,11 @@ impl Stub {
                 if self.out.is_none() {
                     // Detached: nothing may stop the program any more
                     // (watchpoints are cleared at a stop).
-                    let _ = self.session.set_watchpoints(&[]);
+                    let _ = self.session.set_watchpoints_in(&[]);
                     self.session.resume();
                     return false;
                 }
+                self.memory_module = frames.first().map_or(0, |f| f.module);
                 self.stop = Some(Stop { reason, frames });
                 true
             }
@@ -955,6 +1021,12 @@ fn prologue_ends(binary: &[u8], entries: &[(u32, u32)]) -> std::collections::Has
 }
 
 /// `ADDR,LEN` in hex (LEN at most [`MAX_PACKET`]).
+/// A GDB address's module id and 32-bit offset (LLDB's `wasm_addr_t`:
+/// the address space in bits 62-63, the module id in 32-61).
+fn split_address(addr: u64) -> (usize, u32) {
+    (((addr >> 32) & 0x3fff_ffff) as usize, addr as u32)
+}
+
 fn address_and_length(addr: &str, len: &str) -> Result<(u64, usize), Fail> {
     let a = number(addr.as_bytes()).ok_or("bad address")?;
     let l = number(len.as_bytes()).ok_or("bad length")?;

@@ -109,33 +109,23 @@ impl<'a, T> DebugStop<'a, T> {
 
     /// The wasm types of the paused function's locals (parameters first).
     pub fn local_types(&self) -> Vec<ValType> {
-        self.local_types_of(self.raw.func_index)
+        local_types_in(self.instance, self.raw.func_index)
     }
 
-    fn local_types_of(&self, func_index: u32) -> Vec<ValType> {
-        let info = &self.instance.info;
-        let func = cranelift_wasm::FuncIndex::from_u32(func_index);
-        let mut out: Vec<ValType> = info
-            .func_type(func)
-            .params()
-            .iter()
-            .map(ValType::from_wasm)
-            .collect();
-        let defined = func_index as usize - info.num_imported_funcs;
-        let body = wasmparser::Parser::new(0)
-            .parse_all(&self.instance.wasm)
-            .filter_map(|p| match p {
-                Ok(wasmparser::Payload::CodeSectionEntry(b)) => Some(b),
-                _ => None,
-            })
-            .nth(defined);
-        if let Some(locals) = body.and_then(|b| b.get_locals_reader().ok()) {
-            for l in locals.into_iter().flatten() {
-                let ty = ValType::from_wasmparser(l.1);
-                out.extend(std::iter::repeat_n(ty, l.0 as usize));
-            }
+    /// The store's instance of module `module`: the paused one when it is
+    /// of that module, else the first instantiated (a module instantiated
+    /// twice in one store shares its code, and a frame's return address
+    /// does not tell its instance).
+    fn instance_of(&self, module: crate::ModuleId) -> Option<&InstanceData> {
+        if self.instance.info.id == module {
+            return Some(self.instance);
         }
-        out
+        self.caller
+            .objects
+            .instances
+            .iter()
+            .map(|i| &**i)
+            .find(|i| i.info.id == module)
     }
 
     fn slots(&self) -> &[u128] {
@@ -370,6 +360,7 @@ impl<'a, T> DebugStop<'a, T> {
         let info = &self.instance.info;
         let func = cranelift_wasm::FuncIndex::from_u32(self.raw.func_index);
         let mut out = vec![crate::FrameInfo {
+            module: Some(info.id),
             module_name: info.name.clone(),
             func_index: self.raw.func_index,
             func_name: info.func_name(func).map(str::to_string),
@@ -397,8 +388,19 @@ impl<'a, T> DebugStop<'a, T> {
     /// The paused instance's globals in index order (imported first):
     /// type, mutability and value.
     pub fn globals(&self) -> Vec<(ValType, bool, Val)> {
+        self.globals_of(self.instance)
+    }
+
+    /// [`Self::globals`] of the store's instance of `module` (a caller's
+    /// frame may run another module's code); `None` when the store has
+    /// no instance of it.
+    pub fn globals_in(&self, module: crate::ModuleId) -> Option<Vec<(ValType, bool, Val)>> {
+        Some(self.globals_of(self.instance_of(module)?))
+    }
+
+    fn globals_of(&self, instance: &InstanceData) -> Vec<(ValType, bool, Val)> {
         let objects = &*self.caller.objects;
-        self.instance
+        instance
             .globals
             .iter()
             .map(|&g| {
@@ -410,7 +412,20 @@ impl<'a, T> DebugStop<'a, T> {
 
     /// Changes a mutable global of the paused instance.
     pub fn set_global(&mut self, index: u32, value: Val) -> Result<(), Error> {
-        let Some(&g) = self.instance.globals.get(index as usize) else {
+        self.set_global_in(self.instance.info.id, index, value)
+    }
+
+    /// Changes a mutable global of the store's instance of `module`.
+    pub fn set_global_in(
+        &mut self,
+        module: crate::ModuleId,
+        index: u32,
+        value: Val,
+    ) -> Result<(), Error> {
+        let instance = self
+            .instance_of(module)
+            .ok_or_else(|| Error::Type("no instance of that module".into()))?;
+        let Some(&g) = instance.globals.get(index as usize) else {
             return Err(Error::Type(format!("no global {index}")));
         };
         self.caller.objects.global_set(g, value)
@@ -419,7 +434,12 @@ impl<'a, T> DebugStop<'a, T> {
     /// The bytes of the paused instance's memory `index` (`None` when it
     /// has none); writes are seen by the guest when it resumes.
     pub fn memory(&mut self, index: u32) -> Option<&mut [u8]> {
-        let &m = self.instance.memories.get(index as usize)?;
+        self.memory_in(self.instance.info.id, index)
+    }
+
+    /// [`Self::memory`] of the store's instance of `module`.
+    pub fn memory_in(&mut self, module: crate::ModuleId, index: u32) -> Option<&mut [u8]> {
+        let &m = self.instance_of(module)?.memories.get(index as usize)?;
         Some(self.caller.objects.memories[m as usize].data_mut())
     }
 
@@ -429,13 +449,24 @@ impl<'a, T> DebugStop<'a, T> {
     /// stops at the next hook site and [`Self::watch_hit`] tells which. Costs nothing
     /// until an access touches a watched page (x86-64 Linux only).
     pub fn set_watchpoints(&mut self, watches: &[MemoryWatch]) -> Result<(), Error> {
-        let memory = self
-            .memory_bytes(0)
-            .ok_or_else(|| Error::Type("the module has no memory".into()))?;
-        let (base, size) = (memory.as_ptr() as usize, memory.len());
+        let here = self.instance.info.id;
+        let all: Vec<_> = watches.iter().map(|w| (here, *w)).collect();
+        self.set_watchpoints_in(&all)
+    }
+
+    /// [`Self::set_watchpoints`], each watch on memory 0 of the store's
+    /// instance of its module.
+    pub fn set_watchpoints_in(
+        &mut self,
+        watches: &[(crate::ModuleId, MemoryWatch)],
+    ) -> Result<(), Error> {
         let raw = watches
             .iter()
-            .map(|w| {
+            .map(|(module, w)| {
+                let memory = self
+                    .memory_bytes_in(*module, 0)
+                    .ok_or_else(|| Error::Type("the module has no memory".into()))?;
+                let (base, size) = (memory.as_ptr() as usize, memory.len());
                 let end = u64::from(w.address) + u64::from(w.len);
                 if end > size as u64 {
                     return Err(Error::Type(format!(
@@ -461,7 +492,15 @@ impl<'a, T> DebugStop<'a, T> {
     /// that changed a write watch's bytes (wasm, `memory.fill`, a host
     /// function).
     pub fn watch_hit(&self) -> Option<WatchHit> {
-        let base = self.memory_bytes(0)?.as_ptr() as usize;
+        // The watched memory's base: the watches were set at a stop that
+        // may have been in another instance than this one.
+        let base_of = |addr: usize| {
+            self.caller.objects.memories.iter().find_map(|m| {
+                let d = m.data();
+                let base = d.as_ptr() as usize;
+                (base..base + d.len()).contains(&addr).then_some(base)
+            })
+        };
         let page = region::page::size();
         let binary = self.module_binary();
         self.watch_hits.iter().find_map(|hit| {
@@ -492,7 +531,7 @@ impl<'a, T> DebugStop<'a, T> {
                         && w.start < hit.addr + size
                 })
                 .map(|w| WatchHit {
-                    address: (w.start - base) as u32,
+                    address: (w.start - base_of(w.start).unwrap_or(w.start)) as u32,
                     write: hit.write && w.write,
                     offset,
                 })
@@ -501,7 +540,12 @@ impl<'a, T> DebugStop<'a, T> {
 
     /// Read-only view of the paused instance's memory `index`.
     pub fn memory_bytes(&self, index: u32) -> Option<&[u8]> {
-        let &m = self.instance.memories.get(index as usize)?;
+        self.memory_bytes_in(self.instance.info.id, index)
+    }
+
+    /// [`Self::memory_bytes`] of the store's instance of `module`.
+    pub fn memory_bytes_in(&self, module: crate::ModuleId, index: u32) -> Option<&[u8]> {
+        let &m = self.instance_of(module)?.memories.get(index as usize)?;
         Some(self.caller.objects.memories[m as usize].data())
     }
 
@@ -538,7 +582,7 @@ impl<'a, T> DebugStop<'a, T> {
     }
 
     /// The locals of frame `depth` (0 = the paused frame, then its callers
-    /// as `frames` lists them); `None` for frames of another module or past
+    /// as `frames` lists them, of any module in the store); `None` past
     /// the last wasm frame. Callers' locals are read-only: with
     /// `DebugLocals::Mirrored` they come from each frame's home slots, with
     /// `DebugLocals::Live` from where each frame keeps them, its registers
@@ -575,8 +619,8 @@ impl<'a, T> DebugStop<'a, T> {
             if level == depth {
                 return match &regs {
                     Some(regs) => {
-                        let module = crate::trap::frame_info(ret, true)?;
-                        let types = self.local_types_of(module.func_index);
+                        let f = crate::trap::frame_info(ret, true)?;
+                        let types = local_types_in(self.instance_of(f.module?)?, f.func_index);
                         Some(self.live_locals(&types, ret, fp, regs))
                     }
                     None => self.locals_at(fp, ret),
@@ -590,11 +634,9 @@ impl<'a, T> DebugStop<'a, T> {
     /// is running at return address `ret`.
     fn locals_at(&self, fp: usize, ret: usize) -> Option<Vec<Option<Val>>> {
         let (delta, num_locals, module) = crate::trap::debug_locals_at(ret)?;
-        if !module.is_some_and(|m| Arc::ptr_eq(&m, &self.instance.info)) {
-            return None;
-        }
+        let instance = self.instance_of(module?.id)?;
         let func_index = crate::trap::frame_info(ret, true)?.func_index;
-        let types = self.local_types_of(func_index);
+        let types = local_types_in(instance, func_index);
         if types.len() != num_locals as usize {
             return None;
         }
@@ -660,6 +702,36 @@ impl RegFile {
 /// Bytes a value of type `ty` takes in a spill slot.
 /// The address of kept local `local` (see `LiveDebug::kept_offset`) of the
 /// live frame at `fp` paused at `pc`, if it is kept.
+/// The wasm types of function `func_index`'s locals in `instance`'s
+/// module (parameters first).
+fn local_types_in(instance: &InstanceData, func_index: u32) -> Vec<ValType> {
+    let info = &instance.info;
+    let func = cranelift_wasm::FuncIndex::from_u32(func_index);
+    let mut out: Vec<ValType> = info
+        .func_type(func)
+        .params()
+        .iter()
+        .map(ValType::from_wasm)
+        .collect();
+    let Some(defined) = (func_index as usize).checked_sub(info.num_imported_funcs) else {
+        return out;
+    };
+    let body = wasmparser::Parser::new(0)
+        .parse_all(&instance.wasm)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::CodeSectionEntry(b)) => Some(b),
+            _ => None,
+        })
+        .nth(defined);
+    if let Some(locals) = body.and_then(|b| b.get_locals_reader().ok()) {
+        for l in locals.into_iter().flatten() {
+            let ty = ValType::from_wasmparser(l.1);
+            out.extend(std::iter::repeat_n(ty, l.0 as usize));
+        }
+    }
+    out
+}
+
 /// `FunctionDebugInfo::local_slots` from the compiler's facts: the home
 /// slot sits `delta` below the frame pointer; `Mirrored` code keeps local
 /// `i` at `16 * i`, `Live` code keeps its kept locals after the vmctx.

@@ -51,17 +51,36 @@ pub struct Module {
 impl Module {
     /// Compiles a module from binary or text (`.wat`) bytes.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Module, Error> {
-        Self::from_vec(engine, bytes.to_vec())
+        Self::from_vec(engine, bytes.to_vec(), None)
     }
 
-    /// `new`, taking the bytes (a binary module is kept without a copy).
-    fn from_vec(engine: &Engine, bytes: Vec<u8>) -> Result<Module, Error> {
+    /// [`Module::new`] with compile options of its own in place of the
+    /// engine's, for the options that describe one module (a debug
+    /// compile's hook sites, kept locals and operand-stack ranges come
+    /// from that module's DWARF): several modules so compiled can link in
+    /// one store. The engine's glue (trampolines) is shared as always.
+    pub fn with_options(
+        engine: &Engine,
+        bytes: Vec<u8>,
+        options: crate::CompileOptions,
+    ) -> Result<Module, Error> {
+        let compiler = crate::compile::Compiler::new(options)?;
+        Self::from_vec(engine, bytes, Some(&compiler))
+    }
+
+    /// `new`, taking the bytes (a binary module is kept without a copy),
+    /// compiled by `compiler` (else the engine's).
+    fn from_vec(
+        engine: &Engine,
+        bytes: Vec<u8>,
+        compiler: Option<&crate::compile::Compiler>,
+    ) -> Result<Module, Error> {
         let wasm = if bytes.starts_with(b"\0asm") {
             bytes
         } else {
             text_to_binary(&bytes)?
         };
-        Self::from_binary(engine, Arc::new(wasm))
+        Self::from_binary(engine, Arc::new(wasm), compiler)
     }
 
     /// Reads and compiles a `.wasm` or `.wat` file.
@@ -90,13 +109,20 @@ impl Module {
                 head.join(" ")
             )));
         }
-        Self::from_vec(engine, bytes)
+        Self::from_vec(engine, bytes, None)
     }
 
-    fn from_binary(engine: &Engine, wasm: Arc<Vec<u8>>) -> Result<Module, Error> {
+    fn from_binary(
+        engine: &Engine,
+        wasm: Arc<Vec<u8>>,
+        compiler: Option<&crate::compile::Compiler>,
+    ) -> Result<Module, Error> {
         let mut env = ModuleEnv::new(&wasm);
         crate::module_env::translate(&wasm, &mut env).map_err(CompileError::from)?;
-        let ModuleEnv { info, bodies, .. } = env;
+        let ModuleEnv {
+            mut info, bodies, ..
+        } = env;
+        info.id = crate::ModuleId::fresh();
         let sig_ids: Vec<u32> = info.types.iter().map(|t| engine.sig_id(t)).collect();
         let offsets = VMOffsets {
             num_memories: info.memories.len() as u32,
@@ -105,15 +131,16 @@ impl Module {
             num_funcs: info.functions.len() as u32,
         };
         let body_offsets: Vec<u32> = bodies.iter().map(|b| b.body.range().start as u32).collect();
-        let compiler = &engine.inner.compiler;
+        let compiler = compiler.unwrap_or(&engine.inner.compiler);
         let cache_key = engine
             .inner
             .config
             .cache
             .as_ref()
-            .map(|_| cache::key(compiler.isa(), compiler.options(), &wasm));
-        let (funcs, cache) =
-            compiled_code(engine, &info, &offsets, &sig_ids, &wasm, cache_key, bodies)?;
+            .map(|_| cache::key(compiler.isa(), compiler.options(), &sig_ids, &wasm));
+        let (funcs, cache) = compiled_code(
+            engine, compiler, &info, &offsets, &sig_ids, &wasm, cache_key, bodies,
+        )?;
         let refs: Vec<&CompiledFunction> = funcs.iter().collect();
         let num_imported = info.num_imported_funcs;
         let (code, ranges) = CodeMemory::publish(&refs, &|target, starts| {
@@ -189,6 +216,11 @@ impl Module {
         &self.inner.engine
     }
 
+    /// The module's identity, as [`crate::FrameInfo::module`] names it.
+    pub fn id(&self) -> crate::ModuleId {
+        self.inner.info.id
+    }
+
     /// Declarations of the module (types, imports, exports, segments, names).
     pub fn info(&self) -> &ModuleInfo {
         &self.inner.info
@@ -250,8 +282,10 @@ impl Module {
 /// has one and it holds this module (its trampolines are installed too),
 /// else compiled with Cranelift and, with a cache, stored there along with
 /// the trampolines of every type the module declares.
+#[allow(clippy::too_many_arguments)]
 fn compiled_code(
     engine: &Engine,
+    compiler: &crate::compile::Compiler,
     info: &ModuleInfo,
     offsets: &VMOffsets,
     sig_ids: &[u32],
@@ -259,7 +293,6 @@ fn compiled_code(
     key: Option<u128>,
     bodies: Vec<crate::module_env::FunctionBodyInput<'_>>,
 ) -> Result<(Vec<CompiledFunction>, CacheOutcome), Error> {
-    let compiler = &engine.inner.compiler;
     let (Some(config), Some(key)) = (&engine.inner.config.cache, key) else {
         let funcs = compiler.compile_functions(info, offsets, sig_ids, bodies)?;
         return Ok((funcs, CacheOutcome::Disabled));

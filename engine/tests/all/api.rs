@@ -3,7 +3,8 @@
 
 use crate::{engine, instantiate};
 use wasmscope_engine::{
-    Error, Extern, FuncType, Global, Instance, Linker, Memory, Module, Store, Val, ValType,
+    Config, Engine, Error, Extern, FuncType, Global, Instance, Linker, Memory, Module, Store, Val,
+    ValType,
 };
 
 #[test]
@@ -169,4 +170,61 @@ fn debug_facts_are_exposed_per_function() {
     let instance = Instance::new(&mut store, &module, &[]).unwrap();
     let f = instance.get_typed_func::<i32, i32, _>(&store, "f").unwrap();
     assert_eq!(f.call(&mut store, 5).unwrap(), 16);
+}
+
+/// A module's code compares a `call_indirect` callee's signature id with an
+/// immediate, the engine's id of the type: the same bytes compiled in an
+/// engine that gave its types other ids (another module compiled first)
+/// must not load the cached code of the first.
+#[test]
+fn cached_code_is_keyed_by_the_engines_signature_ids() {
+    const INDIRECT: &str = r#"(module
+      (type $t (func (param i32) (result i32)))
+      (table 1 funcref) (elem (i32.const 0) $inc)
+      (func $inc (type $t) (i32.add (local.get 0) (i32.const 1)))
+      (func (export "go") (param i32) (result i32)
+        (call_indirect (type $t) (local.get 0) (i32.const 0))))"#;
+    const OTHER: &str = r#"(module (func (export "f") (param f64 f64 i64)))"#;
+    let dir = std::env::temp_dir().join(format!("wasmscope-sig-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let engine = || {
+        Engine::new(Config {
+            cache: Some(wasmscope_engine::CacheConfig::new(&dir)),
+            ..Config::default()
+        })
+        .unwrap()
+    };
+    let go = |engine: &Engine, module: &Module| {
+        let mut store = Store::new(engine, ());
+        let instance = Instance::new(&mut store, module, &[]).unwrap();
+        let go = instance
+            .get_typed_func::<i32, i32, _>(&store, "go")
+            .unwrap();
+        go.call(&mut store, 41).unwrap()
+    };
+    // Alone: its type has id 0; stored.
+    let first = engine();
+    assert_eq!(
+        go(&first, &Module::new(&first, INDIRECT.as_bytes()).unwrap()),
+        42
+    );
+    // After another module's type took id 0.
+    let second = engine();
+    Module::new(&second, OTHER.as_bytes()).unwrap();
+    let module = Module::new(&second, INDIRECT.as_bytes()).unwrap();
+    assert_eq!(go(&second, &module), 42);
+    // The same order again: a hit.
+    let third = engine();
+    Module::new(&third, OTHER.as_bytes()).unwrap();
+    let module = Module::new(&third, INDIRECT.as_bytes()).unwrap();
+    assert!(
+        matches!(
+            module.cache_outcome(),
+            wasmscope_engine::CacheOutcome::Loaded { .. }
+        ),
+        "{:?}",
+        module.cache_outcome()
+    );
+    assert_eq!(go(&third, &module), 42);
+    let _ = std::fs::remove_dir_all(&dir);
 }

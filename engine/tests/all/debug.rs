@@ -874,3 +874,73 @@ fn live_code_records_the_operand_stack_only_where_asked() {
         }
     }
 }
+
+/// Two modules in one store, the program calling the library's export:
+/// at a stop in the library, frames name their modules, the caller's
+/// locals are the program's function's, and each module's globals and
+/// memory are its own.
+#[test]
+fn a_stop_in_an_imported_module_reads_every_modules_frames_globals_and_memory() {
+    const LIB: &str = r#"(module
+      (memory (export "mem") 1) (data (i32.const 0) "lib!")
+      (global $g (mut i64) (i64.const 42))
+      (func (export "twice") (param $x i32) (result i32)
+        (i32.add (local.get $x) (local.get $x))))"#;
+    const MAIN: &str = r#"(module
+      (import "lib" "twice" (func $twice (param i32) (result i32)))
+      (memory 1) (data (i32.const 0) "main")
+      (global $h (mut i32) (i32.const 7))
+      (func (export "run") (param $a i32) (result i32) (local $b f64)
+        (local.set $b (f64.const 2.5))
+        (call $twice (local.get $a))))"#;
+    for locals_kind in [DebugLocals::Mirrored, DebugLocals::Live] {
+        let engine = engine_with(locals_kind);
+        let lib = Module::new(&engine, LIB.as_bytes()).unwrap();
+        let main = Module::new(&engine, MAIN.as_bytes()).unwrap();
+        assert_ne!(lib.id(), main.id());
+        let mut store = Store::new(&engine, ());
+        let mut linker = wasmscope_engine::Linker::new();
+        let l = linker.instantiate(&mut store, &lib).unwrap();
+        linker.instance(&store, "lib", l);
+        let m = linker.instantiate(&mut store, &main).unwrap();
+        let seen = Rc::new(RefCell::new(None));
+        let s = seen.clone();
+        let (lib_id, main_id) = (lib.id(), main.id());
+        store.set_debug_handler(move |stop| {
+            if stop.module_info().id == lib_id && s.borrow().is_none() {
+                let modules: Vec<_> = stop.frames().iter().map(|f| f.module).collect();
+                *s.borrow_mut() = Some((
+                    modules,
+                    stop.locals(),
+                    stop.frame_locals(1),
+                    stop.globals_in(main_id).map(|g| g[0].2.clone()),
+                    stop.globals()[0].2.clone(),
+                    stop.memory_bytes_in(main_id, 0).map(|m| m[..4].to_vec()),
+                    stop.memory_bytes(0).map(|m| m[..4].to_vec()),
+                ));
+            }
+            Ok(())
+        });
+        store.debug_interrupt().set(true);
+        let run = m.get_typed_func::<i32, i32, _>(&store, "run").unwrap();
+        assert_eq!(run.call(&mut store, 21).unwrap(), 42);
+        let (modules, locals, caller, main_global, lib_global, main_mem, lib_mem) =
+            seen.borrow_mut().take().expect("a stop in the library");
+        assert_eq!(modules, [Some(lib.id()), Some(main.id())], "{locals:?}");
+        assert_eq!(locals, [Some(Val::I32(21))], "{locals:?}");
+        // The program's function's two locals (live code may no longer
+        // keep them across the call; mirrored code always does).
+        let caller = caller.expect("the caller's locals");
+        assert_eq!(caller.len(), 2, "{caller:?}");
+        if locals_kind == DebugLocals::Mirrored {
+            assert_eq!(
+                caller,
+                [Some(Val::I32(21)), Some(Val::F64(2.5f64.to_bits()))]
+            );
+        }
+        assert_eq!(main_global, Some(Val::I32(7)));
+        assert_eq!(lib_global, Val::I64(42));
+        assert_eq!(main_mem.as_deref(), Some(&b"main"[..]));
+        assert_eq!(lib_mem.as_deref(), Some(&b"lib!"[..]));
+    }
+}
