@@ -128,6 +128,24 @@ pub struct Instruction {
     pub control: bool,
 }
 
+/// Whether the instruction starting with `opcode` changes nothing a
+/// debugger shows but the operand stack: no local, global, memory or
+/// table is written, no call or branch made (it may trap). Code between
+/// such an instruction and the next hook site looks, to a debugger, the
+/// same as that hook site (`gdbstub`'s stand-in stops).
+pub fn is_pure(opcode: u8) -> bool {
+    matches!(
+        opcode,
+        0x01 | 0x02 | 0x0b // nop, block, end (of a block)
+            | 0x1a..=0x1c // drop, select
+            | 0x20 | 0x23 | 0x25 // local.get, global.get, table.get
+            | 0x28..=0x35 // loads
+            | 0x3f // memory.size
+            | 0x41..=0xc4 // constants, comparisons, arithmetic, conversions
+            | 0xd0..=0xd2 // ref.null, ref.is_null, ref.func
+    )
+}
+
 /// Every instruction of a module's code, sorted by offset.
 pub fn instructions(binary: &[u8]) -> Vec<Instruction> {
     use wasmscope_engine::wasmparser::{Parser, Payload};

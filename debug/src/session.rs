@@ -14,7 +14,7 @@ use crate::dwarf::read::{ModuleDwarf, SourceFrame, SourceLocation};
 use crate::inspect::{Inspector, WasmNames};
 pub use crate::inspect::{ScopeView, VarView};
 use crate::listing::{self, Listing};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,10 +48,9 @@ pub struct LaunchConfig {
     /// Slower to compile and to run.
     pub every_instruction: bool,
     /// Also put a hook on every instruction that may send control
-    /// elsewhere (`listing::Instruction::control`) and at every row of
-    /// the line table: a debugger that steps by instructions and runs to
-    /// the next branch or row (LLDB over the GDB remote protocol) can
-    /// then place a breakpoint wherever it needs one.
+    /// elsewhere (`listing::Instruction::control`): a debugger that steps
+    /// by instructions and runs to the next branch (LLDB over the GDB
+    /// remote protocol) can then place a breakpoint wherever it needs one.
     pub control_sites: bool,
     /// Keep an exact copy of every wasm local (`DebugLocals::Mirrored`)
     /// even when the module has DWARF: in optimized code every variable
@@ -329,6 +328,11 @@ pub struct Session {
     /// Where hooks are besides the `always_hooked` instructions (`None`:
     /// everywhere).
     sites: Option<Arc<[u32]>>,
+    /// The locals the program's DWARF places variables in, as (function
+    /// index, local) (`located_by_function`), built on first use from
+    /// `keep_locals`.
+    located: std::cell::OnceCell<HashSet<(u32, u32)>>,
+    keep_locals: Option<Arc<[(u32, u32)]>>,
     thread: Option<std::thread::JoinHandle<()>>,
     program: PathBuf,
     /// The preloaded modules (`LaunchConfig::preload`): modules 1, 2, ...
@@ -342,6 +346,8 @@ struct Library {
     instructions: Vec<listing::Instruction>,
     /// Its hook sites besides the `always_hooked` instructions.
     sites: Option<Arc<[u32]>>,
+    /// The locals its DWARF places variables in (`located_by_function`).
+    located: HashSet<(u32, u32)>,
 }
 
 struct ChannelWriter {
@@ -478,6 +484,7 @@ impl Session {
         let compile = launch_compile_options(&config, &bytes, dwarf.as_ref(), from_text);
         drop(dwarf);
         let sites = compile.debug_hook_sites.clone();
+        let keep_locals = compile.debug_keep_locals.clone();
         let engine = Engine::new(Config {
             compile,
             cache: config.cache.clone(),
@@ -491,6 +498,7 @@ impl Session {
             let compile = launch_compile_options(&config, &bytes, dwarf.as_ref(), from_text);
             let sites = compile.debug_hook_sites.clone();
             let instructions = listing::instructions(&bytes);
+            let located = located_by_function(&instructions, compile.debug_keep_locals.as_deref());
             let module = Module::with_options(&engine, bytes, compile)
                 .map_err(|e| format!("{} (preloaded as `{name}`): {e}", path.display()))?;
             libraries.push(Library {
@@ -498,6 +506,7 @@ impl Session {
                 module,
                 instructions,
                 sites,
+                located,
             });
         }
         let module = Module::new(&engine, &bytes).map_err(|e| e.to_string())?;
@@ -557,6 +566,8 @@ impl Session {
             thread: Some(thread),
             program,
             libraries,
+            located: std::cell::OnceCell::new(),
+            keep_locals,
         })
     }
 
@@ -1108,6 +1119,39 @@ impl Session {
         }
     }
 
+    /// The hook that can stand in for the instruction at `offset` of
+    /// module `module`: the first at or after it in its function, when
+    /// everything before it from `offset` on is pure (`listing::is_pure`:
+    /// a stop there shows what a stop at `offset` would); `offset` itself
+    /// when it has a hook.
+    pub fn stand_in(&self, module: usize, offset: u32) -> Option<u32> {
+        let code = self.module_instructions(module);
+        let binary = self.module_binary(module)?;
+        let (sites, located) = match module {
+            0 => (
+                &self.sites,
+                self.located.get_or_init(|| {
+                    located_by_function(self.instructions(), self.keep_locals.as_deref())
+                }),
+            ),
+            i => {
+                let l = self.libraries.get(i - 1)?;
+                (&l.sites, &l.located)
+            }
+        };
+        let start = code.partition_point(|i| i.offset < offset);
+        let first = code.get(start).filter(|i| i.offset == offset)?;
+        for i in code[start..].iter().take_while(|i| i.func == first.func) {
+            if is_site(i, sites) {
+                return Some(i.offset);
+            }
+            if has_effect(binary, i, located) {
+                return None;
+            }
+        }
+        None
+    }
+
     /// The engine's id of session module `module`.
     pub fn module_id(&self, module: usize) -> Result<ModuleId, String> {
         self.module_ids()
@@ -1499,24 +1543,112 @@ fn launch_compile_options(
         compile.debug_locals = DebugLocals::Mirrored;
     }
     if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
-        // Every row of the line table too, not only where statements
-        // start: LLDB's line step runs to the rows of the line it steps
-        // (a call's column, found with a call into a preloaded module).
-        let rows: Vec<u32> = dwarf
-            .map(|d| line_starts(d).into_iter().map(|(o, _)| o).collect())
-            .unwrap_or_default();
-        let mut all: Vec<u32> = listing::instructions(bytes)
-            .into_iter()
+        let code = listing::instructions(bytes);
+        let mut all: Vec<u32> = code
+            .iter()
             .filter(|i| i.control)
             .map(|i| i.offset)
             .chain(sites.iter().copied())
-            .chain(rows)
             .collect();
+        all.sort_unstable();
+        let rows: Vec<u32> = dwarf
+            .map(|d| line_starts(d).into_iter().map(|(o, _)| o).collect())
+            .unwrap_or_default();
+        let located = located_by_function(&code, compile.debug_keep_locals.as_deref());
+        all.extend(rows_before_effects(&code, bytes, &located, &all, &rows));
         all.sort_unstable();
         all.dedup();
         compile.debug_hook_sites = Some(all.into());
     }
     compile
+}
+
+/// The (function index, local) pairs of `located` ((module offset of a
+/// subprogram, local): `ModuleDwarf::located_locals`), the function
+/// being the one whose code starts at or after the subprogram's offset.
+fn located_by_function(
+    code: &[listing::Instruction],
+    located: Option<&[(u32, u32)]>,
+) -> HashSet<(u32, u32)> {
+    let Some(located) = located else {
+        return HashSet::new();
+    };
+    let mut firsts: Vec<(u32, u32)> = Vec::new();
+    for i in code {
+        if firsts.last().is_none_or(|f| f.1 != i.func) {
+            firsts.push((i.offset, i.func));
+        }
+    }
+    located
+        .iter()
+        .filter_map(|&(at, local)| {
+            let f = firsts.get(firsts.partition_point(|f| f.0 < at))?;
+            Some((f.1, local))
+        })
+        .collect()
+}
+
+/// Whether instruction `i` changes what a source debugger can show:
+/// memory, a global, a table, a call or branch, or a local that DWARF
+/// places a variable in (`located`, by `located_by_function`); a
+/// compiler's temporaries (`local.set` of a local no variable lives in)
+/// change nothing it shows.
+fn has_effect(binary: &[u8], i: &listing::Instruction, located: &HashSet<(u32, u32)>) -> bool {
+    let at = i.offset as usize;
+    let Some(&opcode) = binary.get(at) else {
+        return true;
+    };
+    if listing::is_pure(opcode) {
+        return false;
+    }
+    if opcode != 0x21 && opcode != 0x22 {
+        return true;
+    }
+    // local.set, local.tee: the local's index, unsigned LEB128.
+    let mut local = 0u32;
+    for (k, &b) in binary.iter().skip(at + 1).take(5).enumerate() {
+        local |= u32::from(b & 0x7f) << (7 * k);
+        if b & 0x80 == 0 {
+            return located.contains(&(i.func, local));
+        }
+    }
+    true
+}
+
+/// The line-table rows (`rows`, module offsets) to hook besides `sites`
+/// (sorted): those from which code with an effect (`has_effect`) runs
+/// before the next site. LLDB's
+/// line step puts a breakpoint where the row it runs through ends; a row
+/// whose code up to the next site is pure can be stood in for by that
+/// site (the stub shows the stop at the row), and hooking every row
+/// instead doubled the cost of a debugged run.
+fn rows_before_effects(
+    code: &[listing::Instruction],
+    binary: &[u8],
+    located: &HashSet<(u32, u32)>,
+    sites: &[u32],
+    rows: &[u32],
+) -> Vec<u32> {
+    let mut rows: Vec<u32> = rows.to_vec();
+    rows.sort_unstable();
+    let mut out = Vec::new();
+    // Backwards: whether an effect lies between here and the next site.
+    let mut effect = false;
+    let mut func = None;
+    for i in code.iter().rev() {
+        if func != Some(i.func) {
+            func = Some(i.func);
+            effect = false;
+        }
+        effect |= has_effect(binary, i, located);
+        if i.always_hooked || i.control || sites.binary_search(&i.offset).is_ok() {
+            effect = false;
+        } else if effect && rows.binary_search(&i.offset).is_ok() {
+            out.push(i.offset);
+            effect = false;
+        }
+    }
+    out
 }
 
 /// Where each row of the line table starts: module offset and position.
@@ -1766,6 +1898,37 @@ fn hit_condition_holds(condition: &str, hits: u64) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A row is hooked when code with an effect runs from it before the
+    /// next hook: a store always, a `local.set` only of a local DWARF
+    /// places a variable in.
+    #[test]
+    fn rows_are_hooked_only_before_an_effect() {
+        let wasm = wat::parse_str(
+            r#"(module (memory 1) (func (local i32)
+                 nop
+                 i32.const 1 local.set 0
+                 i32.const 0 i32.const 5 i32.store
+                 nop))"#,
+        )
+        .unwrap();
+        let code = listing::instructions(&wasm);
+        // nop, const, local.set, const, const, store, nop, end
+        let (temp_row, store_row) = (code[1].offset, code[3].offset);
+        let rows = [temp_row, store_row];
+        let none = HashSet::new();
+        assert_eq!(
+            rows_before_effects(&code, &wasm, &none, &[], &rows),
+            [store_row]
+        );
+        let located: HashSet<(u32, u32)> = [(code[1].func, 0)].into();
+        let mut both = rows_before_effects(&code, &wasm, &located, &[], &rows);
+        both.sort_unstable();
+        assert_eq!(both, [temp_row, store_row]);
+        assert!(has_effect(&wasm, &code[5], &none), "a store");
+        assert!(!has_effect(&wasm, &code[2], &none), "a temporary");
+        assert!(has_effect(&wasm, &code[2], &located), "a variable's local");
+    }
 
     #[test]
     fn hit_conditions() {

@@ -142,6 +142,7 @@ pub fn run(options: Options) -> Result<i32, String> {
         breakpoints: BTreeSet::new(),
         watchpoints: Vec::new(),
         memory_module: 0,
+        shown_at: None,
         stop: None,
         error_strings: false,
         exit: None,
@@ -249,6 +250,10 @@ struct Stub {
     /// The module whose memory an address without a module id means: the
     /// module of the frame LLDB last asked a value of (`memory_module`).
     memory_module: usize,
+    /// Where frame 0 is shown when the stop is at a hook standing in for
+    /// breakpoints without one (`place_breakpoints`): the offset of the
+    /// breakpoint shown, before the hook, with only pure code between.
+    shown_at: Option<u32>,
     stop: Option<Stop>,
     error_strings: bool,
     /// The guest's exit status, once it has ended.
@@ -524,7 +529,7 @@ impl Stub {
                 // A caller's frame is at its call: its pc is the return
                 // address, the next instruction.
                 let offset = if i == 0 {
-                    offset
+                    self.shown_at.unwrap_or(offset)
                 } else {
                     let all = self.session.module_instructions(f.module);
                     let next = all.partition_point(|x| x.offset <= offset);
@@ -541,6 +546,7 @@ impl Stub {
             return 0;
         };
         f.wasm_offset
+            .map(|o| self.shown_at.unwrap_or(o))
             .map_or(0, |o| Self::code_address(f.module, self.pc_of(f.module, o)))
     }
 
@@ -554,21 +560,18 @@ impl Stub {
         };
         let (signal, reason) = match &stop.reason {
             StopReason::Entry => (5, String::new()),
-            StopReason::Breakpoint => (5, "reason:breakpoint;".to_string()),
             // A step that ends on a breakpoint is that breakpoint's hit,
             // as LLDB's own servers say: a step runs to the next hook
             // site, which can be past the end of LLDB's stepping range
             // (its "next branch" breakpoint), and LLDB must see it there.
-            StopReason::Step
-                if stop
-                    .frames
-                    .first()
-                    .and_then(|f| Some((f.module, f.wasm_offset?)))
-                    .is_some_and(|at| self.breakpoints.contains(&at)) =>
+            // A breakpoint stop where no breakpoint is shown (the hook
+            // stood in for breakpoints now behind) is a step's.
+            StopReason::Breakpoint | StopReason::Step
+                if self.shown_at.is_some() || self.breakpoints_at_real() =>
             {
                 (5, "reason:breakpoint;".to_string())
             }
-            StopReason::Step => (5, "reason:trace;".to_string()),
+            StopReason::Breakpoint | StopReason::Step => (5, "reason:trace;".to_string()),
             StopReason::Pause => (0x13, "reason:signal;".to_string()),
             StopReason::Watchpoint(hit) => {
                 // Named after the watchpoint the access fired: LLDB finds
@@ -714,12 +717,23 @@ impl Stub {
     }
 
     /// Gives the session every breakpoint; returns each offset with why it
-    /// could not be placed.
+    /// could not be placed. A breakpoint on an instruction without a hook
+    /// is placed on the hook that stands in for it (`Session::stand_in`:
+    /// the next one, with only pure code between) and its stop is shown at
+    /// the breakpoint (`shown_at`): the state is the same, only the
+    /// operand stack differs, and it is not answered there. LLDB's line
+    /// step puts breakpoints where line-table rows end, which need not be
+    /// hooks (a call's column in `sum = accumulate(i)`); the compile hooks
+    /// every row whose code up to the next hook has an effect, and a hook
+    /// at every row doubled the cost of a debugged run.
     fn place_breakpoints(&self) -> Vec<((usize, u32), Option<String>)> {
         let list: Vec<Breakpoint> = self
             .breakpoints
             .iter()
-            .map(|&(module, offset)| BreakpointSpec::InModule { module, offset }.into())
+            .map(|&(module, offset)| {
+                let offset = self.session.stand_in(module, offset).unwrap_or(offset);
+                BreakpointSpec::InModule { module, offset }.into()
+            })
             .collect();
         let placed = self.session.set_breakpoints(&list);
         self.breakpoints
@@ -771,8 +785,14 @@ impl Stub {
             .map_or(0, |f| f.module);
         self.memory_module = module;
         let module = self.session.module_id(module)?;
+        let shown_before_hook = self.shown_at.is_some();
         let value = self.session.with_stop(move |stop| {
             let value = if stack {
+                if shown_before_hook && frame == 0 {
+                    return Err("the operand stack is not recorded here (the stop is shown \
+                         before the hook it is at)"
+                        .to_string());
+                }
                 if frame != 0 {
                     return Err(format!(
                         "frame {frame}'s operand stack is not recorded (only the paused frame's)"
@@ -819,6 +839,18 @@ impl Stub {
         if self.stop.is_none() {
             return self.error("the program is not stopped".into());
         }
+        if let Some(shown) = self.shown_at {
+            // Shown before the hook it is really at: what runs next is the
+            // pure code up to the hook, where a step or a breakpoint on the
+            // way stops (at once: it has run).
+            let (_, real) = self.real_position().unwrap_or_default();
+            let next = self.stand_in_breakpoints(real).find(|&b| b > shown);
+            self.shown_at = next;
+            if next.is_some() || step.is_some() || self.breakpoints_at_real() {
+                let reply = self.stop_reply();
+                return self.send(&reply);
+            }
+        }
         self.stop = None;
         match step {
             Some(kind) => self.session.step_by(kind, Granularity::Instruction),
@@ -828,10 +860,48 @@ impl Stub {
         if step.is_some() {
             self.past_prologue();
         }
+        self.show_stand_in();
         if self.exit.is_none() {
             let reply = self.stop_reply();
             self.send(&reply);
         }
+    }
+
+    /// Frame 0's real (module, offset).
+    fn real_position(&self) -> Option<(usize, u32)> {
+        let f = self.stop.as_ref()?.frames.first()?;
+        Some((f.module, f.wasm_offset?))
+    }
+
+    /// The breakpoints (offsets, ascending) without a hook of their own
+    /// that the hook at `real` (frame 0's module) stands in for.
+    fn stand_in_breakpoints(&self, real: u32) -> impl Iterator<Item = u32> + '_ {
+        let module = self.real_position().map_or(0, |p| p.0);
+        self.breakpoints
+            .iter()
+            .filter(move |&&(m, b)| {
+                m == module && b < real && self.session.stand_in(m, b) == Some(real)
+            })
+            .map(|&(_, b)| b)
+    }
+
+    /// Whether a breakpoint is at frame 0's real offset.
+    fn breakpoints_at_real(&self) -> bool {
+        self.real_position()
+            .is_some_and(|at| self.breakpoints.contains(&at))
+    }
+
+    /// After a breakpoint or step stop: shows frame 0 at the first
+    /// breakpoint the hook it stopped at stands in for, if any.
+    fn show_stand_in(&mut self) {
+        let stood_in = matches!(
+            self.stop.as_ref().map(|s| &s.reason),
+            Some(StopReason::Breakpoint | StopReason::Step)
+        );
+        self.shown_at = match self.real_position() {
+            Some((_, real)) if stood_in => self.stand_in_breakpoints(real).next(),
+            _ => None,
+        };
     }
 
     /// A step that entered a function goes on to where its prologue ends
