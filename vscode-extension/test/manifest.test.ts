@@ -230,7 +230,7 @@ describe("package.json", () => {
       expect(p, name).toHaveProperty("default");
     }
     // The issue's attributes, and the others the adapter reads.
-    expect(Object.keys(launchSchema.properties).sort()).toEqual(["args", "cache", "cwd", "dirs", "env", "everyInstruction", "exactLocals", "invoke", "listingPath", "program", "sourceMap", "stopOnEntry", "stubImports"]);
+    expect(Object.keys(launchSchema.properties).sort()).toEqual(["args", "cache", "cwd", "dirs", "env", "everyInstruction", "exactLocals", "invoke", "listingPath", "preload", "program", "sourceMap", "stopOnEntry", "stubImports"]);
   });
 
   test("the attributes are exactly the launch arguments `wasmscope dap` reads", () => {
@@ -248,7 +248,7 @@ describe("package.json", () => {
 
   test("bad configurations are rejected", () => {
     const validate = ajv().compile(launchSchema);
-    for (const bad of [{}, { program: "" }, { program: "a.wasm", args: "x" }, { program: "a.wasm", env: { A: 1 } }, { program: "a.wasm", dirs: [":ro"] }, { program: "a.wasm", stopOnEntry: "yes" }, { program: "a.wasm", stubImports: 1 }, { program: "a.wasm", cache: 3 }]) {
+    for (const bad of [{}, { program: "" }, { program: "a.wasm", args: "x" }, { program: "a.wasm", env: { A: 1 } }, { program: "a.wasm", dirs: [":ro"] }, { program: "a.wasm", stopOnEntry: "yes" }, { program: "a.wasm", stubImports: 1 }, { program: "a.wasm", cache: 3 }, { program: "a.wasm", preload: ["acc.wasm"] }]) {
       expect(validate(bad), JSON.stringify(bad)).toBe(false);
     }
   });
