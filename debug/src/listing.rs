@@ -126,14 +126,26 @@ pub struct Instruction {
     /// `unreachable`, or the function's final `end` (where a debugger that
     /// steps by instructions puts its "run to the next branch" breakpoint).
     pub control: bool,
+    /// What it changes that a debugger shows, besides the operand stack.
+    pub effect: Effect,
 }
 
-/// Whether the instruction starting with `opcode` changes nothing a
-/// debugger shows but the operand stack: no local, global, memory or
-/// table is written, no call or branch made (it may trap). Code between
-/// such an instruction and the next hook site looks, to a debugger, the
-/// same as that hook site (`gdbstub`'s stand-in stops).
-pub fn is_pure(opcode: u8) -> bool {
+/// What an instruction changes besides the operand stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing (it may trap): code up to the next hook site made of such
+    /// instructions looks, to a debugger, the same as that site
+    /// (`gdbstub`'s stand-in stops).
+    None,
+    /// This local (`local.set`, `local.tee`).
+    Local(u32),
+    /// Memory, a global, a table, or where control goes.
+    Other,
+}
+
+/// Whether the instruction starting with `opcode` changes nothing but the
+/// operand stack (`Effect::None`).
+fn is_pure(opcode: u8) -> bool {
     matches!(
         opcode,
         0x01 | 0x02 | 0x0b // nop, block, end (of a block)
@@ -185,11 +197,21 @@ pub fn instructions(binary: &[u8]) -> Vec<Instruction> {
                                         | O::ReturnCallIndirect { .. }
                                         | O::ReturnCallRef { .. }
                                 ) || (matches!(op, O::End) && ops.eof());
+                                let effect = match op {
+                                    O::LocalSet { local_index } | O::LocalTee { local_index } => {
+                                        Effect::Local(local_index)
+                                    }
+                                    _ if binary.get(at).copied().is_some_and(is_pure) => {
+                                        Effect::None
+                                    }
+                                    _ => Effect::Other,
+                                };
                                 out.push(Instruction {
                                     offset: at as u32,
                                     func,
                                     always_hooked: forced,
                                     control,
+                                    effect,
                                 });
                                 forced = matches!(
                                     op,

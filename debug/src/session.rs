@@ -286,8 +286,6 @@ enum Command {
     Variables(u64, u64, u64, Sender<Result<Vec<VarView>, String>>),
     SetVariable(u64, String, String, Sender<Result<VarView, String>>),
     Evaluate(usize, String, Sender<Result<VarView, String>>),
-    ReadMemory(u64, usize, Sender<Result<Vec<u8>, String>>),
-    WriteMemory(u64, Vec<u8>, Sender<Result<(), String>>),
     /// Any inspection: runs on the guest thread with the stop.
     With(StopFn),
     Terminate,
@@ -328,11 +326,12 @@ pub struct Session {
     /// Where hooks are besides the `always_hooked` instructions (`None`:
     /// everywhere).
     sites: Option<Arc<[u32]>>,
-    /// The locals the program's DWARF places variables in, as (function
-    /// index, local) (`located_by_function`), built on first use from
-    /// `keep_locals`.
-    located: std::cell::OnceCell<HashSet<(u32, u32)>>,
-    keep_locals: Option<Arc<[(u32, u32)]>>,
+    /// With `LaunchConfig::control_sites`: the locals the program's DWARF
+    /// places variables in, as (function index, local)
+    /// (`located_by_function`).
+    located: Option<HashSet<(u32, u32)>>,
+    /// The engine's ids of the session's modules, the program's first.
+    module_ids: Vec<ModuleId>,
     thread: Option<std::thread::JoinHandle<()>>,
     program: PathBuf,
     /// The preloaded modules (`LaunchConfig::preload`): modules 1, 2, ...
@@ -346,8 +345,8 @@ struct Library {
     instructions: Vec<listing::Instruction>,
     /// Its hook sites besides the `always_hooked` instructions.
     sites: Option<Arc<[u32]>>,
-    /// The locals its DWARF places variables in (`located_by_function`).
-    located: HashSet<(u32, u32)>,
+    /// As `Session::located`.
+    located: Option<HashSet<(u32, u32)>>,
 }
 
 struct ChannelWriter {
@@ -481,10 +480,20 @@ impl Session {
             .as_ref()
             .map(ModuleDwarf::inlined_entries)
             .unwrap_or_default();
-        let compile = launch_compile_options(&config, &bytes, dwarf.as_ref(), from_text);
+        // The instructions, read now when the compile needs them (else
+        // on first use: a large module's take a while).
+        let instructions = std::cell::OnceCell::new();
+        if config.control_sites {
+            let _ = instructions.set(listing::instructions(&bytes));
+        }
+        let (compile, located) = launch_compile_options(
+            &config,
+            instructions.get().map(Vec::as_slice),
+            dwarf.as_ref(),
+            from_text,
+        );
         drop(dwarf);
         let sites = compile.debug_hook_sites.clone();
-        let keep_locals = compile.debug_keep_locals.clone();
         let engine = Engine::new(Config {
             compile,
             cache: config.cache.clone(),
@@ -495,10 +504,10 @@ impl Session {
         for (name, path) in &config.preload {
             let (bytes, from_text) = read_program(path)?;
             let dwarf = ModuleDwarf::from_binary(&bytes);
-            let compile = launch_compile_options(&config, &bytes, dwarf.as_ref(), from_text);
-            let sites = compile.debug_hook_sites.clone();
             let instructions = listing::instructions(&bytes);
-            let located = located_by_function(&instructions, compile.debug_keep_locals.as_deref());
+            let (compile, located) =
+                launch_compile_options(&config, Some(&instructions), dwarf.as_ref(), from_text);
+            let sites = compile.debug_hook_sites.clone();
             let module = Module::with_options(&engine, bytes, compile)
                 .map_err(|e| format!("{} (preloaded as `{name}`): {e}", path.display()))?;
             libraries.push(Library {
@@ -532,6 +541,10 @@ impl Session {
         let thread_shared = shared.clone();
         let guest_module = module.clone();
         let guest_libraries: Vec<Module> = libraries.iter().map(|l| l.module.clone()).collect();
+        let module_ids: Vec<ModuleId> = std::iter::once(module.id())
+            .chain(libraries.iter().map(|l| l.module.id()))
+            .collect();
+        let guest_ids = module_ids.clone();
         let thread = std::thread::Builder::new()
             .name("wasmscope-guest".into())
             .spawn(move || {
@@ -540,6 +553,7 @@ impl Session {
                     engine,
                     guest_module,
                     guest_libraries,
+                    guest_ids,
                     command_rx,
                     event_tx,
                     thread_shared,
@@ -561,13 +575,13 @@ impl Session {
             inlined,
             module,
             listing: std::cell::OnceCell::new(),
-            instructions: std::cell::OnceCell::new(),
+            instructions,
             sites,
             thread: Some(thread),
             program,
             libraries,
-            located: std::cell::OnceCell::new(),
-            keep_locals,
+            located,
+            module_ids,
         })
     }
 
@@ -591,13 +605,6 @@ impl Session {
             0 => Some(&self.program),
             i => Some(&self.libraries.get(i - 1)?.path),
         }
-    }
-
-    /// The session's modules' engine ids, module 0 first.
-    fn module_ids(&self) -> Vec<ModuleId> {
-        std::iter::once(self.module.id())
-            .chain(self.libraries.iter().map(|l| l.module.id()))
-            .collect()
     }
 
     /// The module's binary (with the DWARF `wat` generated for a text
@@ -846,38 +853,25 @@ impl Session {
             message: None,
         };
         match spec {
-            BreakpointSpec::InModule { module: 0, offset } => {
-                self.place(&BreakpointSpec::Offset(*offset))
-            }
+            BreakpointSpec::Offset(offset) => self.place(&BreakpointSpec::InModule {
+                module: 0,
+                offset: *offset,
+            }),
             BreakpointSpec::InModule { module, offset: o } => {
-                let Some(lib) = self.libraries.get(module - 1) else {
+                let Some((code, sites, _)) = self.module_code(*module) else {
                     return none(format!("no module {module}"));
                 };
-                let code = &lib.instructions;
                 let placed = match code.binary_search_by_key(o, |i| i.offset) {
-                    Ok(i) if is_site(&code[i], &lib.sites) => at(*o),
-                    Ok(_) => none(format!(
-                        "{o:#x} is not a debug-hook site of module {module}: in code with \
-                         DWARF, hooks sit where source lines start"
-                    )),
-                    Err(_) => none(format!(
-                        "no instruction of module {module} starts at {o:#x}"
-                    )),
-                };
-                Placed {
-                    module: *module,
-                    ..placed
-                }
-            }
-            BreakpointSpec::Offset(o) => {
-                let code = self.instructions();
-                match code.binary_search_by_key(o, |i| i.offset) {
-                    Ok(i) if self.is_site(&code[i]) => at(*o),
+                    Ok(i) if is_site(&code[i], sites) => at(*o),
                     Ok(_) => none(format!(
                         "{o:#x} is not a debug-hook site: in code with DWARF, hooks sit where \
                          source lines start (launch with every instruction hooked to stop here)"
                     )),
                     Err(_) => none(format!("no instruction starts at {o:#x}")),
+                };
+                Placed {
+                    module: *module,
+                    ..placed
                 }
             }
             BreakpointSpec::ListingLine(line) => {
@@ -957,18 +951,12 @@ impl Session {
         }
     }
 
-    /// Replaces the watchpoints on linear memory 0. The guest stops
+    /// Replaces the watchpoints, each on linear memory 0 of a session
+    /// module (0: the program). The guest stops
     /// (`StopReason::Watchpoint`) at the first hook site after a load or
     /// store (as each watch's kinds say) touched a range, by the engine's
     /// page protection: nothing is slower until the watched pages are
     /// touched. Call while stopped.
-    pub fn set_watchpoints(&self, watches: &[MemoryWatch]) -> Result<(), String> {
-        let watches = watches.to_vec();
-        self.with_stop(move |stop| stop.set_watchpoints(&watches).map_err(|e| e.to_string()))?
-    }
-
-    /// [`Self::set_watchpoints`], each watch on memory 0 of a session
-    /// module (0: the program).
     pub fn set_watchpoints_in(&self, watches: &[(usize, MemoryWatch)]) -> Result<(), String> {
         let watches = watches
             .iter()
@@ -1076,13 +1064,14 @@ impl Session {
         self.ask(|tx| Command::Evaluate(frame, expression.into(), tx))?
     }
 
-    /// Reads linear memory 0 (the bytes that exist, up to `len`).
+    /// Reads the paused instance's linear memory 0 (the bytes that exist,
+    /// up to `len`).
     pub fn read_memory(&self, address: u64, len: usize) -> Result<Vec<u8>, String> {
-        self.ask(|tx| Command::ReadMemory(address, len, tx))?
+        self.with_stop(move |stop| read_bytes(stop.memory_bytes(0), address, len))?
     }
 
     pub fn write_memory(&self, address: u64, bytes: Vec<u8>) -> Result<(), String> {
-        self.ask(|tx| Command::WriteMemory(address, bytes, tx))?
+        self.with_stop(move |stop| write_bytes(stop.memory(0), address, &bytes))?
     }
 
     /// [`Self::read_memory`] of module `module`'s memory 0 (0: the
@@ -1110,42 +1099,45 @@ impl Session {
 
     /// Module `index`'s instructions, by offset (0: [`Self::instructions`]).
     pub fn module_instructions(&self, index: usize) -> &[listing::Instruction] {
+        self.module_code(index).map_or(&[], |c| c.0)
+    }
+
+    /// Module `index`'s instructions, its hook sites besides the
+    /// `always_hooked` ones, and its `located` locals.
+    #[allow(clippy::type_complexity)]
+    fn module_code(
+        &self,
+        index: usize,
+    ) -> Option<(
+        &[listing::Instruction],
+        &Option<Arc<[u32]>>,
+        &Option<HashSet<(u32, u32)>>,
+    )> {
         match index {
-            0 => self.instructions(),
-            i => self
-                .libraries
-                .get(i - 1)
-                .map_or(&[], |l| l.instructions.as_slice()),
+            0 => Some((self.instructions(), &self.sites, &self.located)),
+            i => {
+                let l = self.libraries.get(i - 1)?;
+                Some((&l.instructions, &l.sites, &l.located))
+            }
         }
     }
 
     /// The hook that can stand in for the instruction at `offset` of
     /// module `module`: the first at or after it in its function, when
-    /// everything before it from `offset` on is pure (`listing::is_pure`:
-    /// a stop there shows what a stop at `offset` would); `offset` itself
-    /// when it has a hook.
+    /// nothing before it from `offset` on has an effect (`has_effect`: a
+    /// stop there shows what a stop at `offset` would); `offset` itself
+    /// when it has a hook. Only in a session launched with
+    /// `LaunchConfig::control_sites` (else `None`).
     pub fn stand_in(&self, module: usize, offset: u32) -> Option<u32> {
-        let code = self.module_instructions(module);
-        let binary = self.module_binary(module)?;
-        let (sites, located) = match module {
-            0 => (
-                &self.sites,
-                self.located.get_or_init(|| {
-                    located_by_function(self.instructions(), self.keep_locals.as_deref())
-                }),
-            ),
-            i => {
-                let l = self.libraries.get(i - 1)?;
-                (&l.sites, &l.located)
-            }
-        };
+        let (code, sites, located) = self.module_code(module)?;
+        let located = located.as_ref()?;
         let start = code.partition_point(|i| i.offset < offset);
         let first = code.get(start).filter(|i| i.offset == offset)?;
         for i in code[start..].iter().take_while(|i| i.func == first.func) {
             if is_site(i, sites) {
                 return Some(i.offset);
             }
-            if has_effect(binary, i, located) {
+            if has_effect(i, located) {
                 return None;
             }
         }
@@ -1154,7 +1146,7 @@ impl Session {
 
     /// The engine's id of session module `module`.
     pub fn module_id(&self, module: usize) -> Result<ModuleId, String> {
-        self.module_ids()
+        self.module_ids
             .get(module)
             .copied()
             .ok_or_else(|| format!("no module {module}"))
@@ -1190,6 +1182,7 @@ fn guest(
     engine: Engine,
     module: Module,
     libraries: Vec<Module>,
+    module_ids: Vec<ModuleId>,
     commands: Receiver<Command>,
     events: Sender<Event>,
     shared: Arc<Shared>,
@@ -1249,9 +1242,6 @@ fn guest(
     let names: Vec<WasmNames> = std::iter::once(&module)
         .chain(&libraries)
         .map(|m| WasmNames::read(m.binary()))
-        .collect();
-    let module_ids: Vec<ModuleId> = std::iter::once(module.id())
-        .chain(libraries.iter().map(Module::id))
         .collect();
     let handler_ids = module_ids.clone();
     // The handler takes `shared`; this copy tells, once the run is over,
@@ -1368,12 +1358,6 @@ fn guest(
                 }
                 Ok(Command::Evaluate(frame, text, reply)) => {
                     let _ = reply.send(inspector.evaluate(stop, frame, &text));
-                }
-                Ok(Command::ReadMemory(address, len, reply)) => {
-                    let _ = reply.send(read_bytes(stop.memory_bytes(0), address, len));
-                }
-                Ok(Command::WriteMemory(address, bytes, reply)) => {
-                    let _ = reply.send(write_bytes(stop.memory(0), address, &bytes));
                 }
                 Ok(Command::With(f)) => f(stop),
                 Ok(Command::Resume(step)) => {
@@ -1530,20 +1514,25 @@ fn is_site(i: &listing::Instruction, sites: &Option<Arc<[u32]>>) -> bool {
             .is_none_or(|s| s.binary_search(&i.offset).is_ok())
 }
 
-/// How a launch compiles a module (`bytes`, with `dwarf`):
-/// `debug_compile_options` and the launch's own choices.
+/// How a launch compiles a module with `dwarf`: `debug_compile_options`
+/// and the launch's own choices. With `control_sites`, `code` is the
+/// module's instructions, and the locals its DWARF places variables in
+/// come back too (`located_by_function`, for `Session::stand_in`).
 fn launch_compile_options(
     config: &LaunchConfig,
-    bytes: &[u8],
+    code: Option<&[listing::Instruction]>,
     dwarf: Option<&ModuleDwarf>,
     from_text: bool,
-) -> CompileOptions {
+) -> (CompileOptions, Option<HashSet<(u32, u32)>>) {
     let mut compile = debug_compile_options(dwarf, config.every_instruction, from_text);
     if config.exact_locals {
         compile.debug_locals = DebugLocals::Mirrored;
     }
-    if let (true, Some(sites)) = (config.control_sites, &compile.debug_hook_sites) {
-        let code = listing::instructions(bytes);
+    let Some(code) = code.filter(|_| config.control_sites) else {
+        return (compile, None);
+    };
+    let located = located_by_function(code, compile.debug_keep_locals.as_deref());
+    if let Some(sites) = &compile.debug_hook_sites {
         let mut all: Vec<u32> = code
             .iter()
             .filter(|i| i.control)
@@ -1554,13 +1543,12 @@ fn launch_compile_options(
         let rows: Vec<u32> = dwarf
             .map(|d| line_starts(d).into_iter().map(|(o, _)| o).collect())
             .unwrap_or_default();
-        let located = located_by_function(&code, compile.debug_keep_locals.as_deref());
-        all.extend(rows_before_effects(&code, bytes, &located, &all, &rows));
+        all.extend(rows_before_effects(code, &located, &all, &rows));
         all.sort_unstable();
         all.dedup();
         compile.debug_hook_sites = Some(all.into());
     }
-    compile
+    (compile, Some(located))
 }
 
 /// The (function index, local) pairs of `located` ((module offset of a
@@ -1589,30 +1577,16 @@ fn located_by_function(
 }
 
 /// Whether instruction `i` changes what a source debugger can show:
-/// memory, a global, a table, a call or branch, or a local that DWARF
+/// memory, a global, a table, where control goes, or a local that DWARF
 /// places a variable in (`located`, by `located_by_function`); a
 /// compiler's temporaries (`local.set` of a local no variable lives in)
 /// change nothing it shows.
-fn has_effect(binary: &[u8], i: &listing::Instruction, located: &HashSet<(u32, u32)>) -> bool {
-    let at = i.offset as usize;
-    let Some(&opcode) = binary.get(at) else {
-        return true;
-    };
-    if listing::is_pure(opcode) {
-        return false;
+fn has_effect(i: &listing::Instruction, located: &HashSet<(u32, u32)>) -> bool {
+    match i.effect {
+        listing::Effect::None => false,
+        listing::Effect::Local(local) => located.contains(&(i.func, local)),
+        listing::Effect::Other => true,
     }
-    if opcode != 0x21 && opcode != 0x22 {
-        return true;
-    }
-    // local.set, local.tee: the local's index, unsigned LEB128.
-    let mut local = 0u32;
-    for (k, &b) in binary.iter().skip(at + 1).take(5).enumerate() {
-        local |= u32::from(b & 0x7f) << (7 * k);
-        if b & 0x80 == 0 {
-            return located.contains(&(i.func, local));
-        }
-    }
-    true
 }
 
 /// The line-table rows (`rows`, module offsets) to hook besides `sites`
@@ -1624,7 +1598,6 @@ fn has_effect(binary: &[u8], i: &listing::Instruction, located: &HashSet<(u32, u
 /// instead doubled the cost of a debugged run.
 fn rows_before_effects(
     code: &[listing::Instruction],
-    binary: &[u8],
     located: &HashSet<(u32, u32)>,
     sites: &[u32],
     rows: &[u32],
@@ -1640,8 +1613,8 @@ fn rows_before_effects(
             func = Some(i.func);
             effect = false;
         }
-        effect |= has_effect(binary, i, located);
-        if i.always_hooked || i.control || sites.binary_search(&i.offset).is_ok() {
+        effect |= has_effect(i, located);
+        if i.always_hooked || sites.binary_search(&i.offset).is_ok() {
             effect = false;
         } else if effect && rows.binary_search(&i.offset).is_ok() {
             out.push(i.offset);
@@ -1917,17 +1890,14 @@ mod tests {
         let (temp_row, store_row) = (code[1].offset, code[3].offset);
         let rows = [temp_row, store_row];
         let none = HashSet::new();
-        assert_eq!(
-            rows_before_effects(&code, &wasm, &none, &[], &rows),
-            [store_row]
-        );
+        assert_eq!(rows_before_effects(&code, &none, &[], &rows), [store_row]);
         let located: HashSet<(u32, u32)> = [(code[1].func, 0)].into();
-        let mut both = rows_before_effects(&code, &wasm, &located, &[], &rows);
+        let mut both = rows_before_effects(&code, &located, &[], &rows);
         both.sort_unstable();
         assert_eq!(both, [temp_row, store_row]);
-        assert!(has_effect(&wasm, &code[5], &none), "a store");
-        assert!(!has_effect(&wasm, &code[2], &none), "a temporary");
-        assert!(has_effect(&wasm, &code[2], &located), "a variable's local");
+        assert!(has_effect(&code[5], &none), "a store");
+        assert!(!has_effect(&code[2], &none), "a temporary");
+        assert!(has_effect(&code[2], &located), "a variable's local");
     }
 
     #[test]

@@ -166,7 +166,7 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
         preloads
             .iter()
             .map(|p| {
-                wasmscope_debug::jit::register(&p.module, &p.path, p.dwarf.as_ref(), None)
+                wasmscope_debug::jit::register(&p.module, &p.path, p.dwarf(), None)
                     .map_err(|e| anyhow!("{}: cannot describe the JIT code: {e}", p.path.display()))
             })
             .collect::<Result<Vec<_>>>()?
@@ -199,8 +199,7 @@ fn execute(mut args: RunArgs) -> Result<ExitCode> {
                         if id == Some(module.id()) {
                             return dwarf().as_ref();
                         }
-                        let p = preloads.iter().find(|p| Some(p.module.id()) == id)?;
-                        p.dwarf.as_ref()
+                        preloads.iter().find(|p| Some(p.module.id()) == id)?.dwarf()
                     };
                     eprintln!("wasm backtrace:\n{}", backtrace(&t, dwarf_of).trim_end());
                 }
@@ -381,7 +380,22 @@ struct Preload {
     name: String,
     path: PathBuf,
     module: Module,
-    dwarf: Option<wasmscope_debug::dwarf::read::ModuleDwarf>,
+    /// Read before compiling for a debug compile, else only when a trap's
+    /// backtrace needs it (as the program's).
+    dwarf: std::cell::OnceCell<Option<wasmscope_debug::dwarf::read::ModuleDwarf>>,
+}
+
+impl Preload {
+    fn dwarf(&self) -> Option<&wasmscope_debug::dwarf::read::ModuleDwarf> {
+        self.dwarf
+            .get_or_init(|| {
+                wasmscope_debug::dwarf::read::ModuleDwarf::parse(
+                    self.module.binary(),
+                    self.module.info(),
+                )
+            })
+            .as_ref()
+    }
 }
 
 /// How `-g` or `--debug-hooks` compiles a module with `dwarf`.
@@ -413,10 +427,10 @@ fn preloaded_modules(args: &RunArgs, engine: &Engine) -> Result<Vec<Preload>> {
                 .map_err(|e| anyhow!("--preload {e}"))?;
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("failed to read {}", path.display()))?;
-            let debug = args.debug_info || args.debug_hooks;
-            let dwarf = ModuleDwarf::from_binary(&bytes);
-            let module = if debug {
-                let options = debug_options(args, &bytes, dwarf.as_ref());
+            let dwarf = std::cell::OnceCell::new();
+            let module = if args.debug_info || args.debug_hooks {
+                let early = dwarf.get_or_init(|| ModuleDwarf::from_binary(&bytes));
+                let options = debug_options(args, &bytes, early.as_ref());
                 Module::with_options(engine, bytes, options)
             } else {
                 Module::from_file_bytes(engine, &path, bytes)
@@ -457,35 +471,18 @@ fn run_module(
     let mut linker = Linker::new();
     wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx);
     for p in preloads {
-        if args.stub_imports {
-            host::define_stubs(&mut store, &mut linker, &p.module, |line| {
-                eprintln!("{line}")
-            })?;
-        }
-        match linker.instantiate(&mut store, &p.module) {
+        let instance = instantiate(args, &mut store, &mut linker, &p.module)
+            .with_context(|| format!("cannot instantiate {} (--preload)", p.path.display()))?;
+        match instance {
             Ok(instance) => {
                 linker.instance(&store, &p.name, instance);
             }
-            Err(Error::Trap(t)) if t.exit_status().is_some() => {
-                return Ok(exit_code(t.exit_status().unwrap_or(0)));
-            }
-            Err(e) => {
-                return Err(anyhow::Error::from(e).context(format!(
-                    "cannot instantiate {} (--preload)",
-                    p.path.display()
-                )))
-            }
+            Err(exited) => return Ok(exited),
         }
     }
-    if args.stub_imports {
-        host::define_stubs(&mut store, &mut linker, module, |line| eprintln!("{line}"))?;
-    }
-    let instance = match linker.instantiate(&mut store, module) {
+    let instance = match instantiate(args, &mut store, &mut linker, module)? {
         Ok(i) => i,
-        Err(Error::Trap(t)) if t.exit_status().is_some() => {
-            return Ok(exit_code(t.exit_status().unwrap_or(0)));
-        }
-        Err(e) => return Err(e.into()),
+        Err(exited) => return Ok(exited),
     };
 
     let name = args.invoke.as_deref().unwrap_or("_start");
@@ -532,6 +529,27 @@ fn run_module(
         println!("{}", host::format_val(r));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Instantiates `module`, with stand-ins for the imports the linker lacks
+/// when asked: the instance, or the guest's exit status when its start
+/// function exited.
+fn instantiate(
+    args: &RunArgs,
+    store: &mut Store<WasiCtx>,
+    linker: &mut Linker<WasiCtx>,
+    module: &Module,
+) -> Result<Result<wasmscope_engine::Instance, ExitCode>, Error> {
+    if args.stub_imports {
+        host::define_stubs(store, linker, module, |line| eprintln!("{line}"))?;
+    }
+    match linker.instantiate(store, module) {
+        Ok(i) => Ok(Ok(i)),
+        Err(Error::Trap(t)) if t.exit_status().is_some() => {
+            Ok(Err(exit_code(t.exit_status().unwrap_or(0))))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn exit_code(status: i32) -> ExitCode {

@@ -500,7 +500,7 @@ impl Stub {
     /// past a prologue only from that exact address, so a step into a
     /// call ends after the prologue, as natively.
     fn pc_of(&self, module: usize, offset: u32) -> u32 {
-        let entries = self.modules.get(module).map_or(&[][..], |m| &m.entries);
+        let entries = self.entries(module);
         match entries.binary_search_by_key(&offset, |e| e.1) {
             Ok(i) => entries[i].0,
             Err(_) => offset,
@@ -510,11 +510,16 @@ impl Stub {
     /// The module offset of a code address LLDB names (the inverse of
     /// `pc_of`).
     fn offset_of(&self, module: usize, pc: u32) -> u32 {
-        let entries = self.modules.get(module).map_or(&[][..], |m| &m.entries);
+        let entries = self.entries(module);
         match entries.binary_search_by_key(&pc, |e| e.0) {
             Ok(i) => entries[i].1,
             Err(_) => pc,
         }
+    }
+
+    /// Module `module`'s function entries (`ModuleFacts::entries`).
+    fn entries(&self, module: usize) -> &[(u32, u32)] {
+        self.modules.get(module).map_or(&[], |m| &m.entries)
     }
 
     fn frame_pcs(&self) -> Vec<u64> {
@@ -1024,7 +1029,7 @@ impl Stub {
     fn disarm(&mut self) {
         self.out = None;
         self.session.set_breakpoints(&[]);
-        let _ = self.session.set_watchpoints(&[]);
+        let _ = self.session.set_watchpoints_in(&[]);
         self.session.set_trap_stops(false);
     }
 
