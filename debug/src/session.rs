@@ -1493,11 +1493,15 @@ pub fn debug_compile_options(
         } else {
             DebugLocals::Mirrored
         },
-        // Every local a variable's location names, not just frame bases:
-        // a struct argument passed by value is found through a pointer
-        // local that the code may no longer need (found by the debugger
-        // differential: `p_14 <unavailable>` at -O0).
-        debug_keep_locals: source.map(|d| d.located_locals().into()),
+        // Every local a variable is in over its whole scope, not just
+        // frame bases: a struct argument passed by value is found through
+        // a pointer local that the code may no longer need (found by the
+        // debugger differential: `p_14 <unavailable>` at -O0). Not those
+        // of optimized code's location lists: a copy at each of their
+        // `local.set`s cost sha256 -O2 a third of its run time under the
+        // debugger, and the value labels place them where the code still
+        // has them.
+        debug_keep_locals: source.map(|d| d.whole_scope_locals().into()),
         // The operand stack where a variable lives on it (recording it
         // elsewhere can cost a caller's local its location).
         debug_stack_ranges: source.map(|d| d.stack_located_ranges().into()),
@@ -1531,7 +1535,10 @@ fn launch_compile_options(
     let Some(code) = code.filter(|_| config.control_sites) else {
         return (compile, None);
     };
-    let located = located_by_function(code, compile.debug_keep_locals.as_deref());
+    // Every located local, kept or not: a `local.set` of one changes
+    // what a variable shows (`Session::stand_in`).
+    let located = dwarf.filter(|_| !from_text).map(|d| d.located_locals());
+    let located = located_by_function(code, located.as_deref());
     if let Some(sites) = &compile.debug_hook_sites {
         let mut all: Vec<u32> = code
             .iter()

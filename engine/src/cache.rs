@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 const MAGIC: &[u8; 8] = b"WSCACHE\0";
-const FORMAT_VERSION: u32 = 3;
+const FORMAT_VERSION: u32 = 4;
 /// The engine build: any change to the engine's sources changes it.
 pub const ENGINE_BUILD: &str = env!("WASMSCOPE_ENGINE_BUILD");
 const EXTENSION: &str = "wsc";

@@ -2,9 +2,14 @@
 //! read+execute, and register `.eh_frame` so native unwinders (gdb, lldb,
 //! libgcc) walk through JIT frames.
 //!
-//! Invariant: once `publish` returns, the code is never written again and
-//! stays mapped until the `CodeMemory` is dropped; the trap registry entry for
-//! it is removed before the memory is unmapped.
+//! Invariant: once `publish` returns, the code is never written again,
+//! except the one byte of each live hook site (`CompiledFunction::
+//! site_traps`), which a store's site switches turn from `nop` to `int3`
+//! and back (`runtime::traphandlers::DebugSites`); code with such sites
+//! stays readable, writable and executable (a debug build only; patching
+//! through `mprotect` would race with a signal handler's patch). The code
+//! stays mapped until the `CodeMemory` is dropped; the trap registry entry
+//! for it is removed before the memory is unmapped.
 
 use crate::compile::{CompiledFunction, RelocTarget};
 use cranelift_codegen::binemit::Reloc;
@@ -20,10 +25,12 @@ pub struct CodeMemory {
     eh_frame: Option<Box<[u8]>>,
 }
 
-// SAFETY: the mapping is immutable after `publish`; the raw pointer is only a
+// SAFETY: the mapping is immutable after `publish` but for hook sites'
+// bytes, written only through atomic byte stores; the raw pointer is only a
 // handle to it.
 unsafe impl Send for CodeMemory {}
-// SAFETY: as above; shared access only reads (executes) the code.
+// SAFETY: as above; shared access executes the code or stores site bytes
+// atomically.
 unsafe impl Sync for CodeMemory {}
 
 extern "C" {
@@ -41,7 +48,8 @@ pub enum CodeMemoryError {
 
 impl CodeMemory {
     /// Lays out `funcs` in one region, patches relocations with `resolve`,
-    /// makes the region executable and registers unwind info.
+    /// turns live hook sites into `nop`s, makes the region executable (and
+    /// writable when it has such sites) and registers unwind info.
     ///
     /// Returns the memory and the range of each function within it.
     pub fn publish(
@@ -100,9 +108,23 @@ impl CodeMemory {
                 }
             }
         }
+        let mut patchable = false;
+        for (f, &off) in funcs.iter().zip(&offsets) {
+            for &t in &f.site_traps {
+                patchable = true;
+                // SAFETY: a site lies inside the function's code, copied
+                // into the RW mapping above.
+                unsafe { *ptr.add(off + t as usize) = crate::compile::NOP };
+            }
+        }
+        let protection = if patchable {
+            region::Protection::READ_WRITE_EXECUTE
+        } else {
+            region::Protection::READ_EXECUTE
+        };
         // SAFETY: the mapping is ours and no other reference to it exists.
         unsafe {
-            region::protect(ptr, len, region::Protection::READ_EXECUTE)
+            region::protect(ptr, len, protection)
                 .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
         }
         mem.register_unwind_info(funcs, &starts);

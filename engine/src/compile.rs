@@ -143,8 +143,8 @@ pub struct LiveDebug {
     /// Out-of-line traps: (trap offset, offset just past the jump to it),
     /// sorted; locals at such a trap are looked up past the jump.
     pub trap_jumps: Vec<(u32, u32)>,
-    /// Hook sites the same way: (the site's out-of-line trap, offset just
-    /// past the jump to it, where the site resumes), sorted.
+    /// Hook sites: (the site's `int3`, the offset just past it, where the
+    /// site resumes), sorted.
     pub site_jumps: Vec<(u32, u32)>,
     /// Locals also kept in the home slot, in slot order (see
     /// `kept_offset`, `CompileOptions::debug_keep_locals`).
@@ -223,8 +223,9 @@ pub struct CompiledFunction {
     pub debug_locals: Option<(u32, u32)>,
     /// `DebugLocals::Live` compiles only.
     pub live: Option<LiveDebug>,
-    /// Hook sites' traps (`func_env::DEBUG_SITE_TRAP`), sorted; never in
-    /// `traps`.
+    /// `DebugLocals::Live` hook sites: the offset of each one's `int3`
+    /// (`INT3`, published as `NOP` and patched by the store's site
+    /// switches), sorted; never in `traps`.
     pub site_traps: Vec<u32>,
     /// Debug-hook compiles: the operand stack at each hook site where it
     /// is not empty, sorted by module offset.
@@ -500,31 +501,13 @@ impl Compiler {
         ctx: &mut Context,
     ) -> Result<CompiledFunction, CompileError> {
         let live = self.options.debug_hooks && self.live_locals();
-        let body = input.body.clone();
-        let f = self.compile_function_as(
+        self.compile_function_as(
             (info, offsets, sig_ids, index),
             &mut input.validator,
             input.body,
             translator,
             ctx,
             live,
-        )?;
-        // A site whose jump was not found could not resume: this function
-        // mirrors its locals instead (it never happened in our tests).
-        if f.live
-            .as_ref()
-            .is_none_or(|l| l.site_jumps.len() == f.site_traps.len())
-        {
-            return Ok(f);
-        }
-        let mut validator = fresh_validator(&input.validator);
-        self.compile_function_as(
-            (info, offsets, sig_ids, index),
-            &mut validator,
-            body,
-            translator,
-            ctx,
-            false,
         )
     }
 
@@ -674,27 +657,45 @@ impl Compiler {
                 addend: r.addend,
             });
         }
-        let (sites, traps): (Vec<_>, Vec<_>) = buffer
+        let mut traps: Vec<(u32, TrapCode)> = buffer
             .traps()
-            .iter()
-            .partition(|t| t.code == func_env::DEBUG_SITE_TRAP);
-        let mut traps: Vec<(u32, TrapCode)> = traps
             .iter()
             .map(|t| (t.offset, TrapCode::from_cranelift(t.code)))
             .collect();
         traps.sort_by_key(|t| t.0);
-        let mut site_traps: Vec<u32> = sites.iter().map(|t| t.offset).collect();
-        site_traps.sort_unstable();
+        let code = buffer.data();
+        let mut site_traps = Vec::new();
         let srclocs = buffer
             .get_srclocs_sorted()
             .iter()
             .filter(|s| !s.loc.is_default())
-            .map(|s| SrcLoc {
-                start: s.start,
-                end: s.end,
-                wasm_offset: s.loc.bits(),
+            .map(|s| {
+                let bits = s.loc.bits();
+                if bits & func_env::SITE_SRCLOC_MARK == 0 {
+                    return Ok(SrcLoc {
+                        start: s.start,
+                        end: s.end,
+                        wasm_offset: bits,
+                    });
+                }
+                // A live hook site's `debugtrap`: an `int3`, which
+                // `CodeMemory::publish` patches to a `nop`. It opens its
+                // range (the register allocator's moves after it carry
+                // its location, those before it the previous one's).
+                if code.get(s.start as usize) != Some(&INT3) {
+                    return Err(CompileError::Codegen(format!(
+                        "hook site at module offset {:#x} does not start with int3",
+                        bits & !func_env::SITE_SRCLOC_MARK
+                    )));
+                }
+                site_traps.push(s.start);
+                Ok(SrcLoc {
+                    start: s.start,
+                    end: s.end,
+                    wasm_offset: bits & !func_env::SITE_SRCLOC_MARK,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let stack_maps = buffer
             .user_stack_maps()
             .iter()
@@ -919,6 +920,11 @@ fn settle_anchors(func: &mut ir::Function, anchors: &[(ir::Inst, u32)], labels: 
     }
 }
 
+/// x86's `int3`: a live hook site as compiled (`debugtrap`), and when on.
+pub const INT3: u8 = 0xCC;
+/// x86's one-byte `nop`: a live hook site when off.
+pub const NOP: u8 = 0x90;
+
 /// Size of one slot of a `ValRaw` array, enough for any wasm value.
 pub const VAL_RAW_SIZE: usize = 16;
 
@@ -959,7 +965,7 @@ fn live_debug(
         locals,
         saved_regs,
         trap_jumps: jumps_to(f, &traps),
-        site_jumps: jumps_to(f, &f.site_traps),
+        site_jumps: f.site_traps.iter().map(|&t| (t, t + 1)).collect(),
         kept,
     }
 }

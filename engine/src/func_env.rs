@@ -157,14 +157,19 @@ pub fn kept_slot_offset(k: usize) -> usize {
     16 * (k + 1)
 }
 
-/// The trap code of a `DebugLocals::Live` hook site: never a wasm trap;
-/// the compiler lists these apart from the trap sites.
-pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
+/// Marks the source location of a `DebugLocals::Live` hook site's
+/// `debugtrap` (the site's module offset, this bit set), so the compiler
+/// finds the one byte it became (`compile::CompiledFunction::site_traps`)
+/// and maps it back to the plain offset. Module offsets stay below it: a
+/// site at a larger offset is not made (no module is 2 GiB).
+pub const SITE_SRCLOC_MARK: u32 = 1 << 31;
 
 /// Whether the hook site at module offset `offset` calls the handler: its
 /// own switch in the store's site table, on for a breakpoint there and for
 /// every site while stepping or pausing (`runtime::traphandlers::
-/// DebugSites`); non-zero for yes.
+/// DebugSites`); non-zero for yes. Mirrored sites read it; a live site
+/// reads it only to record its operand stack (its stop itself is a
+/// patched byte of code).
 ///
 /// Each site reads its own byte, so no site's load is merged with
 /// another's (plain loads of one flag were merged across the trap by the
@@ -174,11 +179,9 @@ pub const DEBUG_SITE_TRAP: ir::TrapCode = ir::TrapCode::User(0xdeb);
 ///
 /// The byte is read with an atomic load, which the mid-end's alias
 /// analysis treats as a memory fence: no load of linear memory after a
-/// site is answered from a store or load before it. A live site's
-/// `trapnz` is not such a fence once legalized (it becomes a branch to a
-/// trap block), and without one a debugger's write at a stop (`expr x =
-/// 5`, a watchpoint's page protection) went unseen by code that had
-/// forwarded the stored value.
+/// site is answered from a store or load before it: without one a
+/// debugger's write at a stop (`expr x = 5`, a watchpoint's page
+/// protection) went unseen by code that had forwarded the stored value.
 ///
 /// The table's address is read as a read-only value, so a function loads
 /// it once, not at every site (the fence would force a reload each
@@ -412,15 +415,20 @@ impl<'a> FuncEnv<'a> {
                 .collect::<Vec<_>>()
         });
         if debug.live {
-            // A load and a conditional trap, nothing else: no block is
-            // split, nothing is spilled. The trap (`DEBUG_SITE_TRAP`, an
-            // out-of-line `ud2` Cranelift jumps to) enters the debugger
-            // with every register saved and resumes past the jump
+            // One `debugtrap` (`int3`, one byte), which the code memory
+            // turns into a `nop` when it publishes the code and the
+            // store's site switches patch back and forth (`traphandlers::
+            // DebugSites`): a site that is off costs one `nop`, no load,
+            // no branch, no split block. An `int3` that is on enters the
+            // debugger with every register saved and resumes just past it
             // (`traphandlers::enter_debugger_at_site`); the locals are
-            // where the value-label ranges put them just past that jump.
-            // The switch's loads are atomic (`site_switch`), so no site's
-            // load is merged with an earlier one nor hoisted out of a
-            // loop: a paused loop sees the flag.
+            // where the value-label ranges put them there. The mid-end's
+            // alias analysis treats `debugtrap` as a memory fence, so no
+            // load of linear memory after a site is answered from before
+            // it (a debugger's write at a stop is seen).
+            if offset >= SITE_SRCLOC_MARK {
+                return;
+            }
             let set = std::mem::take(&mut debug.set_since_site);
             for local in set {
                 let v = builder.use_var(cranelift_frontend::Variable::new(local as usize));
@@ -435,17 +443,15 @@ impl<'a> FuncEnv<'a> {
                 let debug = self.debug.as_mut().expect("checked above");
                 debug.anchors.push((anchor, local));
             }
-            let flag = site_switch(builder, limits, offset);
             if let Some(stack) = stack {
-                // A stack to record (only in `stack_ranges`): a cold
-                // block on the way to the trap stores it in the home slot
-                // past the kept locals, then the trap as at any site (a
-                // trap inside the cold block can end up the fall-through
-                // of an inverted branch, with no jump to resume past).
-                // Cranelift's value-label ranges lose track of most stack
-                // values between statements.
+                // A stack to record (only in `stack_ranges`): when the
+                // site's switch is on, a cold block on the way to the
+                // `debugtrap` stores it in the home slot past the kept
+                // locals. Cranelift's value-label ranges lose track of
+                // most stack values between statements.
                 let first = 1 + self.kept_locals().len();
                 if stack.iter().any(|e| e.1.is_some()) {
+                    let flag = site_switch(builder, limits, offset);
                     let cont = enter_cold_block(builder, flag);
                     self.record_stack(builder, slot, offset, first, stack);
                     leave_cold_block(builder, cont);
@@ -453,7 +459,9 @@ impl<'a> FuncEnv<'a> {
                     self.record_stack(builder, slot, offset, first, stack);
                 }
             }
-            builder.ins().trapnz(flag, DEBUG_SITE_TRAP);
+            builder.set_srcloc(ir::SourceLoc::new(offset | SITE_SRCLOC_MARK));
+            builder.ins().debugtrap();
+            builder.set_srcloc(ir::SourceLoc::new(offset));
             return;
         }
         let debug = self.debug.as_mut().expect("checked above");

@@ -366,7 +366,7 @@ pub(crate) fn is_live_debug(pc: usize) -> bool {
 }
 
 /// If `pc` is a hook site's trap in `DebugLocals::Live` code: where the
-/// site resumes (just past its check). Called from the signal handler:
+/// site resumes (just past its `int3`). Called from the signal handler:
 /// allocates nothing.
 pub(crate) fn site_resume(pc: usize) -> Option<usize> {
     past_jump(pc, |live| &live.site_jumps)

@@ -252,6 +252,19 @@ impl ModuleDwarf {
     /// offset of the subprogram's code, local), sorted. A native debugger
     /// reads exactly these, so the JIT keeps them where it can find them.
     pub fn located_locals(&self) -> Vec<(u32, u32)> {
+        self.locals_named(false)
+    }
+
+    /// The locals of `located_locals` that hold a variable over its whole
+    /// scope (a single-location `DW_AT_location`, as -O0 code has) or a
+    /// frame base. Optimized code's location lists name the others only
+    /// for the ranges where the compiler keeps them, which the engine's
+    /// value labels follow without a copy in memory.
+    pub fn whole_scope_locals(&self) -> Vec<(u32, u32)> {
+        self.locals_named(true)
+    }
+
+    fn locals_named(&self, whole_scope: bool) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
         for unit in self.units() {
             let mut entries = unit.entries();
@@ -280,6 +293,7 @@ impl ModuleDwarf {
                     let mut exprs = Vec::new();
                     match e.attr_value(at) {
                         Ok(Some(AttributeValue::Exprloc(x))) => exprs.push(x),
+                        Ok(Some(_)) if whole_scope && at == gimli::DW_AT_location => {}
                         Ok(Some(v)) => {
                             if let Ok(Some(offset)) = self.dwarf.attr_locations_offset(unit, v) {
                                 if let Ok(mut list) = self.dwarf.locations(unit, offset) {

@@ -59,9 +59,12 @@ impl Instance {
         let engine = objs.engine.clone();
         // Hook sites read their switch at their module offset.
         if engine.config().compile.debug_hooks {
-            objs.limits
-                .debug_site_tables
-                .cover(&objs.limits, module.binary().len());
+            objs.limits.debug_site_tables.cover(
+                &objs.limits,
+                module.binary().len(),
+                &m.live_sites,
+                module.inner.clone(),
+            );
         }
         // Type-check imports first: nothing is created for a module that
         // cannot link.

@@ -38,6 +38,9 @@ pub(super) struct ModuleInner {
     /// The `VMContext` of this module's most recent instance, for native
     /// debuggers (see `Module::debug_vmctx_cell`).
     pub(super) debug_vmctx: Box<std::sync::atomic::AtomicUsize>,
+    /// Each live hook site's module offset and the address of its byte of
+    /// code, sorted (a store's `DebugSites` patches them).
+    pub(super) live_sites: Arc<crate::runtime::traphandlers::LiveSites>,
     pub(super) cache: CacheOutcome,
     pub(super) cache_key: Option<u128>,
 }
@@ -168,6 +171,16 @@ impl Module {
             &body_offsets,
             Some(info.clone()),
         );
+        let live_sites: Vec<(u32, usize)> = funcs
+            .iter()
+            .zip(&ranges)
+            .flat_map(|(f, r)| {
+                f.site_traps.iter().filter_map(|&t| {
+                    let s = f.srclocs.iter().find(|s| s.start == t)?;
+                    Some((s.wasm_offset, r.start + t as usize))
+                })
+            })
+            .collect();
         let debug = funcs
             .into_iter()
             .zip(&ranges)
@@ -193,6 +206,7 @@ impl Module {
                 _code: code,
                 debug,
                 debug_vmctx: Default::default(),
+                live_sites: Arc::new(crate::runtime::traphandlers::LiveSites::new(live_sites)),
                 cache,
                 cache_key,
             }),

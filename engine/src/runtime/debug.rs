@@ -198,7 +198,7 @@ unsafe extern "C" fn debug_entry(regs: *mut SavedRegs) {
     let trap = code
         .checked_sub(1)
         .map(|c| TrapCode::from_index(c as usize).unwrap_or(TrapCode::UnreachableCodeReached));
-    // A site's wasm offset is its check's (the instruction before `ret`).
+    // A site's wasm offset is its `int3`'s (the byte before `ret`).
     let at = if trap.is_some() { ret } else { ret - 1 };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let (delta, _) = crate::trap::debug_locals_of(at)?;
@@ -208,6 +208,11 @@ unsafe extern "C" fn debug_entry(regs: *mut SavedRegs) {
         let limits = unsafe { VMRuntimeLimits::of_vmctx(vmctx) };
         let handler = limits.debug_handler.get()?;
         let info = crate::trap::frame_info(at, false)?;
+        // A site's code is shared by every store running its module: one
+        // that another store switched on is not a stop of this one.
+        if trap.is_none() && !limits.debug_site_tables.is_on(info.wasm_offset?) {
+            return None;
+        }
         let mut stop = RawStop {
             vmctx,
             func_index: info.func_index,

@@ -20,6 +20,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::ptr;
+use std::sync::atomic::Ordering;
 use std::sync::Once;
 
 extern "C" {
@@ -107,6 +108,10 @@ pub struct VMRuntimeLimits {
 /// are on. A table is replaced by a larger copy when a larger module is
 /// instantiated; old tables are kept until the store is dropped, because
 /// compiled code on another thread may have just read the old pointer.
+///
+/// Live hook sites have no load: each is one byte of code (`LiveSites`),
+/// written here right after the table byte, in the same order, so the
+/// table stays the truth and the code follows it.
 #[derive(Default)]
 pub struct DebugSites {
     state: std::sync::Mutex<SitesState>,
@@ -117,6 +122,87 @@ pub struct DebugSites {
     /// take the lock.
     current: std::sync::atomic::AtomicPtr<std::sync::atomic::AtomicU8>,
     current_len: std::sync::atomic::AtomicUsize,
+    /// The newest of `SitesState::covered`'s lists, for `force_all`.
+    current_covered: std::sync::atomic::AtomicPtr<Box<[std::sync::Arc<Covered>]>>,
+}
+
+/// The live hook sites of one module's code: for each, its module offset,
+/// the address of its byte (`int3` when on, `nop` when off: see
+/// `compile::CompiledFunction::site_traps`) and how many stores have it
+/// on. The code is shared by every store that instantiates the module, so
+/// the byte is `int3` while any of them has the site on; a store whose own
+/// switch is off resumes at once when its thread meets it
+/// (`runtime::debug::debug_entry`).
+pub struct LiveSites {
+    /// Sorted by module offset.
+    sites: Box<[(u32, usize)]>,
+    on: Box<[std::sync::atomic::AtomicU32]>,
+}
+
+impl LiveSites {
+    /// `sites`: (module offset, address of the site's byte) of code that
+    /// `CodeMemory::publish` left writable, with every site a `nop`.
+    pub fn new(mut sites: Vec<(u32, usize)>) -> LiveSites {
+        sites.sort_unstable();
+        let on = sites.iter().map(|_| Default::default()).collect();
+        LiveSites {
+            sites: sites.into(),
+            on,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
+}
+
+/// A module's live sites as one store switches them: which it has on.
+struct Covered {
+    live: std::sync::Arc<LiveSites>,
+    mine: Box<[std::sync::atomic::AtomicBool]>,
+    /// Owns the module's code: the sites' bytes stay mapped until this
+    /// store's switches are off (`DebugSites`'s drop).
+    _code: std::sync::Arc<dyn Any + Send + Sync>,
+}
+
+impl Covered {
+    /// This store's switch of site `i`: the shared count follows, and the
+    /// byte from it. Two stores switching one site at once can leave its
+    /// byte `int3` with no store on (a stop each resumes from) or `nop`
+    /// with one on (missed until its next switch); a debugger drives one
+    /// store.
+    fn switch(&self, i: usize, on: bool) {
+        if self.mine[i].swap(on, Ordering::SeqCst) == on {
+            return;
+        }
+        let count = &self.live.on[i];
+        let now = if on {
+            count.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            count.fetch_sub(1, Ordering::SeqCst) - 1
+        };
+        let byte = if now > 0 {
+            crate::compile::INT3
+        } else {
+            crate::compile::NOP
+        };
+        let addr = self.live.sites[i].1;
+        // SAFETY: `addr` is a live site's byte in a module's code, which
+        // `CodeMemory::publish` left writable and which lives while the
+        // store holds the module's instances (as long as `DebugSites`).
+        // The CPU sees either byte whole: both are one-byte instructions.
+        unsafe { (*(addr as *const std::sync::atomic::AtomicU8)).store(byte, Ordering::SeqCst) };
+    }
+
+    /// Switches every site from the table.
+    fn follow(&self, t: &[std::sync::atomic::AtomicU8]) {
+        for (i, &(o, _)) in self.live.sites.iter().enumerate() {
+            let on = t
+                .get(o as usize)
+                .is_some_and(|b| b.load(Ordering::Relaxed) != 0);
+            self.switch(i, on);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -126,14 +212,25 @@ pub struct SitesState {
     all: bool,
     /// The offsets switched on one by one (breakpoints).
     pinned: std::collections::BTreeSet<u32>,
+    /// The live sites of each module the store instantiated, one list per
+    /// `cover` that added a module (the last is current); kept until the
+    /// store is dropped, like `tables`. Boxed twice: `DebugSites::
+    /// current_covered` points at the slice's fat pointer, which must not
+    /// move.
+    #[allow(clippy::vec_box)]
+    covered: Vec<Box<Box<[std::sync::Arc<Covered>]>>>,
 }
 
 impl SitesState {
+    fn covered(&self) -> &[std::sync::Arc<Covered>] {
+        self.covered.last().map_or(&[], |c| &c[..])
+    }
+
     /// Writes every switch of the current table from `all` and `pinned`
-    /// (or all on while `forced`). A `force_all` racing with this either
-    /// sees its fill survive or is seen by the check after the fence.
+    /// (or all on while `forced`), and every live site after it. A
+    /// `force_all` racing with this either sees its fill survive or is
+    /// seen by the check after the fence.
     fn refresh(&self, forced: &std::sync::atomic::AtomicBool) {
-        use std::sync::atomic::Ordering;
         let Some(t) = self.tables.last() else { return };
         let fill = u8::from(self.all || forced.load(Ordering::SeqCst));
         for b in t.iter() {
@@ -146,18 +243,50 @@ impl SitesState {
                 }
             }
         }
+        for c in self.covered() {
+            c.follow(t);
+        }
         std::sync::atomic::fence(Ordering::SeqCst);
         if fill == 0 && forced.load(Ordering::SeqCst) {
-            fill_all(t);
+            fill_all(t, self.covered());
+        }
+    }
+
+    /// Switches the live sites at module offset `offset`.
+    fn switch_offset(&self, offset: u32, on: bool) {
+        for c in self.covered() {
+            let first = c.live.sites.partition_point(|s| s.0 < offset);
+            for i in (first..c.live.sites.len()).take_while(|&i| c.live.sites[i].0 == offset) {
+                c.switch(i, on);
+            }
         }
     }
 }
 
-fn fill_all(t: &[std::sync::atomic::AtomicU8]) {
+/// Every switch and every live site on.
+fn fill_all(t: &[std::sync::atomic::AtomicU8], covered: &[std::sync::Arc<Covered>]) {
     for b in t {
-        b.store(1, std::sync::atomic::Ordering::Relaxed);
+        b.store(1, Ordering::Relaxed);
     }
-    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    for c in covered {
+        for i in 0..c.mine.len() {
+            c.switch(i, true);
+        }
+    }
+    std::sync::atomic::fence(Ordering::SeqCst);
+}
+
+impl Drop for DebugSites {
+    /// The store's sites go off: code another store runs stops no more
+    /// for this one.
+    fn drop(&mut self) {
+        let state = self.state();
+        for c in state.covered() {
+            for i in 0..c.mine.len() {
+                c.switch(i, false);
+            }
+        }
+    }
 }
 
 impl DebugSites {
@@ -169,21 +298,36 @@ impl DebugSites {
     /// allocation (the table may be filled twice by a racing `refresh`,
     /// never emptied).
     pub fn force_all(&self) {
-        use std::sync::atomic::Ordering;
         self.forced.store(true, Ordering::SeqCst);
         let start = self.current.load(Ordering::SeqCst);
         let len = self.current_len.load(Ordering::SeqCst);
+        let covered = self.current_covered.load(Ordering::SeqCst);
+        // SAFETY: `current_covered` is null or the newest list of
+        // `state.covered`, kept until the store is dropped.
+        let covered = unsafe { covered.as_ref() }.map_or(&[][..], |c| &c[..]);
         if !start.is_null() {
             // SAFETY: `current` is the newest table of `state.tables`, `len`
             // its length; tables live until the store is dropped.
-            fill_all(unsafe { std::slice::from_raw_parts(start, len) });
+            fill_all(unsafe { std::slice::from_raw_parts(start, len) }, covered);
         }
+    }
+
+    /// Whether the switch of the sites at module offset `offset` is on.
+    pub fn is_on(&self, offset: u32) -> bool {
+        let start = self.current.load(Ordering::SeqCst);
+        let len = self.current_len.load(Ordering::SeqCst);
+        if start.is_null() || offset as usize >= len {
+            return false;
+        }
+        // SAFETY: `current` is the newest table of `state.tables`, `len`
+        // its length (checked above); tables live until the store is
+        // dropped.
+        unsafe { (*start.add(offset as usize)).load(Ordering::SeqCst) != 0 }
     }
 
     /// Ends `force_all`: the switches go back to what `set_all` and the
     /// pins say. Returns whether it was forced.
     pub fn unforce(&self) -> bool {
-        use std::sync::atomic::Ordering;
         let was = self.forced.swap(false, Ordering::SeqCst);
         if was {
             self.state().refresh(&self.forced);
@@ -191,12 +335,41 @@ impl DebugSites {
         was
     }
 
-    /// Makes `limits.debug_sites` cover offsets below `len`.
-    pub fn cover(&self, limits: &VMRuntimeLimits, len: usize) {
-        use std::sync::atomic::{AtomicU8, Ordering};
+    /// Makes `limits.debug_sites` cover offsets below `len`, and the
+    /// switches drive `live` (a module's live sites).
+    /// `code` owns the code `live` is in.
+    pub fn cover(
+        &self,
+        limits: &VMRuntimeLimits,
+        len: usize,
+        live: &std::sync::Arc<LiveSites>,
+        code: std::sync::Arc<dyn Any + Send + Sync>,
+    ) {
+        use std::sync::atomic::AtomicU8;
+        if !live.is_empty() {
+            init_step_handler();
+        }
         let mut state = self.state();
+        if !live.is_empty()
+            && !state
+                .covered()
+                .iter()
+                .any(|c| std::sync::Arc::ptr_eq(&c.live, live))
+        {
+            let mut list = state.covered().to_vec();
+            list.push(std::sync::Arc::new(Covered {
+                live: live.clone(),
+                mine: live.sites.iter().map(|_| Default::default()).collect(),
+                _code: code,
+            }));
+            let list = Box::new(list.into_boxed_slice());
+            let at = &*list as *const Box<[std::sync::Arc<Covered>]> as *mut _;
+            state.covered.push(list);
+            self.current_covered.store(at, Ordering::SeqCst);
+        }
         let current = state.tables.last().map_or(0, |t| t.len());
         if len <= current && current > 0 {
+            state.refresh(&self.forced);
             return;
         }
         let table: Box<[AtomicU8]> = (0..len.max(current).max(1))
@@ -226,7 +399,6 @@ impl DebugSites {
 
     /// Pins the site at `offset` on, or unpins it.
     pub fn set(&self, offset: u32, on: bool) {
-        use std::sync::atomic::Ordering;
         let mut state = self.state();
         if on {
             state.pinned.insert(offset);
@@ -236,8 +408,10 @@ impl DebugSites {
         if !state.all && !self.forced.load(Ordering::SeqCst) {
             if let Some(b) = state.tables.last().and_then(|t| t.get(offset as usize)) {
                 b.store(u8::from(on), Ordering::SeqCst);
+                state.switch_offset(offset, on);
                 if self.forced.load(Ordering::SeqCst) {
                     b.store(1, Ordering::SeqCst);
+                    state.switch_offset(offset, true);
                 }
             }
         }
@@ -457,8 +631,8 @@ unsafe fn redirect_to_trap_stop(ctx: *mut c_void, code: TrapCode, pc: usize, fp:
     true
 }
 
-/// A `DebugLocals::Live` hook site's trap at `pc` has fired (the
-/// store's debug flag is set): when the store has a debug handler, the thread goes on in
+/// A `DebugLocals::Live` hook site's `int3` at `pc` has fired (its
+/// switch is on): when the store has a debug handler, the thread goes on in
 /// `runtime::debug::debug_trampoline`, which saves every register, runs
 /// the handler and resumes at `resume`; otherwise it resumes at once.
 ///
@@ -589,8 +763,9 @@ static STEP_INIT: Once = Once::new();
 static mut PREV_TRAP_ACTION: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
 
 /// Installs the SIGTRAP handler that ends a watchpoint's single step
-/// (`runtime::watch`). Only a store that sets watchpoints needs it; other
-/// SIGTRAPs go to the previous handler.
+/// (`runtime::watch`) and enters the debugger at a live hook site's
+/// `int3`. Only a store that sets watchpoints or runs live hook sites
+/// needs it; other SIGTRAPs go to the previous handler.
 pub(crate) fn init_step_handler() {
     STEP_INIT.call_once(|| {
         // SAFETY: plain sigaction setup; PREV_TRAP_ACTION is written once,
@@ -612,6 +787,18 @@ unsafe extern "C" fn step_handler(sig: libc::c_int, info: *mut libc::siginfo_t, 
     // SAFETY: the kernel's ucontext, on this thread.
     if unsafe { crate::runtime::watch::on_step(ctx) } {
         return;
+    }
+    if !CURRENT.with(|c| c.get()).is_null() {
+        // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
+        let (pc, fp) = unsafe { pc_and_fp(ctx) };
+        // A live hook site that is on: its `int3` is the byte before `pc`.
+        let site = pc.wrapping_sub(1);
+        if trap::site_resume(site) == Some(pc) {
+            // SAFETY: the kernel's ucontext; `site` is a hook site's `int3`
+            // in the live JIT frame at `fp`, `pc` just past it.
+            unsafe { enter_debugger_at_site(ctx, fp, site, pc) };
+            return;
+        }
     }
     // SAFETY: PREV_TRAP_ACTION was initialized before this handler was
     // installed.
@@ -664,15 +851,6 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
         // A stepped access that faulted for another reason: the step ends.
         // SAFETY: the kernel's ucontext, on this thread.
         unsafe { crate::runtime::watch::cancel_step(ctx) };
-        // A hook site's trap: the store's debug flag is set.
-        if sig == libc::SIGILL {
-            if let Some(resume) = trap::site_resume(pc) {
-                // SAFETY: the kernel's ucontext; `pc` is a hook site's trap
-                // in the live JIT frame at `fp`, `resume` just past its check.
-                unsafe { enter_debugger_at_site(ctx, fp, pc, resume) };
-                return;
-            }
-        }
         if let Some(code) = trap::trap_code_at(pc) {
             // SAFETY: the kernel's ucontext; `pc`/`fp` are the faulting JIT
             // frame's.

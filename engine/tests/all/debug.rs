@@ -433,6 +433,54 @@ fn live_code_pauses_an_endless_loop() {
     assert_eq!(sum.call(&mut store, 4).unwrap(), 14);
 }
 
+/// A live site is one byte of the module's code, patched on and off by
+/// the store that switches it: one breakpoint stops only there, each time
+/// it runs; switched off it never stops again; and a second store running
+/// the same module's code (so the same patched byte) while the first
+/// one's site is on goes through it without a stop of its own.
+#[test]
+fn a_live_breakpoint_stops_its_own_store_only() {
+    let engine = engine_with(DebugLocals::Live);
+    let module = Module::new(&engine, SUM.as_bytes()).unwrap();
+    let mul = offset_of(&module, |op| matches!(op, Operator::I32Mul));
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let stops = Rc::new(RefCell::new(Vec::new()));
+    let s = stops.clone();
+    store.set_debug_handler(move |stop| {
+        s.borrow_mut()
+            .push((stop.wasm_offset(), stop.locals()[0].clone()));
+        Ok(())
+    });
+    store.debug_interrupt().set_site(mul, true);
+    let sum = instance
+        .get_typed_func::<i32, i32, _>(&store, "sum")
+        .unwrap();
+
+    let mut other = Store::new(&engine, ());
+    let other_instance = Instance::new(&mut other, &module, &[]).unwrap();
+    let other_calls = Rc::new(RefCell::new(0));
+    let c = other_calls.clone();
+    other.set_debug_handler(move |_| {
+        *c.borrow_mut() += 1;
+        Ok(())
+    });
+    let other_sum = other_instance
+        .get_typed_func::<i32, i32, _>(&other, "sum")
+        .unwrap();
+    assert_eq!(other_sum.call(&mut other, 4).unwrap(), 14);
+    assert_eq!(*other_calls.borrow(), 0, "the other store has no site on");
+
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 5);
+    assert_eq!(
+        *stops.borrow(),
+        (0..3).map(|x| (mul, Some(Val::I32(x)))).collect::<Vec<_>>()
+    );
+    store.debug_interrupt().set_site(mul, false);
+    assert_eq!(sum.call(&mut store, 3).unwrap(), 5);
+    assert_eq!(stops.borrow().len(), 3, "off, the site never stops");
+}
+
 /// A trap in live code stops on the faulting instruction with its live
 /// locals (`$a` is dead after the multiplication, and so is everything of
 /// the caller after the call) and the trap then goes on.
