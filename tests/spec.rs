@@ -78,12 +78,14 @@ impl Runner {
         let mut store = Store::new(engine, ());
         if engine.config().compile.debug_hooks {
             // Every instruction goes through the debugger's hook, which
-            // reads the frames and locals and lets the guest go on; every
+            // reads the frames, locals and operand stack (recorded at every
+            // site here) and lets the guest go on; every
             // trap (but stack overflow) stops first, reads them too, and
             // goes on to be the trap the test expects.
             store.set_debug_handler(|stop| {
                 std::hint::black_box(stop.frames());
                 std::hint::black_box(stop.locals());
+                std::hint::black_box(stop.operand_stack());
                 Ok(())
             });
             store.debug_interrupt().set(true);

@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 const MAGIC: &[u8; 8] = b"WSCACHE\0";
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 /// The engine build: any change to the engine's sources changes it.
 pub const ENGINE_BUILD: &str = env!("WASMSCOPE_ENGINE_BUILD");
 const EXTENSION: &str = "wsc";
@@ -749,6 +749,7 @@ fn write_function(w: &mut Writer, f: &CompiledFunction) -> Option<()> {
         w.u32s(&l.kept);
     });
     w.u32s(&f.site_traps);
+    w.pairs(&f.site_flips);
     w.len(f.stack_sites.len());
     for site in &f.stack_sites {
         w.u32(site.offset);
@@ -837,6 +838,7 @@ fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
         })
     })?;
     let site_traps = r.u32s()?;
+    let site_flips = r.pairs()?;
     let stack_sites = r.list(8, |r| {
         Some(StackSite {
             offset: r.u32()?,
@@ -860,6 +862,7 @@ fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
         debug_locals,
         live,
         site_traps,
+        site_flips,
         stack_sites,
     })
 }

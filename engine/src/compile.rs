@@ -227,6 +227,11 @@ pub struct CompiledFunction {
     /// (`INT3`, published as `NOP` and patched by the store's site
     /// switches), sorted; never in `traps`.
     pub site_traps: Vec<u32>,
+    /// `DebugLocals::Live` sites that record their operand stack: (module
+    /// offset, offset of the condition byte of the branch to the cold
+    /// block that records it), sorted. The branch is never taken as
+    /// compiled; the store's switch inverts the condition (`x ^ 1`).
+    pub site_flips: Vec<(u32, u32)>,
     /// Debug-hook compiles: the operand stack at each hook site where it
     /// is not empty, sorted by module offset.
     pub stack_sites: Vec<StackSite>,
@@ -596,6 +601,20 @@ impl Compiler {
                 f.live = Some(live_debug(&code, &f, env.kept_locals().to_vec()));
             }
             f.stack_sites = stack_sites;
+            if live {
+                // A recording site whose branch was not found never
+                // records: its values read as not recorded.
+                for site in &mut f.stack_sites {
+                    if f.site_flips
+                        .binary_search_by_key(&site.offset, |s| s.0)
+                        .is_err()
+                    {
+                        for e in &mut site.entries {
+                            e.loc = None;
+                        }
+                    }
+                }
+            }
         }
         Ok(f)
     }
@@ -665,12 +684,28 @@ impl Compiler {
         traps.sort_by_key(|t| t.0);
         let code = buffer.data();
         let mut site_traps = Vec::new();
+        // Per module offset, the condition bytes of the branches marked
+        // as a stack-recording site's (one expected).
+        let mut flips: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
         let srclocs = buffer
             .get_srclocs_sorted()
             .iter()
             .filter(|s| !s.loc.is_default())
             .map(|s| {
                 let bits = s.loc.bits();
+                if bits & func_env::STACK_SRCLOC_MARK != 0 {
+                    let offset = bits & !func_env::STACK_SRCLOC_MARK;
+                    let found = flips.entry(offset).or_default();
+                    found.extend(
+                        branch_condition(&code[s.start as usize..s.end as usize])
+                            .map(|c| s.start + c),
+                    );
+                    return Ok(SrcLoc {
+                        start: s.start,
+                        end: s.end,
+                        wasm_offset: offset,
+                    });
+                }
                 if bits & func_env::SITE_SRCLOC_MARK == 0 {
                     return Ok(SrcLoc {
                         start: s.start,
@@ -696,6 +731,13 @@ impl Compiler {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let site_flips: Vec<(u32, u32)> = flips
+            .into_iter()
+            .filter_map(|(offset, found)| match found[..] {
+                [c] => Some((offset, c)),
+                _ => None,
+            })
+            .collect();
         let stack_maps = buffer
             .user_stack_maps()
             .iter()
@@ -720,6 +762,7 @@ impl Compiler {
             debug_locals: None,
             live: None,
             site_traps,
+            site_flips,
             stack_sites: Vec::new(),
         };
         Ok((f, compiled))
@@ -918,6 +961,23 @@ fn settle_anchors(func: &mut ir::Function, anchors: &[(ir::Inst, u32)], labels: 
         }
         func.layout.remove_inst(inst);
     }
+}
+
+/// Where the condition byte is of the conditional branch that ends
+/// `code` (a `jcc rel32`, maybe followed by a `jmp rel32` to its other
+/// target): the code of a block's final branch.
+fn branch_condition(code: &[u8]) -> Option<u32> {
+    let jcc = |at: usize| {
+        code.get(at) == Some(&0x0F) && code.get(at + 1).is_some_and(|c| c & 0xF0 == 0x80)
+    };
+    let n = code.len();
+    if n >= 6 && jcc(n - 6) {
+        return Some((n - 5) as u32);
+    }
+    if n >= 11 && code[n - 5] == 0xE9 && jcc(n - 11) {
+        return Some((n - 10) as u32);
+    }
+    None
 }
 
 /// x86's `int3`: a live hook site as compiled (`debugtrap`), and when on.

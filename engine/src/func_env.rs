@@ -164,12 +164,26 @@ pub fn kept_slot_offset(k: usize) -> usize {
 /// site at a larger offset is not made (no module is 2 GiB).
 pub const SITE_SRCLOC_MARK: u32 = 1 << 31;
 
+/// Marks the source location of the branch by which a live site that
+/// records its operand stack reaches the cold block that stores it: a
+/// comparison that is never true (the frame pointer with zero), so the
+/// compiler finds the branch's condition byte
+/// (`compile::CompiledFunction::site_flips`), which the store's site
+/// switch inverts to take the branch (no load at the site).
+pub const STACK_SRCLOC_MARK: u32 = 1 << 30;
+
+/// Where in a live function's home slot a site that recorded its operand
+/// stack writes its module offset plus one (the 8 bytes after the vmctx):
+/// zero at entry and after each stop, so a stop reads the stack only if
+/// it was recorded on the way to that very stop (its branch may have
+/// been switched on just after the thread passed it).
+pub const LIVE_STACK_RECORDED: i32 = 8;
+
 /// Whether the hook site at module offset `offset` calls the handler: its
 /// own switch in the store's site table, on for a breakpoint there and for
 /// every site while stepping or pausing (`runtime::traphandlers::
-/// DebugSites`); non-zero for yes. Mirrored sites read it; a live site
-/// reads it only to record its operand stack (its stop itself is a
-/// patched byte of code).
+/// DebugSites`); non-zero for yes. Mirrored sites read it; live sites
+/// are patched bytes of code instead.
 ///
 /// Each site reads its own byte, so no site's load is merged with
 /// another's (plain loads of one flag were merged across the trap by the
@@ -426,7 +440,7 @@ impl<'a> FuncEnv<'a> {
             // alias analysis treats `debugtrap` as a memory fence, so no
             // load of linear memory after a site is answered from before
             // it (a debugger's write at a stop is seen).
-            if offset >= SITE_SRCLOC_MARK {
+            if offset >= STACK_SRCLOC_MARK {
                 return;
             }
             let set = std::mem::take(&mut debug.set_since_site);
@@ -447,13 +461,20 @@ impl<'a> FuncEnv<'a> {
                 // A stack to record (only in `stack_ranges`): when the
                 // site's switch is on, a cold block on the way to the
                 // `debugtrap` stores it in the home slot past the kept
-                // locals. Cranelift's value-label ranges lose track of
-                // most stack values between statements.
+                // locals, and the site's mark. Cranelift's value-label
+                // ranges lose track of most stack values between
+                // statements. The branch is on a comparison that is never
+                // true, which the switch inverts in the code (no load).
                 let first = 1 + self.kept_locals().len();
                 if stack.iter().any(|e| e.1.is_some()) {
-                    let flag = site_switch(builder, limits, offset);
-                    let cont = enter_cold_block(builder, flag);
+                    builder.set_srcloc(ir::SourceLoc::new(offset | STACK_SRCLOC_MARK));
+                    let fp = builder.ins().get_frame_pointer(self.ptr());
+                    let never = builder.ins().icmp_imm(ir::condcodes::IntCC::Equal, fp, 0);
+                    let cont = enter_cold_block(builder, never);
+                    builder.set_srcloc(ir::SourceLoc::new(offset));
                     self.record_stack(builder, slot, offset, first, stack);
+                    let mark = builder.ins().iconst(types::I32, i64::from(offset + 1));
+                    builder.ins().stack_store(mark, slot, LIVE_STACK_RECORDED);
                     leave_cold_block(builder, cont);
                 } else {
                     self.record_stack(builder, slot, offset, first, stack);
@@ -1184,7 +1205,8 @@ impl FuncEnvironment for FuncEnv<'_> {
                     builder.set_val_label(v, ir::ValueLabel::from_u32(i as u32));
                 }
             }
-            let num_locals = if d.live { 0 } else { d.local_is_ref.len() };
+            let live = d.live;
+            let num_locals = if live { 0 } else { d.local_is_ref.len() };
             let kept = d.kept.clone();
             let ptr = self.ptr();
             let gv = self.vmctx_load_gv(builder.func, vmoffsets::vmctx::RUNTIME_LIMITS);
@@ -1217,6 +1239,10 @@ impl FuncEnvironment for FuncEnv<'_> {
             builder
                 .ins()
                 .stack_store(vmctx, slot, (16 * num_locals) as i32);
+            if live {
+                let none = builder.ins().iconst(types::I32, 0);
+                builder.ins().stack_store(none, slot, LIVE_STACK_RECORDED);
+            }
             if let Some(d) = self.debug.as_mut() {
                 d.limits = Some(limits);
                 d.slot = Some(slot);

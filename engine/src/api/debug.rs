@@ -224,13 +224,22 @@ impl<'a, T> DebugStop<'a, T> {
         let Some(site) = crate::trap::stack_site_at(pc, self.raw.wasm_offset) else {
             return Some(Vec::new());
         };
+        // Live code marks a record made on the way to this stop (one made
+        // on an earlier pass of the site would be stale).
+        // SAFETY: the live frame's home slot, which holds the mark after
+        // the vmctx (`func_env::LIVE_STACK_RECORDED`).
+        let recorded = !self.is_live()
+            || unsafe {
+                ((slots as usize + crate::func_env::LIVE_STACK_RECORDED as usize) as *const u32)
+                    .read_unaligned()
+            } == self.raw.wasm_offset.wrapping_add(1);
         let id = self.caller.objects.id;
         Some(
             site.entries
                 .iter()
                 .map(|e| {
                     let ty = ValType::from_wasmparser(e.ty);
-                    let value = e.loc.and_then(|loc| {
+                    let value = e.loc.filter(|_| recorded).and_then(|loc| {
                         // SAFETY: the site stored this entry in the home
                         // slot on the way to this stop
                         // (`FuncEnv::record_stack`, which sized the slot

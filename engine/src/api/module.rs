@@ -38,8 +38,8 @@ pub(super) struct ModuleInner {
     /// The `VMContext` of this module's most recent instance, for native
     /// debuggers (see `Module::debug_vmctx_cell`).
     pub(super) debug_vmctx: Box<std::sync::atomic::AtomicUsize>,
-    /// Each live hook site's module offset and the address of its byte of
-    /// code, sorted (a store's `DebugSites` patches them).
+    /// The bytes of code of the live hook sites, which a store's
+    /// `DebugSites` patches.
     pub(super) live_sites: Arc<crate::runtime::traphandlers::LiveSites>,
     pub(super) cache: CacheOutcome,
     pub(super) cache_key: Option<u128>,
@@ -171,14 +171,23 @@ impl Module {
             &body_offsets,
             Some(info.clone()),
         );
-        let live_sites: Vec<(u32, usize)> = funcs
+        let live_sites: Vec<crate::runtime::traphandlers::LiveSite> = funcs
             .iter()
             .zip(&ranges)
             .flat_map(|(f, r)| {
-                f.site_traps.iter().filter_map(|&t| {
+                let int3s = f.site_traps.iter().filter_map(|&t| {
                     let s = f.srclocs.iter().find(|s| s.start == t)?;
-                    Some((s.wasm_offset, r.start + t as usize))
-                })
+                    Some((
+                        s.wasm_offset,
+                        r.start + t as usize,
+                        [crate::compile::NOP, crate::compile::INT3],
+                    ))
+                });
+                let flips = f.site_flips.iter().map(|&(offset, c)| {
+                    let byte = f.code[c as usize];
+                    (offset, r.start + c as usize, [byte, byte ^ 1])
+                });
+                int3s.chain(flips)
             })
             .collect();
         let debug = funcs

@@ -229,7 +229,17 @@ unsafe extern "C" fn debug_entry(regs: *mut SavedRegs) {
             },
         };
         // SAFETY: as in `debug_hook`.
-        Some(unsafe { (handler.call)(handler.store, &mut stop) })
+        let result = unsafe { (handler.call)(handler.store, &mut stop) };
+        if trap.is_none() {
+            // The stack recorded for this stop is spent (see
+            // `func_env::LIVE_STACK_RECORDED`).
+            // SAFETY: the live frame's home slot, 16 bytes or more.
+            unsafe {
+                ((fp - delta as usize + crate::func_env::LIVE_STACK_RECORDED as usize) as *mut u32)
+                    .write_unaligned(0)
+            };
+        }
+        Some(result)
     }));
     let reason = raise_reason(outcome);
     // SAFETY: inside `catch_traps`; nothing of this frame needs dropping.

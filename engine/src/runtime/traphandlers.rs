@@ -135,14 +135,21 @@ pub struct DebugSites {
 /// (`runtime::debug::debug_entry`).
 pub struct LiveSites {
     /// Sorted by module offset.
-    sites: Box<[(u32, usize)]>,
+    sites: Box<[LiveSite]>,
     on: Box<[std::sync::atomic::AtomicU32]>,
 }
 
+/// One byte of a live site's code: the site's module offset, the byte's
+/// address, and its value when the site is off and when on (`nop` and
+/// `int3` for the site itself; a branch's condition and its inverse for
+/// the one to a stack-recording cold block,
+/// `compile::CompiledFunction::site_flips`).
+pub type LiveSite = (u32, usize, [u8; 2]);
+
 impl LiveSites {
-    /// `sites`: (module offset, address of the site's byte) of code that
-    /// `CodeMemory::publish` left writable, with every site a `nop`.
-    pub fn new(mut sites: Vec<(u32, usize)>) -> LiveSites {
+    /// `sites`: bytes of code that `CodeMemory::publish` left writable,
+    /// each as it is when its site is off.
+    pub fn new(mut sites: Vec<LiveSite>) -> LiveSites {
         sites.sort_unstable();
         let on = sites.iter().map(|_| Default::default()).collect();
         LiveSites {
@@ -181,12 +188,8 @@ impl Covered {
         } else {
             count.fetch_sub(1, Ordering::SeqCst) - 1
         };
-        let byte = if now > 0 {
-            crate::compile::INT3
-        } else {
-            crate::compile::NOP
-        };
-        let addr = self.live.sites[i].1;
+        let (_, addr, bytes) = self.live.sites[i];
+        let byte = bytes[usize::from(now > 0)];
         // SAFETY: `addr` is a live site's byte in a module's code, which
         // `CodeMemory::publish` left writable and which lives while the
         // store holds the module's instances (as long as `DebugSites`).
@@ -196,7 +199,7 @@ impl Covered {
 
     /// Switches every site from the table.
     fn follow(&self, t: &[std::sync::atomic::AtomicU8]) {
-        for (i, &(o, _)) in self.live.sites.iter().enumerate() {
+        for (i, &(o, ..)) in self.live.sites.iter().enumerate() {
             let on = t
                 .get(o as usize)
                 .is_some_and(|b| b.load(Ordering::Relaxed) != 0);
