@@ -3,11 +3,13 @@
 //! libgcc) walk through JIT frames.
 //!
 //! Invariant: once `publish` returns, the code is never written again,
-//! except the one byte of each live hook site (`CompiledFunction::
-//! site_traps`), which a store's site switches turn from `nop` to `int3`
-//! and back (`runtime::traphandlers::DebugSites`); code with such sites
-//! stays readable, writable and executable (a debug build only; patching
-//! through `mprotect` would race with a signal handler's patch). The code
+//! except the bytes of live hook sites (`CompiledFunction::site_traps`
+//! and `site_flips`), which a store's site switches patch
+//! (`runtime::traphandlers::DebugSites`). Code with such sites is mapped
+//! twice from one memory file: read+execute where it runs, read+write at
+//! another address where it is patched (`CodeMemory::writable`), so no
+//! page is ever writable and executable at once and no patch waits on
+//! `mprotect` (which would race with a signal handler's patch). The code
 //! stays mapped until the `CodeMemory` is dropped; the trap registry entry
 //! for it is removed before the memory is unmapped.
 
@@ -21,13 +23,16 @@ const FUNCTION_ALIGN: usize = 16;
 pub struct CodeMemory {
     ptr: *mut u8,
     len: usize,
+    /// The read+write view of the same pages, for code with live hook
+    /// sites; null otherwise.
+    write: *mut u8,
     /// The registered `.eh_frame` section, kept alive while registered.
     eh_frame: Option<Box<[u8]>>,
 }
 
 // SAFETY: the mapping is immutable after `publish` but for hook sites'
-// bytes, written only through atomic byte stores; the raw pointer is only a
-// handle to it.
+// bytes, written only through atomic byte stores to the write view; the
+// raw pointers are only handles to it.
 unsafe impl Send for CodeMemory {}
 // SAFETY: as above; shared access executes the code or stores site bytes
 // atomically.
@@ -65,67 +70,78 @@ impl CodeMemory {
         }
         let page = region::page::size();
         let len = size.max(1).next_multiple_of(page);
-        let alloc = region::alloc(len, region::Protection::READ_WRITE)
-            .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
-        let ptr = alloc.as_ptr::<u8>() as *mut u8;
-        // The region is owned by `CodeMemory` from here on and freed in Drop.
-        std::mem::forget(alloc);
+        let patchable = funcs
+            .iter()
+            .any(|f| !f.site_traps.is_empty() || !f.site_flips.is_empty());
+        let (ptr, write) = if patchable {
+            map_twice(len)?
+        } else {
+            let alloc = region::alloc(len, region::Protection::READ_WRITE)
+                .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
+            let ptr = alloc.as_ptr::<u8>() as *mut u8;
+            // The region is owned by `CodeMemory` from here on and freed in Drop.
+            std::mem::forget(alloc);
+            (ptr, ptr)
+        };
         let mut mem = CodeMemory {
             ptr,
             len,
+            write: if patchable {
+                write
+            } else {
+                std::ptr::null_mut()
+            },
             eh_frame: None,
         };
         let base = ptr as usize;
+        // Where the code is written: `write + o` is `ptr + o`.
+        let out = |o: usize| (write as usize + o) as *mut u8;
         let starts: Vec<usize> = offsets.iter().map(|o| base + o).collect();
         for (f, &off) in funcs.iter().zip(&offsets) {
             // SAFETY: `off + code.len() <= size <= len`, inside the fresh RW mapping.
             unsafe {
-                std::ptr::copy_nonoverlapping(f.code.as_ptr(), ptr.add(off), f.code.len());
+                std::ptr::copy_nonoverlapping(f.code.as_ptr(), out(off), f.code.len());
             }
             for r in &f.relocs {
                 let target = resolve(&r.target, &starts).ok_or(CodeMemoryError::Reloc(r.kind))?;
                 let at = base + off + r.offset as usize;
                 let value = (target as i64).wrapping_add(r.addend);
+                let written = out(off + r.offset as usize);
                 // SAFETY: relocation offsets lie inside the function's code,
                 // which was just copied into the RW mapping.
                 unsafe {
                     match r.kind {
-                        Reloc::Abs8 => (at as *mut u64).write_unaligned(value as u64),
+                        Reloc::Abs8 => (written as *mut u64).write_unaligned(value as u64),
                         Reloc::X86CallPCRel4 | Reloc::X86PCRel4 | Reloc::X86CallPLTRel4 => {
                             let rel = value - at as i64;
                             let rel =
                                 i32::try_from(rel).map_err(|_| CodeMemoryError::Reloc(r.kind))?;
-                            (at as *mut i32).write_unaligned(rel);
+                            (written as *mut i32).write_unaligned(rel);
                         }
                         Reloc::Arm64Call => {
                             let rel = (value - at as i64) >> 2;
-                            let insn = (at as *mut u32).read_unaligned();
+                            let insn = (written as *mut u32).read_unaligned();
                             let imm = (rel as u32) & 0x03ff_ffff;
-                            (at as *mut u32).write_unaligned((insn & 0xfc00_0000) | imm);
+                            (written as *mut u32).write_unaligned((insn & 0xfc00_0000) | imm);
                         }
                         other => return Err(CodeMemoryError::Reloc(other)),
                     }
                 }
             }
         }
-        let mut patchable = false;
         for (f, &off) in funcs.iter().zip(&offsets) {
             for &t in &f.site_traps {
-                patchable = true;
                 // SAFETY: a site lies inside the function's code, copied
                 // into the RW mapping above.
-                unsafe { *ptr.add(off + t as usize) = crate::compile::NOP };
+                unsafe { *out(off + t as usize) = crate::compile::NOP };
             }
         }
-        let protection = if patchable {
-            region::Protection::READ_WRITE_EXECUTE
-        } else {
-            region::Protection::READ_EXECUTE
-        };
-        // SAFETY: the mapping is ours and no other reference to it exists.
-        unsafe {
-            region::protect(ptr, len, protection)
-                .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
+        if !patchable {
+            // SAFETY: the mapping is ours and no other reference to it exists.
+            unsafe {
+                region::protect(ptr, len, region::Protection::READ_EXECUTE)
+                    .map_err(|e| CodeMemoryError::Map(e.to_string()))?;
+            }
         }
         mem.register_unwind_info(funcs, &starts);
         let ranges = starts
@@ -156,6 +172,50 @@ impl CodeMemory {
     pub fn range(&self) -> Range<usize> {
         self.ptr as usize..self.ptr as usize + self.len
     }
+
+    /// Where the byte of code at `addr` (in `range`) is written: its
+    /// read+write view, for code with live hook sites; `None` otherwise.
+    pub fn writable(&self, addr: usize) -> Option<usize> {
+        (!self.write.is_null() && self.range().contains(&addr))
+            .then(|| self.write as usize + (addr - self.ptr as usize))
+    }
+}
+
+/// Maps `len` bytes of a fresh memory file twice: (read+execute view,
+/// read+write view).
+fn map_twice(len: usize) -> Result<(*mut u8, *mut u8), CodeMemoryError> {
+    let err =
+        |what: &str| CodeMemoryError::Map(format!("{what}: {}", std::io::Error::last_os_error()));
+    // SAFETY: plain system calls on a descriptor this function owns and
+    // closes; the mappings are checked before use and owned by the caller.
+    unsafe {
+        let fd = libc::memfd_create(c"wasmscope-code".as_ptr(), libc::MFD_CLOEXEC);
+        if fd < 0 {
+            return Err(err("memfd_create"));
+        }
+        let map = |prot| libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd, 0);
+        let mapped = if libc::ftruncate(fd, len as libc::off_t) != 0 {
+            Err(err("ftruncate"))
+        } else {
+            let write = map(libc::PROT_READ | libc::PROT_WRITE);
+            let exec = map(libc::PROT_READ | libc::PROT_EXEC);
+            match (write == libc::MAP_FAILED, exec == libc::MAP_FAILED) {
+                (false, false) => Ok((exec.cast(), write.cast())),
+                (w, x) => {
+                    let e = err("mmap");
+                    if !w {
+                        libc::munmap(write, len);
+                    }
+                    if !x {
+                        libc::munmap(exec, len);
+                    }
+                    Err(e)
+                }
+            }
+        };
+        libc::close(fd);
+        mapped
+    }
 }
 
 impl Drop for CodeMemory {
@@ -168,10 +228,14 @@ impl Drop for CodeMemory {
             // SAFETY: registered in `register_unwind_info` with this pointer.
             unsafe { __deregister_frame(eh.as_ptr()) };
         }
-        // SAFETY: `ptr`/`len` describe the mapping made by `region::alloc`,
-        // which nothing references any more (the owner is being dropped).
+        // SAFETY: `ptr`/`len` (and `write`/`len`) describe the mappings
+        // made by `publish`, which nothing references any more (the owner
+        // is being dropped; stores holding live sites hold it).
         unsafe {
             libc::munmap(self.ptr.cast(), self.len);
+            if !self.write.is_null() {
+                libc::munmap(self.write.cast(), self.len);
+            }
         }
     }
 }

@@ -179,13 +179,17 @@ impl Module {
                     let s = f.srclocs.iter().find(|s| s.start == t)?;
                     Some((
                         s.wasm_offset,
-                        r.start + t as usize,
+                        code.writable(r.start + t as usize)?,
                         [crate::compile::NOP, crate::compile::INT3],
                     ))
                 });
-                let flips = f.site_flips.iter().map(|&(offset, c)| {
+                let flips = f.site_flips.iter().filter_map(|&(offset, c)| {
                     let byte = f.code[c as usize];
-                    (offset, r.start + c as usize, [byte, byte ^ 1])
+                    Some((
+                        offset,
+                        code.writable(r.start + c as usize)?,
+                        [byte, byte ^ 1],
+                    ))
                 });
                 int3s.chain(flips)
             })

@@ -140,15 +140,15 @@ pub struct LiveSites {
 }
 
 /// One byte of a live site's code: the site's module offset, the byte's
-/// address, and its value when the site is off and when on (`nop` and
+/// address in the code's read+write view, and its value when the site is off and when on (`nop` and
 /// `int3` for the site itself; a branch's condition and its inverse for
 /// the one to a stack-recording cold block,
 /// `compile::CompiledFunction::site_flips`).
 pub type LiveSite = (u32, usize, [u8; 2]);
 
 impl LiveSites {
-    /// `sites`: bytes of code that `CodeMemory::publish` left writable,
-    /// each as it is when its site is off.
+    /// `sites`: bytes of code in the read+write view `CodeMemory::publish`
+    /// made, each as it is when its site is off.
     pub fn new(mut sites: Vec<LiveSite>) -> LiveSites {
         sites.sort_unstable();
         let on = sites.iter().map(|_| Default::default()).collect();
@@ -190,10 +190,11 @@ impl Covered {
         };
         let (_, addr, bytes) = self.live.sites[i];
         let byte = bytes[usize::from(now > 0)];
-        // SAFETY: `addr` is a live site's byte in a module's code, which
-        // `CodeMemory::publish` left writable and which lives while the
-        // store holds the module's instances (as long as `DebugSites`).
-        // The CPU sees either byte whole: both are one-byte instructions.
+        // SAFETY: `addr` is a live site's byte in the read+write view of a
+        // module's code (`CodeMemory::writable`), which `_code` keeps
+        // mapped. The CPU running the other view sees either byte whole:
+        // an `int3`/`nop` is one instruction, a condition byte is written
+        // in one store.
         unsafe { (*(addr as *const std::sync::atomic::AtomicU8)).store(byte, Ordering::SeqCst) };
     }
 
