@@ -268,3 +268,65 @@ fn link_eh_frame(section: &mut Vec<u8>, records: &[u8], start: u64) {
         at = end;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{INT3, NOP};
+
+    /// The permissions `/proc/self/maps` gives the mapping holding `addr`.
+    fn permissions(addr: usize) -> String {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        maps.lines()
+            .find_map(|l| {
+                let (range, rest) = l.split_once(' ')?;
+                let (a, b) = range.split_once('-')?;
+                let (a, b) = (
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                );
+                (a..b).contains(&addr).then(|| rest[..4].to_string())
+            })
+            .unwrap_or_else(|| panic!("{addr:#x} is not mapped"))
+    }
+
+    #[test]
+    fn code_with_live_sites_is_never_writable_where_it_runs() {
+        // A site's `int3`, then `ret`.
+        let f = CompiledFunction {
+            code: vec![INT3, 0xC3],
+            relocs: Vec::new(),
+            traps: Vec::new(),
+            srclocs: Vec::new(),
+            unwind: Vec::new(),
+            value_labels: Vec::new(),
+            frame_size: 0,
+            stack_maps: Vec::new(),
+            debug_locals: None,
+            live: None,
+            site_traps: vec![0],
+            site_flips: Vec::new(),
+            stack_sites: Vec::new(),
+        };
+        let (mem, ranges) = CodeMemory::publish(&[&f], &|_, _| None).unwrap();
+        let run = ranges[0].start;
+        let write = mem.writable(run).expect("a view to patch through");
+        assert_ne!(write, run);
+        assert_eq!(permissions(run), "r-xs");
+        assert_eq!(permissions(write), "rw-s");
+        // SAFETY: `run` is the function's first byte, mapped readable.
+        let at_run = || unsafe { *(run as *const u8) };
+        assert_eq!(at_run(), NOP, "published with its site off");
+        // SAFETY: `write` is that byte in the read+write view.
+        unsafe { *(write as *mut u8) = INT3 };
+        assert_eq!(at_run(), INT3, "a patch is seen where the code runs");
+
+        let plain = CompiledFunction {
+            site_traps: Vec::new(),
+            ..f
+        };
+        let (mem, ranges) = CodeMemory::publish(&[&plain], &|_, _| None).unwrap();
+        assert_eq!(mem.writable(ranges[0].start), None);
+        assert_eq!(permissions(ranges[0].start), "r-xp");
+    }
+}
