@@ -237,6 +237,17 @@ pub struct CompiledFunction {
     pub stack_sites: Vec<StackSite>,
 }
 
+impl CompiledFunction {
+    /// The module offset of the code at `off` (from the function start).
+    pub fn wasm_offset_at(&self, off: u32) -> Option<u32> {
+        let i = self.srclocs.partition_point(|s| s.end <= off);
+        self.srclocs
+            .get(i)
+            .filter(|s| s.start <= off)
+            .map(|s| s.wasm_offset)
+    }
+}
+
 /// The operand stack at one hook site (see `func_env`'s shadow stack).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackSite {
@@ -967,9 +978,7 @@ fn settle_anchors(func: &mut ir::Function, anchors: &[(ir::Inst, u32)], labels: 
 /// `code` (a `jcc rel32`, maybe followed by a `jmp rel32` to its other
 /// target): the code of a block's final branch.
 fn branch_condition(code: &[u8]) -> Option<u32> {
-    let jcc = |at: usize| {
-        code.get(at) == Some(&0x0F) && code.get(at + 1).is_some_and(|c| c & 0xF0 == 0x80)
-    };
+    let jcc = |at: usize| is_jcc_rel32(&code[at..]);
     let n = code.len();
     if n >= 6 && jcc(n - 6) {
         return Some((n - 5) as u32);
@@ -978,6 +987,11 @@ fn branch_condition(code: &[u8]) -> Option<u32> {
         return Some((n - 10) as u32);
     }
     None
+}
+
+/// Whether `code` starts with a `jcc rel32` (`0F 8x`, a 4-byte offset).
+fn is_jcc_rel32(code: &[u8]) -> bool {
+    code.len() >= 6 && code[0] == 0x0F && code[1] & 0xF0 == 0x80
 }
 
 /// x86's `int3`: a live hook site as compiled (`debugtrap`), and when on.
@@ -1101,18 +1115,11 @@ fn jumps_to(f: &CompiledFunction, traps: &[u32]) -> Vec<(u32, u32)> {
     if !cfg!(target_arch = "x86_64") {
         return Vec::new();
     }
-    let wasm_offset = |off: u32| {
-        let i = f.srclocs.partition_point(|s| s.end <= off);
-        f.srclocs
-            .get(i)
-            .filter(|s| s.start <= off)
-            .map(|s| s.wasm_offset)
-    };
     let mut found: std::collections::HashMap<u32, Option<u32>> =
         traps.iter().map(|t| (*t, None)).collect();
     let mut ambiguous = Vec::new();
     for (i, w) in f.code.windows(6).enumerate() {
-        if w[0] == 0x0F && w[1] & 0xF0 == 0x80 {
+        if is_jcc_rel32(w) {
             let rel = i32::from_le_bytes([w[2], w[3], w[4], w[5]]);
             let target = i as i64 + 6 + i64::from(rel);
             let Ok(target) = u32::try_from(target) else {
@@ -1121,7 +1128,7 @@ fn jumps_to(f: &CompiledFunction, traps: &[u32]) -> Vec<(u32, u32)> {
             let Some(slot) = found.get_mut(&target) else {
                 continue;
             };
-            if wasm_offset(i as u32) != wasm_offset(target) {
+            if f.wasm_offset_at(i as u32) != f.wasm_offset_at(target) {
                 continue;
             }
             if slot.replace(i as u32 + 6).is_some() {

@@ -176,9 +176,8 @@ impl Module {
             .zip(&ranges)
             .flat_map(|(f, r)| {
                 let int3s = f.site_traps.iter().filter_map(|&t| {
-                    let s = f.srclocs.iter().find(|s| s.start == t)?;
                     Some((
-                        s.wasm_offset,
+                        f.wasm_offset_at(t)?,
                         code.writable(r.start + t as usize)?,
                         [crate::compile::NOP, crate::compile::INT3],
                     ))

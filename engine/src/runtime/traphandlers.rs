@@ -303,30 +303,29 @@ impl DebugSites {
     /// never emptied).
     pub fn force_all(&self) {
         self.forced.store(true, Ordering::SeqCst);
-        let start = self.current.load(Ordering::SeqCst);
-        let len = self.current_len.load(Ordering::SeqCst);
         let covered = self.current_covered.load(Ordering::SeqCst);
         // SAFETY: `current_covered` is null or the newest list of
         // `state.covered`, kept until the store is dropped.
         let covered = unsafe { covered.as_ref() }.map_or(&[][..], |c| &c[..]);
-        if !start.is_null() {
-            // SAFETY: `current` is the newest table of `state.tables`, `len`
-            // its length; tables live until the store is dropped.
-            fill_all(unsafe { std::slice::from_raw_parts(start, len) }, covered);
+        if let Some(t) = self.current_table() {
+            fill_all(t, covered);
         }
+    }
+
+    /// The current table, without the lock (`force_all`, `is_on`).
+    fn current_table(&self) -> Option<&[std::sync::atomic::AtomicU8]> {
+        let start = self.current.load(Ordering::SeqCst);
+        let len = self.current_len.load(Ordering::SeqCst);
+        // SAFETY: `current` is null or the newest table of `state.tables`,
+        // `len` its length; tables live until the store is dropped.
+        (!start.is_null()).then(|| unsafe { std::slice::from_raw_parts(start, len) })
     }
 
     /// Whether the switch of the sites at module offset `offset` is on.
     pub fn is_on(&self, offset: u32) -> bool {
-        let start = self.current.load(Ordering::SeqCst);
-        let len = self.current_len.load(Ordering::SeqCst);
-        if start.is_null() || offset as usize >= len {
-            return false;
-        }
-        // SAFETY: `current` is the newest table of `state.tables`, `len`
-        // its length (checked above); tables live until the store is
-        // dropped.
-        unsafe { (*start.add(offset as usize)).load(Ordering::SeqCst) != 0 }
+        self.current_table()
+            .and_then(|t| t.get(offset as usize))
+            .is_some_and(|b| b.load(Ordering::SeqCst) != 0)
     }
 
     /// Ends `force_all`: the switches go back to what `set_all` and the
