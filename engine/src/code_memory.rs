@@ -130,7 +130,7 @@ impl CodeMemory {
             }
         }
         for (f, &off) in funcs.iter().zip(&offsets) {
-            for &t in &f.site_traps {
+            for t in f.patched_site_traps() {
                 // SAFETY: a site lies inside the function's code, copied
                 // into the RW mapping above.
                 unsafe { *out(off + t as usize) = crate::compile::NOP };

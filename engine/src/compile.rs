@@ -224,8 +224,9 @@ pub struct CompiledFunction {
     /// `DebugLocals::Live` compiles only.
     pub live: Option<LiveDebug>,
     /// `DebugLocals::Live` hook sites: the offset of each one's `int3`
-    /// (`INT3`, published as `NOP` and patched by the store's site
-    /// switches), sorted; never in `traps`.
+    /// (`INT3`; published as `NOP` and patched by the store's site
+    /// switches unless the site records its stack: see
+    /// `patched_site_traps`), sorted; never in `traps`.
     pub site_traps: Vec<u32>,
     /// `DebugLocals::Live` sites that record their operand stack: (module
     /// offset, offset of the condition byte of the branch to the cold
@@ -239,6 +240,32 @@ pub struct CompiledFunction {
 
 impl CompiledFunction {
     /// The module offset of the code at `off` (from the function start).
+    /// The live sites' `int3`s that the code memory publishes as `nop`s
+    /// and the store's switches patch: all but those of sites that record
+    /// their stack, whose `int3` ends the cold block their branch leads
+    /// to (`site_flips`) and stays as compiled.
+    pub fn patched_site_traps(&self) -> impl Iterator<Item = u32> + '_ {
+        self.site_traps.iter().copied().filter(|&t| {
+            self.wasm_offset_at(t)
+                .is_none_or(|o| self.site_flips.binary_search_by_key(&o, |f| f.0).is_err())
+        })
+    }
+
+    /// Whether a live site that records its operand stack lost its
+    /// branch: `compile` did not find its condition byte, so nothing
+    /// could switch it on and its `int3`, behind the branch, is never
+    /// reached.
+    fn lost_site(&self) -> bool {
+        self.live.is_some()
+            && self.stack_sites.iter().any(|s| {
+                s.entries.iter().any(|e| e.loc.is_some())
+                    && self
+                        .site_flips
+                        .binary_search_by_key(&s.offset, |f| f.0)
+                        .is_err()
+            })
+    }
+
     pub fn wasm_offset_at(&self, off: u32) -> Option<u32> {
         let i = self.srclocs.partition_point(|s| s.end <= off);
         self.srclocs
@@ -517,13 +544,27 @@ impl Compiler {
         ctx: &mut Context,
     ) -> Result<CompiledFunction, CompileError> {
         let live = self.options.debug_hooks && self.live_locals();
-        self.compile_function_as(
+        let f = self.compile_function_as(
             (info, offsets, sig_ids, index),
             &mut input.validator,
+            input.body.clone(),
+            translator,
+            ctx,
+            (live, true),
+        )?;
+        if !f.lost_site() {
+            return Ok(f);
+        }
+        // A site whose branch to its stack-recording block was not found
+        // could never stop (its `int3` is behind the branch): the
+        // function again, recording no operand stack.
+        self.compile_function_as(
+            (info, offsets, sig_ids, index),
+            &mut fresh_validator(&input.validator),
             input.body,
             translator,
             ctx,
-            live,
+            (live, false),
         )
     }
 
@@ -534,7 +575,8 @@ impl Compiler {
         body: wasmparser::FunctionBody<'_>,
         translator: &mut FuncTranslator,
         ctx: &mut Context,
-        live: bool,
+        // Live locals; live sites may record their operand stack.
+        (live, record_stacks): (bool, bool),
     ) -> Result<CompiledFunction, CompileError> {
         ctx.clear();
         ctx.func.signature = wasm_signature(self.isa(), info.func_type(index));
@@ -571,6 +613,7 @@ impl Compiler {
             // store per value each time such a site runs).
             let range = body.range();
             let stack_ranges = match &self.options.debug_stack_ranges {
+                Some(_) if live && !record_stacks => Some(Vec::new()),
                 Some(all) if live => {
                     let start = all.partition_point(|r| r.1 <= range.start as u32);
                     Some(
@@ -612,20 +655,6 @@ impl Compiler {
                 f.live = Some(live_debug(&code, &f, env.kept_locals().to_vec()));
             }
             f.stack_sites = stack_sites;
-            if live {
-                // A recording site whose branch was not found never
-                // records: its values read as not recorded.
-                for site in &mut f.stack_sites {
-                    if f.site_flips
-                        .binary_search_by_key(&site.offset, |s| s.0)
-                        .is_err()
-                    {
-                        for e in &mut site.entries {
-                            e.loc = None;
-                        }
-                    }
-                }
-            }
         }
         Ok(f)
     }

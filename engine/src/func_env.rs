@@ -166,7 +166,8 @@ pub const SITE_SRCLOC_MARK: u32 = 1 << 31;
 
 /// Marks the source location of the branch by which a live site that
 /// records its operand stack reaches the cold block that stores it: a
-/// comparison that is never true (the frame pointer with zero), so the
+/// comparison that is never true (the home slot's address with zero: a
+/// value the site's function holds anyway, see `home_addr`), so the
 /// compiler finds the branch's condition byte
 /// (`compile::CompiledFunction::site_flips`), which the store's site
 /// switch inverts to take the branch (no load at the site).
@@ -214,6 +215,49 @@ fn site_switch(builder: &mut FunctionBuilder, limits: ir::Value, offset: u32) ->
     builder
         .ins()
         .atomic_load(types::I8, MemFlags::trusted(), byte)
+}
+
+/// The address of a function's home slot. Every access to the slot goes
+/// through this one value and an immediate offset: `stack_store` and
+/// `stack_load` become an address and a memory access before the
+/// mid-end, which numbers each (slot, offset) address as its own pure
+/// value and hoists it out of loops, so a function with a few kept locals
+/// held as many addresses live across its loops (spilled, and reloaded at
+/// every store). One address is at most one register.
+fn home_addr(builder: &mut FunctionBuilder, ptr: ir::Type, slot: ir::StackSlot) -> ir::Value {
+    builder.ins().stack_addr(ptr, slot, 0)
+}
+
+/// Stores `v` at `offset` in the home slot (see `home_addr`).
+fn home_store(
+    builder: &mut FunctionBuilder,
+    ptr: ir::Type,
+    slot: ir::StackSlot,
+    v: ir::Value,
+    offset: i32,
+) {
+    let base = home_addr(builder, ptr, slot);
+    builder.ins().store(home_flags(), v, base, offset);
+}
+
+/// Loads a `ty` from `offset` in the home slot (see `home_addr`).
+fn home_load(
+    builder: &mut FunctionBuilder,
+    ptr: ir::Type,
+    slot: ir::StackSlot,
+    ty: ir::Type,
+    offset: i32,
+) -> ir::Value {
+    let base = home_addr(builder, ptr, slot);
+    builder.ins().load(ty, home_flags(), base, offset)
+}
+
+/// A home-slot access cannot trap (the slot is in the frame), as the
+/// `stack_store` it stands for.
+fn home_flags() -> MemFlags {
+    let mut flags = MemFlags::new();
+    flags.set_notrap();
+    flags
 }
 
 /// Branches to a new cold block when `flag` is non-zero and goes on in
@@ -468,14 +512,23 @@ impl<'a> FuncEnv<'a> {
                 let first = 1 + self.kept_locals().len();
                 if stack.iter().any(|e| e.1.is_some()) {
                     builder.set_srcloc(ir::SourceLoc::new(offset | STACK_SRCLOC_MARK));
-                    let fp = builder.ins().get_frame_pointer(self.ptr());
-                    let never = builder.ins().icmp_imm(ir::condcodes::IntCC::Equal, fp, 0);
+                    let home = home_addr(builder, self.ptr(), slot);
+                    let never = builder.ins().icmp_imm(ir::condcodes::IntCC::Equal, home, 0);
                     let cont = enter_cold_block(builder, never);
                     builder.set_srcloc(ir::SourceLoc::new(offset));
                     self.record_stack(builder, slot, offset, first, stack);
                     let mark = builder.ins().iconst(types::I32, i64::from(offset + 1));
-                    builder.ins().stack_store(mark, slot, LIVE_STACK_RECORDED);
+                    home_store(builder, self.ptr(), slot, mark, LIVE_STACK_RECORDED);
+                    // The site's `int3` is in the cold block, after the
+                    // stores, and stays an `int3`: the branch alone is
+                    // the site's switch, and the straight-line code has
+                    // no `nop` for it (`compile::CompiledFunction::
+                    // patched_site_traps`).
+                    builder.set_srcloc(ir::SourceLoc::new(offset | SITE_SRCLOC_MARK));
+                    builder.ins().debugtrap();
+                    builder.set_srcloc(ir::SourceLoc::new(offset));
                     leave_cold_block(builder, cont);
+                    return;
                 } else {
                     self.record_stack(builder, slot, offset, first, stack);
                 }
@@ -500,7 +553,7 @@ impl<'a> FuncEnv<'a> {
             // Past the locals and the vmctx.
             self.record_stack(builder, slot, offset, num_locals + 1, stack);
         }
-        let addr = builder.ins().stack_addr(ptr, slot, 0);
+        let addr = home_addr(builder, ptr, slot);
         let fp = builder.ins().get_frame_pointer(ptr);
         let func_index = self.func_index.map_or(u32::MAX, |f| f.as_u32());
         let args = [
@@ -517,7 +570,7 @@ impl<'a> FuncEnv<'a> {
             if local_is_ref[i] {
                 continue;
             }
-            let v = builder.ins().stack_load(ty, slot, (16 * i) as i32);
+            let v = home_load(builder, ptr, slot, ty, (16 * i) as i32);
             builder.def_var(cranelift_frontend::Variable::new(i), v);
         }
         leave_cold_block(builder, cont);
@@ -713,9 +766,7 @@ impl<'a> FuncEnv<'a> {
         let mut entries = Vec::with_capacity(stack.len());
         for (d, (ty, v)) in stack.into_iter().enumerate() {
             if let Some(v) = v {
-                builder
-                    .ins()
-                    .stack_store(v, slot, (16 * (first + d)) as i32);
+                home_store(builder, self.ptr(), slot, v, (16 * (first + d)) as i32);
             }
             entries.push(crate::compile::StackEntry {
                 ty,
@@ -736,6 +787,7 @@ impl<'a> FuncEnv<'a> {
         builder: &mut FunctionBuilder,
         state: &FuncTranslationState,
     ) {
+        let ptr = self.ptr();
         if let Some(d) = self.debug.as_mut().filter(|d| d.live) {
             if let wasmparser::Operator::LocalSet { local_index }
             | wasmparser::Operator::LocalTee { local_index } = op
@@ -750,9 +802,7 @@ impl<'a> FuncEnv<'a> {
                 ) {
                     let v =
                         builder.use_var(cranelift_frontend::Variable::new(*local_index as usize));
-                    builder
-                        .ins()
-                        .stack_store(v, slot, kept_slot_offset(k) as i32);
+                    home_store(builder, ptr, slot, v, kept_slot_offset(k) as i32);
                 }
             }
             return;
@@ -769,9 +819,7 @@ impl<'a> FuncEnv<'a> {
             return;
         }
         let v = builder.use_var(cranelift_frontend::Variable::new(*local_index as usize));
-        builder
-            .ins()
-            .stack_store(v, slot, (16 * *local_index) as i32);
+        home_store(builder, ptr, slot, v, (16 * *local_index) as i32);
     }
 
     /// Sets the function about to be translated.
@@ -1222,26 +1270,22 @@ impl FuncEnvironment for FuncEnv<'_> {
             ));
             for (k, &local) in kept.iter().enumerate() {
                 let v = builder.use_var(cranelift_frontend::Variable::new(local as usize));
-                builder
-                    .ins()
-                    .stack_store(v, slot, kept_slot_offset(k) as i32);
+                home_store(builder, ptr, slot, v, kept_slot_offset(k) as i32);
             }
             let mut local_types = Vec::with_capacity(num_locals);
             for i in 0..num_locals {
                 let v = builder.use_var(cranelift_frontend::Variable::new(i));
                 local_types.push(builder.func.dfg.value_type(v));
-                builder.ins().stack_store(v, slot, (16 * i) as i32);
+                home_store(builder, ptr, slot, v, (16 * i) as i32);
             }
             let vmctx = builder
                 .func
                 .special_param(ir::ArgumentPurpose::VMContext)
                 .expect("wasm functions take a vmctx");
-            builder
-                .ins()
-                .stack_store(vmctx, slot, (16 * num_locals) as i32);
+            home_store(builder, ptr, slot, vmctx, (16 * num_locals) as i32);
             if live {
                 let none = builder.ins().iconst(types::I32, 0);
-                builder.ins().stack_store(none, slot, LIVE_STACK_RECORDED);
+                home_store(builder, ptr, slot, none, LIVE_STACK_RECORDED);
             }
             if let Some(d) = self.debug.as_mut() {
                 d.limits = Some(limits);

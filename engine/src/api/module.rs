@@ -175,7 +175,7 @@ impl Module {
             .iter()
             .zip(&ranges)
             .flat_map(|(f, r)| {
-                let int3s = f.site_traps.iter().filter_map(|&t| {
+                let int3s = f.patched_site_traps().filter_map(|t| {
                     Some((
                         f.wasm_offset_at(t)?,
                         code.writable(r.start + t as usize)?,
