@@ -328,13 +328,51 @@ fn lldb_22_reads_a_variable_clang_keeps_on_the_operand_stack() {
             .contains("response: c9000000"),
         "{out}"
     );
-    // Past the top, and a caller's stack: errors, never made-up bytes.
+    // Past the top, and a caller with nothing below its call's
+    // arguments (`_start`): errors, never made-up bytes.
     assert!(
         after(&out, "process plugin packet send qWasmStackValue:0;3").contains("response: E"),
         "{out}"
     );
     assert!(
         after(&out, "process plugin packet send qWasmStackValue:1;0").contains("response: E"),
+        "{out}"
+    );
+    assert!(out.contains("exited with status = 0"), "{out}");
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "608");
+}
+
+/// A caller's operand stack: stopped in `observe(201)`, its caller
+/// (`main`, with `pieces` inlined) has `t` (4) on the stack below the
+/// call's argument, at the index clang's `DW_OP_WASM_location 0x2 0x1`
+/// names. The live code records it before the call; lldb 22 reads it
+/// with `qWasmStackValue` for frame 1. (clang's location list for `t`
+/// ends where the call starts, so `frame variable t` in frame 1 asks
+/// for nothing: lldb says not available, as for the native build.)
+#[test]
+fn lldb_22_reads_a_callers_operand_stack() {
+    let served = serve(&[], &fixture("dbg/optimized-O2.wasm"), &[]);
+    let out = lldb_on(
+        &served,
+        &[
+            "breakpoint set -n observe -c 'v == 201'",
+            "continue",
+            "process plugin packet send qWasmStackValue:1;1",
+            "process plugin packet send qWasmStackValue:1;2",
+            "continue",
+        ],
+    );
+    let (status, stdout, stderr) = served.finish();
+    assert!(out.contains("observe(v=201)"), "{out}");
+    assert!(
+        after(&out, "process plugin packet send qWasmStackValue:1;1")
+            .contains("response: 04000000"),
+        "{out}"
+    );
+    // The argument (201) is the callee's, not the caller's stack.
+    assert!(
+        after(&out, "process plugin packet send qWasmStackValue:1;2").contains("response: E"),
         "{out}"
     );
     assert!(out.contains("exited with status = 0"), "{out}");

@@ -292,15 +292,13 @@ impl<'d> Inspector<'d> {
                 .map(|v| v.as_ref().map(bits))
                 .collect(),
             globals: globals.iter().map(|(_, _, v)| bits(v)).collect(),
-            stack: if frame == 0 {
-                stop.operand_stack()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(_, v)| v.as_ref().map(bits))
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            // A caller's: the values below its call's arguments.
+            stack: stop
+                .frame_operand_stack(frame)
+                .unwrap_or_default()
+                .iter()
+                .map(|(_, v)| v.as_ref().map(bits))
+                .collect(),
             stop,
         }
     }

@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 const MAGIC: &[u8; 8] = b"WSCACHE\0";
-const FORMAT_VERSION: u32 = 5;
+const FORMAT_VERSION: u32 = 6;
 /// The engine build: any change to the engine's sources changes it.
 pub const ENGINE_BUILD: &str = env!("WASMSCOPE_ENGINE_BUILD");
 const EXTENSION: &str = "wsc";
@@ -750,13 +750,15 @@ fn write_function(w: &mut Writer, f: &CompiledFunction) -> Option<()> {
     });
     w.u32s(&f.site_traps);
     w.pairs(&f.site_flips);
-    w.len(f.stack_sites.len());
-    for site in &f.stack_sites {
-        w.u32(site.offset);
-        w.len(site.entries.len());
-        for e in &site.entries {
-            w.u8(stack_type_code(e.ty));
-            w.opt(e.loc, |w, l| w.u32(l));
+    for sites in [&f.stack_sites, &f.call_stacks] {
+        w.len(sites.len());
+        for site in sites {
+            w.u32(site.offset);
+            w.len(site.entries.len());
+            for e in &site.entries {
+                w.u8(stack_type_code(e.ty));
+                w.opt(e.loc, |w, l| w.u32(l));
+            }
         }
     }
     Some(())
@@ -839,17 +841,21 @@ fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
     })?;
     let site_traps = r.u32s()?;
     let site_flips = r.pairs()?;
-    let stack_sites = r.list(8, |r| {
-        Some(StackSite {
-            offset: r.u32()?,
-            entries: r.list(2, |r| {
-                Some(StackEntry {
-                    ty: stack_type(r.u8()?)?,
-                    loc: r.opt(|r| r.u32())?,
-                })
-            })?,
+    let sites = |r: &mut Reader| {
+        r.list(8, |r| {
+            Some(StackSite {
+                offset: r.u32()?,
+                entries: r.list(2, |r| {
+                    Some(StackEntry {
+                        ty: stack_type(r.u8()?)?,
+                        loc: r.opt(|r| r.u32())?,
+                    })
+                })?,
+            })
         })
-    })?;
+    };
+    let stack_sites = sites(r)?;
+    let call_stacks = sites(r)?;
     Some(CompiledFunction {
         code,
         relocs,
@@ -864,6 +870,7 @@ fn read_function(r: &mut Reader) -> Option<CompiledFunction> {
         site_traps,
         site_flips,
         stack_sites,
+        call_stacks,
     })
 }
 

@@ -307,6 +307,7 @@ mod tests {
             site_traps: vec![0],
             site_flips: Vec::new(),
             stack_sites: Vec::new(),
+            call_stacks: Vec::new(),
         };
         let (mem, ranges) = CodeMemory::publish(&[&f], &|_, _| None).unwrap();
         let run = ranges[0].start;

@@ -236,6 +236,11 @@ pub struct CompiledFunction {
     /// Debug-hook compiles: the operand stack at each hook site where it
     /// is not empty, sorted by module offset.
     pub stack_sites: Vec<StackSite>,
+    /// `DebugLocals::Live` compiles: the operand stack below the
+    /// arguments of each call that records it (in the stack ranges), by
+    /// the call's module offset, sorted; an entry's `loc` is its entry in
+    /// the home slot, as in `stack_sites`.
+    pub call_stacks: Vec<StackSite>,
 }
 
 impl CompiledFunction {
@@ -631,6 +636,7 @@ impl Compiler {
         }
         translator.translate_body(validator, body, &mut ctx.func, &mut env)?;
         let stack_sites = env.finish_stack_sites(&mut ctx.func);
+        let call_stacks = env.finish_call_stacks();
         let anchors = env.take_anchors();
         let (mut f, code) = self.finish_with(ctx, &anchors, |name, params| match name {
             ir::ExternalName::User(r) => {
@@ -655,6 +661,7 @@ impl Compiler {
                 f.live = Some(live_debug(&code, &f, env.kept_locals().to_vec()));
             }
             f.stack_sites = stack_sites;
+            f.call_stacks = call_stacks;
         }
         Ok(f)
     }
@@ -804,6 +811,7 @@ impl Compiler {
             site_traps,
             site_flips,
             stack_sites: Vec::new(),
+            call_stacks: Vec::new(),
         };
         Ok((f, compiled))
     }

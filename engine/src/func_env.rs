@@ -149,6 +149,9 @@ struct DebugHooks {
     max_entry: usize,
     /// The operand stack at each site where it is not empty.
     stack_sites: Vec<crate::compile::StackSite>,
+    /// Live: the operand stack below each call's arguments where it is
+    /// recorded (see `record_call_stack`).
+    call_stacks: Vec<crate::compile::StackSite>,
 }
 
 /// Offset in a live function's home slot of its `k`th kept local (the
@@ -372,6 +375,7 @@ impl<'a> FuncEnv<'a> {
             was_reachable: true,
             max_entry: 0,
             stack_sites: Vec::new(),
+            call_stacks: Vec::new(),
         });
         Ok(())
     }
@@ -413,6 +417,97 @@ impl<'a> FuncEnv<'a> {
     /// otherwise sink it past the site, or rewrite it and drop its value
     /// label). `compile` takes them out again before lowering, see
     /// `compile::settle_anchors`.
+    /// After translation: the operand stack below each live call's
+    /// arguments (`record_call_stack`), sorted by the call's offset.
+    pub fn finish_call_stacks(&mut self) -> Vec<crate::compile::StackSite> {
+        self.debug
+            .as_mut()
+            .map(|d| std::mem::take(&mut d.call_stacks))
+            .unwrap_or_default()
+    }
+
+    /// Live code, before a `call` or `call_indirect` in the stack ranges
+    /// (where DWARF puts a variable on the stack): stores each known
+    /// operand-stack value below the call's arguments in the home slot,
+    /// as a site records its stack, and the call's mark (its offset plus
+    /// one, at `LIVE_STACK_RECORDED`), and lists them. A stop deeper in
+    /// the stack reads a caller's operand stack from there
+    /// (`DebugStop::frame_operand_stack`): the caller runs nothing while
+    /// its call does, so its record is current. Value-label ranges do not
+    /// serve: Cranelift gave a value live across a call none (tried with
+    /// a label per value and call). A store per value per such call.
+    fn record_call_stack(
+        &mut self,
+        op: &wasmparser::Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) {
+        use wasmparser::Operator as O;
+        let popped = match *op {
+            O::Call { function_index } => self
+                .module
+                .functions
+                .get(function_index as usize)
+                .map(|t| self.module.types[t.index()].params().len()),
+            // The callee's index is on top of its arguments.
+            O::CallIndirect { type_index, .. } => self
+                .module
+                .types
+                .get(type_index as usize)
+                .map(|t| t.params().len() + 1),
+            _ => return,
+        };
+        let Some(popped) = popped else { return };
+        let first = 1 + self.kept_locals().len();
+        let ptr = self.ptr();
+        let Some(d) = self.debug.as_mut().filter(|d| d.live) else {
+            return;
+        };
+        let (Some(at), Some(slot), true) = (d.next.checked_sub(1), d.slot, state.reachable())
+        else {
+            return;
+        };
+        let Some(&offset) = d.offsets.get(at) else {
+            return;
+        };
+        let wanted = d
+            .stack_ranges
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|&(a, b)| a <= offset && offset < b));
+        let Some(tys) = d
+            .stack_types
+            .before(at)
+            .filter(|_| wanted)
+            .map(<[_]>::to_vec)
+        else {
+            return;
+        };
+        let follows = tys.len() == d.stack.len();
+        let below = tys.len().saturating_sub(popped);
+        if below == 0 {
+            return;
+        }
+        let mut entries = Vec::with_capacity(below);
+        for (depth, &ty) in tys[..below].iter().enumerate() {
+            let v = d.stack.get(depth).copied().flatten().filter(|_| follows);
+            if let Some(v) = v {
+                home_store(builder, ptr, slot, v, (16 * (first + depth)) as i32);
+            }
+            entries.push(crate::compile::StackEntry {
+                ty,
+                loc: v.map(|_| (first + depth) as u32),
+            });
+        }
+        if entries.iter().all(|e| e.loc.is_none()) {
+            return;
+        }
+        let mark = builder.ins().iconst(types::I32, i64::from(offset + 1));
+        home_store(builder, ptr, slot, mark, LIVE_STACK_RECORDED);
+        d.max_entry = d.max_entry.max(first + below);
+        d.call_stacks
+            .push(crate::compile::StackSite { offset, entries });
+    }
+
     pub fn take_anchors(&mut self) -> Vec<(ir::Inst, u32)> {
         self.debug
             .as_mut()
@@ -1303,6 +1398,7 @@ impl FuncEnvironment for FuncEnv<'_> {
         state: &FuncTranslationState,
     ) -> WasmResult<()> {
         self.emit_debug_hook(builder, state);
+        self.record_call_stack(op, builder, state);
         if let Some(d) = self.debug.as_mut() {
             d.insts_before = builder.func.dfg.num_insts();
             d.was_reachable = state.reachable();

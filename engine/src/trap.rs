@@ -223,6 +223,9 @@ pub(crate) struct FuncCode {
     pub live: Option<Arc<crate::compile::LiveDebug>>,
     /// Debug-hook code: the operand stack at its sites, by module offset.
     pub stack_sites: Vec<crate::compile::StackSite>,
+    /// Live code: the operand stack below its calls' arguments, by the
+    /// call's module offset (`compile::CompiledFunction::call_stacks`).
+    pub call_stacks: Vec<crate::compile::StackSite>,
 }
 
 /// One registered code region.
@@ -332,6 +335,16 @@ pub(crate) fn live_debug_of(pc: usize) -> Option<(usize, Arc<crate::compile::Liv
 pub(crate) fn stack_site_at(pc: usize, offset: u32) -> Option<crate::compile::StackSite> {
     with_code(pc, |info| {
         let sites = &info.func_at(pc)?.stack_sites;
+        let i = sites.binary_search_by_key(&offset, |s| s.offset).ok()?;
+        Some(sites[i].clone())
+    })
+}
+
+/// The operand stack below the arguments of the call at module offset
+/// `offset` in the live code at `pc` (`FuncCode::call_stacks`).
+pub(crate) fn call_stack_at(pc: usize, offset: u32) -> Option<crate::compile::StackSite> {
+    with_code(pc, |info| {
+        let sites = &info.func_at(pc)?.call_stacks;
         let i = sites.binary_search_by_key(&offset, |s| s.offset).ok()?;
         Some(sites[i].clone())
     })

@@ -20,9 +20,10 @@
 //! - `qWasmLocal`/`qWasmGlobal`/`qWasmStackValue` answer a value's bytes
 //!   (little endian, its wasm size). A stack value's index counts from the
 //!   bottom of the operand stack, as the `DW_OP_WASM_location` operand
-//!   stack locations clang writes do; only frame 0 has one (the engine
-//!   records the stack at the hook site a stop is at, not at calls), and
-//!   a trap stop has none.
+//!   stack locations clang writes do. Frame 0's is recorded at the hook
+//!   site the stop is at (a trap stop has none); a caller's is the stack
+//!   below its call's arguments, read where the optimized code keeps
+//!   those values while the call runs (`DebugStop::frame_operand_stack`).
 //! - Breakpoints (`Z0`) are the session's module-offset breakpoints; a
 //!   single step (`vCont;s`) runs to the next hook site (the next
 //!   instruction with `--every-instruction`, else where the next source
@@ -798,14 +799,12 @@ impl Stub {
                          before the hook it is at)"
                         .to_string());
                 }
-                if frame != 0 {
-                    return Err(format!(
-                        "frame {frame}'s operand stack is not recorded (only the paused frame's)"
-                    ));
-                }
-                let stack = stop
-                    .operand_stack()
-                    .ok_or("the operand stack is not recorded at a trap")?;
+                // A caller's: the values below its call's arguments.
+                let stack = stop.frame_operand_stack(frame).ok_or(if frame == 0 {
+                    "the operand stack is not recorded at a trap"
+                } else {
+                    "a caller's operand stack is kept by optimized (live) code only"
+                })?;
                 let (_, v) = stack
                     .into_iter()
                     .nth(index as usize)

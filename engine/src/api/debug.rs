@@ -600,6 +600,22 @@ impl<'a, T> DebugStop<'a, T> {
         if depth == 0 {
             return Some(self.locals());
         }
+        let (fp, ret, regs) = self.frame_at(depth)?;
+        match &regs {
+            Some(regs) => {
+                let f = crate::trap::frame_info(ret, true)?;
+                let types = local_types_in(self.instance_of(f.module?)?, f.func_index);
+                Some(self.live_locals(&types, ret, fp, regs))
+            }
+            None => self.locals_at(fp, ret),
+        }
+    }
+
+    /// The wasm frame `depth` (at least 1) levels up from the paused one:
+    /// its frame pointer, the return address it runs at and, when the
+    /// paused code is live code, its registers (the callees' saves
+    /// undone). `None` past the outermost wasm frame.
+    fn frame_at(&self, depth: usize) -> Option<(usize, usize, Option<RegFile>)> {
         let mut regs = if self.is_live() {
             // SAFETY: see `locals`.
             Some(RegFile::of(unsafe { &mut *self.raw.regs }))
@@ -608,7 +624,7 @@ impl<'a, T> DebugStop<'a, T> {
         };
         let mut fp = self.raw.fp;
         let mut pc = self.raw.pc;
-        for level in 1..=depth {
+        for _ in 0..depth {
             if fp == 0 {
                 return None;
             }
@@ -625,18 +641,52 @@ impl<'a, T> DebugStop<'a, T> {
             // SAFETY: as above.
             fp = unsafe { *(fp as *const usize) };
             pc = ret;
-            if level == depth {
-                return match &regs {
-                    Some(regs) => {
-                        let f = crate::trap::frame_info(ret, true)?;
-                        let types = local_types_in(self.instance_of(f.module?)?, f.func_index);
-                        Some(self.live_locals(&types, ret, fp, regs))
-                    }
-                    None => self.locals_at(fp, ret),
-                };
-            }
         }
-        None
+        Some((fp, pc, regs))
+    }
+
+    /// The operand stack of the frame `depth` levels up (0: the paused
+    /// one, `operand_stack`). A caller's is the stack below the arguments
+    /// of the call it is in, bottom first (the index a
+    /// `DW_OP_WASM_location` stack operand counts from), as live code
+    /// records it before a call in the stack ranges it was compiled with
+    /// (`FuncEnv::record_call_stack`): empty elsewhere, `None` for a
+    /// caller in mirrored code, which records no caller's stack.
+    pub fn frame_operand_stack(&self, depth: usize) -> Option<Vec<(ValType, Option<Val>)>> {
+        if depth == 0 {
+            return self.operand_stack();
+        }
+        let (fp, ret, regs) = self.frame_at(depth)?;
+        regs?;
+        let call = crate::trap::frame_info(ret, true)?.wasm_offset?;
+        let Some(site) = crate::trap::call_stack_at(ret - 1, call) else {
+            return Some(Vec::new());
+        };
+        let slots = home_slot(ret - 1, fp)? as *const u128;
+        // SAFETY: the caller's home slot, which holds its mark after the
+        // vmctx (`func_env::LIVE_STACK_RECORDED`).
+        let recorded = unsafe {
+            ((slots as usize + crate::func_env::LIVE_STACK_RECORDED as usize) as *const u32)
+                .read_unaligned()
+        } == call.wrapping_add(1);
+        let id = self.caller.objects.id;
+        Some(
+            site.entries
+                .iter()
+                .map(|e| {
+                    let ty = ValType::from_wasmparser(e.ty);
+                    let value = e.loc.filter(|_| recorded).and_then(|loc| {
+                        // SAFETY: the caller stored this entry in its home
+                        // slot before the call it is in (its mark says
+                        // so), which the slot was sized for; the frame
+                        // outlives the stop.
+                        let raw = unsafe { slots.add(loc as usize).read_unaligned() };
+                        Val::from_raw(raw, ty, id).ok()
+                    });
+                    (ty, value)
+                })
+                .collect(),
+        )
     }
 
     /// The locals of the wasm frame whose frame pointer is `fp` and which

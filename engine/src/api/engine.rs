@@ -237,6 +237,7 @@ pub(super) fn register_code(
             debug_locals: f.debug_locals,
             live: f.live.clone().map(Arc::new),
             stack_sites: f.stack_sites.clone(),
+            call_stacks: f.call_stacks.clone(),
         })
         .collect();
     fcs.sort_by_key(|f| f.range.start);
