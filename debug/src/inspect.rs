@@ -42,7 +42,9 @@ enum Node {
     SourceLocals(usize, usize),
     SourceGlobals,
     WasmLocals(usize),
-    OperandStack,
+    /// Of a wasm frame: the paused one's stack, or the part of a
+    /// caller's below its call's arguments.
+    OperandStack(usize),
     Globals,
     Tables,
     Table(u32),
@@ -339,8 +341,14 @@ impl<'d> Inspector<'d> {
             }
             scope(self, "Wasm locals", Node::WasmLocals(frame), false);
         }
-        if frame == 0 {
-            scope(self, "Operand stack", Node::OperandStack, true);
+        // A caller's where the code records it (optimized code, before a
+        // call where DWARF puts a variable on the stack).
+        if frame == 0
+            || stop
+                .frame_operand_stack(frame)
+                .is_some_and(|s| !s.is_empty())
+        {
+            scope(self, "Operand stack", Node::OperandStack(frame), true);
         }
         if self.dwarf.is_some() && self.program_offset(stop).is_some() {
             scope(self, "Globals", Node::SourceGlobals, false);
@@ -457,7 +465,7 @@ impl<'d> Inspector<'d> {
                     });
                 }
             }
-            Node::OperandStack => match stop.operand_stack() {
+            &Node::OperandStack(frame) => match stop.frame_operand_stack(frame) {
                 Some(stack) => {
                     for (depth, (ty, v)) in stack.into_iter().enumerate() {
                         let name = format!("[{depth}]");
@@ -473,7 +481,7 @@ impl<'d> Inspector<'d> {
                     }
                 }
                 // A trap stop: the stack's types only.
-                None => {
+                None if frame == 0 => {
                     for (depth, ty) in operand_stack_types(stop)?.into_iter().enumerate() {
                         out.push(VarView {
                             name: format!("[{depth}]"),
@@ -483,6 +491,8 @@ impl<'d> Inspector<'d> {
                         });
                     }
                 }
+                // A caller in mirrored code: not recorded (no scope).
+                None => {}
             },
             Node::Globals => {
                 for (i, (_, mutable, v)) in stop.globals().iter().enumerate() {

@@ -214,6 +214,32 @@ test("-O2: a variable clang keeps on the operand stack reads; one its DWARF piec
   }
 });
 
+test("-O2: a caller's operand stack shows below its call's arguments", async () => {
+  // Stopped in observe(201): its caller (pieces, inlined into main) has
+  // observe(1)'s result, t = 4, at entry 1 below the call's argument.
+  const dc = await client();
+  try {
+    const source = join(fixtures, "dbg", "optimized.c");
+    const line = readFileSync(source, "utf8").split("\n").findIndex((l) => l.includes("return v * 3 + 1")) + 1;
+    await dc.hitBreakpoint({ program: join(fixtures, "dbg", "optimized-O2.wasm") }, { path: source, line });
+    await Promise.all([dc.continueRequest({ threadId: 1 }), dc.waitForEvent("stopped")]);
+    const frames = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(frames[1].name.startsWith("pieces"), true, JSON.stringify(frames));
+    const v = await dc.evaluateRequest({ expression: "v", frameId: frames[0].id, context: "watch" });
+    assert.equal(v.body.result, "201");
+    const scopes = (await dc.scopesRequest({ frameId: frames[1].id })).body.scopes;
+    const stack = scopes.find((s) => s.name === "Operand stack") ?? assert.fail(JSON.stringify(scopes));
+    const entries = (await dc.variablesRequest({ variablesReference: stack.variablesReference })).body.variables;
+    assert.deepEqual(
+      entries.slice(1).map((e) => [e.name, e.value, e.type]),
+      [["[1]", "4", "i32"]],
+      JSON.stringify(entries),
+    );
+  } finally {
+    await dc.stop();
+  }
+});
+
 test("a struct argument passed by value reads at -O0", async () => {
   // wasm32 passes it as a pointer in a local that the code no longer
   // needs once copied: the adapter keeps every local a DWARF location

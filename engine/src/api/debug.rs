@@ -226,32 +226,46 @@ impl<'a, T> DebugStop<'a, T> {
         };
         // Live code marks a record made on the way to this stop (one made
         // on an earlier pass of the site would be stale).
-        // SAFETY: the live frame's home slot, which holds the mark after
-        // the vmctx (`func_env::LIVE_STACK_RECORDED`).
-        let recorded = !self.is_live()
-            || unsafe {
-                ((slots as usize + crate::func_env::LIVE_STACK_RECORDED as usize) as *const u32)
-                    .read_unaligned()
-            } == self.raw.wasm_offset.wrapping_add(1);
+        // SAFETY: the paused frame's home slot, sized by the compile for
+        // its site records (`FuncEnv::record_stack`); the frame outlives
+        // the stop.
+        Some(unsafe {
+            self.read_stack_record(
+                &site,
+                slots,
+                !self.is_live() || live_mark(slots) == self.raw.wasm_offset.wrapping_add(1),
+            )
+        })
+    }
+
+    /// A stack record's entries (`compile::StackSite`), their values read
+    /// from the home slot at `slots` when `recorded` (else none).
+    ///
+    /// # Safety
+    ///
+    /// `slots` is the home slot of a wasm frame that outlives the stop,
+    /// and the compile sized it for `site`'s entries.
+    unsafe fn read_stack_record(
+        &self,
+        site: &crate::compile::StackSite,
+        slots: *const u128,
+        recorded: bool,
+    ) -> Vec<(ValType, Option<Val>)> {
         let id = self.caller.objects.id;
-        Some(
-            site.entries
-                .iter()
-                .map(|e| {
-                    let ty = ValType::from_wasmparser(e.ty);
-                    let value = e.loc.filter(|_| recorded).and_then(|loc| {
-                        // SAFETY: the site stored this entry in the home
-                        // slot on the way to this stop
-                        // (`FuncEnv::record_stack`, which sized the slot
-                        // for it); the paused frame and its slot outlive
-                        // the stop.
-                        let raw = unsafe { slots.add(loc as usize).read_unaligned() };
-                        Val::from_raw(raw, ty, id).ok()
-                    });
-                    (ty, value)
-                })
-                .collect(),
-        )
+        site.entries
+            .iter()
+            .map(|e| {
+                let ty = ValType::from_wasmparser(e.ty);
+                let value = e.loc.filter(|_| recorded).and_then(|loc| {
+                    // SAFETY: the caller's promise: the entry is inside
+                    // the slot, and a record under its mark was stored
+                    // for this very stop.
+                    let raw = unsafe { slots.add(loc as usize).read_unaligned() };
+                    Val::from_raw(raw, ty, id).ok()
+                });
+                (ty, value)
+            })
+            .collect()
     }
 
     /// An address in the paused function's code: its entry, from the
@@ -656,37 +670,21 @@ impl<'a, T> DebugStop<'a, T> {
         if depth == 0 {
             return self.operand_stack();
         }
-        let (fp, ret, regs) = self.frame_at(depth)?;
-        regs?;
+        let (fp, ret, _) = self.frame_at(depth)?;
+        // Live code only: mirrored code records no caller's stack.
+        crate::trap::live_debug_of(ret - 1)?;
         let call = crate::trap::frame_info(ret, true)?.wasm_offset?;
         let Some(site) = crate::trap::call_stack_at(ret - 1, call) else {
             return Some(Vec::new());
         };
         let slots = home_slot(ret - 1, fp)? as *const u128;
-        // SAFETY: the caller's home slot, which holds its mark after the
-        // vmctx (`func_env::LIVE_STACK_RECORDED`).
-        let recorded = unsafe {
-            ((slots as usize + crate::func_env::LIVE_STACK_RECORDED as usize) as *const u32)
-                .read_unaligned()
-        } == call.wrapping_add(1);
-        let id = self.caller.objects.id;
-        Some(
-            site.entries
-                .iter()
-                .map(|e| {
-                    let ty = ValType::from_wasmparser(e.ty);
-                    let value = e.loc.filter(|_| recorded).and_then(|loc| {
-                        // SAFETY: the caller stored this entry in its home
-                        // slot before the call it is in (its mark says
-                        // so), which the slot was sized for; the frame
-                        // outlives the stop.
-                        let raw = unsafe { slots.add(loc as usize).read_unaligned() };
-                        Val::from_raw(raw, ty, id).ok()
-                    });
-                    (ty, value)
-                })
-                .collect(),
-        )
+        // SAFETY: the caller's home slot, sized by the compile for its
+        // call records (`FuncEnv::record_call_stack`); its frame outlives
+        // the stop, and its mark names the call it is in when it stored
+        // the record before that call.
+        Some(unsafe {
+            self.read_stack_record(&site, slots, live_mark(slots) == call.wrapping_add(1))
+        })
     }
 
     /// The locals of the wasm frame whose frame pointer is `fp` and which
@@ -821,6 +819,21 @@ fn kept_local_addr(
     fp: usize,
 ) -> Option<usize> {
     Some(home_slot(pc - 1, fp)? + live.kept_offset(local)?)
+}
+
+/// The mark of the stack record in a live frame's home slot at `slots`:
+/// the module offset plus one of the site or call that stored it
+/// (`func_env::LIVE_STACK_RECORDED`, the word after the vmctx).
+///
+/// # Safety
+///
+/// `slots` is a live frame's home slot, alive for the read.
+unsafe fn live_mark(slots: *const u128) -> u32 {
+    // SAFETY: the caller's promise; the mark is inside the slot.
+    unsafe {
+        ((slots as usize + crate::func_env::LIVE_STACK_RECORDED as usize) as *const u32)
+            .read_unaligned()
+    }
 }
 
 /// The address of the home slot of the debug-hook frame at `fp` whose

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use wasmscope_engine::wasmparser::{self, Operator};
 use wasmscope_engine::{
     CompileOptions, Config, DebugLocals, Engine, Error, Instance, Module, Store, Trap, TrapCode,
-    Val,
+    Val, ValType,
 };
 
 fn debug_engine() -> Engine {
@@ -920,6 +920,71 @@ fn live_code_records_the_operand_stack_only_where_asked() {
             );
             assert_eq!(got.split(' ').count(), want.split(' ').count(), "stop {i}");
         }
+    }
+}
+
+/// A caller's operand stack is the part below its call's arguments: live
+/// code records it before the call (here, everywhere: no stack ranges
+/// given), read at a stop in the callee; mirrored code keeps none.
+#[test]
+fn a_stop_in_a_callee_reads_the_callers_operand_stack() {
+    const CALLS: &str = r#"(module
+      (func $g (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+      (func (export "f") (param $a i32) (param $b i64) (param $c f64) (result i32)
+        (local $r i32)
+        local.get $a
+        i32.const 7
+        i32.add
+        local.get $b
+        local.get $c
+        i32.const 40
+        call $g
+        local.set $r
+        drop
+        drop
+        local.get $r
+        i32.add))"#;
+    for (locals, stack_ranges) in [
+        (DebugLocals::Live, None),
+        (DebugLocals::Mirrored, Some(Vec::new().into())),
+    ] {
+        let engine = engine_compiling(CompileOptions {
+            debug_hooks: true,
+            debug_locals: locals,
+            debug_stack_ranges: stack_ranges,
+            ..CompileOptions::default()
+        });
+        let module = Module::new(&engine, CALLS.as_bytes()).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let seen = Rc::new(RefCell::new(None));
+        let s = seen.clone();
+        store.set_debug_handler(move |stop| {
+            if stop.func_index() == 0 && s.borrow().is_none() {
+                *s.borrow_mut() = Some((stop.frame_operand_stack(1), stop.frame_operand_stack(3)));
+            }
+            Ok(())
+        });
+        store.debug_interrupt().set(true);
+        let f = instance
+            .get_typed_func::<(i32, i64, f64), i32, _>(&store, "f")
+            .unwrap();
+        assert_eq!(f.call(&mut store, (5, 10, 2.5)).unwrap(), 53);
+        let (caller, past) = seen.borrow_mut().take().expect("a stop in $g");
+        assert_eq!(past, None, "{locals:?}: no frame 3");
+        if locals == DebugLocals::Mirrored {
+            assert_eq!(caller, None);
+            continue;
+        }
+        let caller = caller.expect("live code records a caller's stack");
+        assert_eq!(
+            caller,
+            vec![
+                (ValType::I32, Some(Val::I32(12))),
+                (ValType::I64, Some(Val::I64(10))),
+                (ValType::F64, Some(Val::F64(2.5f64.to_bits()))),
+            ]
+        );
     }
 }
 
