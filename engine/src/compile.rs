@@ -244,7 +244,6 @@ pub struct CompiledFunction {
 }
 
 impl CompiledFunction {
-    /// The module offset of the code at `off` (from the function start).
     /// The live sites' `int3`s that the code memory publishes as `nop`s
     /// and the store's switches patch: all but those of sites that record
     /// their stack, whose `int3` ends the cold block their branch leads
@@ -271,6 +270,7 @@ impl CompiledFunction {
             })
     }
 
+    /// The module offset of the code at `off` (from the function start).
     pub fn wasm_offset_at(&self, off: u32) -> Option<u32> {
         let i = self.srclocs.partition_point(|s| s.end <= off);
         self.srclocs

@@ -154,6 +154,31 @@ struct DebugHooks {
     call_stacks: Vec<crate::compile::StackSite>,
 }
 
+impl DebugHooks {
+    /// The operand stack before operator `at` (the shadow stack, with the
+    /// validator's types), bottom first; a value the shadow could not
+    /// follow is `None`. `None` when the types are not known.
+    fn stack_before(&self, at: usize) -> Option<Vec<(wasmparser::ValType, Option<ir::Value>)>> {
+        let types = self.stack_types.before(at)?;
+        let follows = types.len() == self.stack.len();
+        Some(
+            types
+                .iter()
+                .enumerate()
+                .map(|(d, &t)| (t, self.stack.get(d).copied().flatten().filter(|_| follows)))
+                .collect(),
+        )
+    }
+
+    /// Whether live code records the operand stack at module offset
+    /// `offset`: inside `stack_ranges` (everywhere without them).
+    fn records_stack_at(&self, offset: u32) -> bool {
+        self.stack_ranges
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|&(a, b)| a <= offset && offset < b))
+    }
+}
+
 /// Offset in a live function's home slot of its `k`th kept local (the
 /// vmctx is at 0).
 pub fn kept_slot_offset(k: usize) -> usize {
@@ -253,6 +278,13 @@ fn home_load(
 ) -> ir::Value {
     let base = home_addr(builder, ptr, slot);
     builder.ins().load(ty, home_flags(), base, offset)
+}
+
+/// Stores the mark of a live stack record (the module offset plus one of
+/// the site or call that stores it) at `LIVE_STACK_RECORDED`.
+fn store_mark(builder: &mut FunctionBuilder, ptr: ir::Type, slot: ir::StackSlot, offset: u32) {
+    let mark = builder.ins().iconst(types::I32, i64::from(offset + 1));
+    home_store(builder, ptr, slot, mark, LIVE_STACK_RECORDED);
 }
 
 /// A home-slot access cannot trap (the slot is in the frame), as the
@@ -412,11 +444,6 @@ impl<'a> FuncEnv<'a> {
         self.debug.as_ref().map_or(&[], |d| &d.kept)
     }
 
-    /// Live sites' anchors: instructions that keep the value each local was
-    /// last set to computed before the site (Cranelift's mid-end would
-    /// otherwise sink it past the site, or rewrite it and drop its value
-    /// label). `compile` takes them out again before lowering, see
-    /// `compile::settle_anchors`.
     /// After translation: the operand stack below each live call's
     /// arguments (`record_call_stack`), sorted by the call's offset.
     pub fn finish_call_stacks(&mut self) -> Vec<crate::compile::StackSite> {
@@ -459,55 +486,35 @@ impl<'a> FuncEnv<'a> {
         };
         let Some(popped) = popped else { return };
         let first = 1 + self.kept_locals().len();
-        let ptr = self.ptr();
-        let Some(d) = self.debug.as_mut().filter(|d| d.live) else {
+        let Some(d) = self.debug.as_ref().filter(|d| d.live) else {
             return;
         };
         let (Some(at), Some(slot), true) = (d.next.checked_sub(1), d.slot, state.reachable())
         else {
             return;
         };
-        let Some(&offset) = d.offsets.get(at) else {
+        let Some(&offset) = d.offsets.get(at).filter(|&&o| d.records_stack_at(o)) else {
             return;
         };
-        let wanted = d
-            .stack_ranges
-            .as_ref()
-            .is_none_or(|r| r.iter().any(|&(a, b)| a <= offset && offset < b));
-        let Some(tys) = d
-            .stack_types
-            .before(at)
-            .filter(|_| wanted)
-            .map(<[_]>::to_vec)
-        else {
+        let Some(mut stack) = d.stack_before(at) else {
             return;
         };
-        let follows = tys.len() == d.stack.len();
-        let below = tys.len().saturating_sub(popped);
-        if below == 0 {
+        stack.truncate(stack.len().saturating_sub(popped));
+        if stack.iter().all(|e| e.1.is_none()) {
             return;
         }
-        let mut entries = Vec::with_capacity(below);
-        for (depth, &ty) in tys[..below].iter().enumerate() {
-            let v = d.stack.get(depth).copied().flatten().filter(|_| follows);
-            if let Some(v) = v {
-                home_store(builder, ptr, slot, v, (16 * (first + depth)) as i32);
-            }
-            entries.push(crate::compile::StackEntry {
-                ty,
-                loc: v.map(|_| (first + depth) as u32),
-            });
-        }
-        if entries.iter().all(|e| e.loc.is_none()) {
-            return;
-        }
-        let mark = builder.ins().iconst(types::I32, i64::from(offset + 1));
-        home_store(builder, ptr, slot, mark, LIVE_STACK_RECORDED);
-        d.max_entry = d.max_entry.max(first + below);
+        let entries = self.store_stack(builder, slot, first, stack);
+        store_mark(builder, self.ptr(), slot, offset);
+        let d = self.debug.as_mut().expect("checked above");
         d.call_stacks
             .push(crate::compile::StackSite { offset, entries });
     }
 
+    /// Live sites' anchors: instructions that keep the value each local was
+    /// last set to computed before the site (Cranelift's mid-end would
+    /// otherwise sink it past the site, or rewrite it and drop its value
+    /// label). `compile` takes them out again before lowering, see
+    /// `compile::settle_anchors`.
     pub fn take_anchors(&mut self) -> Vec<(ir::Inst, u32)> {
         self.debug
             .as_mut()
@@ -547,20 +554,8 @@ impl<'a> FuncEnv<'a> {
         };
         // The operand stack here, with its types; `None` when its types
         // are not known.
-        let stack: Option<Vec<(wasmparser::ValType, Option<ir::Value>)>> =
-            debug.stack_types.before(debug.next - 1).map(|types| {
-                let follows = types.len() == debug.stack.len();
-                types
-                    .iter()
-                    .enumerate()
-                    .map(|(d, &t)| (t, debug.stack.get(d).copied().flatten().filter(|_| follows)))
-                    .collect()
-            });
-        let wanted = !debug.live
-            || debug
-                .stack_ranges
-                .as_ref()
-                .is_none_or(|r| r.iter().any(|&(a, b)| a <= offset && offset < b));
+        let stack = debug.stack_before(debug.next - 1);
+        let wanted = !debug.live || debug.records_stack_at(offset);
         // Unwanted: its types only, nothing stored.
         let stack = stack.filter(|s| !s.is_empty()).map(|s| {
             s.into_iter()
@@ -612,8 +607,7 @@ impl<'a> FuncEnv<'a> {
                     let cont = enter_cold_block(builder, never);
                     builder.set_srcloc(ir::SourceLoc::new(offset));
                     self.record_stack(builder, slot, offset, first, stack);
-                    let mark = builder.ins().iconst(types::I32, i64::from(offset + 1));
-                    home_store(builder, self.ptr(), slot, mark, LIVE_STACK_RECORDED);
+                    store_mark(builder, self.ptr(), slot, offset);
                     // The site's `int3` is in the cold block, after the
                     // stores, and stays an `int3`: the branch alone is
                     // the site's switch, and the straight-line code has
@@ -858,21 +852,40 @@ impl<'a> FuncEnv<'a> {
         first: usize,
         stack: Vec<(wasmparser::ValType, Option<ir::Value>)>,
     ) {
-        let mut entries = Vec::with_capacity(stack.len());
-        for (d, (ty, v)) in stack.into_iter().enumerate() {
-            if let Some(v) = v {
-                home_store(builder, self.ptr(), slot, v, (16 * (first + d)) as i32);
-            }
-            entries.push(crate::compile::StackEntry {
-                ty,
-                loc: v.map(|_| (first + d) as u32),
-            });
-        }
+        let entries = self.store_stack(builder, slot, first, stack);
         let debug = self.debug.as_mut().expect("debug hooks are on");
-        debug.max_entry = debug.max_entry.max(first + entries.len());
         debug
             .stack_sites
             .push(crate::compile::StackSite { offset, entries });
+    }
+
+    /// Stores the known values of `stack` in the home slot from entry
+    /// `first` on, grows the slot's need to hold them, and says where
+    /// each one is (a site's record or a call's).
+    fn store_stack(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        slot: ir::StackSlot,
+        first: usize,
+        stack: Vec<(wasmparser::ValType, Option<ir::Value>)>,
+    ) -> Vec<crate::compile::StackEntry> {
+        let ptr = self.ptr();
+        let entries: Vec<_> = stack
+            .into_iter()
+            .enumerate()
+            .map(|(d, (ty, v))| {
+                if let Some(v) = v {
+                    home_store(builder, ptr, slot, v, (16 * (first + d)) as i32);
+                }
+                crate::compile::StackEntry {
+                    ty,
+                    loc: v.map(|_| (first + d) as u32),
+                }
+            })
+            .collect();
+        let debug = self.debug.as_mut().expect("debug hooks are on");
+        debug.max_entry = debug.max_entry.max(first + entries.len());
+        entries
     }
 
     /// Keeps the home slot of a local current after `local.set`/`local.tee`.

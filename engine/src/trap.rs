@@ -333,18 +333,24 @@ pub(crate) fn live_debug_of(pc: usize) -> Option<(usize, Arc<crate::compile::Liv
 /// module offset `offset`; `None` when the stack there is empty or the
 /// site is not this function's.
 pub(crate) fn stack_site_at(pc: usize, offset: u32) -> Option<crate::compile::StackSite> {
-    with_code(pc, |info| {
-        let sites = &info.func_at(pc)?.stack_sites;
-        let i = sites.binary_search_by_key(&offset, |s| s.offset).ok()?;
-        Some(sites[i].clone())
-    })
+    stack_record_at(pc, offset, |f| &f.stack_sites)
 }
 
 /// The operand stack below the arguments of the call at module offset
 /// `offset` in the live code at `pc` (`FuncCode::call_stacks`).
 pub(crate) fn call_stack_at(pc: usize, offset: u32) -> Option<crate::compile::StackSite> {
+    stack_record_at(pc, offset, |f| &f.call_stacks)
+}
+
+/// The record at module offset `offset` in the list `records` picks of
+/// the function whose code `pc` is in.
+fn stack_record_at(
+    pc: usize,
+    offset: u32,
+    records: impl FnOnce(&FuncCode) -> &[crate::compile::StackSite],
+) -> Option<crate::compile::StackSite> {
     with_code(pc, |info| {
-        let sites = &info.func_at(pc)?.call_stacks;
+        let sites = records(info.func_at(pc)?);
         let i = sites.binary_search_by_key(&offset, |s| s.offset).ok()?;
         Some(sites[i].clone())
     })
