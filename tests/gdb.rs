@@ -148,6 +148,33 @@ fn breaks_on_a_function_by_name() {
     );
 }
 
+/// Zig's Debug code marks `prologue_end` before it stores its parameters
+/// to the frame slots its DWARF names; the JIT's line table puts the flag
+/// after those stores, so gdb's breakpoint on the function reads `n`.
+#[test]
+fn breaks_on_a_zig_function_after_its_parameters_are_stored() {
+    let program = [
+        env!("CARGO_BIN_EXE_wasmscope").to_string(),
+        "run".into(),
+        "-g".into(),
+        debugger::lang_program("zig-Debug.wasm"),
+    ];
+    let commands = [
+        "break inventory.factorial",
+        "run",
+        "info args",
+        "continue",
+        "info args",
+    ]
+    .map(String::from);
+    let out = gdb_output(&commands, &program);
+    let body = debugger::stop_line("zig", "recurse") - 1;
+    assert!(out.contains("inventory.factorial (n=5) at "), "{out}");
+    assert!(out.contains(&format!("inventory.zig:{body}\n")), "{out}");
+    assert!(out.contains("n = 5\n"), "{out}");
+    assert!(out.contains("n = 4\n"), "{out}");
+}
+
 #[test]
 fn a_trap_stops_at_its_source_line() {
     let line = line_of("return length / divisor;");

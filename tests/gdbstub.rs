@@ -572,6 +572,73 @@ fn lldb_22_reads_a_rust_program() {
     assert!(after(&out, "bt 2").contains("inventory::main"), "{out}");
 }
 
+/// Zig's Debug code marks `prologue_end` before it stores a parameter to
+/// the frame slot its DWARF names: the module the stub serves carries the
+/// flag past those stores, so a breakpoint on the function and a step
+/// into it show `n` itself, and the module lldb loads is a copy that goes
+/// away with the stub.
+#[test]
+fn lldb_22_breaks_on_a_zig_function_after_its_parameters_are_stored() {
+    let program = debugger::lang_program("zig-Debug.wasm");
+    let body = debugger::stop_line("zig", "recurse") - 1;
+    let source = std::fs::read_to_string(debugger::lang_source("zig")).unwrap();
+    let call = 1 + source
+        .lines()
+        .position(|l| l.contains("= factorial(5);"))
+        .unwrap();
+    let served = serve(&[], &program, &[]);
+    let out = lldb_on(
+        &served,
+        &[
+            &format!("breakpoint set -f inventory.zig -l {call}"),
+            "breakpoint set -n inventory.factorial",
+            "continue",
+            "step",
+            "frame variable n",
+            "continue",
+            "frame variable",
+            "image list",
+            "process kill",
+        ],
+    );
+    let (_, _, stderr) = served.finish();
+    let set = after(&out, "breakpoint set -n inventory.factorial");
+    assert!(set.contains(&format!("inventory.zig:{body}:")), "{out}");
+    // The step into the call ends where the breakpoint is (as natively:
+    // lldb reports the breakpoint), with the argument stored.
+    let step = after(&out, "step");
+    assert!(
+        step.contains(&format!("factorial(n=5) at inventory.zig:{body}:")),
+        "{out}"
+    );
+    assert!(
+        after(&out, "frame variable n").contains("(unsigned long long) n = 5"),
+        "{out}"
+    );
+    assert!(
+        after(&out, "continue").contains(&format!("inventory.zig:{call}:")),
+        "{out}"
+    );
+    assert!(out.contains("factorial(n=4) at inventory.zig:"), "{out}");
+    assert!(
+        after(&out, "frame variable").contains("(unsigned long long) n = 4"),
+        "{out}"
+    );
+    let image = after(&out, "image list");
+    let copy = image
+        .split_whitespace()
+        .find(|w| w.ends_with("zig-Debug.wasm"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_ne!(
+        copy, program,
+        "lldb loaded the original, not the served copy"
+    );
+    assert!(
+        !Path::new(copy).exists(),
+        "{copy} outlived the stub\n{stderr}"
+    );
+}
+
 /// `script` under lldb 22 on the native program (`run`) and on the
 /// module through the stub (`run` becomes `continue`): the native output
 /// and both sides' value blocks.

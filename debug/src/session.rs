@@ -313,7 +313,9 @@ pub struct Session {
     interrupt: DebugInterrupt,
     /// Module facts for placing breakpoints.
     dwarf_lines: Vec<(u32, SourceLocation)>,
-    /// Module offsets of the line table's `prologue_end` rows, sorted.
+    /// Module offsets where the line table says functions' bodies start
+    /// (`prologue_end`, moved past parameter stores: `dwarf::prologue`),
+    /// sorted.
     prologue_ends: Vec<u32>,
     /// Each named function's first instruction, built on first use.
     functions: std::cell::OnceCell<Vec<FunctionName>>,
@@ -474,7 +476,7 @@ impl Session {
         let dwarf_lines = dwarf.as_ref().map(line_starts).unwrap_or_default();
         let prologue_ends = dwarf
             .as_ref()
-            .map(ModuleDwarf::prologue_end_offsets)
+            .map(|d| d.prologue_end_offsets(&bytes))
             .unwrap_or_default();
         let inlined = dwarf
             .as_ref()
@@ -655,16 +657,14 @@ impl Session {
         })
     }
 
-    /// The entry of the function a breakpoint names: its symbol, its
-    /// demangled name, or a `::`-separated tail of it (`total`,
-    /// `Item::total`). Among several, a function with source lines from
-    /// the program (not the language's runtime library) and an exact
-    /// match come first.
     /// Where a breakpoint on a function's name stops: past the prologue
-    /// of the function's own code (the best match: user code before
-    /// library code, an exact name before a qualified tail), and at the
-    /// first statement of each inlined copy of it; empty when nothing
-    /// matches.
+    /// of the function's own code, and at the first statement of each
+    /// inlined copy of it; empty when nothing matches. The name is a
+    /// function's symbol, its demangled name, or a tail of it after `::`
+    /// (`total`, `Item::total`) or after Zig's `.` (`factorial` for
+    /// `inventory.factorial`). Among several, a function with source
+    /// lines from the program (not the language's runtime library) and an
+    /// exact match come first.
     fn find_function(&self, name: &str) -> Vec<u32> {
         let name = name.trim();
         let wanted = names::without_parameters(name);
@@ -679,7 +679,7 @@ impl Session {
             let exact = symbol == name || qualified == wanted;
             let tail = qualified
                 .strip_suffix(wanted)
-                .is_some_and(|head| head.ends_with("::"));
+                .is_some_and(|head| head.ends_with("::") || head.ends_with('.'));
             (exact, tail)
         };
         let own = self
@@ -1440,9 +1440,10 @@ fn guest(
 }
 
 /// Each function body's module range and the offset of its line table's
-/// first `prologue_end` row, for the bodies that have one; sorted.
+/// first `prologue_end` row (`dwarf::prologue`), for the bodies that have
+/// one; sorted.
 fn body_prologues(binary: &[u8], dwarf: &ModuleDwarf) -> Vec<(u32, u32, u32)> {
-    let ends = dwarf.prologue_end_offsets();
+    let ends = dwarf.prologue_end_offsets(binary);
     let mut out = Vec::new();
     for payload in wasmscope_engine::wasmparser::Parser::new(0).parse_all(binary) {
         let Ok(wasmscope_engine::wasmparser::Payload::CodeSectionEntry(body)) = payload else {

@@ -202,7 +202,9 @@ pub fn case(corpus: &mut Corpus, seed: u64, cache: &Path) -> Verdict {
         if let Some(d) = &dwarf {
             // What the DAP reads: the line table, every function's scopes.
             let ranges = d.line_ranges();
-            let _ = d.prologue_ends();
+            let _ = d.prologue_ends(&mutated);
+            // What the gdbstub serves lldb.
+            let _ = d.with_moved_prologue_ends(&mutated);
             let _ = d.statement_starts();
             let _ = d.located_locals();
             for r in ranges.iter().step_by(ranges.len() / 64 + 1) {

@@ -300,6 +300,33 @@ test("Zig: slices, optionals, error unions, tagged unions", async () => {
   } finally {
     await dc2.stop();
   }
+  // A breakpoint on a function stops where its parameters read right:
+  // Zig's Debug code marks prologue_end before it stores `n` to the frame
+  // slot its DWARF names, so the stop waits for that store.
+  const dc3 = await client();
+  try {
+    await Promise.all([
+      dc3.waitForEvent("initialized").then(async () => {
+        const r = await dc3.setFunctionBreakpointsRequest({ breakpoints: [{ name: "factorial" }] });
+        assert.equal(r.body.breakpoints[0].verified, true);
+        await dc3.configurationDoneRequest();
+      }),
+      dc3.launch({ program: program("zig-Debug.wasm") }),
+      dc3.assertStoppedLocation("breakpoint", {}),
+    ]);
+    for (const n of ["5", "4"]) {
+      const frames = (await dc3.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+      assert.equal(frames[0].name, "inventory.factorial");
+      // The body's first line, `if (n <= 1) {`, just above `recurse`.
+      assert.equal(frames[0].line, stopLine(zig, "recurse") - 1);
+      assert.equal(value(await new Frame(dc3, frames[0]).scope("Locals"), "n"), n);
+      if (n === "5") {
+        await Promise.all([dc3.continueRequest({ threadId: 1 }), dc3.assertStoppedLocation("breakpoint", {})]);
+      }
+    }
+  } finally {
+    await dc3.stop();
+  }
 });
 
 test("C from clang-22 (DWARF 5): the C fixtures read as with clang 14", async () => {

@@ -2,6 +2,7 @@
 
 pub mod formatters;
 pub mod names;
+pub mod prologue;
 pub mod read;
 pub mod transform;
 pub mod vars;

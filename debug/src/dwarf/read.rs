@@ -47,6 +47,8 @@ pub struct ModuleDwarf {
     pub(crate) names: crate::dwarf::names::NameCache,
     /// Types, static-member definitions (`dwarf::vars`).
     pub(crate) types: crate::dwarf::vars::TypeCache,
+    /// The `prologue_end` rows that move (`dwarf::prologue`), found once.
+    pub(crate) prologue_moves: std::cell::OnceCell<Vec<crate::dwarf::prologue::PrologueMove>>,
 }
 
 impl ModuleDwarf {
@@ -100,6 +102,7 @@ impl ModuleDwarf {
             code_section_offset: info.code_section_offset,
             names: Default::default(),
             types: Default::default(),
+            prologue_moves: Default::default(),
         })
     }
 
@@ -176,28 +179,14 @@ impl ModuleDwarf {
         })
     }
 
-    /// Code offsets of the line-table rows marked `prologue_end` (where a
-    /// function's body starts, after its arguments are spilled), sorted.
-    pub fn prologue_ends(&self) -> Vec<u64> {
-        self.row_addresses(|_, row| row.prologue_end() && !row.end_sequence())
-    }
-
-    /// The module offsets of the `prologue_end` rows, sorted.
-    pub fn prologue_end_offsets(&self) -> Vec<u32> {
-        let mut ends: Vec<u32> = self
-            .prologue_ends()
-            .into_iter()
-            .map(|o| self.module_offset(o))
-            .collect();
-        ends.sort_unstable();
-        ends
-    }
-
     /// The addresses of the line-table rows `keep` accepts, sorted and
     /// deduplicated; `keep` sees every row of every unit in order, told
     /// whether the row is its unit's first. Malformed line programs yield
     /// what was read before the error.
-    fn row_addresses(&self, mut keep: impl FnMut(bool, &gimli::LineRow) -> bool) -> Vec<u64> {
+    pub(crate) fn row_addresses(
+        &self,
+        mut keep: impl FnMut(bool, &gimli::LineRow) -> bool,
+    ) -> Vec<u64> {
         let mut out = Vec::new();
         for unit in self.units() {
             let Some(program) = unit.line_program.clone() else {

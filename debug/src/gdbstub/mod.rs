@@ -7,7 +7,12 @@
 //! - Addresses: a code address is [`CODE_SPACE`] `| module id << 32 |
 //!   module offset`; LLDB reads the module's whole binary there (each
 //!   module is a library of `qXfer:libraries:read`: the program is module
-//!   0, the `--preload` ones follow). An address below [`CODE_SPACE`] is
+//!   0, the `--preload` ones follow). The bytes served are the module's,
+//!   except that its line table's `prologue_end` flags sit where the
+//!   engine puts a function's body start (`dwarf::prologue`: after the
+//!   parameter stores Zig's Debug code places after the row it marks), so
+//!   LLDB's breakpoint on a function and its step into one stop where the
+//!   parameters read right. An address below [`CODE_SPACE`] is
 //!   an offset in linear memory 0 of the module its id names; id 0 means
 //!   the module whose frame LLDB last asked a value of, as LLDB 22 puts
 //!   no module id in the addresses it computes from DWARF
@@ -126,10 +131,18 @@ pub fn run(options: Options) -> Result<i32, String> {
         .map(|i| {
             let binary = session.module_binary(i).unwrap_or_default();
             let entries = function_entries(binary);
-            let prologue_ends = prologue_ends(binary, &entries);
+            let dwarf = crate::dwarf::read::ModuleDwarf::from_binary(binary);
+            let prologue_ends = dwarf
+                .as_ref()
+                .map(|d| prologue_ends(binary, d, &entries))
+                .unwrap_or_default();
+            let served = dwarf
+                .and_then(|d| d.with_moved_prologue_ends(binary))
+                .map(|bytes| ServedModule::new(i, session.module_path(i), bytes));
             ModuleFacts {
                 entries,
                 prologue_ends,
+                served,
             }
         })
         .collect();
@@ -229,6 +242,59 @@ struct ModuleFacts {
     /// Where each function's prologue ends, by its first instruction
     /// (from DWARF): see `past_prologue`.
     prologue_ends: std::collections::HashMap<u32, u32>,
+    /// The bytes LLDB reads as the module when they differ from its
+    /// binary (`ModuleDwarf::with_moved_prologue_ends`).
+    served: Option<ServedModule>,
+}
+
+/// A module whose bytes LLDB must see as the stub serves them, not as its
+/// file holds them. LLDB loads a library from the path
+/// `qXfer:libraries:read` names when that file exists on its machine, and
+/// reads it through `m` otherwise; so these bytes are also written to a
+/// file of their own with the module's file name (in a directory of this
+/// process, removed when the stub ends), which a local LLDB loads as fast
+/// as the original.
+struct ServedModule {
+    bytes: Vec<u8>,
+    /// `None` when the file could not be written: LLDB then loads the
+    /// original from disk (the moved flags are lost, nothing else).
+    file: Option<std::path::PathBuf>,
+}
+
+impl ServedModule {
+    fn new(index: usize, original: Option<&Path>, bytes: Vec<u8>) -> ServedModule {
+        let name = original.and_then(Path::file_name).map_or_else(
+            || format!("module-{index}.wasm").into(),
+            |n| n.to_os_string(),
+        );
+        let dir = std::env::temp_dir()
+            .join(format!("wasmscope-{}", std::process::id()))
+            .join(index.to_string());
+        let path = dir.join(name);
+        let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &bytes));
+        if let Err(e) = &written {
+            eprintln!(
+                "wasmscope: cannot write {} ({e}); lldb reads the module from its file",
+                path.display()
+            );
+        }
+        ServedModule {
+            bytes,
+            file: written.is_ok().then_some(path),
+        }
+    }
+}
+
+impl Drop for ServedModule {
+    fn drop(&mut self) {
+        if let Some(path) = self.file.take() {
+            let _ = std::fs::remove_file(&path);
+            // The module's directory, then the process's once it is empty.
+            for dir in path.ancestors().skip(1).take(2) {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
 }
 
 struct Stub {
@@ -617,7 +683,10 @@ impl Stub {
     fn read(&mut self, addr: u64, len: usize) -> Reply {
         if addr >= CODE_SPACE {
             let (module, offset) = split_address(addr);
-            let binary = self.session.module_binary(module).unwrap_or_default();
+            let binary = match self.modules.get(module).and_then(|m| m.served.as_ref()) {
+                Some(served) => &served.bytes,
+                None => self.session.module_binary(module).unwrap_or_default(),
+            };
             let offset = offset as usize;
             if offset >= binary.len() {
                 return Err(Fail::Refused(format!("no code at {addr:#x}")));
@@ -762,7 +831,11 @@ impl Stub {
         let length = number(length.as_bytes()).ok_or("qXfer: bad length")? as usize;
         let libraries: String = (0..self.session.module_count())
             .map(|i| {
-                let path = self.session.module_path(i).unwrap_or(Path::new(""));
+                let served = self.modules.get(i).and_then(|m| m.served.as_ref());
+                let path = match served.and_then(|s| s.file.as_deref()) {
+                    Some(file) => file,
+                    None => self.session.module_path(i).unwrap_or(Path::new("")),
+                };
                 format!(
                     "<library name=\"{}\"><section address=\"{:#x}\"/></library>",
                     escape_xml(&path.display().to_string()),
@@ -1075,11 +1148,12 @@ fn function_entries(binary: &[u8]) -> Vec<(u32, u32)> {
 
 /// Each function's first instruction and, when DWARF marks one in it,
 /// the module offset where its prologue ends.
-fn prologue_ends(binary: &[u8], entries: &[(u32, u32)]) -> std::collections::HashMap<u32, u32> {
-    let Some(dwarf) = crate::dwarf::read::ModuleDwarf::from_binary(binary) else {
-        return Default::default();
-    };
-    let ends = dwarf.prologue_end_offsets();
+fn prologue_ends(
+    binary: &[u8],
+    dwarf: &crate::dwarf::read::ModuleDwarf,
+    entries: &[(u32, u32)],
+) -> std::collections::HashMap<u32, u32> {
+    let ends = dwarf.prologue_end_offsets(binary);
     entries
         .iter()
         .enumerate()

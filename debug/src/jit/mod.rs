@@ -350,7 +350,9 @@ fn build_sections(
     let mut units = dwarf
         .map(|d| transform::transform(d, &native, &mut out))
         .unwrap_or_default();
-    let prologue_ends = dwarf.map(|d| d.prologue_ends()).unwrap_or_default();
+    let prologue_ends = dwarf
+        .map(|d| d.prologue_ends(module.binary()))
+        .unwrap_or_default();
     let rows = Rows {
         ranges,
         dwarf,
