@@ -14,7 +14,7 @@
 //   node bench/dap.mjs [RUNS]
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 
@@ -84,3 +84,4 @@ console.log(`launch to first stop, warm cache:      median ${median(warm).toFixe
 console.log(
   `step (next) in the decompression loop: median ${median(steps).toFixed(2)} ms, slowest ${Math.max(...steps).toFixed(1)} ms over ${steps.length} steps`,
 );
+rmSync(dir, { recursive: true, force: true });

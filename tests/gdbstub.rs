@@ -576,10 +576,15 @@ fn lldb_22_reads_a_rust_program() {
 /// the frame slot its DWARF names: the module the stub serves carries the
 /// flag past those stores, so a breakpoint on the function and a step
 /// into it show `n` itself, and the module lldb loads is a copy that goes
-/// away with the stub.
+/// away with the stub (and the copies of a stub that was killed go with
+/// the next one).
 #[test]
 fn lldb_22_breaks_on_a_zig_function_after_its_parameters_are_stored() {
     let program = debugger::lang_program("zig-Debug.wasm");
+    // No process has this id (above Linux's largest pid_max, 2^22).
+    let stale = std::env::temp_dir().join("wasmscope-lldb-999999999");
+    std::fs::create_dir_all(stale.join("0")).unwrap();
+    std::fs::write(stale.join("0/zig-Debug.wasm"), b"left by a killed stub").unwrap();
     let body = debugger::stop_line("zig", "recurse") - 1;
     let source = std::fs::read_to_string(debugger::lang_source("zig")).unwrap();
     let call = 1 + source
@@ -637,6 +642,7 @@ fn lldb_22_breaks_on_a_zig_function_after_its_parameters_are_stored() {
         !Path::new(copy).exists(),
         "{copy} outlived the stub\n{stderr}"
     );
+    assert!(!stale.exists(), "a dead stub's copies are left");
 }
 
 /// `script` under lldb 22 on the native program (`run`) and on the

@@ -6,9 +6,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import testsupport from "@vscode/debugadapter-testsupport";
+
+/// A fresh directory for one test, removed when the test ends.
+function scratch(t, prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 const { DebugClient } = testsupport;
 const binary = process.env.WASMSCOPE;
@@ -272,8 +279,8 @@ test("a struct argument passed by value reads at -O0", async () => {
   }
 });
 
-test("pause an endless loop, traps, bad requests", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "wasmscope-dap-"));
+test("pause an endless loop, traps, bad requests", async (t) => {
+  const dir = scratch(t, "wasmscope-dap-");
   const spin = join(dir, "spin.wat");
   writeFileSync(spin, '(module (func (export "_start") (loop $l (br $l))))');
   let dc = await client();
@@ -542,8 +549,8 @@ test("a trap stops on its source line before the stack unwinds, then exits 134",
   }
 });
 
-test(".wat line breakpoints, stubbed imports with externrefs, invoke, instruction steps and disassembly", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "wasmscope-dap-"));
+test(".wat line breakpoints, stubbed imports with externrefs, invoke, instruction steps and disassembly", async (t) => {
+  const dir = scratch(t, "wasmscope-dap-");
   const wat = join(dir, "refs.wat");
   writeFileSync(
     wat,
@@ -763,8 +770,8 @@ test("--port serves DAP over TCP", async () => {
   }
 });
 
-test("a warm compiled-code cache: same stops, same stack, same variables", async () => {
-  const cache = mkdtempSync(join(tmpdir(), "wasmscope-dap-cache-"));
+test("a warm compiled-code cache: same stops, same stack, same variables", async (t) => {
+  const cache = scratch(t, "wasmscope-dap-cache-");
   async function look(extra) {
     const dc = await client();
     const console = [];

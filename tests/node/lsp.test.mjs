@@ -2,10 +2,10 @@
 // library (vscode-languageserver-protocol over vscode-jsonrpc), as an
 // editor would drive it. Run by tests/node.rs with WASMSCOPE set to the
 // binary; by hand: WASMSCOPE=target/release/wasmscope node --test tests/node/lsp.test.mjs
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -19,6 +19,7 @@ const binary = process.env.WASMSCOPE;
 assert.ok(binary, "set WASMSCOPE to the wasmscope binary");
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const scratch = mkdtempSync(join(tmpdir(), "wasmscope-lsp-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 const fuzzSeconds = Number(process.env.WASMSCOPE_FUZZ_SECONDS ?? "3");
 
 /** Starts a server and an initialized client connection. */

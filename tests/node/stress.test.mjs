@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { spawn } from "node:child_process";
 import testsupport from "@vscode/debugadapter-testsupport";
@@ -47,6 +47,7 @@ function load() {
   return () => {
     running = false;
     for (const c of children) c.kill();
+    rmSync(dir, { recursive: true, force: true });
   };
 }
 

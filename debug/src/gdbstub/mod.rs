@@ -253,7 +253,8 @@ struct ModuleFacts {
 /// reads it through `m` otherwise; so these bytes are also written to a
 /// file of their own with the module's file name (in a directory of this
 /// process, removed when the stub ends), which a local LLDB loads as fast
-/// as the original.
+/// as the original. A stub that did not end by itself (`^C`) leaves its
+/// directory behind; the next one removes it.
 struct ServedModule {
     bytes: Vec<u8>,
     /// `None` when the file could not be written: LLDB then loads the
@@ -267,8 +268,10 @@ impl ServedModule {
             || format!("module-{index}.wasm").into(),
             |n| n.to_os_string(),
         );
-        let dir = std::env::temp_dir()
-            .join(format!("wasmscope-{}", std::process::id()))
+        let temp = std::env::temp_dir();
+        remove_stale_copies(&temp);
+        let dir = temp
+            .join(format!("{COPIES}{}", std::process::id()))
             .join(index.to_string());
         let path = dir.join(name);
         let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &bytes));
@@ -281,6 +284,31 @@ impl ServedModule {
         ServedModule {
             bytes,
             file: written.is_ok().then_some(path),
+        }
+    }
+}
+
+/// The name of a stub's directory of served copies, before its process id.
+const COPIES: &str = "wasmscope-lldb-";
+
+/// Removes the served copies of stubs whose process is gone (Linux: no
+/// `/proc/PID`); anything else is left alone.
+fn remove_stale_copies(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(COPIES)) else {
+            continue;
+        };
+        let gone = pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id()
+                && Path::new("/proc/self").exists()
+                && !Path::new("/proc").join(pid.to_string()).exists()
+        });
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
