@@ -10,6 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import testsupport from "@vscode/debugadapter-testsupport";
 import { binary, root, sources, program, stopLine } from "./corpus.mjs";
@@ -326,6 +327,19 @@ test("Zig: slices, optionals, error unions, tagged unions", async () => {
     }
   } finally {
     await dc3.stop();
+  }
+  // A step into the call stops at the same place, `n` already stored.
+  const dc4 = await client();
+  try {
+    const call = readFileSync(zig, "utf8").split("\n").findIndex((l) => l.includes("= factorial(5);")) + 1;
+    await dc4.hitBreakpoint({ program: program("zig-Debug.wasm") }, { path: zig, line: call });
+    await Promise.all([dc4.stepInRequest({ threadId: 1 }), dc4.assertStoppedLocation("step", {})]);
+    const frames = (await dc4.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    assert.equal(frames[0].name, "inventory.factorial");
+    assert.equal(frames[0].line, stopLine(zig, "recurse") - 1);
+    assert.equal(value(await new Frame(dc4, frames[0]).scope("Locals"), "n"), "5");
+  } finally {
+    await dc4.stop();
   }
 });
 
