@@ -165,6 +165,9 @@ fn lldb_22_breaks_steps_reads_and_writes_a_c_program() {
             "continue",
             "frame variable *p",
             "memory read -s4 -fx -c2 p",
+            "memory region p",
+            "memory region $pc",
+            "memory region --all",
             "next",
             "frame variable a",
             "finish",
@@ -197,6 +200,24 @@ fn lldb_22_breaks_steps_reads_and_writes_a_c_program() {
         after(&out, "memory read -s4 -fx -c2 p").contains(": 0x00000003 0x00000004"),
         "{out}"
     );
+    // Linear memory (read-write) from 0, the module's code (read-only,
+    // named) at its code address, nothing mapped between.
+    let region = after(&out, "memory region p");
+    assert!(
+        region.contains("[0x0000000000000000-0x") && region.contains(") rw-"),
+        "{out}"
+    );
+    let region = after(&out, "memory region $pc");
+    assert!(
+        region.contains("[0x4000000000000000-0x40000000000"),
+        "{out}"
+    );
+    assert!(
+        region.contains(") r-x ") && region.contains("app-O0.wasm"),
+        "{out}"
+    );
+    let all = after(&out, "memory region --all");
+    assert_eq!(all.matches(") ---").count(), 2, "{out}");
     assert!(
         after(&out, "next").contains(&format!("app.c:{}", area + 1)),
         "{out}"
@@ -856,6 +877,18 @@ fn bad_packets_a_second_client_and_a_client_that_leaves() {
     assert!(c.ask("M10,4:zz").starts_with("E01;"));
     assert!(c.ask("qWasmLocal:x").starts_with("E01;"));
     assert!(c.ask("Z0,12").starts_with("E01;"));
+    assert!(c.ask("qMemoryRegionInfo:zz").starts_with("E01;"));
+    assert!(c.ask("qXfer:features:read::0,100").starts_with("E01;"));
+    assert!(c.ask("qXfer:memory-map:read::x,1").starts_with("E01;"));
+    // The map in pieces: memory from 0, the code at its address.
+    let map = c.ask("qXfer:memory-map:read::0,1e");
+    assert_eq!(map, "m<memory-map><memory type=\"ram\"");
+    let rest = c.ask("qXfer:memory-map:read::1e,1000");
+    assert!(rest.starts_with("l start=\"0x0\""), "{rest}");
+    assert!(
+        rest.contains("type=\"rom\" start=\"0x4000000000000000\""),
+        "{rest}"
+    );
     c.send_raw(b"$m0,4#00");
     let huge = "X".repeat(0x5000);
     assert!(c.ask(&huge).starts_with("E01;"));

@@ -1086,6 +1086,13 @@ impl Session {
         self.with_stop(move |stop| read_bytes(stop.memory_bytes_in(id, 0), address, len))?
     }
 
+    /// The size in bytes of module `module`'s memory 0 (`None`: it has
+    /// none).
+    pub fn memory_size_in(&self, module: usize) -> Result<Option<u64>, String> {
+        let id = self.module_id(module)?;
+        self.with_stop(move |stop| stop.memory_bytes_in(id, 0).map(|m| m.len() as u64))
+    }
+
     /// [`Self::write_memory`] into module `module`'s memory 0.
     pub fn write_memory_in(
         &self,

@@ -18,6 +18,9 @@
 //!   no module id in the addresses it computes from DWARF
 //!   (`Stub::memory_address`). A read past the end of either is an
 //!   error, never made-up bytes.
+//! - `qMemoryRegionInfo` and `qXfer:memory-map:read` (`memory region` in
+//!   LLDB): each module's memory 0, read-write, as far as the guest has
+//!   grown it, and each module's code, read-only; nothing else is mapped.
 //! - The one register is `pc` (64 bits), the code address of frame 0.
 //! - `qWasmCallStack` lists every frame's pc, innermost first: frame 0's
 //!   instruction, then each caller's return address (the instruction after
@@ -325,6 +328,15 @@ impl Drop for ServedModule {
     }
 }
 
+/// A mapped address range (`Stub::regions`).
+struct Region {
+    start: u64,
+    len: u64,
+    /// A module's code (read-only) rather than its linear memory.
+    code: bool,
+    module: usize,
+}
+
 struct Stub {
     session: Session,
     /// By session module, which is LLDB's module id: 0 the program, then
@@ -474,7 +486,7 @@ impl Stub {
         match head {
             "qSupported" => Ok(format!(
                 "PacketSize={MAX_PACKET:x};QStartNoAckMode+;qXfer:libraries:read+;\
-                 swbreak+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;\
+                 qXfer:memory-map:read+;swbreak+;vContSupported+;QThreadSuffixSupported+;QListThreadsInStopReply+;\
                  QEnableErrorStrings+"
             )
             .into_bytes()),
@@ -565,6 +577,7 @@ impl Stub {
             }
             _ if head.starts_with('Z') || head.starts_with('z') => self.breakpoint(&text),
             "qXfer" => self.xfer(args),
+            "qMemoryRegionInfo" => self.memory_region(args),
             "qWasmCallStack" => Ok(self
                 .frame_pcs()
                 .iter()
@@ -711,10 +724,7 @@ impl Stub {
     fn read(&mut self, addr: u64, len: usize) -> Reply {
         if addr >= CODE_SPACE {
             let (module, offset) = split_address(addr);
-            let binary = match self.modules.get(module).and_then(|m| m.served.as_ref()) {
-                Some(served) => &served.bytes,
-                None => self.session.module_binary(module).unwrap_or_default(),
-            };
+            let binary = self.code_bytes(module);
             let offset = offset as usize;
             if offset >= binary.len() {
                 return Err(Fail::Refused(format!("no code at {addr:#x}")));
@@ -848,15 +858,35 @@ impl Stub {
 
     /// `qXfer:libraries:read::OFFSET,LENGTH`: each module as a library
     /// loaded at its code address (module id = session module).
+    /// and `qXfer:memory-map:read::OFFSET,LENGTH`: each module's code
+    /// (read-only) and memory 0 (RAM), as `regions` lists them.
     fn xfer(&self, args: &str) -> Reply {
-        let rest = args
-            .strip_prefix("libraries:read::")
-            .ok_or_else(|| format!("qXfer:{args}: only libraries:read is served"))?;
+        let (object, rest) = args
+            .split_once(":read::")
+            .ok_or_else(|| format!("qXfer:{args}: expected OBJECT:read::OFFSET,LENGTH"))?;
         let (offset, length) = rest
             .split_once(',')
             .ok_or("qXfer: expected OFFSET,LENGTH")?;
         let offset = number(offset.as_bytes()).ok_or("qXfer: bad offset")? as usize;
         let length = number(length.as_bytes()).ok_or("qXfer: bad length")? as usize;
+        let xml = match object {
+            "libraries" => self.library_list(),
+            "memory-map" => self.memory_map()?,
+            _ => {
+                return Err(Fail::Refused(format!(
+                    "qXfer:{object}: only libraries and memory-map are served"
+                )))
+            }
+        };
+        let bytes = xml.as_bytes();
+        let start = offset.min(bytes.len());
+        let end = start.saturating_add(length).min(bytes.len());
+        let mut out = vec![if end < bytes.len() { b'm' } else { b'l' }];
+        out.extend_from_slice(&bytes[start..end]);
+        Ok(out)
+    }
+
+    fn library_list(&self) -> String {
         let libraries: String = (0..self.session.module_count())
             .map(|i| {
                 let served = self.modules.get(i).and_then(|m| m.served.as_ref());
@@ -871,13 +901,113 @@ impl Stub {
                 )
             })
             .collect();
-        let xml = format!("<library-list>{libraries}</library-list>");
-        let bytes = xml.as_bytes();
-        let start = offset.min(bytes.len());
-        let end = start.saturating_add(length).min(bytes.len());
-        let mut out = vec![if end < bytes.len() { b'm' } else { b'l' }];
-        out.extend_from_slice(&bytes[start..end]);
+        format!("<library-list>{libraries}</library-list>")
+    }
+
+    fn memory_map(&self) -> Result<String, Fail> {
+        let regions: String = self
+            .regions()?
+            .iter()
+            .map(|r| {
+                format!(
+                    "<memory type=\"{}\" start=\"{:#x}\" length=\"{:#x}\"/>",
+                    if r.code { "rom" } else { "ram" },
+                    r.start,
+                    r.len
+                )
+            })
+            .collect();
+        Ok(format!("<memory-map>{regions}</memory-map>"))
+    }
+
+    /// What is mapped, sorted by address: each module's code (the bytes
+    /// LLDB reads there) and its memory 0 at the module's id (LLDB's
+    /// `wasm_addr_t`), as much of it as the guest has grown.
+    fn regions(&self) -> Result<Vec<Region>, Fail> {
+        let mut out = Vec::new();
+        for module in 0..self.session.module_count() {
+            if let Some(len) = self.session.memory_size_in(module)?.filter(|&l| l > 0) {
+                out.push(Region {
+                    start: (module as u64) << 32,
+                    len,
+                    code: false,
+                    module,
+                });
+            }
+        }
+        for module in 0..self.session.module_count() {
+            out.push(Region {
+                start: Self::code_address(module, 0),
+                len: self.code_bytes(module).len() as u64,
+                code: true,
+                module,
+            });
+        }
         Ok(out)
+    }
+
+    /// `qMemoryRegionInfo:ADDR`: the mapped region holding ADDR (its
+    /// permissions, and a module's path for code), or the unmapped gap
+    /// around it (no permissions), as LLDB's `memory region` shows. An
+    /// address without a module id is in the memory LLDB reads there
+    /// (`memory_address`).
+    fn memory_region(&self, args: &str) -> Reply {
+        let addr = number(args.as_bytes()).ok_or("qMemoryRegionInfo: expected an address")?;
+        let mut regions = self.regions()?;
+        if addr < 1 << 32 {
+            let (module, _) = self.memory_address(addr);
+            regions.retain(|r| r.code || r.start >= 1 << 32);
+            if let Some(len) = self.session.memory_size_in(module)?.filter(|&l| l > 0) {
+                regions.insert(
+                    0,
+                    Region {
+                        start: 0,
+                        len,
+                        code: false,
+                        module,
+                    },
+                );
+            }
+        }
+        let holding = regions
+            .iter()
+            .find(|r| r.start <= addr && addr - r.start < r.len);
+        let text = match holding {
+            Some(r) if r.code => {
+                let path = self.session.module_path(r.module).unwrap_or(Path::new(""));
+                format!(
+                    "start:{:x};size:{:x};permissions:rx;name:{};",
+                    r.start,
+                    r.len,
+                    hex(path.display().to_string().as_bytes())
+                )
+            }
+            Some(r) => format!("start:{:x};size:{:x};permissions:rw;", r.start, r.len),
+            None => {
+                let start = regions
+                    .iter()
+                    .map(|r| r.start + r.len)
+                    .filter(|&end| end <= addr)
+                    .max()
+                    .unwrap_or(0);
+                let end = regions
+                    .iter()
+                    .map(|r| r.start)
+                    .filter(|&s| s > addr)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                format!("start:{start:x};size:{:x};", end - start)
+            }
+        };
+        Ok(text.into_bytes())
+    }
+
+    /// The bytes LLDB reads as module `module`'s code (`ServedModule`).
+    fn code_bytes(&self, module: usize) -> &[u8] {
+        match self.modules.get(module).and_then(|m| m.served.as_ref()) {
+            Some(served) => &served.bytes,
+            None => self.session.module_binary(module).unwrap_or_default(),
+        }
     }
 
     fn wasm_value(&mut self, what: &str, frame: usize, index: u32) -> Reply {
