@@ -2,7 +2,7 @@
 # A long fuzzing campaign: every target (or the ones named) runs for HOURS,
 # all at once, from fresh seeds; findings are kept and a summary written.
 #
-#   fuzz/campaign.sh HOURS [engine|debugger|dwarf|protocol ...]
+#   fuzz/campaign.sh HOURS [engine|debugger|dwarf|protocol|gdbstub ...]
 #
 # Seeds start at SEED (default: the current Unix time, printed), so two
 # campaigns explore different cases and any case reruns with
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 hours="${1:?usage: fuzz/campaign.sh HOURS [TARGET ...]}"
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(engine debugger dwarf protocol)
+[ ${#targets[@]} -gt 0 ] || targets=(engine debugger dwarf protocol gdbstub)
 seed="${SEED:-$(date +%s)}"
 rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes')"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"

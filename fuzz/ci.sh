@@ -11,7 +11,7 @@ fuzz="$target_dir/release/wasmscope-fuzz"
 out="$target_dir/fuzz/ci"
 rm -rf "$out"
 status=0
-for spec in "engine 90" "debugger 90" "dwarf 30" "protocol 30"; do
+for spec in "engine 90" "debugger 90" "dwarf 30" "protocol 30" "gdbstub 30"; do
     set -- $spec
     "$fuzz" "$1" --seed 0 --seconds "$2" --out "$out" || status=1
 done

@@ -6,6 +6,7 @@ mod dap_client;
 mod debugger;
 mod dwarf;
 mod engine;
+mod gdbstub;
 mod protocol;
 mod rng;
 mod run;
@@ -55,6 +56,11 @@ enum Target {
         /// Send a finding's messages.txt again instead of generating.
         #[arg(long, value_name = "FILE")]
         replay: Option<PathBuf>,
+    },
+    /// Random and malformed GDB remote packets to `run --gdb-port`.
+    Gdbstub {
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
     /// The DWARF reader and transform on mutated .debug_* sections.
     Dwarf {
@@ -195,6 +201,14 @@ fn main() -> ExitCode {
             }
             run::campaign("protocol", &budget.budget(120), |seed| {
                 protocol::case(&tools, seed)
+            })
+        }
+        Target::Gdbstub { budget } => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let wasmscope = debugger::Tools::new(&budget.out).wasmscope;
+            let tools = gdbstub::Tools::new(wasmscope, &root, &budget.out);
+            run::campaign("gdbstub", &budget.budget(120), |seed| {
+                gdbstub::case(&tools, seed)
             })
         }
         Target::Dwarf { budget, corpus } => {
