@@ -8,8 +8,9 @@
 # armed write watchpoint costs: bench/debugger/loop.c, N iterations,
 # stopped at its loop to arm a watchpoint on a page the loop never
 # touches, then on a word of the page it writes every iteration, against
-# the same session without one. Then the attach time for the 5 MB zstd debug build
-# (tests/fixtures/real/build.sh): lldb connecting to a waiting stub.
+# the same session without one. Then the attach time for the 5 MB zstd
+# debug build (tests/fixtures/real/build.sh): lldb connecting to a stub
+# that already waits, and with the stub's own start-up.
 #
 #   bench/gdbstub.sh                 # sieve and sha256, 5 runs each
 #   RUNS=10 bench/gdbstub.sh fib     # other kernels, more runs
@@ -96,17 +97,35 @@ for case in ("other page", "same page"):
 PY
 
 # Attach: lldb connecting to a stub that waits with the 5 MB module
-# compiled (cache warm), reading it, and killing the guest.
+# compiled (cache warm), reading it, and killing the guest; timed with the
+# stub started (hyperfine's --prepare, untimed) and with its start-up.
 zstd="$root/target/fixtures/zstd-g.wasm"
 if [ -f "$zstd" ]; then
+    cat >"$out/waiting.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+err="$out/waiting.err"
+: >"\$err"
+"$wasmscope" run --gdb-port 0 "$zstd" >/dev/null 2>"\$err" </dev/null &
+until grep -q 'waiting for a debugger' "\$err"; do sleep 0.002; done
+grep -o '127.0.0.1:[0-9]*' "\$err" | head -1 >"$out/address"
+EOF
+    cat >"$out/attach.sh" <<EOF
+#!/usr/bin/env bash
+exec "$lldb" -b -o "process connect --plugin wasm connect://\$(cat "$out/address")" -o "process kill" >/dev/null 2>&1
+EOF
+    chmod +x "$out/waiting.sh" "$out/attach.sh"
     "$out/session.sh" "$zstd" "process kill"
     hyperfine -N --warmup 1 --runs "$runs" --export-json "$out/a.json" \
+        --prepare true --prepare "$out/waiting.sh" --prepare true \
         -n "lldb alone" "$lldb -b -o 'script 1'" \
-        -n "connect + kill" "$out/session.sh $zstd 'process kill'" >/dev/null
+        -n "attach + kill" "$out/attach.sh" \
+        -n "start + connect + kill" "$out/session.sh $zstd 'process kill'" >/dev/null
     python3 - "$out/a.json" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 print(f'zstd-g.wasm (5 MB): lldb start-up {r["lldb alone"]*1000:.0f} ms, '
-      f'stub start + connect + kill {r["connect + kill"]*1000:.0f} ms')
+      f'lldb attaching to the waiting stub and killing the guest {r["attach + kill"]*1000:.0f} ms, '
+      f'stub start + connect + kill {r["start + connect + kill"]*1000:.0f} ms')
 PY
 fi
