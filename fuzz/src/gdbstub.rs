@@ -10,7 +10,7 @@
 //! every stop, never panic, and end when told (`k`) without a signal.
 
 use crate::rng::Rng;
-use crate::run::{Finding, Verdict};
+use crate::run::{self, Verdict};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -97,22 +97,7 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
     args.push(module);
     transcript.push(format!("wasmscope {}", args.join(" ")));
     let result = conversation(tools, &args, &mut rng, &stderr_path, &mut transcript);
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let result = result.and_then(|()| match stderr.find("panicked") {
-        Some(at) => Err(format!(
-            "a panic: {}",
-            stderr[at..].lines().next().unwrap_or("")
-        )),
-        None => Ok(()),
-    });
-    match result {
-        Ok(()) => Verdict::Pass,
-        Err(e) => Verdict::Finding(
-            Finding::new(format!("gdbstub: {e}"))
-                .details(format!("stderr:\n{stderr}"))
-                .file("packets.txt", transcript.join("\n")),
-        ),
-    }
+    run::server_verdict("gdbstub", result, &stderr_path, "packets.txt", &transcript)
 }
 
 /// The stub, killed when dropped (a finding must not leave it running).

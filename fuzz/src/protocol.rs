@@ -12,7 +12,7 @@
 
 use crate::dap_client::{Dap, DapError};
 use crate::rng::Rng;
-use crate::run::{Finding, Verdict};
+use crate::run::{self, Verdict};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -277,25 +277,8 @@ pub fn case(tools: &Tools, seed: u64) -> Verdict {
     } else {
         lsp_case(tools, &mut rng, &stderr_path, &mut transcript)
     };
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let result = result.and_then(|()| match stderr.find("panicked") {
-        Some(at) => Err(format!(
-            "a panic: {}",
-            stderr[at..].lines().next().unwrap_or("")
-        )),
-        None => Ok(()),
-    });
-    match result {
-        Ok(()) => Verdict::Pass,
-        Err(e) => Verdict::Finding(
-            Finding::new(format!(
-                "{}: {e}",
-                if seed.is_multiple_of(2) { "DAP" } else { "LSP" }
-            ))
-            .details(format!("server stderr:\n{stderr}"))
-            .file("messages.txt", transcript.join("\n")),
-        ),
-    }
+    let what = if seed.is_multiple_of(2) { "DAP" } else { "LSP" };
+    run::server_verdict(what, result, &stderr_path, "messages.txt", &transcript)
 }
 
 fn start(tools: &Tools, subcommand: &str, stderr: &Path) -> Result<Dap, String> {

@@ -47,6 +47,35 @@ impl Finding {
     }
 }
 
+/// The verdict on a conversation with a wasmscope server: its `result`,
+/// failed too by a panic in the server's stderr (at `stderr`). A finding
+/// is named `what: ...` and carries the stderr and the messages sent
+/// (`transcript`, saved as `file`).
+pub fn server_verdict(
+    what: &str,
+    result: Result<(), String>,
+    stderr: &std::path::Path,
+    file: &str,
+    transcript: &[String],
+) -> Verdict {
+    let stderr = std::fs::read_to_string(stderr).unwrap_or_default();
+    let result = result.and_then(|()| match stderr.find("panicked") {
+        Some(at) => Err(format!(
+            "a panic: {}",
+            stderr[at..].lines().next().unwrap_or("")
+        )),
+        None => Ok(()),
+    });
+    match result {
+        Ok(()) => Verdict::Pass,
+        Err(e) => Verdict::Finding(
+            Finding::new(format!("{what}: {e}"))
+                .details(format!("server stderr:\n{stderr}"))
+                .file(file, transcript.join("\n")),
+        ),
+    }
+}
+
 pub struct Budget {
     pub seed: u64,
     pub cases: Option<u64>,

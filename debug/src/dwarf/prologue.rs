@@ -302,7 +302,7 @@ impl ModuleDwarf {
         if moves.is_empty() {
             return None;
         }
-        let section = debug_line_range(binary)?;
+        let section = self.debug_line_at?;
         let mut out = binary.to_vec();
         let whole = gimli::Section::reader(&self.dwarf.debug_line).clone();
         let mut moved = 0;
@@ -312,7 +312,7 @@ impl ModuleDwarf {
             };
             let header = program.header();
             let raw = header.raw_program_buf();
-            let start = section.start + gimli::Reader::offset_from(&raw, &whole);
+            let start = section + gimli::Reader::offset_from(&raw, &whole);
             let end = start + gimli::Reader::len(&raw);
             let bytes = out.get_mut(start..end)?;
             let events = line_program_events(bytes, header)?;
@@ -470,15 +470,4 @@ impl Bytes<'_> {
         }
         None
     }
-}
-
-/// The byte range of the module's `.debug_line` section contents.
-fn debug_line_range(binary: &[u8]) -> Option<std::ops::Range<usize>> {
-    use wasmscope_engine::wasmparser::{Parser, Payload};
-    Parser::new(0).parse_all(binary).find_map(|p| match p {
-        Ok(Payload::CustomSection(s)) if s.name() == ".debug_line" => {
-            Some(s.data_offset()..s.data_offset() + s.data().len())
-        }
-        _ => None,
-    })
 }

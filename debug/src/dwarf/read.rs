@@ -49,6 +49,9 @@ pub struct ModuleDwarf {
     pub(crate) types: crate::dwarf::vars::TypeCache,
     /// The `prologue_end` rows that move (`dwarf::prologue`), found once.
     pub(crate) prologue_moves: std::cell::OnceCell<Vec<crate::dwarf::prologue::PrologueMove>>,
+    /// Where `.debug_line`'s contents start in the module (for
+    /// `with_moved_prologue_ends`).
+    pub(crate) debug_line_at: Option<usize>,
 }
 
 impl ModuleDwarf {
@@ -103,6 +106,11 @@ impl ModuleDwarf {
             names: Default::default(),
             types: Default::default(),
             prologue_moves: Default::default(),
+            debug_line_at: info
+                .custom_sections
+                .iter()
+                .find(|(n, _)| n == ".debug_line")
+                .map(|(_, r)| r.start),
         })
     }
 

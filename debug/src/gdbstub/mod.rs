@@ -856,10 +856,8 @@ impl Stub {
             .collect()
     }
 
-    /// `qXfer:libraries:read::OFFSET,LENGTH`: each module as a library
-    /// loaded at its code address (module id = session module).
-    /// and `qXfer:memory-map:read::OFFSET,LENGTH`: each module's code
-    /// (read-only) and memory 0 (RAM), as `regions` lists them.
+    /// `qXfer:OBJECT:read::OFFSET,LENGTH` for the `libraries`
+    /// (`library_list`) and the `memory-map` (`memory_map`).
     fn xfer(&self, args: &str) -> Reply {
         let (object, rest) = args
             .split_once(":read::")
@@ -886,6 +884,8 @@ impl Stub {
         Ok(out)
     }
 
+    /// Each module as a library loaded at its code address (module id =
+    /// session module), named by the file LLDB should load.
     fn library_list(&self) -> String {
         let libraries: String = (0..self.session.module_count())
             .map(|i| {
@@ -904,9 +904,11 @@ impl Stub {
         format!("<library-list>{libraries}</library-list>")
     }
 
+    /// Each module's code (read-only) and memory 0 (RAM), as `regions`
+    /// lists them.
     fn memory_map(&self) -> Result<String, Fail> {
         let regions: String = self
-            .regions()?
+            .regions(0)?
             .iter()
             .map(|r| {
                 format!(
@@ -922,13 +924,15 @@ impl Stub {
 
     /// What is mapped, sorted by address: each module's code (the bytes
     /// LLDB reads there) and its memory 0 at the module's id (LLDB's
-    /// `wasm_addr_t`), as much of it as the guest has grown.
-    fn regions(&self) -> Result<Vec<Region>, Fail> {
+    /// `wasm_addr_t`), as much of it as the guest has grown; the window
+    /// of id 0 holds module `at_zero`'s memory.
+    fn regions(&self, at_zero: usize) -> Result<Vec<Region>, Fail> {
         let mut out = Vec::new();
-        for module in 0..self.session.module_count() {
+        for window in 0..self.session.module_count() {
+            let module = if window == 0 { at_zero } else { window };
             if let Some(len) = self.session.memory_size_in(module)?.filter(|&l| l > 0) {
                 out.push(Region {
-                    start: (module as u64) << 32,
+                    start: (window as u64) << 32,
                     len,
                     code: false,
                     module,
@@ -953,22 +957,12 @@ impl Stub {
     /// (`memory_address`).
     fn memory_region(&self, args: &str) -> Reply {
         let addr = number(args.as_bytes()).ok_or("qMemoryRegionInfo: expected an address")?;
-        let mut regions = self.regions()?;
-        if addr < 1 << 32 {
-            let (module, _) = self.memory_address(addr);
-            regions.retain(|r| r.code || r.start >= 1 << 32);
-            if let Some(len) = self.session.memory_size_in(module)?.filter(|&l| l > 0) {
-                regions.insert(
-                    0,
-                    Region {
-                        start: 0,
-                        len,
-                        code: false,
-                        module,
-                    },
-                );
-            }
-        }
+        let at_zero = if addr < 1 << 32 {
+            self.memory_address(addr).0
+        } else {
+            0
+        };
+        let regions = self.regions(at_zero)?;
         let holding = regions
             .iter()
             .find(|r| r.start <= addr && addr - r.start < r.len);
